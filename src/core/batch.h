@@ -1,0 +1,98 @@
+// What the ingest stage hands to the batcher and the batcher hands on: requests (one ZeroMQ
+// message each) grouped into a Batch. A Batch owns its bytes; it moves forward through the
+// pipeline (`Batch&&`) and is never shared.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/reason.h"
+
+namespace sluice {
+
+// A message body followed by zeroed padding, so a SIMD JSON parser may read past the end.
+class Payload {
+public:
+    static constexpr size_t kPadding = 64;
+
+    Payload() = default;
+    explicit Payload(std::string_view bytes) : size_(bytes.size())
+    {
+        data_ = std::make_unique_for_overwrite<char[]>(size_ + kPadding);
+        if (size_)
+            std::memcpy(data_.get(), bytes.data(), size_);
+        std::memset(data_.get() + size_, 0, kPadding);
+    }
+
+    const char* data() const { return data_.get(); }
+    size_t size() const { return size_; }
+    std::string_view view() const { return {data_.get(), size_}; }
+
+private:
+    std::unique_ptr<char[]> data_;
+    size_t size_ = 0;
+};
+
+enum class RequestMode : uint8_t {
+    kFireAndForget,  // from the PULL socket: nobody to answer
+    kAcknowledged,   // from the ROUTER socket: answered after commit
+};
+
+// How the ingest stage classified a request before any event in it was looked at.
+enum class RequestState : uint8_t {
+    kNew,        // apply its events
+    kDuplicate,  // (producer, seq) already committed or in flight: apply nothing, answer ok
+    kRejected,   // the whole message is refused (bad envelope, too large): one dead letter
+};
+
+struct Request {
+    Payload payload;
+    RequestMode mode = RequestMode::kFireAndForget;
+    RequestState state = RequestState::kNew;
+    Reason rejectReason = Reason::kBadRequest;  // when state == kRejected
+    std::string rejectMessage;
+
+    // Acknowledged requests only.
+    std::string routingId;   // the ROUTER identity of the DEALER that sent it
+    bool reqEnvelope = false;  // the request began with an empty delimiter frame (a REQ socket)
+    std::string producer;
+    uint64_t seq = 0;
+
+    uint32_t events = 0;     // non-empty lines: the count the batch bounds use
+    int64_t receivedAtMs = 0;
+    int64_t receivedMonoNs = 0;
+};
+
+enum class CloseReason : uint8_t { kEvents, kBytes, kDelay, kDrain };
+
+inline std::string_view closeReasonName(CloseReason r)
+{
+    switch (r) {
+    case CloseReason::kEvents: return "events";
+    case CloseReason::kBytes: return "bytes";
+    case CloseReason::kDelay: return "delay";
+    case CloseReason::kDrain: return "drain";
+    }
+    return "?";
+}
+
+struct Batch {
+    uint64_t id = 0;
+    std::vector<Request> requests;
+    uint64_t events = 0;
+    uint64_t bytes = 0;
+    int64_t openedAtMs = 0;
+    int64_t openedMonoNs = 0;
+    int64_t closedAtMs = 0;
+    int64_t closedMonoNs = 0;
+    CloseReason closeReason = CloseReason::kDelay;
+};
+
+// Counts the events a message holds: its non-blank NDJSON lines.
+uint32_t countEvents(std::string_view body);
+
+}  // namespace sluice

@@ -1,0 +1,183 @@
+// The unit of commit: everything one batch writes, in one SQLite transaction. The pipeline
+// builds it; store/ writes it without interpreting events; ingest/ turns its outcomes into
+// acknowledgements once it is durable. Text cells point into `arena`, which travels with it.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/arena.h"
+#include "core/batch.h"
+#include "core/reason.h"
+
+namespace sluice {
+
+struct Cell {
+    enum class Kind : uint8_t { kNull, kInt, kReal, kText, kBlob };
+    Kind kind = Kind::kNull;
+    int64_t i = 0;
+    double d = 0;
+    std::string_view text;  // kText, kBlob
+
+    static Cell null() { return {}; }
+    static Cell ofInt(int64_t v) { Cell c; c.kind = Kind::kInt; c.i = v; return c; }
+    static Cell ofReal(double v) { Cell c; c.kind = Kind::kReal; c.d = v; return c; }
+    static Cell ofText(std::string_view v) { Cell c; c.kind = Kind::kText; c.text = v; return c; }
+    static Cell ofBlob(std::string_view v) { Cell c; c.kind = Kind::kBlob; c.text = v; return c; }
+};
+
+// Rows appended to one table; `width` cells per row, row-major, in the table's column order.
+struct TableRows {
+    std::string table;
+    size_t width = 0;
+    std::vector<Cell> cells;
+    // When >= 0, column `parentColumn` of each row holds an index into the rows of
+    // inserts[parent]; the writer replaces it with that row's rowid (derived row -> its event).
+    int parent = -1;
+    int parentColumn = -1;
+
+    size_t rows() const { return width ? cells.size() / width : 0; }
+    Cell* addRow()
+    {
+        cells.resize(cells.size() + width);
+        return cells.data() + cells.size() - width;
+    }
+};
+
+// How an upsert merges a column into an existing row.
+enum class MergeOp : uint8_t {
+    kKey,          // part of the conflict target
+    kAdd,          // old + new
+    kMin,          // the smaller; NULL counts as absent
+    kMax,          // the larger; NULL counts as absent
+    kSet,          // new replaces old
+    kHllMerge,     // sketch union: sluice_hll_merge(old, new)
+    kHllEstimate,  // the estimate of the merged sketch in column `source`
+    kKeep,         // written on insert only
+};
+
+struct UpsertColumn {
+    std::string name;
+    MergeOp op = MergeOp::kSet;
+    int source = -1;  // kHllEstimate: index of the sketch column
+};
+
+struct UpsertRows {
+    std::string table;
+    std::vector<UpsertColumn> columns;
+    std::vector<Cell> cells;  // columns.size() cells per row
+
+    size_t rows() const { return columns.empty() ? 0 : cells.size() / columns.size(); }
+};
+
+// Sets `final = 1` on rows of `table` whose window_start lies in [fromMs, toMs].
+struct Finalize {
+    std::string table;
+    int64_t fromMs = 0;
+    int64_t toMs = 0;
+};
+
+using Digest = std::array<uint8_t, 32>;
+
+struct KeyRecord {
+    std::string keyLink;     // UUID text
+    uint32_t keyId = 0;
+    std::string contract;    // ref, or "" for a dead-letter key
+    std::string kind;        // "data" or "dead_letter"
+    Digest lookup{};         // keyed hash of the key-field value (or of the day, dead letters)
+    std::string wrapped;     // nonce || AES-256-GCM(master, key) || tag
+    int64_t createdAtMs = 0;
+    int64_t expiresAtMs = 0;
+};
+
+struct KeySubject {
+    std::string keyLink;
+    Digest subject{};        // keyed hash of the data subject value
+};
+
+struct DeadLetter {
+    Reason reason = Reason::kNotJson;
+    std::string message;         // never contains field values
+    uint32_t requestIndex = 0;
+    int32_t eventIndex = -1;     // -1: the whole message
+    std::string contract;        // when known
+    std::string eventId;         // when known
+    std::string input;           // the capped copy, encrypted under `inputKeyLink`
+    std::string inputKeyLink;
+    uint32_t inputBytes = 0;     // size of the original input
+};
+
+struct ProducerMark {
+    std::string producer;
+    uint64_t seq = 0;
+    uint32_t accepted = 0;
+    uint32_t rejected = 0;
+};
+
+// One event refused inside an acknowledged request, as the producer is told.
+struct EventError {
+    uint32_t index = 0;  // position among the request's non-blank lines, from 0
+    Reason reason = Reason::kNotJson;
+    std::string message;
+};
+
+// What an acknowledged request's reply says.
+struct RequestOutcome {
+    std::string routingId;
+    bool reqEnvelope = false;
+    std::string producer;
+    uint64_t seq = 0;
+    RequestState state = RequestState::kNew;
+    Reason rejectReason = Reason::kBadRequest;  // state == kRejected
+    std::string rejectMessage;
+    uint32_t accepted = 0;
+    uint32_t rejected = 0;
+    std::vector<EventError> errors;
+    int64_t receivedMonoNs = 0;
+};
+
+// Time spent on a batch per stage, in microseconds (the per-stage profile).
+struct StageTimes {
+    int64_t queuedUs = 0;     // from close to the start of processing
+    int64_t parseUs = 0;      // parse and validate (wall time of the parallel phase)
+    int64_t transformUs = 0;  // keys, encryption, derived rows
+    int64_t aggregateUs = 0;
+    int64_t writeUs = 0;      // statements inside the transaction
+    int64_t commitUs = 0;     // COMMIT (the fsync)
+};
+
+struct BatchRecord {
+    uint64_t id = 0;
+    int64_t openedAtMs = 0;
+    int64_t closedAtMs = 0;
+    CloseReason closeReason = CloseReason::kDelay;
+    uint32_t requests = 0;
+    uint64_t received = 0;
+    uint64_t committed = 0;
+    uint64_t duplicates = 0;
+    uint64_t rejected = 0;
+    uint64_t bytes = 0;
+    uint32_t keysCreated = 0;
+    int64_t closedMonoNs = 0;
+};
+
+struct WriteBatch {
+    BatchRecord record;
+    StageTimes times;
+    Arena arena;
+    std::vector<TableRows> inserts;
+    std::vector<UpsertRows> upserts;
+    std::vector<Finalize> finalizes;
+    std::vector<KeyRecord> keys;
+    std::vector<KeySubject> subjects;
+    std::vector<DeadLetter> deadLetters;
+    std::vector<ProducerMark> marks;
+    std::vector<RequestOutcome> outcomes;  // acknowledged requests, in arrival order
+    std::array<uint64_t, kReasonCount> rejectedByReason{};
+    uint64_t lateEvents = 0;
+};
+
+}  // namespace sluice

@@ -1,0 +1,81 @@
+#include "core/spec.h"
+
+namespace sluice {
+
+std::string_view fieldTypeName(FieldType type, bool array)
+{
+    switch (type) {
+    case FieldType::kString: return array ? "array of string" : "string";
+    case FieldType::kInteger: return array ? "array of integer" : "integer";
+    case FieldType::kNumber: return array ? "array of number" : "number";
+    case FieldType::kBoolean: return array ? "array of boolean" : "boolean";
+    }
+    return "?";
+}
+
+int ContractSpec::fieldIndex(std::string_view name) const
+{
+    for (size_t i = 0; i < fields.size(); ++i)
+        if (fields[i].name == name)
+            return static_cast<int>(i);
+    return -1;
+}
+
+std::string ContractSpec::ident() const
+{
+    std::string out;
+    out.reserve(ref.size());
+    for (char c : ref) {
+        if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))
+            out += c;
+        else if (c >= 'A' && c <= 'Z')
+            out += static_cast<char>(c - 'A' + 'a');
+        else
+            out += '_';
+    }
+    return out;
+}
+
+std::string_view maskAlgorithmName(MaskAlgorithm algorithm)
+{
+    return algorithm == MaskAlgorithm::kMurmur3 ? "murmur3" : "hmac-sha256";
+}
+
+std::string MetricSpec::column() const
+{
+    switch (kind) {
+    case MetricKind::kCount: return "count";
+    case MetricKind::kSum: return "sum_" + field;
+    case MetricKind::kMin: return "min_" + field;
+    case MetricKind::kMax: return "max_" + field;
+    case MetricKind::kAvg: return "avg_" + field;
+    case MetricKind::kDistinct: return "distinct_" + field;
+    }
+    return "?";
+}
+
+const ContractSpec* PipelineSpec::findContract(std::string_view ref) const
+{
+    int i = contractIndex(ref);
+    return i < 0 ? nullptr : &contracts[static_cast<size_t>(i)];
+}
+
+int PipelineSpec::contractIndex(std::string_view ref) const
+{
+    for (size_t i = 0; i < contracts.size(); ++i)
+        if (contracts[i].ref == ref)
+            return static_cast<int>(i);
+    return -1;
+}
+
+bool isReservedColumn(std::string_view name)
+{
+    if (name == "seq" || name == "event_seq")
+        return true;
+    for (std::string_view c : kEventMetaColumns)
+        if (c == name)
+            return true;
+    return false;
+}
+
+}  // namespace sluice

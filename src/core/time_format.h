@@ -1,0 +1,20 @@
+// Times as people read them: ISO-8601 UTC with milliseconds, and durations like "200ms", "5m".
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace sluice {
+
+// 1763712000123 -> "2025-11-21T08:00:00.123Z"
+std::string isoTimeMs(int64_t epochMs);
+
+// "250ms", "30s", "5m", "2h", "1d" (and a bare number of milliseconds) -> milliseconds.
+std::optional<int64_t> parseDurationMs(std::string_view text);
+
+// "64", "64k", "8M", "1G", "8MiB" -> bytes.
+std::optional<uint64_t> parseSize(std::string_view text);
+
+}  // namespace sluice
