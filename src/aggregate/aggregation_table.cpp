@@ -1,0 +1,309 @@
+#include "aggregate/aggregation_table.h"
+
+#include <set>
+
+#include "aggregate/window.h"
+
+namespace sluice::aggregate {
+namespace {
+
+std::string_view metricName(MetricKind kind)
+{
+    switch (kind) {
+    case MetricKind::kCount: return "count";
+    case MetricKind::kSum: return "sum";
+    case MetricKind::kMin: return "min";
+    case MetricKind::kMax: return "max";
+    case MetricKind::kAvg: return "avg";
+    case MetricKind::kDistinct: return "distinct";
+    }
+    return "?";
+}
+
+std::string metricText(const MetricSpec& m)
+{
+    std::string out(metricName(m.kind));
+    if (m.kind != MetricKind::kCount)
+        out += "(" + m.field + ")";
+    return out;
+}
+
+std::string_view sqlType(FieldType type)
+{
+    switch (type) {
+    case FieldType::kString: return "TEXT";
+    case FieldType::kInteger: return "INTEGER";
+    case FieldType::kNumber: return "REAL";
+    case FieldType::kBoolean: return "INTEGER";
+    }
+    return "";
+}
+
+class Checker {
+public:
+    explicit Checker(const AggregationSpec& spec)
+    {
+        if (!spec.path.empty())
+            prefix_ = spec.path + ": ";
+        prefix_ += "aggregation \"" + spec.name + "\": ";
+    }
+    Status error(const std::string& message) const { return Status::invalid(prefix_ + message); }
+
+private:
+    std::string prefix_;
+};
+
+// Rules that do not depend on the column layout.
+Status checkSpec(const AggregationSpec& spec, const ContractSpec& contract, const Checker& c)
+{
+    if (spec.name.empty())
+        return c.error("has no name");
+    if (!spec.contract.empty() && spec.contract != contract.ref)
+        return c.error("is defined on contract \"" + spec.contract + "\", not \"" + contract.ref + "\"");
+    if (spec.windowMs <= 0)
+        return c.error("window must be longer than 0 ms");
+    if (spec.windowMs > kMaxWindowMs)
+        return c.error("window longer than " + std::to_string(kMaxWindowMs) + " ms");
+    if (spec.allowedLatenessMs < 0)
+        return c.error("allowed_lateness must not be negative");
+    if (spec.allowedLatenessMs > kMaxLatenessMs)
+        return c.error("allowed_lateness longer than " + std::to_string(kMaxLatenessMs) + " ms");
+    if (spec.minGroupSize < 1)
+        return c.error("min_group_size must be at least 1");
+    for (int level : spec.consent)
+        if (level < 0 || level > kMaxPurposeLevel)
+            return c.error("consent level " + std::to_string(level) + " outside 0.." +
+                           std::to_string(kMaxPurposeLevel));
+    if (spec.metrics.empty())
+        return c.error("has no metrics");
+
+    std::set<std::string_view> grouped;
+    for (const std::string& name : spec.groupBy) {
+        int i = contract.fieldIndex(name);
+        if (i < 0)
+            return c.error("group_by field \"" + name + "\" is not a field of " + contract.ref);
+        const FieldSpec& f = contract.fields[static_cast<size_t>(i)];
+        if (f.isPii())
+            return c.error("group_by field \"" + name + "\" is PII (level " + std::to_string(f.pii) +
+                           "); PII fields cannot be grouped by (distinct(" + name + ") can count them)");
+        if (f.array)
+            return c.error("group_by field \"" + name + "\" is an array; only scalar fields can be grouped by");
+        if (!grouped.insert(name).second)
+            return c.error("group_by names \"" + name + "\" twice");
+    }
+
+    for (const MetricSpec& m : spec.metrics) {
+        if (m.kind == MetricKind::kCount) {
+            if (!m.field.empty())
+                return c.error("count takes no field (got \"" + m.field + "\")");
+            continue;
+        }
+        if (m.field.empty())
+            return c.error(std::string(metricName(m.kind)) + " needs a field");
+        int i = contract.fieldIndex(m.field);
+        if (i < 0)
+            return c.error(metricText(m) + ": \"" + m.field + "\" is not a field of " + contract.ref);
+        const FieldSpec& f = contract.fields[static_cast<size_t>(i)];
+        if (f.array)
+            return c.error(metricText(m) + ": \"" + m.field + "\" is an array; only scalar fields can be aggregated");
+        if (m.kind != MetricKind::kDistinct && f.type != FieldType::kInteger && f.type != FieldType::kNumber)
+            return c.error(metricText(m) + ": \"" + m.field + "\" is a " +
+                           std::string(fieldTypeName(f.type, false)) + "; " +
+                           std::string(metricName(m.kind)) + " needs an integer or number field");
+    }
+    return Status::ok();
+}
+
+}  // namespace
+
+std::string quoteIdentifier(std::string_view name)
+{
+    std::string out = "\"";
+    for (char ch : name) {
+        if (ch == '"')
+            out += '"';
+        out += ch;
+    }
+    out += '"';
+    return out;
+}
+
+void AggregationTable::addColumn(std::string name, MergeOp op, std::string type)
+{
+    columns_.push_back(UpsertColumn{std::move(name), op, -1});
+    sqlTypes_.push_back(std::move(type));
+}
+
+Result<AggregationTable> AggregationTable::create(const AggregationSpec& spec, const ContractSpec& contract)
+{
+    Checker c(spec);
+    SLUICE_RETURN_IF_ERROR(checkSpec(spec, contract, c));
+
+    AggregationTable t;
+    t.name_ = spec.name;
+    t.tableName_ = spec.tableName();
+    t.contract_ = contract.ref;
+    t.windowMs_ = spec.windowMs;
+    t.minGroupSize_ = spec.minGroupSize;
+    t.metrics_ = spec.metrics;
+
+    t.addColumn("window_start", MergeOp::kKey, "INTEGER NOT NULL");
+    t.addColumn("group_key", MergeOp::kKey, "TEXT NOT NULL");
+    for (const std::string& name : spec.groupBy) {
+        int i = contract.fieldIndex(name);
+        FieldType type = contract.fields[static_cast<size_t>(i)].type;
+        t.groups_.push_back(GroupColumn{name, i, type, static_cast<int>(t.columns_.size())});
+        t.addColumn(name, MergeOp::kKeep, std::string(sqlType(type)));
+    }
+    t.countColumn_ = static_cast<int>(t.columns_.size());
+    t.addColumn("count", MergeOp::kAdd, "INTEGER NOT NULL");
+
+    auto numericFor = [&](const std::string& field) -> NumericField& {
+        for (NumericField& n : t.numeric_)
+            if (n.field == field)
+                return n;
+        int i = contract.fieldIndex(field);
+        bool integer = contract.fields[static_cast<size_t>(i)].type == FieldType::kInteger;
+        t.numeric_.push_back(NumericField{field, i, integer});
+        return t.numeric_.back();
+    };
+    std::set<std::string> metricColumns;
+    for (const MetricSpec& m : spec.metrics) {
+        if (!metricColumns.insert(m.column()).second)
+            return c.error("the metric " + metricText(m) + " is listed twice");
+        switch (m.kind) {
+        case MetricKind::kCount:
+            break;
+        case MetricKind::kSum:
+        case MetricKind::kAvg: {
+            NumericField& n = numericFor(m.field);
+            if (n.sumColumn < 0) {
+                n.sumColumn = static_cast<int>(t.columns_.size());
+                t.addColumn("sum_" + m.field, MergeOp::kAdd, n.integer ? "INTEGER NOT NULL" : "REAL NOT NULL");
+                n.countColumn = static_cast<int>(t.columns_.size());
+                t.addColumn("n_" + m.field, MergeOp::kAdd, "INTEGER NOT NULL");
+            }
+            break;
+        }
+        case MetricKind::kMin:
+        case MetricKind::kMax: {
+            NumericField& n = numericFor(m.field);
+            bool isMin = m.kind == MetricKind::kMin;
+            (isMin ? n.minColumn : n.maxColumn) = static_cast<int>(t.columns_.size());
+            t.addColumn(m.column(), isMin ? MergeOp::kMin : MergeOp::kMax, n.integer ? "INTEGER" : "REAL");
+            break;
+        }
+        case MetricKind::kDistinct: {
+            int i = contract.fieldIndex(m.field);
+            FieldType type = contract.fields[static_cast<size_t>(i)].type;
+            t.distinct_.push_back(DistinctField{m.field, i, type, -1, static_cast<int>(t.columns_.size())});
+            t.addColumn(m.column(), MergeOp::kHllEstimate, "REAL NOT NULL");
+            break;
+        }
+        }
+    }
+    t.finalColumn_ = static_cast<int>(t.columns_.size());
+    t.addColumn("final", MergeOp::kKeep, "INTEGER NOT NULL DEFAULT 0");
+    for (DistinctField& d : t.distinct_) {
+        d.sketchColumn = static_cast<int>(t.columns_.size());
+        t.addColumn("hll_" + d.field, MergeOp::kHllMerge, "BLOB NOT NULL");
+        t.columns_[static_cast<size_t>(d.estimateColumn)].source = d.sketchColumn;
+    }
+
+    // A group field may not take the name of another column, in the table or in the view.
+    std::set<std::string_view> names;
+    for (const UpsertColumn& col : t.columns_)
+        if (!names.insert(col.name).second)
+            return c.error("group_by field \"" + col.name + "\" has the name of a column the aggregation needs");
+    for (const GroupColumn& g : t.groups_)
+        if (g.field == "window_end" || g.field == "window_start_ms")
+            return c.error("group_by field \"" + g.field + "\" has the name of a column of the view");
+        else if (metricColumns.count(g.field))
+            return c.error("group_by field \"" + g.field + "\" has the name of a metric column of the view");
+    return t;
+}
+
+std::string AggregationTable::createTableSql() const
+{
+    std::string sql = "CREATE TABLE IF NOT EXISTS " + quoteIdentifier(tableName_) + " (";
+    for (size_t i = 0; i < columns_.size(); ++i) {
+        sql += i ? ", " : "";
+        sql += quoteIdentifier(columns_[i].name) + " " + sqlTypes_[i];
+    }
+    sql += ", PRIMARY KEY (\"window_start\", \"group_key\"))";
+    if (distinct_.empty())
+        sql += " WITHOUT ROWID";
+    return sql;
+}
+
+std::string AggregationTable::createViewSql() const
+{
+    const std::string width = std::to_string(windowMs_);
+    std::string sql = "CREATE VIEW IF NOT EXISTS " + quoteIdentifier(name_) + " AS SELECT ";
+    sql += "strftime('%Y-%m-%dT%H:%M:%fZ', \"window_start\" / 1000.0, 'unixepoch') AS \"window_start\", ";
+    sql += "strftime('%Y-%m-%dT%H:%M:%fZ', (\"window_start\" + " + width +
+           ") / 1000.0, 'unixepoch') AS \"window_end\", ";
+    sql += "\"window_start\" AS \"window_start_ms\"";
+    for (const GroupColumn& g : groups_)
+        sql += ", " + quoteIdentifier(g.field);
+    for (const MetricSpec& m : metrics_) {
+        const std::string out = quoteIdentifier(m.column());
+        const std::string sum = quoteIdentifier("sum_" + m.field);
+        const std::string n = quoteIdentifier("n_" + m.field);
+        switch (m.kind) {
+        case MetricKind::kCount:
+            sql += ", \"count\"";
+            break;
+        case MetricKind::kSum:
+            // Like SQL's SUM(): NULL when no event had the field.
+            sql += ", CASE WHEN " + n + " > 0 THEN " + sum + " END AS " + out;
+            break;
+        case MetricKind::kAvg:
+            sql += ", CAST(" + sum + " AS REAL) / NULLIF(" + n + ", 0) AS " + out;
+            break;
+        case MetricKind::kMin:
+        case MetricKind::kMax:
+            sql += ", " + out;
+            break;
+        case MetricKind::kDistinct:
+            sql += ", CAST(round(" + out + ") AS INTEGER) AS " + out;
+            break;
+        }
+    }
+    sql += ", \"final\" FROM " + quoteIdentifier(tableName_);
+    if (minGroupSize_ > 1)
+        sql += " WHERE \"count\" >= " + std::to_string(minGroupSize_);
+    return sql;
+}
+
+Status checkAggregation(const AggregationSpec& spec, const ContractSpec& contract)
+{
+    auto table = AggregationTable::create(spec, contract);
+    return table ? Status::ok() : table.status();
+}
+
+std::string createLateEventsTableSql()
+{
+    return "CREATE TABLE IF NOT EXISTS \"late_events\" (\"aggregation\" TEXT NOT NULL, "
+           "\"window_start\" INTEGER NOT NULL, \"events\" INTEGER NOT NULL, "
+           "PRIMARY KEY (\"aggregation\", \"window_start\")) WITHOUT ROWID";
+}
+
+std::string createWatermarksTableSql()
+{
+    return "CREATE TABLE IF NOT EXISTS \"watermarks\" (\"contract\" TEXT NOT NULL PRIMARY KEY, "
+           "\"max_event_time\" INTEGER NOT NULL) WITHOUT ROWID";
+}
+
+std::vector<UpsertColumn> lateEventsColumns()
+{
+    return {{"aggregation", MergeOp::kKey, -1}, {"window_start", MergeOp::kKey, -1},
+            {"events", MergeOp::kAdd, -1}};
+}
+
+std::vector<UpsertColumn> watermarksColumns()
+{
+    return {{"contract", MergeOp::kKey, -1}, {"max_event_time", MergeOp::kMax, -1}};
+}
+
+}  // namespace sluice::aggregate

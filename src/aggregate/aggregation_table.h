@@ -1,0 +1,117 @@
+// The SQL shape of one aggregation: the columns of its agg_<name> table (and how the writer
+// merges each into an existing row), the CREATE statements of that table and of the analyst's
+// view, and the shared late_events and watermarks tables. Pure strings: store/ executes them.
+// docs/aggregation-notes.md describes the layout.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/commit.h"
+#include "core/spec.h"
+#include "core/status.h"
+
+namespace sluice::aggregate {
+
+// A group_by field: its typed column holds the group's value, NULL when the field is missing.
+struct GroupColumn {
+    std::string field;
+    int fieldIndex = -1;  // into ContractSpec::fields
+    FieldType type = FieldType::kString;
+    int column = -1;      // into AggregationTable::columns()
+};
+
+// An integer or number field used by sum, avg, min or max. Columns it does not need are -1.
+struct NumericField {
+    std::string field;
+    int fieldIndex = -1;
+    bool integer = false;  // an integer field: exact int64 sums, INTEGER min/max
+    int sumColumn = -1;    // sum_f and n_f (the number of events where f was present), together
+    int countColumn = -1;
+    int minColumn = -1;
+    int maxColumn = -1;
+};
+
+// A field counted by distinct(f): sketch column hll_f and estimate column distinct_f.
+struct DistinctField {
+    std::string field;
+    int fieldIndex = -1;
+    FieldType type = FieldType::kString;
+    int sketchColumn = -1;
+    int estimateColumn = -1;
+};
+
+class AggregationTable {
+public:
+    static constexpr int kWindowStartColumn = 0;
+    static constexpr int kGroupKeyColumn = 1;
+
+    // Validates (see checkAggregation) and lays out the table.
+    static Result<AggregationTable> create(const AggregationSpec& spec, const ContractSpec& contract);
+
+    const std::string& name() const { return name_; }
+    const std::string& tableName() const { return tableName_; }
+    const std::string& contract() const { return contract_; }
+    int64_t windowMs() const { return windowMs_; }
+
+    // In table order: window_start, group_key, the group columns, count, the metric columns
+    // (sum_f, n_f, min_f, max_f, distinct_f in the order the metrics first name them), final,
+    // then the hll_f sketches last, so that reading any other column never has to follow a
+    // sketch's overflow pages.
+    const std::vector<UpsertColumn>& columns() const { return columns_; }
+    const std::vector<GroupColumn>& groups() const { return groups_; }
+    const std::vector<NumericField>& numericFields() const { return numeric_; }
+    const std::vector<DistinctField>& distinctFields() const { return distinct_; }
+    int countColumn() const { return countColumn_; }
+    int finalColumn() const { return finalColumn_; }
+
+    // CREATE TABLE IF NOT EXISTS "agg_<name>" (...): primary key (window_start, group_key);
+    // WITHOUT ROWID unless the table holds sketches (rows of several KiB).
+    std::string createTableSql() const;
+    // CREATE VIEW IF NOT EXISTS "<name>": ISO-8601 window_start and window_end, window_start_ms,
+    // the group columns, the requested metrics under MetricSpec::column() names, final; groups
+    // with count < min_group_size are left out.
+    std::string createViewSql() const;
+
+private:
+    void addColumn(std::string name, MergeOp op, std::string sqlType);
+
+    std::string name_;
+    std::string tableName_;
+    std::string contract_;
+    int64_t windowMs_ = 0;
+    int minGroupSize_ = 1;
+    std::vector<MetricSpec> metrics_;
+    std::vector<UpsertColumn> columns_;
+    std::vector<std::string> sqlTypes_;  // per column, with constraints
+    std::vector<GroupColumn> groups_;
+    std::vector<NumericField> numeric_;
+    std::vector<DistinctField> distinct_;
+    int countColumn_ = -1;
+    int finalColumn_ = -1;
+};
+
+// Whether `spec` is a valid aggregation over `contract`; the message names the aggregation and
+// the field. Used by config validation; AggregationTable::create and Aggregator::create apply
+// the same rules.
+Status checkAggregation(const AggregationSpec& spec, const ContractSpec& contract);
+
+// "name" with embedded double quotes doubled.
+std::string quoteIdentifier(std::string_view name);
+
+// Tables shared by all aggregations. Late events per aggregation and window:
+//   late_events(aggregation TEXT, window_start INTEGER, events INTEGER,
+//               PRIMARY KEY(aggregation, window_start))
+// and the largest event time seen per contract (the watermark plus allowed_lateness):
+//   watermarks(contract TEXT PRIMARY KEY, max_event_time INTEGER)
+inline constexpr std::string_view kLateEventsTable = "late_events";
+inline constexpr std::string_view kWatermarksTable = "watermarks";
+std::string createLateEventsTableSql();
+std::string createWatermarksTableSql();
+// aggregation (kKey), window_start (kKey), events (kAdd).
+std::vector<UpsertColumn> lateEventsColumns();
+// contract (kKey), max_event_time (kMax).
+std::vector<UpsertColumn> watermarksColumns();
+
+}  // namespace sluice::aggregate

@@ -1,0 +1,33 @@
+// Tumbling event-time windows aligned to the Unix epoch: window k covers [k*width, (k+1)*width).
+#pragma once
+
+#include <cstdint>
+
+namespace sluice::aggregate {
+
+// Event times the aggregate stage accepts: about +-146 million years. Inside this range, and
+// with widths and lateness up to kMaxWindowMs / kMaxLatenessMs, no window or watermark
+// arithmetic can overflow. The contract stage rejects event times far narrower than this.
+inline constexpr int64_t kMinEventTimeMs = -(int64_t{1} << 62);
+inline constexpr int64_t kMaxEventTimeMs = int64_t{1} << 62;
+inline constexpr int64_t kMaxWindowMs = int64_t{1} << 40;    // about 34.8 years
+inline constexpr int64_t kMaxLatenessMs = int64_t{1} << 40;
+
+// floor(eventTimeMs / widthMs) * widthMs, also for negative times.
+// Requires widthMs in [1, kMaxWindowMs] and eventTimeMs in [kMinEventTimeMs - kMaxLatenessMs,
+// kMaxEventTimeMs].
+constexpr int64_t windowStart(int64_t eventTimeMs, int64_t widthMs)
+{
+    int64_t rem = eventTimeMs % widthMs;  // truncated: negative for negative times
+    if (rem < 0)
+        rem += widthMs;
+    return eventTimeMs - rem;
+}
+
+// The first instant after the window that holds eventTimeMs (same requirements).
+constexpr int64_t windowEnd(int64_t eventTimeMs, int64_t widthMs)
+{
+    return windowStart(eventTimeMs, widthMs) + widthMs;
+}
+
+}  // namespace sluice::aggregate
