@@ -1,0 +1,61 @@
+#include "privacy/masker.h"
+
+#include <openssl/crypto.h>
+
+#include "privacy/murmur3.h"
+
+namespace sluice::privacy {
+
+Result<Masker> Masker::create(MaskAlgorithm algorithm, SecretBytes seed)
+{
+    if (seed.empty())
+        return Status::invalid("masking seed is empty");
+    Masker masker(algorithm, std::move(seed));
+    if (algorithm == MaskAlgorithm::kHmacSha256) {
+        auto hmac = HmacSha256::create(masker.seed_.view());
+        if (!hmac)
+            return hmac.status();
+        masker.hmac_.emplace(std::move(hmac).value());
+    } else {
+        // Past the small-string buffer, so a move hands over the heap block instead of copying
+        // seed bytes and leaving them behind.
+        masker.scratch_.reserve(masker.seed_.size() + 64);
+    }
+    return masker;
+}
+
+Result<Masker> Masker::clone() const { return create(algorithm_, seed_.clone()); }
+
+Masker::~Masker() { OPENSSL_cleanse(scratch_.data(), scratch_.size()); }
+
+Status Masker::append(std::string_view value, std::string& out)
+{
+    switch (algorithm_) {
+    case MaskAlgorithm::kHmacSha256:
+        return hmac_->appendHex(value, out);
+    case MaskAlgorithm::kMurmur3: {
+        size_t need = seed_.size() + value.size();
+        if (scratch_.capacity() < need) {
+            // Growing in place would free the old buffer, which starts with the seed, unwiped.
+            std::string bigger;
+            bigger.reserve(need * 2);
+            scratch_.swap(bigger);
+            OPENSSL_cleanse(bigger.data(), bigger.size());
+        }
+        scratch_.assign(seed_.view());
+        scratch_.append(value);
+        appendMurmur3Hex(out, scratch_);
+        return Status::ok();
+    }
+    }
+    return Status::internal("unknown masking algorithm");
+}
+
+Result<std::string> Masker::mask(std::string_view value)
+{
+    std::string out;
+    SLUICE_RETURN_IF_ERROR(append(value, out));
+    return out;
+}
+
+}  // namespace sluice::privacy

@@ -1,0 +1,375 @@
+#include "privacy/siv.h"
+
+#include <atomic>
+#include <climits>
+#include <cstring>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+#include "privacy/openssl_error.h"
+
+namespace sluice::privacy {
+namespace {
+
+constexpr size_t kMaxAdComponents = 126;  // RFC 5297 section 7: S2V takes at most 127 strings
+constexpr size_t kMaxPlaintext = static_cast<size_t>(INT_MAX) - 64;
+
+std::atomic<uint64_t> nextKeySerial{1};
+
+const uint8_t* bytesOf(std::string_view s) { return reinterpret_cast<const uint8_t*>(s.data()); }
+
+Status authenticationFailed()
+{
+    return Status::permission("AES-SIV authentication failed: wrong key or altered ciphertext");
+}
+
+}  // namespace
+
+SivKey::SivKey(SivKey&& other) noexcept
+    : serial_(other.serial_), size_(other.size_), key_(other.key_), k1_(other.k1_), k2_(other.k2_), d_(other.d_)
+{
+    other.wipe();
+}
+
+SivKey& SivKey::operator=(SivKey&& other) noexcept
+{
+    if (this != &other) {
+        serial_ = other.serial_;
+        size_ = other.size_;
+        key_ = other.key_;
+        k1_ = other.k1_;
+        k2_ = other.k2_;
+        d_ = other.d_;
+        other.wipe();
+    }
+    return *this;
+}
+
+SivKey::~SivKey() { wipe(); }
+
+void SivKey::wipe()
+{
+    OPENSSL_cleanse(key_.data(), key_.size());
+    OPENSSL_cleanse(k1_.data(), k1_.size());
+    OPENSSL_cleanse(k2_.data(), k2_.size());
+    OPENSSL_cleanse(d_.data(), d_.size());
+    serial_ = 0;
+    size_ = 0;
+}
+
+Result<SivCipher> SivCipher::create()
+{
+    auto cbc = CbcMac::create();
+    if (!cbc)
+        return cbc.status();
+    SivCipher cipher(std::move(cbc).value());
+    auto ctr128 = fetchCipher("AES-128-CTR");
+    if (!ctr128)
+        return ctr128.status();
+    auto ctr256 = fetchCipher("AES-256-CTR");
+    if (!ctr256)
+        return ctr256.status();
+    auto ctx = newCipherCtx();
+    if (!ctx)
+        return ctx.status();
+    cipher.ctr128_ = std::move(ctr128).value();
+    cipher.ctr256_ = std::move(ctr256).value();
+    cipher.ctrCtx_ = std::move(ctx).value();
+    return cipher;
+}
+
+SivCipher::~SivCipher() { OPENSSL_cleanse(&current_, sizeof current_); }
+
+void SivCipher::forgetKey()
+{
+    OPENSSL_cleanse(&current_, sizeof current_);
+    current_.serial = 0;
+    current_.size = 0;
+}
+
+Status SivCipher::checkKeyed() const
+{
+    if (current_.size == 0)
+        return Status::internal("AES-SIV used before a key was set");
+    return Status::ok();
+}
+
+Status SivCipher::keyContexts(const uint8_t* key, size_t size)
+{
+    size_t half = size / 2;
+    Status st = cbcMac_.setKey(key, half);
+    if (!st.isOk()) {
+        forgetKey();
+        return st;
+    }
+    // As in CbcMac::setKey: a NULL cipher re-keys the existing provider context.
+    const EVP_CIPHER* cipher = nullptr;
+    if (half != ctrKeySize_)
+        cipher = half == 16 ? ctr128_.get() : ctr256_.get();
+    if (EVP_EncryptInit_ex2(ctrCtx_.get(), cipher, key + half, nullptr, nullptr) != 1) {
+        ctrKeySize_ = 0;
+        forgetKey();
+        return opensslError("AES-CTR key setup");
+    }
+    ctrKeySize_ = half;
+    return Status::ok();
+}
+
+void SivCipher::loadCurrent(const SivKey& key)
+{
+    current_.serial = key.serial_;
+    current_.size = key.size_;
+    current_.k1 = key.k1_;
+    current_.k2 = key.k2_;
+    current_.d = key.d_;
+    current_.fullMask = key.d_;
+    xorBytes(current_.fullMask.data(), key.k1_.data(), 16);
+    current_.shortMask = dbl(key.d_);
+    xorBytes(current_.shortMask.data(), key.k1_.data(), 16);
+}
+
+Result<SivKey> SivCipher::makeKey(std::string_view keyBytes)
+{
+    if (keyBytes.size() != 32 && keyBytes.size() != 64)
+        return Status::invalid("AES-SIV key must be 32 or 64 bytes, got " + std::to_string(keyBytes.size()));
+    SLUICE_RETURN_IF_ERROR(keyContexts(bytesOf(keyBytes), keyBytes.size()));
+    forgetKey();  // the contexts hold the new key but current_ is not loaded until the end
+
+    SivKey key;
+    key.size_ = static_cast<uint8_t>(keyBytes.size());
+    std::memcpy(key.key_.data(), keyBytes.data(), keyBytes.size());
+
+    // RFC 4493 subkeys: L = AES(K, 0^128), K1 = dbl(L), K2 = dbl(K1).
+    Block block{};
+    Block l;
+    SLUICE_RETURN_IF_ERROR(cbcMac_.macInPlace(block.data(), block.size(), l));
+    key.k1_ = dbl(l);
+    key.k2_ = dbl(key.k1_);
+    // CMAC(<zero>): one complete block, so AES(0^128 ^ K1).
+    Block cmacZero;
+    block = key.k1_;
+    SLUICE_RETURN_IF_ERROR(cbcMac_.macInPlace(block.data(), block.size(), cmacZero));
+    // CMAC(""): one padded block, so AES(10*0 ^ K2).
+    Block cmacEmpty;
+    block = Block{};
+    block[0] = 0x80;
+    xorBytes(block.data(), key.k2_.data(), 16);
+    SLUICE_RETURN_IF_ERROR(cbcMac_.macInPlace(block.data(), block.size(), cmacEmpty));
+    key.d_ = dbl(cmacZero);
+    xorBytes(key.d_.data(), cmacEmpty.data(), 16);
+
+    OPENSSL_cleanse(l.data(), l.size());
+    OPENSSL_cleanse(block.data(), block.size());
+    OPENSSL_cleanse(cmacZero.data(), cmacZero.size());
+    OPENSSL_cleanse(cmacEmpty.data(), cmacEmpty.size());
+
+    key.serial_ = nextKeySerial.fetch_add(1, std::memory_order_relaxed);
+    loadCurrent(key);
+    return key;
+}
+
+Status SivCipher::setKey(const SivKey& key)
+{
+    if (key.empty())
+        return Status::invalid("AES-SIV key is empty");
+    if (key.serial_ == current_.serial)
+        return Status::ok();
+    SLUICE_RETURN_IF_ERROR(keyContexts(key.key_.data(), key.size_));
+    loadCurrent(key);
+    return Status::ok();
+}
+
+// S2V(K1, "", P) with the per-key state: T = P xorend D (P >= 16 bytes) or dbl(D) ^ pad(P),
+// then CMAC(T). `work` has room for P rounded up to whole blocks (at least 16 bytes).
+Status SivCipher::s2vFast(std::string_view plaintext, uint8_t* work, Block& v)
+{
+    size_t n = plaintext.size();
+    if (n < 16) {
+        if (n)
+            std::memcpy(work, plaintext.data(), n);
+        work[n] = 0x80;
+        std::memset(work + n + 1, 0, 15 - n);
+        xorBytes(work, current_.shortMask.data(), 16);
+        return cbcMac_.macInPlace(work, 16, v);
+    }
+    std::memcpy(work, plaintext.data(), n);
+    if (n % 16 == 0) {
+        xorBytes(work + n - 16, current_.fullMask.data(), 16);
+        return cbcMac_.macInPlace(work, n, v);
+    }
+    size_t padded = (n / 16 + 1) * 16;
+    xorBytes(work + n - 16, current_.d.data(), 16);
+    work[n] = 0x80;
+    std::memset(work + n + 1, 0, padded - n - 1);
+    xorBytes(work + padded - 16, current_.k2.data(), 16);
+    return cbcMac_.macInPlace(work, padded, v);
+}
+
+Status SivCipher::s2vGeneral(std::span<const std::string_view> ad, std::string_view plaintext, Block& v)
+{
+    const Block& k1 = current_.k1;
+    const Block& k2 = current_.k2;
+    Block d;
+    Block zero{};
+    SLUICE_RETURN_IF_ERROR(cmacWithSubkeys(cbcMac_, k1, k2, {reinterpret_cast<const char*>(zero.data()), 16},
+                                           scratch_, d));
+    for (std::string_view component : ad) {
+        Block mac;
+        SLUICE_RETURN_IF_ERROR(cmacWithSubkeys(cbcMac_, k1, k2, component, scratch_, mac));
+        d = dbl(d);
+        xorBytes(d.data(), mac.data(), 16);
+    }
+    size_t n = plaintext.size();
+    if (n >= 16) {
+        // The xorend is applied in place after the copy that cmacWithSubkeys makes; do both here.
+        bool complete = n % 16 == 0;
+        size_t padded = complete ? n : (n / 16 + 1) * 16;
+        if (scratch_.size() < padded)
+            scratch_.resize(padded);
+        uint8_t* buf = scratch_.data();
+        std::memcpy(buf, plaintext.data(), n);
+        xorBytes(buf + n - 16, d.data(), 16);
+        if (complete) {
+            xorBytes(buf + padded - 16, k1.data(), 16);
+        } else {
+            buf[n] = 0x80;
+            std::memset(buf + n + 1, 0, padded - n - 1);
+            xorBytes(buf + padded - 16, k2.data(), 16);
+        }
+        return cbcMac_.macInPlace(buf, padded, v);
+    }
+    Block t{};
+    if (n)
+        std::memcpy(t.data(), plaintext.data(), n);
+    t[n] = 0x80;
+    Block dd = dbl(d);
+    xorBytes(t.data(), dd.data(), 16);
+    return cmacWithSubkeys(cbcMac_, k1, k2, {reinterpret_cast<const char*>(t.data()), 16}, scratch_, v);
+}
+
+Status SivCipher::ctr(const uint8_t* siv, const uint8_t* in, size_t size, uint8_t* out)
+{
+    // Q = V with bits 63 and 31 cleared (RFC 5297 section 2.6), so the 128-bit counter can be
+    // incremented as two 64-bit or four 32-bit words without carries.
+    uint8_t iv[16];
+    std::memcpy(iv, siv, 16);
+    iv[8] &= 0x7f;
+    iv[12] &= 0x7f;
+    if (EVP_EncryptInit_ex2(ctrCtx_.get(), nullptr, nullptr, iv, nullptr) != 1)
+        return opensslError("AES-CTR IV setup");
+    if (size == 0)
+        return Status::ok();
+    int outLength = 0;
+    if (EVP_EncryptUpdate(ctrCtx_.get(), out, &outLength, in, static_cast<int>(size)) != 1)
+        return opensslError("AES-CTR");
+    if (static_cast<size_t>(outLength) != size)
+        return Status::internal("AES-CTR returned a short output");
+    return Status::ok();
+}
+
+Status SivCipher::encrypt(std::string_view plaintext, uint8_t* out)
+{
+    SLUICE_RETURN_IF_ERROR(checkKeyed());
+    if (plaintext.size() > kMaxPlaintext)
+        return Status::invalid("AES-SIV plaintext too large");
+    // `out` (16 + n bytes) doubles as the S2V work area: n rounded up to whole blocks fits.
+    Block v;
+    uint8_t small[16];
+    uint8_t* work = plaintext.size() < 16 ? small : out;
+    SLUICE_RETURN_IF_ERROR(s2vFast(plaintext, work, v));
+    std::memcpy(out, v.data(), kSivSize);
+    return ctr(out, bytesOf(plaintext), plaintext.size(), out + kSivSize);
+}
+
+Status SivCipher::encrypt(std::string_view plaintext, std::string& out)
+{
+    size_t at = out.size();
+    out.resize(at + kSivSize + plaintext.size());
+    Status st = encrypt(plaintext, reinterpret_cast<uint8_t*>(out.data() + at));
+    if (!st.isOk())
+        out.resize(at);
+    return st;
+}
+
+Status SivCipher::decrypt(std::string_view sivAndCiphertext, std::string& plaintext)
+{
+    plaintext.clear();
+    SLUICE_RETURN_IF_ERROR(checkKeyed());
+    if (sivAndCiphertext.size() < kSivSize)
+        return Status::corruption("AES-SIV ciphertext shorter than its 16-byte SIV");
+    if (sivAndCiphertext.size() > kMaxPlaintext)
+        return Status::invalid("AES-SIV ciphertext too large");
+    const uint8_t* in = bytesOf(sivAndCiphertext);
+    size_t n = sivAndCiphertext.size() - kSivSize;
+    plaintext.resize(n);
+    auto* pt = reinterpret_cast<uint8_t*>(plaintext.data());
+    Status st = ctr(in, in + kSivSize, n, pt);
+    Block v{};
+    if (st.isOk()) {
+        size_t need = n < 16 ? 16 : (n / 16 + 1) * 16;
+        if (scratch_.size() < need)
+            scratch_.resize(need);
+        st = s2vFast(plaintext, scratch_.data(), v);
+    }
+    if (st.isOk() && CRYPTO_memcmp(v.data(), in, kSivSize) != 0)
+        st = authenticationFailed();
+    if (!st.isOk()) {
+        OPENSSL_cleanse(plaintext.data(), plaintext.size());
+        plaintext.clear();
+    }
+    return st;
+}
+
+Result<std::string> SivCipher::decrypt(std::string_view sivAndCiphertext)
+{
+    std::string plaintext;
+    SLUICE_RETURN_IF_ERROR(decrypt(sivAndCiphertext, plaintext));
+    return plaintext;
+}
+
+Status SivCipher::encryptWithAd(std::span<const std::string_view> ad, std::string_view plaintext, std::string& out)
+{
+    SLUICE_RETURN_IF_ERROR(checkKeyed());
+    if (ad.size() > kMaxAdComponents)
+        return Status::invalid("AES-SIV takes at most 126 associated-data components");
+    if (plaintext.size() > kMaxPlaintext)
+        return Status::invalid("AES-SIV plaintext too large");
+    Block v;
+    SLUICE_RETURN_IF_ERROR(s2vGeneral(ad, plaintext, v));
+    size_t at = out.size();
+    out.resize(at + kSivSize + plaintext.size());
+    auto* dst = reinterpret_cast<uint8_t*>(out.data() + at);
+    std::memcpy(dst, v.data(), kSivSize);
+    Status st = ctr(dst, bytesOf(plaintext), plaintext.size(), dst + kSivSize);
+    if (!st.isOk())
+        out.resize(at);
+    return st;
+}
+
+Status SivCipher::decryptWithAd(std::span<const std::string_view> ad, std::string_view sivAndCiphertext,
+                                std::string& plaintext)
+{
+    plaintext.clear();
+    SLUICE_RETURN_IF_ERROR(checkKeyed());
+    if (ad.size() > kMaxAdComponents)
+        return Status::invalid("AES-SIV takes at most 126 associated-data components");
+    if (sivAndCiphertext.size() < kSivSize)
+        return Status::corruption("AES-SIV ciphertext shorter than its 16-byte SIV");
+    const uint8_t* in = bytesOf(sivAndCiphertext);
+    size_t n = sivAndCiphertext.size() - kSivSize;
+    plaintext.resize(n);
+    Status st = ctr(in, in + kSivSize, n, reinterpret_cast<uint8_t*>(plaintext.data()));
+    Block v{};
+    if (st.isOk())
+        st = s2vGeneral(ad, plaintext, v);
+    if (st.isOk() && CRYPTO_memcmp(v.data(), in, kSivSize) != 0)
+        st = authenticationFailed();
+    if (!st.isOk()) {
+        OPENSSL_cleanse(plaintext.data(), plaintext.size());
+        plaintext.clear();
+    }
+    return st;
+}
+
+}  // namespace sluice::privacy
