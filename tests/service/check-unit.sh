@@ -2,7 +2,9 @@
 # Checks a generated sluiced.service offline:
 #   1. `systemd-analyze security --offline=yes` must rate its exposure at or below the limit
 #      (default 1.5; spec section 8);
-#   2. `systemd-analyze verify` must accept it without a complaint about the unit.
+#   2. `systemd-analyze verify` must accept it without a complaint about the unit;
+#   3. the settings spec section 8 requires are present, and every setting line has a comment
+#      line right above it saying why (style guide section 6).
 # verify refuses a unit whose ExecStart binary does not exist, and sluiced is not installed when
 # the tests run, so it checks a copy whose sluiced path points at a stub executable; everything
 # else in the copy is unchanged.
@@ -72,6 +74,26 @@ if [ "$verify_rc" -ne 0 ] || [ -n "$complaints" ]; then
     status=1
 else
     echo "PASS: systemd-analyze verify (ExecStart=$exec_path replaced by a stub)"
+fi
+
+# --- 3. required settings and comments -----------------------------------------------------
+for required in '^Type=notify$' '^NotifyAccess=main$' '^ExecStartPre=.* --check-config' \
+                '^ExecReload=.*-HUP' '^WatchdogSec=' '^Restart=on-failure$' '^TimeoutStopSec=' \
+                '^StateDirectory=sluice$' '^RuntimeDirectory=sluice$' '^ConfigurationDirectory=sluice$' \
+                '^LoadCredential=master\.key:' '^MemoryMax='; do
+    if ! grep -q -- "$required" "$unit"; then
+        echo "FAIL: no line matching $required"
+        status=1
+    fi
+done
+uncommented=$(awk '!/^#/ && !/^\[/ && !/^[[:space:]]*$/ && prev !~ /^#/ { print FILENAME ":" FNR ": " $0 }
+                   { prev = $0 }' "$unit")
+if [ -n "$uncommented" ]; then
+    echo "FAIL: settings without a '# why' comment right above them:"
+    echo "$uncommented"
+    status=1
+else
+    echo "PASS: required settings present, every setting commented"
 fi
 
 exit $status
