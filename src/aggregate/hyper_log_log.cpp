@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <span>
 
@@ -30,8 +31,6 @@ void sortUnique(std::vector<uint32_t>& entries)
     }
     entries.resize(out);
 }
-
-size_t varintSize(uint32_t v) { return v < (1u << 7) ? 1 : v < (1u << 14) ? 2 : 3; }
 
 void appendVarint(std::string& out, uint32_t v)
 {
@@ -91,15 +90,31 @@ double tau(double x)
     }
 }
 
-// Four 6-bit registers per three bytes, little-endian.
+// Eight 6-bit registers per six bytes, little-endian (the same layout as four per three).
 void packDense(const uint8_t* r, char* out)
 {
-    for (uint32_t i = 0; i < HyperLogLog::kRegisters; i += 4) {
-        uint32_t word = r[i] | (uint32_t{r[i + 1]} << 6) | (uint32_t{r[i + 2]} << 12) |
-                        (uint32_t{r[i + 3]} << 18);
-        *out++ = static_cast<char>(word & 0xff);
-        *out++ = static_cast<char>((word >> 8) & 0xff);
-        *out++ = static_cast<char>(word >> 16);
+    for (uint32_t i = 0; i < HyperLogLog::kRegisters; i += 8, out += 6) {
+        uint64_t word = 0;
+        for (int k = 7; k >= 0; --k)
+            word = (word << 6) | r[i + static_cast<uint32_t>(k)];
+        for (int k = 0; k < 6; ++k)
+            out[k] = static_cast<char>((word >> (8 * k)) & 0xff);
+    }
+}
+
+void unpackDense(const uint8_t* in, uint8_t* r)
+{
+    constexpr uint32_t kLast = HyperLogLog::kRegisters - 8;
+    for (uint32_t i = 0; i <= kLast; i += 8, in += 6) {
+        uint64_t word = 0;
+        if (i < kLast && std::endian::native == std::endian::little) {
+            std::memcpy(&word, in, 8);  // two bytes of the next group come along; masked off
+        } else {
+            for (int k = 5; k >= 0; --k)
+                word = (word << 8) | in[k];
+        }
+        for (uint32_t k = 0; k < 8; ++k)
+            r[i + k] = static_cast<uint8_t>((word >> (6 * k)) & 0x3f);
     }
 }
 
@@ -160,8 +175,10 @@ void HyperLogLog::merge(const HyperLogLog& other)
     if (!other.dense_.empty()) {
         if (dense_.empty())
             toDense();
+        uint8_t* __restrict a = dense_.data();
+        const uint8_t* __restrict b = other.dense_.data();
         for (uint32_t i = 0; i < kRegisters; ++i)
-            dense_[i] = std::max(dense_[i], other.dense_[i]);
+            a[i] = std::max(a[i], b[i]);
         return;
     }
     if (!dense_.empty()) {
@@ -222,10 +239,22 @@ double HyperLogLog::estimate() const
 {
     uint32_t counts[kMaxRank + 1] = {};
     uint32_t nonZero = 0;
-    forEachRegister([&](uint32_t, uint8_t rank) {
-        ++counts[rank];
-        ++nonZero;
-    });
+    if (!dense_.empty()) {
+        // Four histograms, so that consecutive equal registers do not wait on each other.
+        uint32_t part[4][64] = {};
+        for (uint32_t i = 0; i < kRegisters; i += 4)
+            for (uint32_t k = 0; k < 4; ++k)
+                ++part[k][dense_[i + k]];
+        for (uint32_t v = 1; v <= kMaxRank; ++v) {
+            counts[v] = part[0][v] + part[1][v] + part[2][v] + part[3][v];
+            nonZero += counts[v];
+        }
+    } else {
+        forEachRegister([&](uint32_t, uint8_t rank) {
+            ++counts[rank];
+            ++nonZero;
+        });
+    }
     if (nonZero == 0)
         return 0.0;
     counts[0] = kRegisters - nonZero;
@@ -241,21 +270,17 @@ double HyperLogLog::estimate() const
 void HyperLogLog::serialize(std::string& out) const
 {
     uint32_t n = 0;
-    size_t body = 0;
-    uint32_t previous = 0;
-    forEachRegister([&](uint32_t index, uint8_t rank) {
-        uint32_t entry = (index << kRankBits) | rank;
-        body += varintSize(entry - previous);
-        previous = entry;
-        ++n;
-    });
-    size_t sparseSize = 1 + varintSize(n) + body;
+    if (!dense_.empty()) {
+        for (uint8_t r : dense_)
+            n += r != 0;
+    } else {
+        n = nonZeroRegisters();
+    }
 
-    if (sparseSize <= kDenseBytes) {
-        out.reserve(out.size() + sparseSize);
+    if (n <= kSparseMaxSerialized) {
         out += static_cast<char>(kFormatSparse);
         appendVarint(out, n);
-        previous = 0;
+        uint32_t previous = 0;
         forEachRegister([&](uint32_t index, uint8_t rank) {
             uint32_t entry = (index << kRankBits) | rank;
             appendVarint(out, entry - previous);
@@ -271,8 +296,8 @@ void HyperLogLog::serialize(std::string& out) const
         packDense(dense_.data(), out.data() + start + 1);
         return;
     }
-    // A sparse sketch longer than the dense form: compact() keeps these from existing in
-    // memory, but unsorted entries may still be pending; handled for completeness.
+    // Sparse in memory with more registers than kSparseMaxSerialized: possible only while
+    // entries added since the last compact() are pending.
     std::vector<uint8_t> regs(kRegisters, 0);
     forEachRegister([&](uint32_t index, uint8_t rank) { regs[index] = rank; });
     packDense(regs.data(), out.data() + start + 1);
@@ -295,17 +320,10 @@ Result<HyperLogLog> HyperLogLog::parse(std::string_view blob)
         if (blob.size() != kDenseBytes)
             return corrupt("dense form of the wrong size");
         h.dense_.resize(kRegisters);
-        const auto* p = reinterpret_cast<const uint8_t*>(blob.data()) + 1;
-        uint8_t* r = h.dense_.data();
+        unpackDense(reinterpret_cast<const uint8_t*>(blob.data()) + 1, h.dense_.data());
         uint8_t largest = 0;
-        for (uint32_t i = 0; i < kRegisters; i += 4, p += 3) {
-            uint32_t word = p[0] | (uint32_t{p[1]} << 8) | (uint32_t{p[2]} << 16);
-            r[i] = word & 0x3f;
-            r[i + 1] = (word >> 6) & 0x3f;
-            r[i + 2] = (word >> 12) & 0x3f;
-            r[i + 3] = (word >> 18) & 0x3f;
-            largest = std::max({largest, r[i], r[i + 1], r[i + 2], r[i + 3]});
-        }
+        for (uint8_t v : h.dense_)
+            largest = std::max(largest, v);  // a max reduction vectorizes; an any() does not
         if (largest > kMaxRank)
             return corrupt("register out of range");
         return h;

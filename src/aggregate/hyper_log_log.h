@@ -11,8 +11,9 @@
 //           (the first one as is). Varints are LEB128, at most 3 bytes.
 //   dense   0x02, then 12288 bytes: the 16384 registers as 6-bit fields, four registers per
 //           three bytes, little-endian (register 4k in the low 6 bits of the 24-bit word k).
-// serialize() writes whichever form is shorter (sparse on a tie), so equal register contents
-// always give equal bytes. parse() accepts either form for any contents.
+// serialize() writes the sparse form when at most kSparseMaxSerialized registers are non-zero
+// and the dense form otherwise, so equal register contents always give equal bytes. parse()
+// accepts either form for any contents.
 #pragma once
 
 #include <cstddef>
@@ -39,6 +40,10 @@ public:
     static constexpr size_t kDenseBytes = 1 + kRegisters / 4 * 3;
     // In-memory sparse limit: 4096 entries of 4 bytes take as much memory as the dense form.
     static constexpr size_t kSparseMaxEntries = kRegisters / 4;
+    // Serialized sparse limit. A sparse entry takes 1 to 3 bytes, and 3 only after a gap of 256
+    // or more registers, which fits at most 63 times into 16384: n entries take at most
+    // 1 + 2 + 2n + 63 bytes, no more than the dense form for n up to this.
+    static constexpr size_t kSparseMaxSerialized = (kDenseBytes - 1 - 2 - 63) / 2;
 
     void add(uint64_t hash);
     // Afterwards this sketch holds the register-wise maximum: the sketch of the union.
