@@ -61,6 +61,7 @@ Status CbcMac::setKey(const uint8_t* key, size_t size)
     const EVP_CIPHER* cipher = nullptr;
     if (size != keySize_)
         cipher = size == 16 ? cbc128_.get() : cbc256_.get();
+    chain_ = Block{};
     if (EVP_EncryptInit_ex2(ctx_.get(), cipher, key, kZeroIv, nullptr) != 1) {
         keySize_ = 0;
         return opensslError("AES-CBC key setup");
@@ -79,13 +80,21 @@ Status CbcMac::macInPlace(uint8_t* data, size_t size, Block& mac)
         return Status::internal("AES-CMAC used before a key was set");
     if (size == 0 || size % 16 != 0 || size > static_cast<size_t>(INT_MAX))
         return Status::internal("CBC-MAC input must be a nonzero multiple of 16 bytes");
+    xorBytes(data, chain_.data(), 16);
     int outLength = 0;
-    if (EVP_EncryptInit_ex2(ctx_.get(), nullptr, nullptr, kZeroIv, nullptr) != 1 ||
-        EVP_EncryptUpdate(ctx_.get(), data, &outLength, data, static_cast<int>(size)) != 1)
-        return opensslError("AES-CBC-MAC");
-    if (static_cast<size_t>(outLength) != size)
-        return Status::internal("AES-CBC-MAC returned a short output");
+    if (EVP_EncryptUpdate(ctx_.get(), data, &outLength, data, static_cast<int>(size)) != 1 ||
+        static_cast<size_t>(outLength) != size) {
+        // The chain state is unknown now: start again from a zero IV.
+        Status st = opensslError("AES-CBC-MAC");
+        chain_ = Block{};
+        if (EVP_EncryptInit_ex2(ctx_.get(), nullptr, nullptr, kZeroIv, nullptr) != 1) {
+            clearOpensslErrors();
+            keySize_ = 0;
+        }
+        return st;
+    }
     std::memcpy(mac.data(), data + size - 16, 16);
+    chain_ = mac;
     return Status::ok();
 }
 
@@ -117,6 +126,8 @@ Result<AesCmac> AesCmac::create()
         return cbc.status();
     return AesCmac(std::move(cbc).value());
 }
+
+CbcMac::~CbcMac() { OPENSSL_cleanse(chain_.data(), chain_.size()); }
 
 AesCmac::~AesCmac()
 {

@@ -27,6 +27,9 @@ class CbcMac {
 public:
     // Fetches AES-128-CBC and AES-256-CBC once.
     static Result<CbcMac> create();
+    CbcMac(CbcMac&&) noexcept = default;
+    CbcMac& operator=(CbcMac&&) noexcept = default;
+    ~CbcMac();
 
     // `size` is 16 (AES-128) or 32 (AES-256). Re-keys the existing context (no reallocation
     // unless the key size changes).
@@ -44,6 +47,7 @@ private:
     CipherPtr cbc256_;
     CipherCtxPtr ctx_;
     size_t keySize_ = 0;
+    Block chain_{};  // the context's current CBC state (last output block); zero after keying
 };
 
 // CMAC with the subkeys (K1, K2 of RFC 4493) supplied by the caller; `scratch` is reused

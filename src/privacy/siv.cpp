@@ -64,18 +64,18 @@ Result<SivCipher> SivCipher::create()
     if (!cbc)
         return cbc.status();
     SivCipher cipher(std::move(cbc).value());
-    auto ctr128 = fetchCipher("AES-128-CTR");
-    if (!ctr128)
-        return ctr128.status();
-    auto ctr256 = fetchCipher("AES-256-CTR");
-    if (!ctr256)
-        return ctr256.status();
+    auto ecb128 = fetchCipher("AES-128-ECB");
+    if (!ecb128)
+        return ecb128.status();
+    auto ecb256 = fetchCipher("AES-256-ECB");
+    if (!ecb256)
+        return ecb256.status();
     auto ctx = newCipherCtx();
     if (!ctx)
         return ctx.status();
-    cipher.ctr128_ = std::move(ctr128).value();
-    cipher.ctr256_ = std::move(ctr256).value();
-    cipher.ctrCtx_ = std::move(ctx).value();
+    cipher.ecb128_ = std::move(ecb128).value();
+    cipher.ecb256_ = std::move(ecb256).value();
+    cipher.ecbCtx_ = std::move(ctx).value();
     return cipher;
 }
 
@@ -105,14 +105,15 @@ Status SivCipher::keyContexts(const uint8_t* key, size_t size)
     }
     // As in CbcMac::setKey: a NULL cipher re-keys the existing provider context.
     const EVP_CIPHER* cipher = nullptr;
-    if (half != ctrKeySize_)
-        cipher = half == 16 ? ctr128_.get() : ctr256_.get();
-    if (EVP_EncryptInit_ex2(ctrCtx_.get(), cipher, key + half, nullptr, nullptr) != 1) {
-        ctrKeySize_ = 0;
+    if (half != ecbKeySize_)
+        cipher = half == 16 ? ecb128_.get() : ecb256_.get();
+    if (EVP_EncryptInit_ex2(ecbCtx_.get(), cipher, key + half, nullptr, nullptr) != 1 ||
+        (cipher != nullptr && EVP_CIPHER_CTX_set_padding(ecbCtx_.get(), 0) != 1)) {
+        ecbKeySize_ = 0;
         forgetKey();
-        return opensslError("AES-CTR key setup");
+        return opensslError("AES-ECB key setup");
     }
-    ctrKeySize_ = half;
+    ecbKeySize_ = half;
     return Status::ok();
 }
 
@@ -250,21 +251,39 @@ Status SivCipher::s2vGeneral(std::span<const std::string_view> ad, std::string_v
 
 Status SivCipher::ctr(const uint8_t* siv, const uint8_t* in, size_t size, uint8_t* out)
 {
-    // Q = V with bits 63 and 31 cleared (RFC 5297 section 2.6), so the 128-bit counter can be
-    // incremented as two 64-bit or four 32-bit words without carries.
-    uint8_t iv[16];
-    std::memcpy(iv, siv, 16);
-    iv[8] &= 0x7f;
-    iv[12] &= 0x7f;
-    if (EVP_EncryptInit_ex2(ctrCtx_.get(), nullptr, nullptr, iv, nullptr) != 1)
-        return opensslError("AES-CTR IV setup");
-    if (size == 0)
-        return Status::ok();
-    int outLength = 0;
-    if (EVP_EncryptUpdate(ctrCtx_.get(), out, &outLength, in, static_cast<int>(size)) != 1)
-        return opensslError("AES-CTR");
-    if (static_cast<size_t>(outLength) != size)
-        return Status::internal("AES-CTR returned a short output");
+    // Q = V with bits 63 and 31 cleared (RFC 5297 section 2.6). Because bit 31 is clear, the
+    // low 32-bit word of the counter cannot carry for fewer than 2^31 blocks (inputs here are
+    // under 2^27 blocks), so counting in that word alone is exact 128-bit counting.
+    uint8_t q[16];
+    std::memcpy(q, siv, 16);
+    q[8] &= 0x7f;
+    q[12] &= 0x7f;
+    uint32_t low = uint32_t(q[12]) << 24 | uint32_t(q[13]) << 16 | uint32_t(q[14]) << 8 | q[15];
+
+    constexpr size_t kChunkBlocks = 16;
+    uint8_t stream[16 * kChunkBlocks];
+    size_t done = 0;
+    while (done < size) {
+        size_t chunk = size - done < sizeof stream ? size - done : sizeof stream;
+        size_t blocks = (chunk + 15) / 16;
+        for (size_t b = 0; b < blocks; ++b) {
+            uint8_t* counter = stream + 16 * b;
+            std::memcpy(counter, q, 12);
+            counter[12] = static_cast<uint8_t>(low >> 24);
+            counter[13] = static_cast<uint8_t>(low >> 16);
+            counter[14] = static_cast<uint8_t>(low >> 8);
+            counter[15] = static_cast<uint8_t>(low);
+            ++low;
+        }
+        int outLength = 0;
+        if (EVP_EncryptUpdate(ecbCtx_.get(), stream, &outLength, stream, static_cast<int>(16 * blocks)) != 1 ||
+            static_cast<size_t>(outLength) != 16 * blocks)
+            return opensslError("AES-CTR keystream");
+        for (size_t i = 0; i < chunk; ++i)
+            out[done + i] = in[done + i] ^ stream[i];
+        done += chunk;
+    }
+    OPENSSL_cleanse(stream, sizeof stream);
     return Status::ok();
 }
 

@@ -3,10 +3,11 @@
 // component, the empty string. 32-byte keys (AES-128-SIV) are accepted so that RFC 5297's own
 // vectors can test the construction, and a general entry point takes any list of AD components.
 //
-// The construction is ours on top of OpenSSL's AES-CBC (for CMAC) and AES-CTR, because with
-// ~100k keys in use the cost that matters is switching keys, and OpenSSL's "AES-256-SIV" EVP
-// cipher re-derives the same per-key values on every (re)key; see docs/privacy-formats.md for
-// the measurements behind this choice.
+// The construction is ours on top of two keyed OpenSSL contexts, AES-CBC (for CMAC) and AES-ECB
+// (for CTR keystream), that are only ever fed blocks: no per-value EVP (re)initialisation, and a
+// key switch is two AES key schedules. OpenSSL's own "AES-256-SIV" EVP cipher needs a context
+// copy or a full re-key per value, re-derives the per-key S2V values each time, and cannot
+// encrypt an empty plaintext in OpenSSL 3.0. docs/privacy-formats.md has the measurements.
 //
 // Threads: a SivKey is an immutable value and may be shared read-only; a SivCipher owns EVP
 // contexts and belongs to one thread (one per worker).
@@ -60,7 +61,7 @@ private:
 
 class SivCipher {
 public:
-    // Fetches AES-{128,256}-CBC and AES-{128,256}-CTR once and allocates the two contexts.
+    // Fetches AES-{128,256}-CBC and AES-{128,256}-ECB once and allocates the two contexts.
     static Result<SivCipher> create();
     SivCipher(SivCipher&&) noexcept = default;
     SivCipher& operator=(SivCipher&&) noexcept = default;
@@ -112,10 +113,10 @@ private:
     void forgetKey();
 
     CbcMac cbcMac_;
-    CipherPtr ctr128_;
-    CipherPtr ctr256_;
-    CipherCtxPtr ctrCtx_;
-    size_t ctrKeySize_ = 0;
+    CipherPtr ecb128_;
+    CipherPtr ecb256_;
+    CipherCtxPtr ecbCtx_;  // keyed with the CTR key; encrypts counter blocks
+    size_t ecbKeySize_ = 0;
     Current current_;
     std::vector<uint8_t> scratch_;  // decrypt and the general path; holds plaintext, not keys
 };
