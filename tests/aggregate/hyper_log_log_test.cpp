@@ -276,3 +276,34 @@ TEST_CASE("parse never misbehaves on mutated or random input", "[hll]")
         }
     }
 }
+
+TEST_CASE("the serialized form turns dense above kSparseMaxSerialized registers, never larger", "[hll]")
+{
+    // A hash that sets register `index` to `rank` (1..51).
+    auto hashFor = [](uint32_t index, int rank) {
+        uint64_t low = rank >= HyperLogLog::kMaxRank ? 0 : uint64_t{1} << (50 - rank);
+        return (uint64_t{index} << 50) | low;
+    };
+    // Every second register with ranks alternating 1 and 51: every entry needs two bytes, the
+    // worst case short of long gaps.
+    for (size_t n : {HyperLogLog::kSparseMaxSerialized - 1, HyperLogLog::kSparseMaxSerialized,
+                     HyperLogLog::kSparseMaxSerialized + 1, size_t{8192}}) {
+        HyperLogLog h;
+        for (uint32_t i = 0; i < n; ++i)
+            h.add(hashFor(2 * i, i % 2 ? 1 : 51));
+        INFO("registers " << n);
+        REQUIRE(h.nonZeroRegisters() == n);
+        const std::string blob = h.serialize();
+        CHECK(blob.size() <= HyperLogLog::kDenseBytes);
+        CHECK(static_cast<uint8_t>(blob[0]) ==
+              (n <= HyperLogLog::kSparseMaxSerialized ? HyperLogLog::kFormatSparse : HyperLogLog::kFormatDense));
+        auto back = HyperLogLog::parse(blob);
+        REQUIRE(back);
+        CHECK(*back == h);
+    }
+    // Long gaps: 63 registers 256 apart take three bytes each.
+    HyperLogLog sparse;
+    for (uint32_t i = 0; i < 63; ++i)
+        sparse.add(hashFor(256 * (i + 1), 51));
+    CHECK(sparse.serialize().size() == 1 + 1 + 63 * 3);
+}
