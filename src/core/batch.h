@@ -63,6 +63,7 @@ struct Request {
     uint64_t seq = 0;
 
     uint32_t events = 0;     // non-empty lines: the count the batch bounds use
+    uint64_t wireBytes = 0;  // the body's size as received (the payload may keep less)
     int64_t receivedAtMs = 0;
     int64_t receivedMonoNs = 0;
 };

@@ -5,6 +5,7 @@
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -12,6 +13,8 @@
 #include "core/arena.h"
 #include "core/batch.h"
 #include "core/reason.h"
+#include "core/schema.h"
+#include "core/spec.h"
 
 namespace sluice {
 
@@ -38,6 +41,10 @@ struct TableRows {
     // inserts[parent]; the writer replaces it with that row's rowid (derived row -> its event).
     int parent = -1;
     int parentColumn = -1;
+    // Derived rows hold plaintext: when their key was shredded while the batch was in flight
+    // (sluicectl forget), the writer drops them. keyLinkColumn says where the key link is.
+    int keyLinkColumn = -1;
+    bool dropIfKeyShredded = false;
 
     size_t rows() const { return width ? cells.size() / width : 0; }
     Cell* addRow()
@@ -100,6 +107,9 @@ struct KeySubject {
 
 struct DeadLetter {
     Reason reason = Reason::kNotJson;
+    int64_t receivedAtMs = 0;
+    std::string producer;        // acknowledged requests only
+    int64_t seq = -1;            // -1: none
     std::string message;         // never contains field values
     uint32_t requestIndex = 0;
     int32_t eventIndex = -1;     // -1: the whole message
@@ -164,10 +174,18 @@ struct BatchRecord {
     int64_t closedMonoNs = 0;
 };
 
+// A configuration change that applies from this batch on: the writer creates or checks its
+// tables before writing the batch.
+struct SchemaChange {
+    PipelinePtr pipeline;
+    std::vector<TableDef> tables;
+};
+
 struct WriteBatch {
     BatchRecord record;
     StageTimes times;
-    Arena arena;
+    std::shared_ptr<const SchemaChange> schema;  // null: same configuration as the batch before
+    std::vector<Arena> arenas;                   // own every byte the cells below point to
     std::vector<TableRows> inserts;
     std::vector<UpsertRows> upserts;
     std::vector<Finalize> finalizes;

@@ -70,7 +70,7 @@ int PipelineSpec::contractIndex(std::string_view ref) const
 
 bool isReservedColumn(std::string_view name)
 {
-    if (name == "seq" || name == "event_seq")
+    if (name == "seq" || name == "event_seq" || name == "event_time_ms")
         return true;
     for (std::string_view c : kEventMetaColumns)
         if (c == name)

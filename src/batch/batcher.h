@@ -1,0 +1,52 @@
+// The micro-batcher: collects requests into a Batch and closes it when it holds max_events
+// events or max_bytes bytes, or when max_delay has passed since its first request (monotonic
+// clock), whichever comes first. A request is never split: when adding one would overflow the
+// open batch, the open batch closes first; a single request larger than a bound makes a batch
+// of its own.
+//
+// Used by the ingest thread only (not thread-safe). Closed batches go to the sink given at
+// construction, numbered consecutively.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+
+#include "core/batch.h"
+#include "core/clock.h"
+
+namespace sluice::batch {
+
+struct Limits {
+    uint64_t maxEvents = 10'000;
+    uint64_t maxBytes = 8 * 1024 * 1024;
+    int64_t maxDelayMs = 200;
+};
+
+class Batcher {
+public:
+    using Sink = std::function<void(Batch&&)>;
+
+    Batcher(Limits limits, const Clock& clock, uint64_t firstBatchId, Sink sink);
+
+    void add(Request&& request);
+    // Closes the open batch if its delay has passed. Call whenever the ingest loop wakes up.
+    void poll();
+    // Closes the open batch now, whatever it holds (drain). No-op when empty.
+    void flush();
+
+    bool empty() const { return open_.requests.empty(); }
+    // Nanoseconds until the open batch's delay expires (0 if it has); -1 when empty.
+    int64_t nanosUntilDeadline() const;
+    uint64_t nextBatchId() const { return nextId_; }
+
+private:
+    void close(CloseReason reason);
+
+    Limits limits_;
+    const Clock& clock_;
+    uint64_t nextId_;
+    Sink sink_;
+    Batch open_;
+};
+
+}  // namespace sluice::batch

@@ -1,0 +1,102 @@
+// The daemon's configuration: the INI file (Boost.Program_options; command-line flags override
+// the file) plus the contract and pipeline JSON files it points to, turned into ONE immutable
+// Config value. Loading checks everything it can without starting the daemon: that is what
+// `sluiced --check-config` runs. Errors name the file, the option or field, and the problem.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/spec.h"
+#include "core/status.h"
+
+namespace sluice::config {
+
+struct IngestConfig {
+    std::vector<std::string> pull;    // fire-and-forget endpoints (PULL)
+    std::vector<std::string> router;  // acknowledged endpoints (ROUTER)
+    int receiveHwm = 64;              // messages queued per peer before ZeroMQ pushes back
+    int sendHwm = 1000;               // acknowledgements queued per peer
+    uint64_t maxMessageBytes = 1024 * 1024;
+    uint64_t maxEventBytes = 64 * 1024;
+    uint32_t maxDepth = 16;
+    int64_t handshakeIvlMs = 30'000;
+    int64_t heartbeatIvlMs = 10'000;
+    int64_t heartbeatTimeoutMs = 30'000;
+    uint64_t dedupeWindow = 1 << 20;  // sequence numbers remembered per producer
+    int64_t dedupeRetentionMs = 7LL * 86'400'000;  // producers silent this long are forgotten
+};
+
+struct BatchConfig {
+    uint64_t maxEvents = 10'000;
+    uint64_t maxBytes = 8 * 1024 * 1024;
+    int64_t maxDelayMs = 200;
+};
+
+struct StoreConfig {
+    std::string database;             // absolute after load
+    uint64_t deadLetterInputBytes = 4096;
+    int64_t deadLetterRetentionMs = 7LL * 86'400'000;
+    uint64_t cacheBytes = 16 * 1024 * 1024;
+};
+
+struct PrivacyConfig {
+    std::string masterKeyFile;        // absolute after load; "" when only the credential is used
+    std::string masterKeyCredential;  // a name under $CREDENTIALS_DIRECTORY
+    int64_t keyLifetimeMs = 86'400'000;
+    uint64_t keyCacheEntries = 200'000;
+};
+
+struct PipelineConfig {
+    std::string contractsDir;         // absolute, or "builtin:"
+    std::string pipelinesDir;         // absolute, or "builtin:", or ""
+    int64_t maxFutureMs = 5 * 60'000;
+};
+
+struct TestingConfig {
+    // Fault injection for the test suite. While the file exists the writer thread stalls before
+    // committing (watchdog test) / every SQLite write fails with an I/O error (fault test).
+    std::string stallWriterFile;
+    std::string failWritesFile;
+};
+
+struct Config {
+    std::string configFile;           // "" when the embedded default is used
+    std::string stateDir;             // absolute
+    int workers = 2;
+    std::string logLevel = "info";
+    std::string metricsListen;        // "" disables the endpoint
+    IngestConfig ingest;
+    BatchConfig batch;
+    StoreConfig store;
+    PrivacyConfig privacy;
+    PipelineConfig pipeline;
+    TestingConfig testing;
+    PipelinePtr pipelineSpec;
+
+    // What the daemon was asked to do, besides running.
+    bool checkOnly = false;
+    bool demo = false;
+    bool showHelp = false;
+    bool showVersion = false;
+    std::string helpText;
+};
+
+// The configuration used when no --config is given: loopback endpoints, a state directory
+// ./sluice-data and the built-in acme/checkout/1.0.0 contract and pipeline.
+extern const char* const kEmbeddedConfig;
+
+// Parses the command line and the config file it names (or the embedded one). Relative paths
+// in the file are resolved against the file's directory; state paths against state_dir.
+// Usage errors and config errors both come back as a Status; `usage` tells them apart.
+struct LoadError {
+    Status status;
+    bool usage = false;
+};
+Result<Config> load(int argc, const char* const* argv, LoadError* error = nullptr);
+
+// Reads and checks the contract and pipeline files only (what SIGHUP re-reads).
+Result<PipelinePtr> loadPipeline(const PipelineConfig& config);
+
+}  // namespace sluice::config

@@ -1,0 +1,97 @@
+// The producer side of both ingest modes, for sluicectl send, the benchmark, the demo and the
+// tests. Any ZeroMQ binding can do the same from docs/protocol.md; this is ours.
+//
+// AckProducer keeps a window of unacknowledged requests on a DEALER socket. A request that gets
+// no reply within the timeout is sent again, unchanged (same producer id and sequence number),
+// with exponential back-off; the daemon answers a retry of a committed request "ok, duplicate"
+// and applies it zero times, so retrying is always safe. Not thread-safe: one thread per object.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/reason.h"
+#include "core/status.h"
+
+namespace sluice::ingest {
+
+struct Reply {
+    uint64_t seq = 0;
+    bool ok = false;                // status "ok"
+    bool duplicate = false;
+    uint32_t accepted = 0;
+    uint32_t rejected = 0;
+    std::vector<std::pair<uint32_t, Reason>> errors;  // (index, reason)
+    std::string errorReason;        // status "error"
+    std::string errorMessage;
+    int64_t latencyNs = 0;          // from the first send of the request
+};
+
+struct ProducerReport {
+    uint64_t requests = 0;          // distinct requests sent
+    uint64_t events = 0;            // events in them
+    uint64_t acknowledged = 0;      // requests answered ok
+    uint64_t failed = 0;            // requests answered status "error"
+    uint64_t duplicates = 0;        // answered "duplicate" (retries of committed requests)
+    uint64_t accepted = 0;          // events accepted
+    uint64_t rejected = 0;          // events rejected
+    uint64_t retries = 0;           // resends after a timeout
+    uint64_t unanswered = 0;        // requests given up on
+    std::array<uint64_t, kReasonCount> byReason{};
+};
+
+class AckProducer {
+public:
+    struct Options {
+        std::string endpoint;
+        std::string producerId;          // "" : a random one
+        uint64_t firstSeq = 1;
+        size_t window = 64;              // requests in flight
+        int64_t timeoutMs = 5000;        // first resend after this long without a reply
+        int64_t maxBackoffMs = 30'000;
+        int64_t giveUpMs = 0;            // 0: never give up on a request
+        std::function<void(const Reply&)> onReply;
+    };
+
+    static Result<std::unique_ptr<AckProducer>> connect(Options options);
+    ~AckProducer();
+
+    // Sends one request (one or more NDJSON events; `events` is how many). Blocks, serving
+    // replies and resends, while the window is full. Returns the sequence number used.
+    Result<uint64_t> send(std::string body, uint32_t events);
+    // Waits until every request is answered (or given up on).
+    Status flush();
+
+    const std::string& producerId() const;
+    const ProducerReport& report() const;
+    size_t inFlight() const;
+
+private:
+    struct Impl;
+    explicit AckProducer(std::unique_ptr<Impl> impl);
+    std::unique_ptr<Impl> impl_;
+};
+
+// Fire-and-forget: a PUSH socket. send() queues; close() waits up to `lingerMs` for delivery.
+class PushProducer {
+public:
+    static Result<std::unique_ptr<PushProducer>> connect(const std::string& endpoint, int sendHwm = 1000);
+    ~PushProducer();
+    Status send(const std::string& body);
+    void close(int lingerMs);
+
+private:
+    struct Impl;
+    explicit PushProducer(std::unique_ptr<Impl> impl);
+    std::unique_ptr<Impl> impl_;
+};
+
+// Parses a reply frame of the acknowledged protocol.
+Result<Reply> parseReply(std::string_view frame);
+
+}  // namespace sluice::ingest

@@ -1,0 +1,400 @@
+#include "ingest/receiver.h"
+
+#include <zmq.hpp>
+
+#include <chrono>
+#include <deque>
+#include <future>
+#include <optional>
+#include <thread>
+
+#include "core/log.h"
+#include "ingest/protocol.h"
+
+namespace sluice::ingest {
+namespace {
+
+// Messages read per socket per loop turn: enough to amortise polling, small enough that acks
+// and batch deadlines are served promptly.
+constexpr int kReadsPerTurn = 256;
+// While the pipeline is full the loop re-checks this often.
+constexpr auto kBackoff = std::chrono::milliseconds(1);
+constexpr auto kIdlePoll = std::chrono::milliseconds(100);
+
+}  // namespace
+
+struct Receiver::Impl {
+    Impl(Options o, const Clock& c, DedupeIndex d, uint64_t firstBatchId, BoundedQueue<Batch>& q, AckChannel& a,
+         IngestStats& s)
+        : options(std::move(o)),
+          clock(c),
+          dedupe(std::move(d)),
+          out(q),
+          acks(a),
+          stats(s),
+          batcher(options.batch, clock, firstBatchId, [this](Batch&& b) { ready.push_back(std::move(b)); })
+    {
+    }
+
+    Options options;
+    const Clock& clock;
+    DedupeIndex dedupe;
+    BoundedQueue<Batch>& out;
+    AckChannel& acks;
+    IngestStats& stats;
+    batch::Batcher batcher;
+    std::deque<Batch> ready;
+    std::function<void()> beat;
+
+    zmq::context_t context{1};
+    std::vector<zmq::socket_t> pulls;
+    std::vector<zmq::socket_t> routers;
+    std::vector<std::string> bound;
+    std::thread thread;
+    std::atomic<bool> drainRequested{false};
+
+    Status bind();
+    void run();
+    void loop();
+    void pushReady();
+    void readPull(zmq::socket_t& socket);
+    void readRouter(zmq::socket_t& socket);
+    void sendReplies(std::vector<AckBatch>& batches);
+    void rejectRequest(Request& r, Reason reason, std::string message, std::string_view body);
+    void configure(zmq::socket_t& socket);
+};
+
+Receiver::Receiver(Options options, const Clock& clock, DedupeIndex dedupe, uint64_t firstBatchId,
+                   BoundedQueue<Batch>& out, AckChannel& acks, IngestStats& stats)
+    : impl_(std::make_unique<Impl>(std::move(options), clock, std::move(dedupe), firstBatchId, out, acks, stats))
+{
+}
+
+Receiver::~Receiver()
+{
+    if (impl_->thread.joinable()) {
+        requestDrain();
+        impl_->thread.join();
+    }
+}
+
+void Receiver::setHeartbeat(std::function<void()> beat) { impl_->beat = std::move(beat); }
+
+std::vector<std::string> Receiver::boundEndpoints() const { return impl_->bound; }
+
+void Receiver::requestDrain() { impl_->drainRequested = true; }
+
+void Receiver::join()
+{
+    if (impl_->thread.joinable())
+        impl_->thread.join();
+}
+
+Status Receiver::start()
+{
+    std::promise<Status> bound;
+    auto result = bound.get_future();
+    impl_->thread = std::thread([this, &bound] {
+        Status s = impl_->bind();
+        bool ok = s.isOk();
+        bound.set_value(std::move(s));
+        if (ok)
+            impl_->run();
+    });
+    Status s = result.get();
+    if (!s) {
+        impl_->thread.join();
+        return s;
+    }
+    return Status::ok();
+}
+
+void Receiver::Impl::configure(zmq::socket_t& socket)
+{
+    socket.set(zmq::sockopt::rcvhwm, options.receiveHwm);
+    socket.set(zmq::sockopt::sndhwm, options.sendHwm);
+    // libzmq drops the connection of a peer sending more than this; up to it, an oversized
+    // message is refused with a dead letter and, when acknowledged, a reply saying why.
+    socket.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(options.maxMessageBytes * 2));
+    socket.set(zmq::sockopt::handshake_ivl, static_cast<int>(options.handshakeIvlMs));
+    socket.set(zmq::sockopt::heartbeat_ivl, static_cast<int>(options.heartbeatIvlMs));
+    socket.set(zmq::sockopt::heartbeat_timeout, static_cast<int>(options.heartbeatTimeoutMs));
+    // Replies still queued when the daemon stops get this long to leave.
+    socket.set(zmq::sockopt::linger, 2000);
+}
+
+Status Receiver::Impl::bind()
+{
+    try {
+        for (const std::string& endpoint : options.pull) {
+            zmq::socket_t s(context, zmq::socket_type::pull);
+            configure(s);
+            s.bind(endpoint);
+            bound.push_back(s.get(zmq::sockopt::last_endpoint));
+            pulls.push_back(std::move(s));
+        }
+        for (const std::string& endpoint : options.router) {
+            zmq::socket_t s(context, zmq::socket_type::router);
+            configure(s);
+            // A reply to a producer that has gone away fails instead of vanishing silently.
+            s.set(zmq::sockopt::router_mandatory, true);
+            s.bind(endpoint);
+            bound.push_back(s.get(zmq::sockopt::last_endpoint));
+            routers.push_back(std::move(s));
+        }
+    } catch (const zmq::error_t& e) {
+        pulls.clear();
+        routers.clear();
+        return Status::error(StatusCode::kUnavailable, std::string("cannot bind ingest endpoint: ") + e.what());
+    }
+    return Status::ok();
+}
+
+void Receiver::Impl::run()
+{
+    try {
+        loop();
+    } catch (const std::exception& e) {
+        log::error("ingest thread failed: ", e.what());
+        out.close();
+    }
+    pulls.clear();
+    routers.clear();
+}
+
+void Receiver::Impl::pushReady()
+{
+    while (!ready.empty()) {
+        if (!out.tryPush(std::move(ready.front())))
+            return;
+        ready.pop_front();
+        stats.batchesClosed.fetch_add(1, std::memory_order_relaxed);
+    }
+}
+
+void Receiver::Impl::loop()
+{
+    bool draining = false;
+    bool inputClosed = false;
+    bool acksClosed = false;
+    std::vector<zmq::pollitem_t> items;
+    while (true) {
+        if (beat)
+            beat();
+        if (drainRequested && !draining) {
+            draining = true;
+            batcher.flush();
+        }
+        batcher.poll();
+        pushReady();
+        if (draining && ready.empty() && !inputClosed) {
+            out.close();  // everything read has been handed on
+            inputClosed = true;
+        }
+        const bool reading = !draining && ready.empty();
+
+        items.clear();
+        items.push_back({nullptr, acks.fd(), ZMQ_POLLIN, 0});
+        if (reading) {
+            for (auto& s : pulls)
+                items.push_back({s.handle(), 0, ZMQ_POLLIN, 0});
+            for (auto& s : routers)
+                items.push_back({s.handle(), 0, ZMQ_POLLIN, 0});
+        }
+        std::chrono::milliseconds timeout = kIdlePoll;
+        if (!ready.empty()) {
+            timeout = kBackoff;
+        } else if (int64_t ns = batcher.nanosUntilDeadline(); ns >= 0) {
+            timeout = std::min(timeout, std::chrono::milliseconds((ns + 999'999) / 1'000'000));
+        }
+        const int64_t pauseStart = ready.empty() ? 0 : clock.monoNs();
+        zmq::poll(items, timeout);
+        if (pauseStart)
+            stats.pausedNs.fetch_add(clock.monoNs() - pauseStart, std::memory_order_relaxed);
+
+        if (items[0].revents & ZMQ_POLLIN) {
+            auto batches = acks.takeAll(&acksClosed);
+            sendReplies(batches);
+        }
+        if (reading) {
+            size_t i = 1;
+            for (auto& s : pulls)
+                if (items[i++].revents & ZMQ_POLLIN)
+                    readPull(s);
+            for (auto& s : routers)
+                if (items[i++].revents & ZMQ_POLLIN)
+                    readRouter(s);
+        }
+        if (acksClosed) {
+            auto batches = acks.takeAll(nullptr);
+            sendReplies(batches);
+            return;
+        }
+    }
+}
+
+void Receiver::Impl::rejectRequest(Request& r, Reason reason, std::string message, std::string_view body)
+{
+    r.state = RequestState::kRejected;
+    r.rejectReason = reason;
+    r.rejectMessage = std::move(message);
+    r.payload = Payload(body.substr(0, options.deadLetterInputBytes));
+    r.wireBytes = body.size();
+    r.events = 1;  // a refused message counts as one received, one rejected
+}
+
+void Receiver::Impl::readPull(zmq::socket_t& socket)
+{
+    zmq::message_t msg;
+    for (int n = 0; n < kReadsPerTurn; ++n) {
+        if (!socket.recv(msg, zmq::recv_flags::dontwait))
+            return;
+        const std::string_view body(static_cast<const char*>(msg.data()), msg.size());
+        stats.messages.fetch_add(1, std::memory_order_relaxed);
+        stats.bytes.fetch_add(body.size(), std::memory_order_relaxed);
+        Request r;
+        r.mode = RequestMode::kFireAndForget;
+        r.receivedAtMs = clock.wallMs();
+        r.receivedMonoNs = clock.monoNs();
+        r.wireBytes = body.size();
+        if (body.size() > options.maxMessageBytes) {
+            stats.oversized.fetch_add(1, std::memory_order_relaxed);
+            rejectRequest(r, Reason::kTooLarge,
+                          "message is " + std::to_string(body.size()) + " bytes; the limit is " +
+                              std::to_string(options.maxMessageBytes),
+                          body);
+        } else {
+            r.events = countEvents(body);
+            if (r.events == 0)
+                continue;  // nothing to do for an empty message
+            r.payload = Payload(body);
+        }
+        batcher.add(std::move(r));
+        if (!ready.empty())
+            return;  // the pipeline decides whether we read on
+    }
+}
+
+void Receiver::Impl::readRouter(zmq::socket_t& socket)
+{
+    for (int n = 0; n < kReadsPerTurn; ++n) {
+        zmq::message_t identity;
+        if (!socket.recv(identity, zmq::recv_flags::dontwait))
+            return;
+        std::vector<zmq::message_t> frames;
+        bool more = identity.more();
+        while (more) {
+            zmq::message_t part;
+            if (!socket.recv(part, zmq::recv_flags::none))
+                break;
+            more = part.more();
+            if (frames.size() < 4)
+                frames.push_back(std::move(part));
+            else
+                frames.back() = zmq::message_t();  // too many frames: keep nothing more
+        }
+        Request r;
+        r.mode = RequestMode::kAcknowledged;
+        r.routingId.assign(static_cast<const char*>(identity.data()), identity.size());
+        r.receivedAtMs = clock.wallMs();
+        r.receivedMonoNs = clock.monoNs();
+        stats.messages.fetch_add(1, std::memory_order_relaxed);
+
+        size_t first = 0;
+        if (!frames.empty() && frames[0].size() == 0) {
+            r.reqEnvelope = true;
+            first = 1;
+        }
+        const size_t count = frames.size() - first;
+        auto view = [&](size_t i) {
+            return std::string_view(static_cast<const char*>(frames[first + i].data()), frames[first + i].size());
+        };
+        const std::string_view body = count >= 2 ? view(1) : std::string_view();
+        stats.bytes.fetch_add(body.size(), std::memory_order_relaxed);
+        r.wireBytes = body.size();
+
+        if (count != 2) {
+            stats.badRequests.fetch_add(1, std::memory_order_relaxed);
+            rejectRequest(r, Reason::kBadRequest,
+                          "a request has two frames after the optional empty delimiter: a header and a body (got " +
+                              std::to_string(count) + ")",
+                          body);
+            batcher.add(std::move(r));
+            continue;
+        }
+        auto header = parseHeader(view(0));
+        if (!header) {
+            stats.badRequests.fetch_add(1, std::memory_order_relaxed);
+            rejectRequest(r, Reason::kBadRequest, header.status().message(), body);
+            batcher.add(std::move(r));
+            continue;
+        }
+        r.producer = std::move(header->producer);
+        r.seq = header->seq;
+        if (body.size() > options.maxMessageBytes) {
+            // Refused before dedupe: it was never applied, so a retry is not a duplicate either.
+            stats.oversized.fetch_add(1, std::memory_order_relaxed);
+            rejectRequest(r, Reason::kTooLarge,
+                          "message is " + std::to_string(body.size()) + " bytes; the limit is " +
+                              std::to_string(options.maxMessageBytes),
+                          body);
+        } else {
+            switch (dedupe.admit(r.producer, r.seq, r.receivedAtMs)) {
+            case DedupeIndex::Verdict::kNew:
+                r.events = countEvents(body);
+                r.payload = Payload(body);
+                break;
+            case DedupeIndex::Verdict::kDuplicate:
+                stats.duplicateRequests.fetch_add(1, std::memory_order_relaxed);
+                r.state = RequestState::kDuplicate;
+                r.events = countEvents(body);
+                break;
+            case DedupeIndex::Verdict::kStale:
+                stats.staleRequests.fetch_add(1, std::memory_order_relaxed);
+                rejectRequest(r, Reason::kBadRequest,
+                              "sequence " + std::to_string(r.seq) +
+                                  " is older than the window of remembered requests (from " +
+                                  std::to_string(dedupe.windowStart(r.producer)) +
+                                  "); it cannot be told apart from a duplicate",
+                              body);
+                break;
+            }
+        }
+        batcher.add(std::move(r));
+        if (!ready.empty())
+            return;
+    }
+}
+
+void Receiver::Impl::sendReplies(std::vector<AckBatch>& batches)
+{
+    for (AckBatch& batch : batches) {
+        for (RequestOutcome& o : batch.outcomes) {
+            if (o.state == RequestState::kNew)
+                dedupe.committed(o.producer, o.seq);
+            if (routers.empty() || o.routingId.empty())
+                continue;
+            const std::string reply = formatReply(o);
+            // Replies go out on the ROUTER that received the request; with one router (the usual
+            // case) that is routers[0]. With several, try each: only the right one knows the peer.
+            bool sent = false;
+            for (auto& router : routers) {
+                try {
+                    if (!router.send(zmq::buffer(o.routingId), zmq::send_flags::sndmore | zmq::send_flags::dontwait))
+                        continue;  // high-water mark reached for this peer: the producer will retry
+                    if (o.reqEnvelope)
+                        router.send(zmq::message_t(), zmq::send_flags::sndmore);
+                    router.send(zmq::buffer(reply), zmq::send_flags::none);
+                    sent = true;
+                    break;
+                } catch (const zmq::error_t& e) {
+                    if (e.num() != EHOSTUNREACH)
+                        log::warning("cannot send a reply to producer ", o.producer, ": ", e.what());
+                }
+            }
+            (sent ? stats.repliesSent : stats.repliesDropped).fetch_add(1, std::memory_order_relaxed);
+        }
+    }
+}
+
+}  // namespace sluice::ingest

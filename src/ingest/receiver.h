@@ -1,0 +1,82 @@
+// The ingest thread: owns the ZeroMQ sockets (PULL for fire-and-forget, ROUTER for
+// acknowledged requests), turns messages into Requests, classifies acknowledged ones against the
+// DedupeIndex, cuts them into batches with the Batcher, and sends the replies that the writer
+// posts to the AckChannel once a batch is durable.
+//
+// Backpressure: when the pipeline's input queue is full the thread stops reading its sockets;
+// ZeroMQ then queues up to the receive high-water mark per peer and TCP pushes back on
+// producers. Nothing is dropped.
+//
+// Lifecycle: start() binds (and reports bind errors), requestDrain() from any thread stops
+// reading and closes the open batch; the thread closes the batch queue, keeps sending replies
+// until the AckChannel is closed and empty, then exits; join() waits for that.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "batch/batcher.h"
+#include "core/batch.h"
+#include "core/clock.h"
+#include "core/queue.h"
+#include "core/status.h"
+#include "ingest/ack_channel.h"
+#include "ingest/dedupe.h"
+
+namespace sluice::ingest {
+
+struct Options {
+    std::vector<std::string> pull;
+    std::vector<std::string> router;
+    int receiveHwm = 64;
+    int sendHwm = 1000;
+    uint64_t maxMessageBytes = 1024 * 1024;
+    uint64_t deadLetterInputBytes = 4096;   // a refused message keeps this much for its dead letter
+    int64_t handshakeIvlMs = 30'000;
+    int64_t heartbeatIvlMs = 10'000;
+    int64_t heartbeatTimeoutMs = 30'000;
+    int64_t dedupeRetentionMs = 7LL * 86'400'000;
+    batch::Limits batch;
+};
+
+struct IngestStats {
+    std::atomic<uint64_t> messages{0};
+    std::atomic<uint64_t> bytes{0};
+    std::atomic<uint64_t> badRequests{0};
+    std::atomic<uint64_t> oversized{0};
+    std::atomic<uint64_t> duplicateRequests{0};
+    std::atomic<uint64_t> staleRequests{0};
+    std::atomic<uint64_t> repliesSent{0};
+    std::atomic<uint64_t> repliesDropped{0};
+    std::atomic<uint64_t> batchesClosed{0};
+    std::atomic<int64_t> pausedNs{0};        // time spent not reading because the pipeline was full
+};
+
+class Receiver {
+public:
+    Receiver(Options options, const Clock& clock, DedupeIndex dedupe, uint64_t firstBatchId,
+             BoundedQueue<Batch>& out, AckChannel& acks, IngestStats& stats);
+    ~Receiver();
+    Receiver(const Receiver&) = delete;
+    Receiver& operator=(const Receiver&) = delete;
+
+    // Called on every loop turn of the ingest thread (progress for the watchdog).
+    void setHeartbeat(std::function<void()> beat);
+
+    Status start();
+    void requestDrain();
+    void join();
+
+    // The endpoints actually bound (tcp://...:0 resolves to the chosen port).
+    std::vector<std::string> boundEndpoints() const;
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace sluice::ingest

@@ -1,0 +1,39 @@
+// A fixed set of threads that run one task together: run(task) calls task(i) for every worker
+// index i, index 0 on the calling thread, and returns when all are done. Used by the processor
+// for its parallel phases; each phase is one run().
+#pragma once
+
+#include <condition_variable>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace sluice::service {
+
+class WorkerPool {
+public:
+    explicit WorkerPool(int workers);
+    ~WorkerPool();
+    WorkerPool(const WorkerPool&) = delete;
+    WorkerPool& operator=(const WorkerPool&) = delete;
+
+    int size() const { return size_; }
+    // `task` must not throw.
+    void run(const std::function<void(int)>& task);
+
+private:
+    void loop(int index);
+
+    int size_;
+    std::vector<std::thread> threads_;
+    std::mutex mutex_;
+    std::condition_variable start_;
+    std::condition_variable done_;
+    const std::function<void(int)>* task_ = nullptr;
+    uint64_t generation_ = 0;
+    int pending_ = 0;
+    bool stopping_ = false;
+};
+
+}  // namespace sluice::service

@@ -1,0 +1,447 @@
+#include "store/batch_writer.h"
+
+#include <sqlite3.h>
+
+#include <chrono>
+
+#include "store/schema.h"
+#include "store/sqlite_error.h"
+
+namespace sluice::store {
+namespace {
+
+int64_t microsSince(std::chrono::steady_clock::time_point start)
+{
+    return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start).count();
+}
+
+std::optional<std::string_view> blobArg(sqlite3_value* v)
+{
+    if (sqlite3_value_type(v) == SQLITE_NULL)
+        return std::nullopt;
+    const void* p = sqlite3_value_blob(v);
+    int n = sqlite3_value_bytes(v);
+    return std::string_view(static_cast<const char*>(p ? p : ""), static_cast<size_t>(n));
+}
+
+void sketchMerge(sqlite3_context* ctx, int, sqlite3_value** argv)
+{
+    const auto* fns = static_cast<const SketchFunctions*>(sqlite3_user_data(ctx));
+    auto merged = fns->merge(blobArg(argv[0]), blobArg(argv[1]));
+    if (!merged) {
+        sqlite3_result_error(ctx, merged.status().message().c_str(), -1);
+        return;
+    }
+    sqlite3_result_blob64(ctx, merged->data(), merged->size(), SQLITE_TRANSIENT);
+}
+
+void sketchEstimate(sqlite3_context* ctx, int, sqlite3_value** argv)
+{
+    const auto* fns = static_cast<const SketchFunctions*>(sqlite3_user_data(ctx));
+    auto a = blobArg(argv[0]);
+    if (!a) {
+        sqlite3_result_null(ctx);
+        return;
+    }
+    auto estimate = fns->estimate(a);
+    if (!estimate) {
+        sqlite3_result_error(ctx, estimate.status().message().c_str(), -1);
+        return;
+    }
+    sqlite3_result_double(ctx, *estimate);
+}
+
+std::string upsertSql(const UpsertRows& rows)
+{
+    std::string cols, params, keys, sets;
+    for (size_t i = 0; i < rows.columns.size(); ++i) {
+        const UpsertColumn& c = rows.columns[i];
+        const std::string q = quoteIdent(c.name);
+        const std::string ex = "excluded." + q;
+        cols += (i ? ", " : "") + q;
+        params += i ? ", ?" : "?";
+        auto set = [&](const std::string& expr) { sets += (sets.empty() ? "" : ", ") + q + " = " + expr; };
+        switch (c.op) {
+        case MergeOp::kKey: keys += (keys.empty() ? "" : ", ") + q; break;
+        case MergeOp::kAdd:
+            set("CASE WHEN " + ex + " IS NULL THEN " + q + " WHEN " + q + " IS NULL THEN " + ex + " ELSE " + q + " + " +
+                ex + " END");
+            break;
+        case MergeOp::kMin:
+        case MergeOp::kMax: {
+            const char* fn = c.op == MergeOp::kMin ? "min" : "max";
+            set("CASE WHEN " + ex + " IS NULL THEN " + q + " WHEN " + q + " IS NULL THEN " + ex + " ELSE " + fn + "(" +
+                q + ", " + ex + ") END");
+            break;
+        }
+        case MergeOp::kSet: set(ex); break;
+        case MergeOp::kHllMerge: set("sluice_hll_merge(" + q + ", " + ex + ")"); break;
+        case MergeOp::kHllEstimate: {
+            const std::string src = quoteIdent(rows.columns[static_cast<size_t>(c.source)].name);
+            set("sluice_hll_estimate(sluice_hll_merge(" + src + ", excluded." + src + "))");
+            break;
+        }
+        case MergeOp::kKeep: break;
+        }
+    }
+    std::string sql = "INSERT INTO " + quoteIdent(rows.table) + "(" + cols + ") VALUES(" + params + ") ON CONFLICT(" +
+                      keys + ") DO ";
+    sql += sets.empty() ? "NOTHING" : "UPDATE SET " + sets;
+    return sql;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<BatchWriter>> BatchWriter::open(const Options& options)
+{
+    Db::Options dbOptions;
+    dbOptions.cacheBytes = options.cacheBytes;
+    dbOptions.vfs = options.vfs;
+    auto db = Db::open(options.path, dbOptions);
+    if (!db)
+        return db.status();
+    SLUICE_RETURN_IF_ERROR(migrate(*db));
+    std::unique_ptr<BatchWriter> writer(new BatchWriter(std::move(*db)));
+    writer->sketches_ = options.sketches;
+    sqlite3* h = writer->db_.handle();
+    if (writer->sketches_.merge && writer->sketches_.estimate) {
+        int rc = sqlite3_create_function_v2(h, "sluice_hll_merge", 2, SQLITE_UTF8 | SQLITE_DETERMINISTIC,
+                                            &writer->sketches_, sketchMerge, nullptr, nullptr, nullptr);
+        if (rc == SQLITE_OK)
+            rc = sqlite3_create_function_v2(h, "sluice_hll_estimate", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC,
+                                            &writer->sketches_, sketchEstimate, nullptr, nullptr, nullptr);
+        if (rc != SQLITE_OK)
+            return writer->db_.error(rc, "registering sketch functions");
+    }
+
+    struct Prepared {
+        Stmt* stmt;
+        const char* sql;
+    };
+    const Prepared statements[] = {
+        {&writer->batchInsert_,
+         "INSERT INTO batches(id, opened_at, closed_at, committed_at, close_reason, requests, received, committed, "
+         "duplicates, rejected, bytes, keys_created, late, parse_us, transform_us, aggregate_us, write_us) "
+         "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"},
+        {&writer->keyInsert_,
+         "INSERT INTO keys(key_link, key_id, kind, contract, lookup, wrapped, created_at, expires_at) "
+         "VALUES(?,?,?,?,?,?,?,?)"},
+        {&writer->subjectInsert_, "INSERT OR IGNORE INTO key_subjects(subject, key_link) VALUES(?,?)"},
+        {&writer->rejectInsert_,
+         "INSERT INTO rejects(batch_id, received_at, producer, seq, event_index, reason, message, contract, event_id, "
+         "input_bytes, input, input_key_link) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)"},
+        {&writer->markInsert_,
+         "INSERT INTO producer_marks(producer, seq, batch_id, accepted, rejected) VALUES(?,?,?,?,?)"},
+        {&writer->markLookup_, "SELECT accepted, rejected FROM producer_marks WHERE producer = ? AND seq = ?"},
+    };
+    for (const Prepared& p : statements) {
+        auto stmt = writer->db_.prepare(p.sql, true);
+        if (!stmt)
+            return stmt.status();
+        *p.stmt = std::move(*stmt);
+    }
+    auto lastShred = writer->db_.queryInt("SELECT max(id) FROM shred_log");
+    if (!lastShred)
+        return lastShred.status();
+    writer->lastShredId_ = lastShred->value_or(0);
+    return writer;
+}
+
+Status BatchWriter::applySchema(const PipelineSpec& pipeline, const std::vector<TableDef>& tables, int64_t nowMs)
+{
+    auto txn = Txn::begin(db_);
+    if (!txn)
+        return txn.status();
+    for (const TableDef& t : tables) {
+        SLUICE_RETURN_IF_ERROR(applyTable(db_, t));
+        insertColumns_[t.name] = t.insertColumns;
+        inserts_.erase(t.name);
+    }
+    SLUICE_RETURN_IF_ERROR(registerPipeline(db_, pipeline, nowMs));
+    return txn->commit();
+}
+
+Result<uint64_t> BatchWriter::lastBatchId()
+{
+    auto id = db_.queryInt("SELECT max(id) FROM batches");
+    if (!id)
+        return id.status();
+    return static_cast<uint64_t>(id->value_or(0));
+}
+
+Result<Stmt*> BatchWriter::insertFor(const std::string& table)
+{
+    auto it = inserts_.find(table);
+    if (it != inserts_.end())
+        return &it->second;
+    auto cols = insertColumns_.find(table);
+    if (cols == insertColumns_.end())
+        return Status::internal("no schema for table " + table);
+    std::string sql = "INSERT INTO " + quoteIdent(table) + "(";
+    std::string params;
+    for (size_t i = 0; i < cols->second.size(); ++i) {
+        sql += (i ? ", " : "") + quoteIdent(cols->second[i]);
+        params += i ? ", ?" : "?";
+    }
+    sql += ") VALUES(" + params + ")";
+    auto stmt = db_.prepare(sql, true);
+    if (!stmt)
+        return stmt.status();
+    return &inserts_.emplace(table, std::move(*stmt)).first->second;
+}
+
+Result<Stmt*> BatchWriter::upsertFor(const UpsertRows& rows)
+{
+    std::string key = rows.table;
+    for (const UpsertColumn& c : rows.columns)
+        key += "|" + c.name + ":" + std::to_string(static_cast<int>(c.op));
+    auto it = upserts_.find(key);
+    if (it != upserts_.end())
+        return &it->second;
+    auto stmt = db_.prepare(upsertSql(rows), true);
+    if (!stmt)
+        return stmt.status();
+    return &upserts_.emplace(key, std::move(*stmt)).first->second;
+}
+
+Status BatchWriter::checkShredded(std::unordered_set<std::string>& dropped, std::vector<std::string>& shredded)
+{
+    // data_version changes only when another connection commits: the common case costs one pragma.
+    auto version = db_.queryInt("PRAGMA data_version");
+    if (!version)
+        return version.status();
+    int64_t v = version->value_or(0);
+    if (v == dataVersion_)
+        return Status::ok();
+    dataVersion_ = v;
+    auto stmt = db_.prepare("SELECT id, key_links FROM shred_log WHERE id > ? ORDER BY id");
+    if (!stmt)
+        return stmt.status();
+    stmt->bind(1, lastShredId_);
+    for (;;) {
+        auto row = stmt->step();
+        if (!row)
+            return row.status();
+        if (!*row)
+            break;
+        lastShredId_ = stmt->columnInt(0);
+        std::string_view links = stmt->columnText(1);
+        size_t pos = 0;
+        while (pos < links.size()) {
+            size_t end = links.find('\n', pos);
+            if (end == std::string_view::npos)
+                end = links.size();
+            if (end > pos) {
+                std::string link(links.substr(pos, end - pos));
+                if (dropped.insert(link).second)
+                    shredded.push_back(std::move(link));
+            }
+            pos = end + 1;
+        }
+    }
+    return Status::ok();
+}
+
+Status BatchWriter::writeInserts(WriteBatch& batch, const std::unordered_set<std::string>& dropped)
+{
+    // Rowids of tables that others reference (events, for their derived rows).
+    std::vector<std::vector<int64_t>> rowids(batch.inserts.size());
+    std::vector<bool> isParent(batch.inserts.size(), false);
+    for (const TableRows& t : batch.inserts)
+        if (t.parent >= 0)
+            isParent[static_cast<size_t>(t.parent)] = true;
+
+    for (size_t ti = 0; ti < batch.inserts.size(); ++ti) {
+        TableRows& t = batch.inserts[ti];
+        if (t.cells.empty())
+            continue;
+        auto stmt = insertFor(t.table);
+        if (!stmt)
+            return stmt.status();
+        Stmt& s = **stmt;
+        const size_t rows = t.rows();
+        if (isParent[ti])
+            rowids[ti].reserve(rows);
+        const bool filter = t.dropIfKeyShredded && !dropped.empty() && t.keyLinkColumn >= 0;
+        for (size_t r = 0; r < rows; ++r) {
+            Cell* row = t.cells.data() + r * t.width;
+            if (filter) {
+                const Cell& link = row[t.keyLinkColumn];
+                if (dropped.count(std::string(link.text)))
+                    continue;
+            }
+            for (size_t c = 0; c < t.width; ++c) {
+                if (static_cast<int>(c) == t.parentColumn) {
+                    const auto& ids = rowids[static_cast<size_t>(t.parent)];
+                    s.bind(static_cast<int>(c + 1), ids[static_cast<size_t>(row[c].i)]);
+                } else {
+                    s.bindCell(static_cast<int>(c + 1), row[c]);
+                }
+            }
+            SLUICE_RETURN_IF_ERROR(s.run().withContext("inserting into " + t.table));
+            if (isParent[ti])
+                rowids[ti].push_back(db_.lastInsertRowid());
+        }
+    }
+    return Status::ok();
+}
+
+Status BatchWriter::writeRest(WriteBatch& batch)
+{
+    const BatchRecord& rec = batch.record;
+    const int64_t batchId = static_cast<int64_t>(rec.id);
+
+    for (const KeyRecord& k : batch.keys) {
+        keyInsert_.bindText(1, k.keyLink)
+            .bind(2, k.keyId)
+            .bindText(3, k.kind)
+            .bindText(4, k.contract)
+            .bindBlob(5, std::string_view(reinterpret_cast<const char*>(k.lookup.data()), k.lookup.size()))
+            .bindBlob(6, k.wrapped)
+            .bind(7, k.createdAtMs)
+            .bind(8, k.expiresAtMs);
+        SLUICE_RETURN_IF_ERROR(keyInsert_.run().withContext("storing key " + k.keyLink));
+    }
+    for (const KeySubject& s : batch.subjects) {
+        subjectInsert_.bindBlob(1, std::string_view(reinterpret_cast<const char*>(s.subject.data()), s.subject.size()))
+            .bindText(2, s.keyLink);
+        SLUICE_RETURN_IF_ERROR(subjectInsert_.run());
+    }
+    for (const DeadLetter& d : batch.deadLetters) {
+        rejectInsert_.bind(1, batchId).bind(2, d.receivedAtMs);
+        if (d.producer.empty())
+            rejectInsert_.bindNull(3);
+        else
+            rejectInsert_.bindText(3, d.producer);
+        if (d.seq < 0)
+            rejectInsert_.bindNull(4);
+        else
+            rejectInsert_.bind(4, d.seq);
+        if (d.eventIndex < 0)
+            rejectInsert_.bindNull(5);
+        else
+            rejectInsert_.bind(5, d.eventIndex);
+        rejectInsert_.bindText(6, reasonCode(d.reason)).bindText(7, d.message);
+        if (d.contract.empty())
+            rejectInsert_.bindNull(8);
+        else
+            rejectInsert_.bindText(8, d.contract);
+        if (d.eventId.empty())
+            rejectInsert_.bindNull(9);
+        else
+            rejectInsert_.bindText(9, d.eventId);
+        rejectInsert_.bind(10, d.inputBytes);
+        if (d.input.empty())
+            rejectInsert_.bindNull(11).bindNull(12);
+        else
+            rejectInsert_.bindBlob(11, d.input).bindText(12, d.inputKeyLink);
+        SLUICE_RETURN_IF_ERROR(rejectInsert_.run().withContext("storing a dead letter"));
+    }
+    for (const ProducerMark& m : batch.marks) {
+        markInsert_.bindText(1, m.producer)
+            .bind(2, static_cast<int64_t>(m.seq))
+            .bind(3, batchId)
+            .bind(4, m.accepted)
+            .bind(5, m.rejected);
+        SLUICE_RETURN_IF_ERROR(markInsert_.run().withContext("recording producer " + m.producer + " seq " +
+                                                             std::to_string(m.seq)));
+    }
+    for (const UpsertRows& u : batch.upserts) {
+        if (u.cells.empty())
+            continue;
+        auto stmt = upsertFor(u);
+        if (!stmt)
+            return stmt.status();
+        Stmt& s = **stmt;
+        const size_t width = u.columns.size();
+        for (size_t r = 0; r < u.rows(); ++r) {
+            for (size_t c = 0; c < width; ++c)
+                s.bindCell(static_cast<int>(c + 1), u.cells[r * width + c]);
+            SLUICE_RETURN_IF_ERROR(s.run().withContext("merging into " + u.table));
+        }
+    }
+    for (const Finalize& f : batch.finalizes) {
+        auto it = finalizes_.find(f.table);
+        if (it == finalizes_.end()) {
+            auto stmt = db_.prepare("UPDATE " + quoteIdent(f.table) +
+                                        " SET final = 1 WHERE window_start BETWEEN ? AND ? AND final = 0",
+                                    true);
+            if (!stmt)
+                return stmt.status();
+            it = finalizes_.emplace(f.table, std::move(*stmt)).first;
+        }
+        it->second.bind(1, f.fromMs).bind(2, f.toMs);
+        SLUICE_RETURN_IF_ERROR(it->second.run().withContext("finalizing windows of " + f.table));
+    }
+    return Status::ok();
+}
+
+Status BatchWriter::fillDuplicateOutcomes(WriteBatch& batch)
+{
+    // A duplicate is answered with what its original's reply said. The original committed in
+    // this batch or an earlier one, so its mark is visible here.
+    for (RequestOutcome& o : batch.outcomes) {
+        if (o.state != RequestState::kDuplicate)
+            continue;
+        markLookup_.bindText(1, o.producer).bind(2, static_cast<int64_t>(o.seq));
+        auto row = markLookup_.step();
+        if (!row)
+            return row.status();
+        if (*row) {
+            o.accepted = static_cast<uint32_t>(markLookup_.columnInt(0));
+            o.rejected = static_cast<uint32_t>(markLookup_.columnInt(1));
+        }
+        markLookup_.reset();
+    }
+    return Status::ok();
+}
+
+Status BatchWriter::commit(WriteBatch& batch, std::vector<std::string>& shredded, CommitTiming& timing)
+{
+    if (batch.schema) {
+        const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                std::chrono::system_clock::now().time_since_epoch())
+                                .count();
+        SLUICE_RETURN_IF_ERROR(applySchema(*batch.schema->pipeline, batch.schema->tables, now));
+    }
+    const auto start = std::chrono::steady_clock::now();
+    auto txn = Txn::begin(db_);
+    if (!txn)
+        return txn.status();
+    std::unordered_set<std::string> dropped;
+    SLUICE_RETURN_IF_ERROR(checkShredded(dropped, shredded));
+    SLUICE_RETURN_IF_ERROR(writeInserts(batch, dropped));
+    SLUICE_RETURN_IF_ERROR(writeRest(batch));
+    SLUICE_RETURN_IF_ERROR(fillDuplicateOutcomes(batch));
+
+    const BatchRecord& rec = batch.record;
+    const StageTimes& times = batch.times;
+    batchInsert_.bind(1, static_cast<int64_t>(rec.id))
+        .bind(2, rec.openedAtMs)
+        .bind(3, rec.closedAtMs)
+        .bind(4, std::chrono::duration_cast<std::chrono::milliseconds>(
+                     std::chrono::system_clock::now().time_since_epoch())
+                     .count())
+        .bindText(5, closeReasonName(rec.closeReason))
+        .bind(6, rec.requests)
+        .bind(7, static_cast<int64_t>(rec.received))
+        .bind(8, static_cast<int64_t>(rec.committed))
+        .bind(9, static_cast<int64_t>(rec.duplicates))
+        .bind(10, static_cast<int64_t>(rec.rejected))
+        .bind(11, static_cast<int64_t>(rec.bytes))
+        .bind(12, rec.keysCreated)
+        .bind(13, static_cast<int64_t>(batch.lateEvents))
+        .bind(14, times.parseUs)
+        .bind(15, times.transformUs)
+        .bind(16, times.aggregateUs)
+        .bind(17, microsSince(start));
+    SLUICE_RETURN_IF_ERROR(batchInsert_.run().withContext("recording batch " + std::to_string(rec.id)));
+
+    timing.writeUs = microsSince(start);
+    const auto commitStart = std::chrono::steady_clock::now();
+    SLUICE_RETURN_IF_ERROR(txn->commit().withContext("committing batch " + std::to_string(rec.id)));
+    timing.commitUs = microsSince(commitStart);
+    return Status::ok();
+}
+
+}  // namespace sluice::store

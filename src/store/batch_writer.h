@@ -1,0 +1,80 @@
+// The single writer of the database: commits one WriteBatch per transaction, durably
+// (WAL, synchronous=FULL), or nothing of it. Owned and called by one thread (the writer thread).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "core/commit.h"
+#include "core/schema.h"
+#include "core/spec.h"
+#include "core/status.h"
+#include "store/db.h"
+
+namespace sluice::store {
+
+// Sketch functions the writer registers as sluice_hll_merge(a, b) and sluice_hll_estimate(a).
+// store/ only calls them; aggregate/ implements them. Either argument may be NULL (nullopt).
+struct SketchFunctions {
+    std::function<Result<std::string>(std::optional<std::string_view>, std::optional<std::string_view>)> merge;
+    std::function<Result<double>(std::optional<std::string_view>)> estimate;
+};
+
+struct CommitTiming {
+    int64_t writeUs = 0;
+    int64_t commitUs = 0;
+};
+
+class BatchWriter {
+public:
+    struct Options {
+        std::string path;
+        int64_t cacheBytes = 16 * 1024 * 1024;
+        const char* vfs = nullptr;
+        SketchFunctions sketches;
+    };
+
+    static Result<std::unique_ptr<BatchWriter>> open(const Options& options);
+
+    Db& db() { return db_; }
+
+    // Creates or checks the pipeline's tables and views and records the pipeline, in one
+    // transaction. `tables` are the per-contract, per-output and per-aggregation tables.
+    Status applySchema(const PipelineSpec& pipeline, const std::vector<TableDef>& tables, int64_t nowMs);
+
+    // Writes the whole batch in one BEGIN IMMEDIATE transaction and commits it. On failure the
+    // transaction is rolled back and the error says why; the caller must not acknowledge.
+    // Key links shredded by another process since the last batch are appended to `shredded`
+    // (their derived rows in this batch were dropped); the pipeline must forget those keys.
+    Status commit(WriteBatch& batch, std::vector<std::string>& shredded, CommitTiming& timing);
+
+    Result<uint64_t> lastBatchId();
+
+private:
+    explicit BatchWriter(Db db) : db_(std::move(db)) {}
+    Result<Stmt*> insertFor(const std::string& table);
+    Result<Stmt*> upsertFor(const UpsertRows& rows);
+    Status checkShredded(std::unordered_set<std::string>& dropped, std::vector<std::string>& shredded);
+    Status writeInserts(WriteBatch& batch, const std::unordered_set<std::string>& dropped);
+    Status writeRest(WriteBatch& batch);
+    Status fillDuplicateOutcomes(WriteBatch& batch);
+
+    Db db_;  // declared first: statements are finalized before the connection closes
+    std::unordered_map<std::string, std::vector<std::string>> insertColumns_;
+    std::unordered_map<std::string, Stmt> inserts_;
+    std::unordered_map<std::string, Stmt> upserts_;
+    std::unordered_map<std::string, Stmt> finalizes_;
+    Stmt batchInsert_, keyInsert_, subjectInsert_, rejectInsert_, markInsert_, markLookup_;
+    int64_t dataVersion_ = -1;
+    int64_t lastShredId_ = 0;
+    SketchFunctions sketches_;
+};
+
+}  // namespace sluice::store

@@ -1,0 +1,122 @@
+// Thin RAII wrappers over SQLite: Db owns a connection, Stmt a prepared statement, Txn a
+// BEGIN IMMEDIATE transaction. A Db and its Stmts belong to one thread. Declare a Db before
+// the Stmts made from it: statements must be finalized first.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "core/commit.h"
+#include "core/status.h"
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace sluice::store {
+
+class Stmt;
+
+class Db {
+public:
+    struct Options {
+        bool readOnly = false;
+        bool create = true;
+        int busyTimeoutMs = 30'000;
+        int64_t cacheBytes = 8 * 1024 * 1024;
+        const char* vfs = nullptr;  // nullptr: the default VFS
+    };
+
+    // Opens `path`, turning on WAL and synchronous=FULL (writers), extended result codes, a busy
+    // timeout, foreign keys off, secure_delete on (so deleted key material is overwritten).
+    static Result<Db> open(const std::string& path, const Options& options);
+
+    Db() = default;
+    Db(Db&& other) noexcept;
+    Db& operator=(Db&& other) noexcept;
+    Db(const Db&) = delete;
+    Db& operator=(const Db&) = delete;
+    ~Db();
+
+    sqlite3* handle() const { return db_; }
+    explicit operator bool() const { return db_ != nullptr; }
+
+    Status exec(const std::string& sql);
+    Result<Stmt> prepare(std::string_view sql, bool persistent = false);
+    // The first column of the first row, or nullopt when there is no row / it is NULL.
+    Result<std::optional<int64_t>> queryInt(std::string_view sql);
+    Result<std::optional<std::string>> queryText(std::string_view sql);
+    int64_t lastInsertRowid() const;
+    int64_t changes() const;
+    Status error(int rc, std::string_view context) const;
+
+private:
+    explicit Db(sqlite3* db) : db_(db) {}
+    sqlite3* db_ = nullptr;
+};
+
+class Stmt {
+public:
+    Stmt() = default;
+    Stmt(Stmt&& other) noexcept;
+    Stmt& operator=(Stmt&& other) noexcept;
+    Stmt(const Stmt&) = delete;
+    Stmt& operator=(const Stmt&) = delete;
+    ~Stmt();
+
+    explicit operator bool() const { return stmt_ != nullptr; }
+
+    // Parameters are numbered from 1. Text and blobs are NOT copied: they must outlive step().
+    Stmt& bind(int index, int64_t value);
+    Stmt& bindDouble(int index, double value);
+    Stmt& bindText(int index, std::string_view value);
+    Stmt& bindBlob(int index, std::string_view value);
+    Stmt& bindNull(int index);
+    Stmt& bindCell(int index, const Cell& cell);
+
+    // Steps once: true when a row is ready, false when done.
+    Result<bool> step();
+    // Steps to completion and resets: for statements that return no rows.
+    Status run();
+    void reset();
+
+    int64_t columnInt(int index) const;
+    double columnDouble(int index) const;
+    std::string_view columnText(int index) const;
+    std::string_view columnBlob(int index) const;
+    bool columnIsNull(int index) const;
+    bool columnIsBlob(int index) const;
+    int columnCount() const;
+    std::string_view columnName(int index) const;
+
+    Status bindError() const { return bindStatus_; }
+
+private:
+    friend class Db;
+    Stmt(sqlite3* db, sqlite3_stmt* stmt) : db_(db), stmt_(stmt) {}
+    void checkBind(int rc, int index);
+
+    sqlite3* db_ = nullptr;
+    sqlite3_stmt* stmt_ = nullptr;
+    Status bindStatus_;
+};
+
+// BEGIN IMMEDIATE on creation; rolls back on destruction unless committed.
+class Txn {
+public:
+    static Result<Txn> begin(Db& db);
+    Txn(Txn&& other) noexcept : db_(other.db_) { other.db_ = nullptr; }
+    Txn& operator=(Txn&&) = delete;
+    Txn(const Txn&) = delete;
+    ~Txn();
+
+    Status commit();
+
+private:
+    explicit Txn(Db* db) : db_(db) {}
+    Db* db_;
+};
+
+}  // namespace sluice::store

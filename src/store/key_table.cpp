@@ -1,0 +1,195 @@
+#include "store/key_table.h"
+
+#include <sqlite3.h>
+
+#include <chrono>
+#include <thread>
+
+#include "core/schema.h"
+
+namespace sluice::store {
+namespace {
+
+std::string_view digestBytes(const Digest& d)
+{
+    return {reinterpret_cast<const char*>(d.data()), d.size()};
+}
+
+StoredKey readKey(const Stmt& s)
+{
+    StoredKey k;
+    k.keyLink = std::string(s.columnText(0));
+    k.keyId = static_cast<uint32_t>(s.columnInt(1));
+    k.kind = std::string(s.columnText(2));
+    k.contract = std::string(s.columnText(3));
+    k.wrapped = std::string(s.columnBlob(4));
+    k.createdAtMs = s.columnInt(5);
+    k.expiresAtMs = s.columnInt(6);
+    return k;
+}
+
+constexpr const char* kKeyColumns = "key_link, key_id, kind, contract, wrapped, created_at, expires_at";
+
+std::string linksText(const std::vector<std::string>& links)
+{
+    std::string out;
+    for (const std::string& l : links) {
+        out += l;
+        out += '\n';
+    }
+    return out;
+}
+
+std::string linksJson(const std::vector<std::string>& links)
+{
+    std::string out = "[";
+    for (size_t i = 0; i < links.size(); ++i) {
+        out += i ? ",\"" : "\"";
+        out += links[i];  // UUIDs: nothing to escape
+        out += '"';
+    }
+    return out + "]";
+}
+
+}  // namespace
+
+Result<KeyReader> KeyReader::open(const std::string& path)
+{
+    Db::Options options;
+    options.readOnly = true;
+    options.cacheBytes = 2 * 1024 * 1024;
+    auto db = Db::open(path, options);
+    if (!db)
+        return db.status();
+    KeyReader reader;
+    reader.db_ = std::move(*db);
+    auto stmt = reader.db_.prepare(std::string("SELECT ") + kKeyColumns +
+                                        " FROM keys WHERE lookup = ? AND kind = ? AND expires_at > ? "
+                                       "ORDER BY created_at DESC LIMIT 1",
+                                   true);
+    if (!stmt)
+        return stmt.status();
+    reader.findActive_ = std::move(*stmt);
+    return reader;
+}
+
+Result<std::optional<StoredKey>> KeyReader::findActive(const Digest& lookup, std::string_view kind, int64_t nowMs)
+{
+    findActive_.bindBlob(1, digestBytes(lookup)).bindText(2, kind).bind(3, nowMs);
+    auto row = findActive_.step();
+    if (!row)
+        return row.status();
+    std::optional<StoredKey> key;
+    if (*row)
+        key = readKey(findActive_);
+    findActive_.reset();
+    return key;
+}
+
+Result<std::vector<StoredKey>> findKeys(Db& db, const KeyFilter& filter)
+{
+    std::string sql = std::string("SELECT ") + kKeyColumns + " FROM keys WHERE kind = ?1";
+    if (!filter.keyLink.empty())
+        sql += " AND key_link = ?2";
+    if (filter.subject)
+        sql += " AND key_link IN (SELECT key_link FROM key_subjects WHERE subject = ?3)";
+    if (filter.createdFromMs)
+        sql += " AND created_at >= ?4";
+    if (filter.createdToMs)
+        sql += " AND created_at < ?5";
+    sql += " ORDER BY created_at, key_link";
+    auto stmt = db.prepare(sql);
+    if (!stmt)
+        return stmt.status();
+    stmt->bindText(1, filter.kind);
+    if (!filter.keyLink.empty())
+        stmt->bindText(2, filter.keyLink);
+    if (filter.subject)
+        stmt->bindBlob(3, digestBytes(*filter.subject));
+    if (filter.createdFromMs)
+        stmt->bind(4, filter.createdFromMs);
+    if (filter.createdToMs)
+        stmt->bind(5, filter.createdToMs);
+    std::vector<StoredKey> keys;
+    for (;;) {
+        auto row = stmt->step();
+        if (!row)
+            return row.status();
+        if (!*row)
+            break;
+        keys.push_back(readKey(*stmt));
+    }
+    return keys;
+}
+
+Result<ShredReport> shredKeys(Db& db, const std::vector<std::string>& keyLinks, std::string_view cause, int64_t nowMs)
+{
+    ShredReport report;
+    if (keyLinks.empty())
+        return report;
+    const std::string json = linksJson(keyLinks);
+    auto run = [&](const std::string& sql, int64_t* count) -> Status {
+        auto stmt = db.prepare(sql);
+        if (!stmt)
+            return stmt.status();
+        stmt->bindText(1, json);
+        SLUICE_RETURN_IF_ERROR(stmt->run());
+        if (count)
+            *count += db.changes();
+        return Status::ok();
+    };
+    const std::string in = " IN (SELECT value FROM json_each(?1))";
+
+    // Derived tables hold plaintext decrypted under these keys.
+    auto tables = db.prepare("SELECT table_name FROM outputs");
+    if (!tables)
+        return tables.status();
+    std::vector<std::string> derived;
+    for (;;) {
+        auto row = tables->step();
+        if (!row)
+            return row.status();
+        if (!*row)
+            break;
+        derived.emplace_back(tables->columnText(0));
+    }
+    for (const std::string& t : derived) {
+        auto exists = db.queryInt("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = '" + t + "'");
+        if (!exists)
+            return exists.status();
+        if (exists->value_or(0))
+            SLUICE_RETURN_IF_ERROR(run("DELETE FROM " + quoteIdent(t) + " WHERE key_link" + in, &report.derivedRows));
+    }
+    SLUICE_RETURN_IF_ERROR(run("DELETE FROM rejects WHERE input_key_link" + in, &report.deadLetters));
+    SLUICE_RETURN_IF_ERROR(run("DELETE FROM key_subjects WHERE key_link" + in, nullptr));
+    SLUICE_RETURN_IF_ERROR(run("DELETE FROM keys WHERE key_link" + in, &report.keys));
+    report.keyLinks = keyLinks;
+
+    auto log = db.prepare("INSERT INTO shred_log(at, cause, keys, derived_rows, key_links) VALUES(?, ?, ?, ?, ?)");
+    if (!log)
+        return log.status();
+    const std::string text = linksText(keyLinks);
+    log->bind(1, nowMs).bindText(2, cause).bind(3, report.keys).bind(4, report.derivedRows).bindText(5, text);
+    SLUICE_RETURN_IF_ERROR(log->run());
+    return report;
+}
+
+Status checkpointTruncate(Db& db, int timeoutMs)
+{
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeoutMs);
+    for (;;) {
+        int logFrames = -1, checkpointed = -1;
+        int rc = sqlite3_wal_checkpoint_v2(db.handle(), nullptr, SQLITE_CHECKPOINT_TRUNCATE, &logFrames, &checkpointed);
+        if (rc == SQLITE_OK && logFrames == 0)
+            return Status::ok();
+        if (rc != SQLITE_OK && rc != SQLITE_BUSY && rc != SQLITE_LOCKED)
+            return db.error(rc, "checkpointing the WAL");
+        if (std::chrono::steady_clock::now() > deadline)
+            return Status::error(StatusCode::kUnavailable,
+                                 "the WAL could not be checkpointed and truncated within " + std::to_string(timeoutMs) +
+                                     " ms (a long-running reader holds it); retry");
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+}
+
+}  // namespace sluice::store
