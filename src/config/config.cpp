@@ -302,4 +302,21 @@ Result<Config> load(int argc, const char* const* argv, LoadError* error)
     return c;
 }
 
+Result<Config> loadForTools(const std::string& configFile, const std::string& stateDir)
+{
+    std::vector<std::string> args = {"sluiced"};
+    if (!configFile.empty()) {
+        args.push_back("--config");
+        args.push_back(configFile);
+    }
+    if (!stateDir.empty()) {
+        args.push_back("--state-dir");
+        args.push_back(stateDir);
+    }
+    std::vector<const char*> argv;
+    for (const std::string& a : args)
+        argv.push_back(a.c_str());
+    return load(static_cast<int>(argv.size()), argv.data());
+}
+
 }  // namespace sluice::config

@@ -96,6 +96,10 @@ struct LoadError {
 };
 Result<Config> load(int argc, const char* const* argv, LoadError* error = nullptr);
 
+// For tools (sluicectl): the configuration sluiced would run with, from `configFile` ("" = the
+// embedded one), with an optional state directory override.
+Result<Config> loadForTools(const std::string& configFile, const std::string& stateDir = "");
+
 // Reads and checks the contract and pipeline files only (what SIGHUP re-reads).
 Result<PipelinePtr> loadPipeline(const PipelineConfig& config);
 
