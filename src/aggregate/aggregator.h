@@ -61,10 +61,12 @@ public:
     std::optional<int64_t> watermarkMs() const;
 
     // One event of the contract. `fields` is indexed like ContractSpec::fields (kMissing when
-    // absent; a shorter span reads as missing). Never fails or throws; allocates only for a new
-    // group, a new late window or a growing sketch. Every in-range event moves the max event time, whether or not it
-    // passes the consent filter; one that passes is LATE if its window ended at or before the
-    // watermark as it was before this event, else it goes into its (window, group) partial.
+    // absent; a shorter span reads as missing). Every in-range event moves the max event time,
+    // whether or not it passes the consent filter; one that passes is LATE if its window ended
+    // at or before the watermark as it was before this event, else it goes into its
+    // (window, group) partial. Metrics other than count skip missing values, NaN, infinities
+    // and values of the wrong kind. Never fails; allocates only for a new group, a new late
+    // window or a growing sketch.
     void add(int64_t eventTimeMs, ConsentMask consent, std::span<const Value> fields);
 
     // Appends this batch's output and starts the next batch: the partial rows (sorted by window

@@ -56,8 +56,9 @@ bool readVarint(std::string_view in, size_t& pos, uint32_t& value)
     return false;
 }
 
-// Ertl's sigma and tau (arXiv:1702.01284, section 4), both as their series summed until the
-// partial sum stops changing in double precision.
+// Ertl's sigma and tau (arXiv:1702.01284), each summed as a series until the partial sum stops
+// changing in double precision. tau is in the form sum_k 2^-k (1 - x^(2^-k)) x^(2^-k), equal to
+// the paper's (1 - x - sum_k 2^-k (1 - x^(2^-k))^2) / 3 and free of its cancellation.
 double sigma(double x)
 {
     if (x == 1.0)
