@@ -1,13 +1,513 @@
+// sluicectl bench: drives a sluiced with the reference workload of spec section 11 and reports
+// what a user of an edge host cares about: sustained events/s (committed and acknowledged),
+// acknowledgement latency, daemon CPU per million events, peak memory, batch sizes, and where
+// the time goes per stage (from the daemon's metrics).
+//
+// By default it starts its own sluiced (built-in contract and pipeline, a temp directory, tcp
+// loopback endpoints); --endpoint targets one that is already running.
 #include "cli/bench.h"
 
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <iostream>
+#include <map>
+#include <mutex>
+#include <random>
+#include <sstream>
+#include <thread>
+
+#include <boost/program_options.hpp>
+
+#include "core/time_format.h"
+#include "ingest/producer.h"
+#include "workload/generator.h"
 
 namespace sluice::cli {
+namespace {
 
-int runBench(const std::vector<std::string>&)
+namespace fs = std::filesystem;
+namespace po = boost::program_options;
+using SteadyClock = std::chrono::steady_clock;
+
+struct BenchOptions {
+    std::string endpoint;        // "" : start our own daemon
+    std::string metrics;         // host:port of the daemon's metrics endpoint
+    int pid = 0;                 // of a daemon we did not start (for CPU and memory)
+    std::string sluiced;
+    std::string mode = "ack";
+    int producers = 4;
+    uint32_t eventsPerMessage = 100;
+    double rate = 0;             // events/s offered in total; 0 = as fast as acknowledged
+    double durationS = 10;
+    uint64_t events = 0;         // stop after this many (0: by duration)
+    double warmupS = 3;
+    size_t window = 8;
+    int workers = 0;             // daemon workers (0: its default)
+    std::string extraConfig;     // INI lines for our own daemon
+    bool keep = false;
+    bool json = false;
+};
+
+int64_t nowNs()
 {
-    std::cerr << "sluicectl bench: not built yet\n";
-    return 70;
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(SteadyClock::now().time_since_epoch()).count();
+}
+
+uint16_t freePort()
+{
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    socklen_t len = sizeof addr;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+    ::close(fd);
+    return ntohs(addr.sin_port);
+}
+
+std::string httpGet(const std::string& hostPort, const std::string& path)
+{
+    auto colon = hostPort.rfind(':');
+    if (colon == std::string::npos)
+        return "";
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(std::atoi(hostPort.substr(colon + 1).c_str())));
+    ::inet_pton(AF_INET, hostPort.substr(0, colon).c_str(), &addr.sin_addr);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+        ::close(fd);
+        return "";
+    }
+    const std::string request = "GET " + path + " HTTP/1.1\r\nHost: " + hostPort + "\r\nConnection: close\r\n\r\n";
+    if (::send(fd, request.data(), request.size(), 0) < 0) {
+        ::close(fd);
+        return "";
+    }
+    std::string response;
+    char buf[65536];
+    ssize_t n;
+    while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0)
+        response.append(buf, static_cast<size_t>(n));
+    ::close(fd);
+    auto body = response.find("\r\n\r\n");
+    return body == std::string::npos ? "" : response.substr(body + 4);
+}
+
+// Prometheus text: series name with labels -> value.
+std::map<std::string, double> scrape(const std::string& hostPort)
+{
+    std::map<std::string, double> out;
+    std::istringstream lines(httpGet(hostPort, "/metrics"));
+    std::string line;
+    while (std::getline(lines, line)) {
+        if (line.empty() || line[0] == '#')
+            continue;
+        auto space = line.rfind(' ');
+        if (space == std::string::npos)
+            continue;
+        out[line.substr(0, space)] = std::atof(line.c_str() + space + 1);
+    }
+    return out;
+}
+
+struct ProcessUsage {
+    double cpuSeconds = 0;
+    double peakRssMiB = 0;
+    double rssMiB = 0;
+};
+
+ProcessUsage usageOf(int pid)
+{
+    ProcessUsage u;
+    if (pid <= 0)
+        return u;
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+    auto close = text.rfind(')');
+    if (close != std::string::npos) {
+        std::istringstream fields(text.substr(close + 2));
+        std::string f;
+        unsigned long long utime = 0, stime = 0;
+        for (int i = 3; i <= 15 && fields >> f; ++i) {
+            if (i == 14)
+                utime = std::stoull(f);
+            if (i == 15)
+                stime = std::stoull(f);
+        }
+        u.cpuSeconds = static_cast<double>(utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+    }
+    std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+    std::string line;
+    while (std::getline(status, line)) {
+        if (line.rfind("VmHWM:", 0) == 0)
+            u.peakRssMiB = std::atof(line.c_str() + 6) / 1024.0;
+        if (line.rfind("VmRSS:", 0) == 0)
+            u.rssMiB = std::atof(line.c_str() + 6) / 1024.0;
+    }
+    return u;
+}
+
+class OwnDaemon {
+public:
+    ~OwnDaemon() { stop(); }
+
+    bool start(const BenchOptions& o)
+    {
+        dir_ = fs::temp_directory_path() / ("sluice-bench-" + std::to_string(::getpid()));
+        fs::remove_all(dir_);
+        fs::create_directories(dir_ / "state");
+        {
+            std::ofstream key(dir_ / "state" / "master.key");
+            std::random_device rd;
+            const char* digits = "0123456789abcdef";
+            for (int i = 0; i < 64; ++i)
+                key << digits[rd() % 16];
+            key << "\n";
+        }
+        ::chmod((dir_ / "state" / "master.key").c_str(), 0600);
+        const uint16_t pull = freePort(), router = freePort(), metrics = freePort();
+        pullEndpoint = "tcp://127.0.0.1:" + std::to_string(pull);
+        routerEndpoint = "tcp://127.0.0.1:" + std::to_string(router);
+        metricsAddress = "127.0.0.1:" + std::to_string(metrics);
+        const fs::path config = dir_ / "sluiced.conf";
+        {
+            std::ofstream c(config);
+            c << "[service]\nstate_dir = " << (dir_ / "state").string() << "\n";
+            if (o.workers > 0)
+                c << "workers = " << o.workers << "\n";
+            c << "[ingest]\npull = " << pullEndpoint << "\nrouter = " << routerEndpoint << "\n"
+              << "[privacy]\nmaster_key_file = master.key\n"
+              << "[pipeline]\ncontracts = builtin:\npipelines = builtin:\n"
+              << "[metrics]\nlisten = " << metricsAddress << "\n"
+              << o.extraConfig << "\n";
+        }
+        logPath_ = (dir_ / "sluiced.log").string();
+        pid = ::fork();
+        if (pid == 0) {
+            int fd = ::open(logPath_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+            ::dup2(fd, 2);
+            ::dup2(fd, 1);
+            ::execl(o.sluiced.c_str(), o.sluiced.c_str(), "--config", config.c_str(), nullptr);
+            ::_exit(127);
+        }
+        const auto deadline = SteadyClock::now() + std::chrono::seconds(30);
+        while (SteadyClock::now() < deadline) {
+            std::ifstream log(logPath_);
+            std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+            if (text.find(" ready: ") != std::string::npos)
+                return true;
+            int status;
+            if (::waitpid(pid, &status, WNOHANG) == pid) {
+                std::cerr << "sluicectl bench: sluiced exited:\n" << text;
+                pid = -1;
+                return false;
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+        return false;
+    }
+
+    void stop()
+    {
+        if (pid > 0) {
+            ::kill(pid, SIGTERM);
+            int status;
+            ::waitpid(pid, &status, 0);
+            pid = -1;
+        }
+        if (!dir_.empty() && !keep) {
+            std::error_code ec;
+            fs::remove_all(dir_, ec);
+        }
+    }
+
+    std::string database() const { return (dir_ / "state" / "sluice.db").string(); }
+
+    int pid = -1;
+    bool keep = false;
+    std::string pullEndpoint, routerEndpoint, metricsAddress;
+
+private:
+    fs::path dir_;
+    std::string logPath_;
+};
+
+struct Shared {
+    std::atomic<bool> stop{false};
+    std::atomic<bool> measuring{false};
+    std::atomic<uint64_t> sentEvents{0};
+    std::atomic<uint64_t> ackedEvents{0};
+    std::atomic<uint64_t> ackedInWindow{0};
+    std::mutex latencyMutex;
+    std::vector<int64_t> latenciesNs;
+    std::atomic<uint64_t> errors{0};
+};
+
+// Messages are generated before the clock starts, so the producer threads cost the machine
+// (which the daemon shares) as little as possible while measuring.
+std::vector<std::string> makeMessages(int producer, size_t count, uint32_t perMessage)
+{
+    workload::Options wo;
+    wo.seed = 1000 + static_cast<uint64_t>(producer);
+    workload::Generator gen(wo);
+    std::vector<std::string> messages(count);
+    for (auto& m : messages) {
+        m.reserve(perMessage * 310);
+        for (uint32_t i = 0; i < perMessage; ++i) {
+            gen.next(m);
+            m += '\n';
+        }
+    }
+    return messages;
+}
+
+void produce(int index, const BenchOptions& o, const std::string& endpoint, const std::vector<std::string>& messages,
+             Shared& shared)
+{
+    const double perProducerRate = o.rate > 0 ? o.rate / o.producers / o.eventsPerMessage : 0;  // messages/s
+    const int64_t intervalNs = perProducerRate > 0 ? static_cast<int64_t>(1e9 / perProducerRate) : 0;
+    int64_t next = nowNs();
+    size_t m = 0;
+    if (o.mode == "ff") {
+        auto push = ingest::PushProducer::connect(endpoint, 100);
+        if (!push) {
+            ++shared.errors;
+            return;
+        }
+        while (!shared.stop) {
+            if (intervalNs) {
+                while (nowNs() < next)
+                    std::this_thread::sleep_for(std::chrono::microseconds(200));
+                next += intervalNs;
+            }
+            if (!(*push)->send(messages[m++ % messages.size()]))
+                ++shared.errors;
+            shared.sentEvents += o.eventsPerMessage;
+        }
+        (*push)->close(5000);
+        return;
+    }
+    ingest::AckProducer::Options ao;
+    ao.endpoint = endpoint;
+    ao.producerId = "bench-" + std::to_string(::getpid()) + "-" + std::to_string(index);
+    ao.window = intervalNs ? std::max<size_t>(o.window, 256) : o.window;
+    ao.timeoutMs = 10'000;
+    ao.onReply = [&shared](const ingest::Reply& r) {
+        shared.ackedEvents += r.accepted;
+        if (shared.measuring) {
+            shared.ackedInWindow += r.accepted;
+            std::lock_guard lock(shared.latencyMutex);
+            shared.latenciesNs.push_back(r.latencyNs);
+        }
+    };
+    auto producer = ingest::AckProducer::connect(ao);
+    if (!producer) {
+        ++shared.errors;
+        return;
+    }
+    while (!shared.stop) {
+        if (intervalNs) {
+            if (nowNs() < next) {
+                // Take replies as they come while waiting, so latencies are measured when they arrive.
+                if (!(*producer)->serveUntil(next))
+                    ++shared.errors;
+                continue;
+            }
+            next += intervalNs;
+        }
+        if (!(*producer)->send(messages[m++ % messages.size()], o.eventsPerMessage))
+            ++shared.errors;
+        shared.sentEvents += o.eventsPerMessage;
+    }
+    if (!(*producer)->flush())
+        ++shared.errors;
+}
+
+double percentile(std::vector<int64_t>& v, double p)
+{
+    if (v.empty())
+        return 0;
+    size_t k = static_cast<size_t>(p * static_cast<double>(v.size() - 1));
+    std::nth_element(v.begin(), v.begin() + static_cast<long>(k), v.end());
+    return static_cast<double>(v[k]) / 1e6;
+}
+
+}  // namespace
+
+int runBench(const std::vector<std::string>& args)
+{
+    BenchOptions o;
+    po::options_description desc("sluicectl bench [options]");
+    desc.add_options()
+        ("help,h", "print this help")
+        ("endpoint", po::value(&o.endpoint), "target a running sluiced at this endpoint (default: start one)")
+        ("metrics", po::value(&o.metrics), "host:port of the target's metrics endpoint")
+        ("pid", po::value(&o.pid), "pid of the target daemon (for CPU and memory figures)")
+        ("sluiced", po::value(&o.sluiced), "sluiced binary to start (default: next to sluicectl)")
+        ("mode", po::value(&o.mode), "ack (acknowledged, default) or ff (fire-and-forget)")
+        ("producers", po::value(&o.producers), "producer threads (default 4)")
+        ("events-per-message", po::value(&o.eventsPerMessage), "events per message (default 100)")
+        ("rate", po::value(&o.rate), "offered load in events/s, open loop (default: closed loop, as fast as acked)")
+        ("duration", po::value(&o.durationS), "measured seconds (default 10)")
+        ("events", po::value(&o.events), "stop after this many events instead")
+        ("warmup", po::value(&o.warmupS), "seconds before measuring (default 3: keys get created)")
+        ("window", po::value(&o.window), "requests in flight per producer, closed loop (default 8)")
+        ("workers", po::value(&o.workers), "transform workers of the daemon we start")
+        ("config-line", po::value<std::vector<std::string>>(), "extra INI line for the daemon we start (repeatable)")
+        ("keep", po::bool_switch(&o.keep), "keep the daemon's temp directory")
+        ("json", po::bool_switch(&o.json), "print the results as JSON");
+    po::variables_map vm;
+    try {
+        po::store(po::command_line_parser(args).options(desc).run(), vm);
+        po::notify(vm);
+    } catch (const po::error& e) {
+        std::cerr << "sluicectl bench: " << e.what() << "\n" << desc;
+        return 64;
+    }
+    if (vm.count("help")) {
+        std::cout << desc;
+        return 0;
+    }
+    if (vm.count("config-line"))
+        for (const auto& line : vm["config-line"].as<std::vector<std::string>>())
+            o.extraConfig += line + "\n";
+    if (o.mode != "ack" && o.mode != "ff") {
+        std::cerr << "sluicectl bench: --mode is ack or ff\n";
+        return 64;
+    }
+
+    OwnDaemon own;
+    own.keep = o.keep;
+    std::string endpoint = o.endpoint;
+    int pid = o.pid;
+    if (endpoint.empty()) {
+        if (o.sluiced.empty()) {
+            std::error_code ec;
+            fs::path self = fs::read_symlink("/proc/self/exe", ec);
+            for (fs::path candidate : {self.parent_path() / "sluiced", self.parent_path().parent_path() / "sluiced"})
+                if (fs::exists(candidate, ec)) {
+                    o.sluiced = candidate.string();
+                    break;
+                }
+        }
+        if (o.sluiced.empty()) {
+            std::cerr << "sluicectl bench: cannot find sluiced; pass --sluiced\n";
+            return 69;
+        }
+        if (!own.start(o))
+            return 69;
+        endpoint = o.mode == "ack" ? own.routerEndpoint : own.pullEndpoint;
+        o.metrics = own.metricsAddress;
+        pid = own.pid;
+    }
+
+    std::cerr << "bench: generating messages...\n";
+    std::vector<std::vector<std::string>> messages(static_cast<size_t>(o.producers));
+    {
+        std::vector<std::thread> gens;
+        for (int p = 0; p < o.producers; ++p)
+            gens.emplace_back([&, p] { messages[static_cast<size_t>(p)] = makeMessages(p, 1500, o.eventsPerMessage); });
+        for (auto& t : gens)
+            t.join();
+    }
+
+    Shared shared;
+    std::vector<std::thread> producers;
+    for (int p = 0; p < o.producers; ++p)
+        producers.emplace_back([&, p] { produce(p, o, endpoint, messages[static_cast<size_t>(p)], shared); });
+
+    std::cerr << "bench: warming up for " << o.warmupS << " s against " << endpoint << "\n";
+    std::this_thread::sleep_for(std::chrono::milliseconds(static_cast<int64_t>(o.warmupS * 1000)));
+    auto m0 = scrape(o.metrics);
+    ProcessUsage u0 = usageOf(pid);
+    const int64_t t0 = nowNs();
+    const uint64_t sent0 = shared.sentEvents;
+    shared.measuring = true;
+    while (true) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        const double elapsed = static_cast<double>(nowNs() - t0) / 1e9;
+        if (o.events ? shared.sentEvents - sent0 >= o.events : elapsed >= o.durationS)
+            break;
+    }
+    shared.measuring = false;
+    const int64_t t1 = nowNs();
+    auto m1 = scrape(o.metrics);
+    ProcessUsage u1 = usageOf(pid);
+    shared.stop = true;
+    for (auto& t : producers)
+        t.join();
+
+    const double seconds = static_cast<double>(t1 - t0) / 1e9;
+    auto delta = [&](const std::string& series) { return m1[series] - m0[series]; };
+    const double committed = delta("sluice_events_committed_total");
+    const double batches = delta("sluice_batches_total");
+    const double cpu = u1.cpuSeconds - u0.cpuSeconds;
+    std::vector<int64_t> lat;
+    {
+        std::lock_guard lock(shared.latencyMutex);
+        lat = shared.latenciesNs;
+    }
+    const double p50 = percentile(lat, 0.50), p99 = percentile(lat, 0.99), pmax = percentile(lat, 1.0);
+    const char* stages[] = {"parse", "transform", "aggregate", "write", "commit"};
+    std::map<std::string, double> stageUsPerEvent;
+    for (const char* s : stages) {
+        const double us = delta(std::string("sluice_stage_microseconds_total{stage=\"") + s + "\"}");
+        stageUsPerEvent[s] = committed > 0 ? us / committed : 0;
+    }
+
+    if (o.json) {
+        std::printf("{\"mode\":\"%s\",\"producers\":%d,\"events_per_message\":%u,\"offered_rate\":%.0f,"
+                    "\"seconds\":%.2f,\"committed_per_s\":%.0f,\"acknowledged_per_s\":%.0f,\"ack_p50_ms\":%.2f,"
+                    "\"ack_p99_ms\":%.2f,\"ack_max_ms\":%.2f,\"cpu_s_per_million\":%.3f,\"peak_rss_mib\":%.1f,"
+                    "\"batches\":%.0f,\"mean_batch\":%.0f",
+                    o.mode.c_str(), o.producers, o.eventsPerMessage, o.rate, seconds, committed / seconds,
+                    static_cast<double>(shared.ackedInWindow) / seconds, p50, p99, pmax,
+                    committed > 0 ? cpu / committed * 1e6 : 0, u1.peakRssMiB, batches,
+                    batches > 0 ? committed / batches : 0);
+        for (const auto& [s, us] : stageUsPerEvent)
+            std::printf(",\"%s_us_per_event\":%.3f", s.c_str(), us);
+        std::printf(",\"errors\":%llu}\n", static_cast<unsigned long long>(shared.errors.load()));
+    } else {
+        std::printf("sluice bench: reference workload, %s mode, %d producers, %u events/message, %s\n",
+                    o.mode == "ack" ? "acknowledged" : "fire-and-forget", o.producers, o.eventsPerMessage,
+                    o.rate > 0 ? ("open loop at " + std::to_string(static_cast<long>(o.rate)) + " events/s").c_str()
+                               : "closed loop");
+        std::printf("  measured        %.1f s (after %.1f s warm-up)\n", seconds, o.warmupS);
+        std::printf("  committed       %.0f events/s\n", committed / seconds);
+        if (o.mode == "ack") {
+            std::printf("  acknowledged    %.0f events/s\n", static_cast<double>(shared.ackedInWindow) / seconds);
+            std::printf("  ack latency     p50 %.1f ms, p99 %.1f ms, max %.1f ms (%zu requests)\n", p50, p99, pmax,
+                        lat.size());
+        }
+        if (pid > 0) {
+            std::printf("  daemon CPU      %.2f s per million events (%.2f cores)\n",
+                        committed > 0 ? cpu / committed * 1e6 : 0, cpu / seconds);
+            std::printf("  daemon memory   peak RSS %.1f MiB, now %.1f MiB\n", u1.peakRssMiB, u1.rssMiB);
+        }
+        std::printf("  batches         %.0f, mean %.0f events\n", batches, batches > 0 ? committed / batches : 0);
+        std::printf("  per event (µs)  parse %.2f, transform %.2f, aggregate %.2f, write %.2f, commit %.2f\n",
+                    stageUsPerEvent["parse"], stageUsPerEvent["transform"], stageUsPerEvent["aggregate"],
+                    stageUsPerEvent["write"], stageUsPerEvent["commit"]);
+        if (shared.errors)
+            std::printf("  errors          %llu\n", static_cast<unsigned long long>(shared.errors.load()));
+    }
+    own.stop();
+    return shared.errors ? 1 : 0;
 }
 
 }  // namespace sluice::cli

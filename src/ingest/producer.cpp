@@ -5,6 +5,7 @@
 #include <chrono>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <thread>
 
 namespace sluice::ingest {
 namespace {
@@ -196,6 +197,19 @@ Status AckProducer::flush()
     } catch (const zmq::error_t& e) {
         return Status::ioError(std::string("receive failed: ") + e.what());
     }
+    return Status::ok();
+}
+
+Status AckProducer::serveUntil(int64_t deadlineNs)
+{
+    try {
+        impl_->serve(deadlineNs, false);
+    } catch (const zmq::error_t& e) {
+        return Status::ioError(std::string("receive failed: ") + e.what());
+    }
+    const int64_t now = monoNs();
+    if (impl_->pending.empty() && now < deadlineNs)
+        std::this_thread::sleep_for(std::chrono::nanoseconds(deadlineNs - now));
     return Status::ok();
 }
 

@@ -66,6 +66,8 @@ public:
     Result<uint64_t> send(std::string body, uint32_t events);
     // Waits until every request is answered (or given up on).
     Status flush();
+    // Serves replies and resends until `deadlineNs` (steady clock, nanoseconds since its epoch).
+    Status serveUntil(int64_t deadlineNs);
 
     const std::string& producerId() const;
     const ProducerReport& report() const;
