@@ -194,7 +194,7 @@ Status fill(const po::variables_map& vm, const std::string& origin, const fs::pa
     SLUICE_RETURN_IF_ERROR(r.integer("ingest.send_hwm", in.sendHwm, 1, 1'000'000));
     SLUICE_RETURN_IF_ERROR(r.size("ingest.max_message_size", in.maxMessageBytes, 64, 1ull << 30));
     SLUICE_RETURN_IF_ERROR(r.size("ingest.max_event_size", in.maxEventBytes, 64, 1ull << 30));
-    SLUICE_RETURN_IF_ERROR(r.integer("ingest.max_depth", in.maxDepth, 2, 1024));
+    SLUICE_RETURN_IF_ERROR(r.integer("ingest.max_depth", in.maxDepth, 3, 1024));  // root, meta, meta.consent
     SLUICE_RETURN_IF_ERROR(r.duration("ingest.handshake_interval", in.handshakeIvlMs, 0, 3'600'000));
     SLUICE_RETURN_IF_ERROR(r.duration("ingest.heartbeat_interval", in.heartbeatIvlMs, 0, 3'600'000));
     SLUICE_RETURN_IF_ERROR(r.duration("ingest.heartbeat_timeout", in.heartbeatTimeoutMs, 0, 3'600'000));

@@ -129,7 +129,7 @@ Result<FieldSpec> parseField(const std::string& name, const Json& j, const std::
             return bad(file, where + ".items", "must be a type name or {\"type\": name}");
         auto t = parseType(itemType);
         if (!t || itemType == "array")
-            return bad(file, where + ".items", t ? "arrays of arrays are not supported" : t.status().message());
+            return bad(file, where + ".items", itemType == "array" ? "arrays of arrays are not supported" : t.status().message());
         f.type = *t;
     } else {
         if (j.contains("items"))
@@ -536,7 +536,7 @@ Result<PipelinePtr> loadPipeline(const PipelineConfig& config)
     for (const AggregationSpec& a : spec->aggregations) {
         Status s = aggregate::checkAggregation(a, *spec->findContract(a.contract));
         if (!s)
-            return s.withContext(a.path);
+            return s;  // the message already starts with a.path
     }
     return PipelinePtr(std::move(spec));
 }

@@ -103,7 +103,8 @@ Validator::Validator(std::shared_ptr<const ContractSet> contracts, Limits limits
     : contracts_(std::move(contracts)), limits_(limits), impl_(std::make_unique<Impl>(limits.maxEventBytes))
 {
     // On failure to allocate here, parse() allocates on first use and reports MEMALLOC then.
-    if (impl_->parser.allocate(limits_.maxEventBytes, limits_.maxDepth) != simdjson::SUCCESS)
+    // simdjson refuses a document whose depth reaches max_depth; we accept maxDepth levels.
+    if (impl_->parser.allocate(limits_.maxEventBytes, limits_.maxDepth + 1) != simdjson::SUCCESS)
         impl_->parser = simdjson::dom::parser(limits_.maxEventBytes);
 }
 
