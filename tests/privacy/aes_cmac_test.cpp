@@ -1,5 +1,6 @@
 #include <catch2/catch.hpp>
 
+#include <cstdio>
 #include <random>
 
 #include <openssl/core_names.h>
@@ -8,6 +9,7 @@
 
 #include "core/encoding.h"
 #include "privacy/aes_cmac.h"
+#include "privacy/evp_handles.h"
 #include "test_util.h"
 
 using namespace sluice;
@@ -21,18 +23,18 @@ std::string hexOf(const Block& b) { return toHex({reinterpret_cast<const char*>(
 // OpenSSL's EVP_MAC "CMAC", as an independent reference.
 std::string referenceCmac(std::string_view key, std::string_view data)
 {
-    EVP_MAC* mac = EVP_MAC_fetch(nullptr, "CMAC", nullptr);
-    EVP_MAC_CTX* ctx = EVP_MAC_CTX_new(mac);
+    auto mac = fetchMac("CMAC");
+    REQUIRE(mac);
+    MacCtxPtr ctx(EVP_MAC_CTX_new(mac->get()));
+    REQUIRE(ctx);
     char cipher[16];
     std::snprintf(cipher, sizeof cipher, "AES-%zu-CBC", key.size() * 8);
     OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_CIPHER, cipher, 0), OSSL_PARAM_construct_end()};
     unsigned char out[16];
     size_t length = 0;
-    bool ok = EVP_MAC_init(ctx, reinterpret_cast<const unsigned char*>(key.data()), key.size(), params) == 1 &&
-              EVP_MAC_update(ctx, reinterpret_cast<const unsigned char*>(data.data()), data.size()) == 1 &&
-              EVP_MAC_final(ctx, out, &length, sizeof out) == 1;
-    EVP_MAC_CTX_free(ctx);
-    EVP_MAC_free(mac);
+    bool ok = EVP_MAC_init(ctx.get(), reinterpret_cast<const unsigned char*>(key.data()), key.size(), params) == 1 &&
+              EVP_MAC_update(ctx.get(), reinterpret_cast<const unsigned char*>(data.data()), data.size()) == 1 &&
+              EVP_MAC_final(ctx.get(), out, &length, sizeof out) == 1;
     return ok ? toHex({reinterpret_cast<const char*>(out), length}) : "error";
 }
 

@@ -300,3 +300,73 @@ TEST_CASE("AES-SIV switches between 128- and 256-bit keys", "[siv]")
         CHECK(encrypt(cipher, plaintext) == theirs);
     }
 }
+
+TEST_CASE("AES-SIV long plaintexts (several keystream chunks) agree with OpenSSL", "[siv]")
+{
+    SivCipher cipher = newCipher();
+    auto evp = testing::EvpSiv::create(64);
+    REQUIRE(evp);
+    std::mt19937_64 rng(31337);
+    for (size_t length : {255, 256, 257, 511, 512, 513, 1000, 4096, 65537}) {
+        const std::string keyBytes = testing::randomString(rng, 64);
+        const std::string plaintext = testing::randomString(rng, length);
+        SivKey k = key(cipher, keyBytes);
+        std::string theirs;
+        REQUIRE(evp->encryptRekey(keyBytes, plaintext, theirs));
+        INFO("length " << length);
+        CHECK(encrypt(cipher, plaintext) == theirs);
+        auto back = cipher.decrypt(theirs);
+        REQUIRE(back);
+        CHECK(*back == plaintext);
+    }
+}
+
+TEST_CASE("AES-SIV results do not depend on what the cipher did before", "[siv]")
+{
+    // The CBC-MAC context carries its chain from one message to the next; interleave every kind
+    // of call and compare each result with a fresh cipher's.
+    SivCipher busy = newCipher();
+    std::mt19937_64 rng(5);
+    std::vector<std::string> rawKeys;
+    std::vector<SivKey> keys;
+    for (int i = 0; i < 5; ++i) {
+        rawKeys.push_back(testing::randomString(rng, i == 4 ? 32 : 64));
+        keys.push_back(key(busy, rawKeys.back()));
+    }
+    for (int i = 0; i < 300; ++i) {
+        size_t which = rng() % keys.size();
+        const std::string plaintext = testing::randomString(rng, rng() % 70);
+        REQUIRE(busy.setKey(keys[which]));
+        std::string got;
+        switch (rng() % 4) {
+        case 0:
+            got = encrypt(busy, plaintext);
+            break;
+        case 1: {
+            const std::string_view empty[] = {std::string_view()};
+            REQUIRE(busy.encryptWithAd(empty, plaintext, got));
+            break;
+        }
+        case 2: {
+            got = encrypt(busy, plaintext);
+            auto back = busy.decrypt(got);
+            REQUIRE(back);
+            CHECK(*back == plaintext);
+            std::string tampered = got;
+            tampered[0] = static_cast<char>(tampered[0] ^ 1);
+            CHECK_FALSE(busy.decrypt(tampered).isOk());
+            break;
+        }
+        default: {
+            auto scratch = busy.makeKey(testing::randomString(rng, 64));  // switches keys away
+            REQUIRE(scratch);
+            REQUIRE(busy.setKey(keys[which]));
+            got = encrypt(busy, plaintext);
+        }
+        }
+        SivCipher fresh = newCipher();
+        SivKey k = key(fresh, rawKeys[which]);
+        INFO("step " << i);
+        CHECK(got == encrypt(fresh, plaintext));
+    }
+}
