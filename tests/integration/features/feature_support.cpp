@@ -158,7 +158,20 @@ std::string SqlValue::describe() const
     return "?";
 }
 
+int SqlResult::column(std::string_view name) const
+{
+    for (size_t i = 0; i < columns.size(); ++i)
+        if (columns[i] == name)
+            return static_cast<int>(i);
+    return -1;
+}
+
 std::vector<SqlRow> querySql(const std::string& database, const std::string& sql)
+{
+    return querySqlNamed(database, sql).rows;
+}
+
+SqlResult querySqlNamed(const std::string& database, const std::string& sql)
 {
     store::Db::Options o;
     o.readOnly = true;
@@ -171,7 +184,10 @@ std::vector<SqlRow> querySql(const std::string& database, const std::string& sql
     std::unique_ptr<sqlite3_stmt, decltype(&sqlite3_finalize)> stmt(raw, &sqlite3_finalize);
     if (rc != SQLITE_OK)
         throw std::runtime_error(std::string(sqlite3_errmsg(db->handle())) + " in: " + sql);
-    std::vector<SqlRow> rows;
+    SqlResult result;
+    for (int c = 0; c < sqlite3_column_count(stmt.get()); ++c)
+        result.columns.emplace_back(sqlite3_column_name(stmt.get(), c));
+    std::vector<SqlRow>& rows = result.rows;
     while ((rc = sqlite3_step(stmt.get())) == SQLITE_ROW) {
         const int n = sqlite3_column_count(stmt.get());
         SqlRow row(static_cast<size_t>(n));
@@ -206,7 +222,7 @@ std::vector<SqlRow> querySql(const std::string& database, const std::string& sql
     }
     if (rc != SQLITE_DONE)
         throw std::runtime_error(std::string(sqlite3_errmsg(db->handle())) + " in: " + sql);
-    return rows;
+    return result;
 }
 
 // ---- keys ----

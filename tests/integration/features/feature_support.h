@@ -78,8 +78,14 @@ struct SqlValue {
     std::string describe() const;
 };
 using SqlRow = std::vector<SqlValue>;
+struct SqlResult {
+    std::vector<std::string> columns;
+    std::vector<SqlRow> rows;
+    int column(std::string_view name) const;  // -1 when absent
+};
 // Every row of `sql`, on a read-only connection.
 std::vector<SqlRow> querySql(const std::string& database, const std::string& sql);
+SqlResult querySqlNamed(const std::string& database, const std::string& sql);
 
 // ---- keys ----
 
