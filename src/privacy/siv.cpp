@@ -296,9 +296,14 @@ Status SivCipher::encrypt(std::string_view plaintext, uint8_t* out)
     Block v;
     uint8_t small[16];
     uint8_t* work = plaintext.size() < 16 ? small : out;
-    SLUICE_RETURN_IF_ERROR(s2vFast(plaintext, work, v));
-    std::memcpy(out, v.data(), kSivSize);
-    return ctr(out, bytesOf(plaintext), plaintext.size(), out + kSivSize);
+    Status st = s2vFast(plaintext, work, v);
+    if (st.isOk()) {
+        std::memcpy(out, v.data(), kSivSize);
+        st = ctr(out, bytesOf(plaintext), plaintext.size(), out + kSivSize);
+    }
+    if (!st.isOk())
+        forgetKey();  // an EVP failure leaves the contexts in an unknown state: re-key next time
+    return st;
 }
 
 Status SivCipher::encrypt(std::string_view plaintext, std::string& out)
@@ -331,7 +336,9 @@ Status SivCipher::decrypt(std::string_view sivAndCiphertext, std::string& plaint
             scratch_.resize(need);
         st = s2vFast(plaintext, scratch_.data(), v);
     }
-    if (st.isOk() && CRYPTO_memcmp(v.data(), in, kSivSize) != 0)
+    if (!st.isOk())
+        forgetKey();
+    else if (CRYPTO_memcmp(v.data(), in, kSivSize) != 0)
         st = authenticationFailed();
     if (!st.isOk()) {
         OPENSSL_cleanse(plaintext.data(), plaintext.size());
@@ -355,14 +362,20 @@ Status SivCipher::encryptWithAd(std::span<const std::string_view> ad, std::strin
     if (plaintext.size() > kMaxPlaintext)
         return Status::invalid("AES-SIV plaintext too large");
     Block v;
-    SLUICE_RETURN_IF_ERROR(s2vGeneral(ad, plaintext, v));
+    Status s2v = s2vGeneral(ad, plaintext, v);
+    if (!s2v.isOk()) {
+        forgetKey();
+        return s2v;
+    }
     size_t at = out.size();
     out.resize(at + kSivSize + plaintext.size());
     auto* dst = reinterpret_cast<uint8_t*>(out.data() + at);
     std::memcpy(dst, v.data(), kSivSize);
     Status st = ctr(dst, bytesOf(plaintext), plaintext.size(), dst + kSivSize);
-    if (!st.isOk())
+    if (!st.isOk()) {
+        forgetKey();
         out.resize(at);
+    }
     return st;
 }
 
@@ -382,7 +395,9 @@ Status SivCipher::decryptWithAd(std::span<const std::string_view> ad, std::strin
     Block v{};
     if (st.isOk())
         st = s2vGeneral(ad, plaintext, v);
-    if (st.isOk() && CRYPTO_memcmp(v.data(), in, kSivSize) != 0)
+    if (!st.isOk())
+        forgetKey();
+    else if (CRYPTO_memcmp(v.data(), in, kSivSize) != 0)
         st = authenticationFailed();
     if (!st.isOk()) {
         OPENSSL_cleanse(plaintext.data(), plaintext.size());
