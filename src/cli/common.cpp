@@ -1,0 +1,421 @@
+#include "cli/common.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <ctime>
+#include <filesystem>
+#include <iomanip>
+#include <iostream>
+#include <sstream>
+
+#include "privacy/hmac.h"
+#include "service/master_key.h"
+#include "store/schema.h"
+#include "store/state.h"
+
+namespace sluice::cli {
+namespace {
+
+// The sluice_meta key under which sluiced stores its master-key check value (service/daemon.cpp).
+constexpr const char* kMasterCheckKey = "master_key_check";
+
+bool allDigits(std::string_view s)
+{
+    if (s.empty())
+        return false;
+    for (char c : s)
+        if (c < '0' || c > '9')
+            return false;
+    return true;
+}
+
+// Reads exactly `n` digits at `pos` into `out`.
+bool digits(std::string_view s, size_t& pos, size_t n, int& out)
+{
+    if (pos + n > s.size())
+        return false;
+    int v = 0;
+    for (size_t i = 0; i < n; ++i) {
+        char c = s[pos + i];
+        if (c < '0' || c > '9')
+            return false;
+        v = v * 10 + (c - '0');
+    }
+    out = v;
+    pos += n;
+    return true;
+}
+
+bool expect(std::string_view s, size_t& pos, char c)
+{
+    if (pos < s.size() && s[pos] == c) {
+        ++pos;
+        return true;
+    }
+    return false;
+}
+
+}  // namespace
+
+int exitCodeFor(StatusCode code)
+{
+    switch (code) {
+    case StatusCode::kOk: return kExitOk;
+    case StatusCode::kInvalidArgument:
+    case StatusCode::kNotFound:
+    case StatusCode::kCorruption: return kExitDataErr;
+    case StatusCode::kAlreadyExists:
+    case StatusCode::kIoError: return kExitIoErr;
+    case StatusCode::kPermission: return kExitNoPerm;
+    case StatusCode::kUnavailable: return kExitUnavailable;
+    case StatusCode::kInternal: return kExitSoftware;
+    }
+    return kExitSoftware;
+}
+
+void check(const Status& status, std::string_view context)
+{
+    if (status)
+        return;
+    std::string message = context.empty() ? status.message() : std::string(context) + ": " + status.message();
+    throw Failure(exitCodeFor(status.code()), std::move(message));
+}
+
+po::options_description optionGroup(const char* caption)
+{
+    return po::options_description(caption, 100, 50);
+}
+
+bool parseCommandLine(const Command& command, const std::vector<std::string>& args,
+                      po::options_description& options, po::variables_map& vm, Io& io,
+                      const po::options_description* hidden, const po::positional_options_description* positional)
+{
+    options.add_options()("help,h", "print this help");
+    po::options_description all;
+    all.add(options);
+    if (hidden)
+        all.add(*hidden);
+    const po::positional_options_description none;
+    try {
+        po::store(po::command_line_parser(args).options(all).positional(positional ? *positional : none).run(), vm);
+        if (vm.count("help")) {
+            io.out << "usage: sluicectl " << command.name << " " << command.synopsis << "\n\n"
+                   << command.summary << "\n\n"
+                   << options << "\n";
+            if (command.details && *command.details)
+                io.out << command.details;
+            return false;
+        }
+        po::notify(vm);
+    } catch (const po::error& e) {
+        throw Failure(kExitUsage, std::string(e.what()) + " (see 'sluicectl " + command.name + " --help')");
+    }
+    return true;
+}
+
+void addConfigOptions(po::options_description& options)
+{
+    options.add_options()
+        ("config,c", po::value<std::string>()->value_name("FILE"),
+         "sluiced's configuration file (default: the embedded configuration, state in ./sluice-data)")
+        ("state-dir", po::value<std::string>()->value_name("DIR"), "override service.state_dir");
+}
+
+config::Config loadToolConfig(const po::variables_map& vm)
+{
+    const std::string file = vm.count("config") ? vm["config"].as<std::string>() : std::string();
+    const std::string state = vm.count("state-dir") ? vm["state-dir"].as<std::string>() : std::string();
+    auto cfg = config::loadForTools(file, state);
+    if (!cfg)
+        throw Failure(kExitConfig, cfg.status().message());
+    return std::move(cfg).value();
+}
+
+store::Db openDatabase(const config::Config& config, bool writable)
+{
+    const std::string& path = config.store.database;
+    std::error_code ec;
+    if (!std::filesystem::exists(path, ec))
+        throw Failure(kExitUnavailable, "no database at " + path +
+                                            " (has sluiced run with this configuration? see --config and --state-dir)");
+    store::Db::Options options;
+    options.readOnly = !writable;
+    options.create = false;
+    options.busyTimeoutMs = 30'000;
+    auto db = store::Db::open(path, options);
+    if (!db)
+        throw Failure(exitCodeFor(db.status().code()) == kExitDataErr ? kExitIoErr : exitCodeFor(db.status().code()),
+                      db.status().message());
+    auto version = store::schemaVersion(*db);
+    if (!version)
+        check(version.status(), path);
+    if (*version == 0)
+        throw Failure(kExitDataErr, path + " is not a sluice database (it has no sluice schema)");
+    if (*version > store::kSchemaVersion)
+        throw Failure(kExitDataErr, path + " was written by a newer sluice (schema " + std::to_string(*version) +
+                                        "); use a sluicectl of that version");
+    return std::move(db).value();
+}
+
+privacy::KeyWrapper loadKeyWrapper(const config::Config& config, store::Db* db)
+{
+    auto master = service::loadMasterKey(config, false);
+    if (!master)
+        throw Failure(kExitNoPerm, master.status().message());
+    const std::string source = master->source;
+    auto wrapper = privacy::KeyWrapper::create(std::move(master->bytes));
+    if (!wrapper)
+        throw Failure(kExitNoPerm, source + ": " + wrapper.status().message());
+    if (db) {
+        auto stored = store::getMeta(*db, kMasterCheckKey);
+        if (!stored)
+            check(stored.status(), config.store.database);
+        if (*stored) {
+            Status s = wrapper->verifyCheck(**stored);
+            if (s.code() == StatusCode::kPermission)
+                throw Failure(kExitNoPerm, "the master key from " + source + " does not match the database " +
+                                               config.store.database +
+                                               " (it was made with another master key); nothing can be unwrapped");
+            check(s, config.store.database);
+        } else {
+            auto keys = db->queryInt("SELECT count(*) FROM keys");
+            if (!keys)
+                check(keys.status(), config.store.database);
+            if (keys->value_or(0) > 0)
+                throw Failure(kExitDataErr, config.store.database +
+                                                " holds keys but no master-key check value; refusing to guess");
+        }
+    }
+    return std::move(wrapper).value();
+}
+
+Digest subjectDigest(const privacy::KeyWrapper& wrapper, std::string_view value)
+{
+    auto key = take(wrapper.deriveKey(privacy::kLabelSubjectLookup), "deriving the subject lookup key");
+    auto mac = take(privacy::HmacSha256::create(key.view()), "subject lookup");
+    return take(mac.mac(value), "subject lookup");
+}
+
+void addSubjectOptions(po::options_description& options, const char* what)
+{
+    const std::string valueHelp = std::string("the data subject (") + what + "): its data_subject_field value";
+    options.add_options()
+        ("subject", po::value<std::string>()->value_name("VALUE"), valueHelp.c_str())
+        ("subject-file", po::value<std::string>()->value_name("FILE"),
+         "the same, read from FILE (keeps the value off the command line)");
+}
+
+std::optional<privacy::SecretBytes> readSubject(const po::variables_map& vm)
+{
+    if (vm.count("subject") && vm.count("subject-file"))
+        throw Failure(kExitUsage, "give --subject or --subject-file, not both");
+    if (vm.count("subject")) {
+        const std::string& v = vm["subject"].as<std::string>();
+        if (v.empty())
+            throw Failure(kExitUsage, "--subject is empty");
+        return privacy::SecretBytes::copyOf(v);
+    }
+    if (vm.count("subject-file")) {
+        auto bytes = privacy::readSecretFile(vm["subject-file"].as<std::string>(), 0);
+        if (!bytes)
+            throw Failure(bytes.status().code() == StatusCode::kInvalidArgument ? kExitDataErr : kExitIoErr,
+                          bytes.status().message());
+        return std::move(bytes).value();
+    }
+    return std::nullopt;
+}
+
+std::optional<int64_t> parseTimeArg(std::string_view text)
+{
+    if (allDigits(text)) {
+        if (text.size() > 15)
+            return std::nullopt;
+        int64_t v = 0;
+        for (char c : text)
+            v = v * 10 + (c - '0');
+        return v;
+    }
+    size_t pos = 0;
+    int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0, millis = 0;
+    if (!digits(text, pos, 4, year) || !expect(text, pos, '-') || !digits(text, pos, 2, month) ||
+        !expect(text, pos, '-') || !digits(text, pos, 2, day))
+        return std::nullopt;
+    if (pos < text.size() && (text[pos] == 'T' || text[pos] == ' ')) {
+        ++pos;
+        if (!digits(text, pos, 2, hour) || !expect(text, pos, ':') || !digits(text, pos, 2, minute))
+            return std::nullopt;
+        if (expect(text, pos, ':')) {
+            if (!digits(text, pos, 2, second))
+                return std::nullopt;
+            if (expect(text, pos, '.')) {
+                int scale = 100;
+                size_t start = pos;
+                while (pos < text.size() && text[pos] >= '0' && text[pos] <= '9') {
+                    millis += (text[pos] - '0') * scale;
+                    scale /= 10;
+                    ++pos;
+                }
+                if (pos == start)
+                    return std::nullopt;
+            }
+        }
+    }
+    int64_t offsetMinutes = 0;
+    if (pos < text.size()) {
+        if (text[pos] == 'Z' && pos + 1 == text.size()) {
+            ++pos;
+        } else if (text[pos] == '+' || text[pos] == '-') {
+            const int sign = text[pos] == '-' ? -1 : 1;
+            ++pos;
+            int oh = 0, om = 0;
+            if (!digits(text, pos, 2, oh))
+                return std::nullopt;
+            expect(text, pos, ':');
+            if (!digits(text, pos, 2, om) || oh > 23 || om > 59)
+                return std::nullopt;
+            offsetMinutes = sign * (oh * 60 + om);
+        }
+        if (pos != text.size())
+            return std::nullopt;
+    }
+    if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60)
+        return std::nullopt;
+    std::tm tm{};
+    tm.tm_year = year - 1900;
+    tm.tm_mon = month - 1;
+    tm.tm_mday = day;
+    tm.tm_hour = hour;
+    tm.tm_min = minute;
+    tm.tm_sec = second;
+    const time_t t = timegm(&tm);
+    if (tm.tm_mday != day)  // timegm normalised an impossible date such as 02-30
+        return std::nullopt;
+    return (static_cast<int64_t>(t) - offsetMinutes * 60) * 1000 + millis;
+}
+
+int64_t wallClockMs()
+{
+    using namespace std::chrono;
+    return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+std::string humanDuration(int64_t ms)
+{
+    std::ostringstream s;
+    s << std::fixed << std::setprecision(1);
+    const double v = static_cast<double>(ms);
+    if (ms < 0)
+        return "in the future";
+    if (ms < 1000)
+        s << ms << " ms";
+    else if (ms < 120'000)
+        s << v / 1000 << " s";
+    else if (ms < 2 * 3'600'000)
+        s << v / 60'000 << " min";
+    else if (ms < 2 * 86'400'000)
+        s << v / 3'600'000 << " h";
+    else
+        s << v / 86'400'000 << " d";
+    return s.str();
+}
+
+void forEachValue(const std::vector<std::string>& values, Io& io, const std::function<void(std::string_view)>& fn)
+{
+    if (!values.empty()) {
+        for (const std::string& v : values)
+            fn(v);
+        return;
+    }
+    std::string line;
+    while (std::getline(io.in, line)) {
+        if (!line.empty() && line.back() == '\r')
+            line.pop_back();
+        fn(line);
+    }
+    wipe(line);
+}
+
+void wipe(std::string& s)
+{
+    if (!s.empty())
+        explicit_bzero(s.data(), s.size());
+    s.clear();
+}
+
+OutputSink::OutputSink(Io& io, const std::string& path, bool replace) : io_(io), path_(path)
+{
+    if (path_.empty() || path_ == "-") {
+        path_.clear();
+        return;
+    }
+    const int flags = O_WRONLY | O_CREAT | O_CLOEXEC | (replace ? O_TRUNC : O_EXCL);
+    fd_ = ::open(path_.c_str(), flags, 0600);
+    if (fd_ < 0) {
+        const int e = errno;
+        if (e == EEXIST)
+            throw Failure(kExitIoErr, path_ + " already exists; choose another file or pass --force to replace it");
+        throw Failure(kExitIoErr, "cannot create " + path_ + ": " + std::strerror(e));
+    }
+    // A replaced file keeps its old mode otherwise; key material must not be group-readable.
+    if (replace && ::fchmod(fd_, 0600) != 0) {
+        const int e = errno;
+        ::close(fd_);
+        fd_ = -1;
+        throw Failure(kExitIoErr, "cannot set mode 0600 on " + path_ + ": " + std::strerror(e));
+    }
+}
+
+OutputSink::~OutputSink()
+{
+    if (fd_ >= 0) {
+        ::close(fd_);
+        if (!finished_)
+            ::unlink(path_.c_str());
+    }
+}
+
+void OutputSink::write(std::string_view bytes)
+{
+    if (fd_ < 0) {
+        io_.out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+        if (!io_.out)
+            throw Failure(kExitIoErr, "writing to standard output failed");
+        return;
+    }
+    while (!bytes.empty()) {
+        const ssize_t n = ::write(fd_, bytes.data(), bytes.size());
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            throw Failure(kExitIoErr, "writing " + path_ + " failed: " + std::strerror(errno));
+        }
+        bytes.remove_prefix(static_cast<size_t>(n));
+    }
+}
+
+void OutputSink::finish()
+{
+    if (fd_ < 0) {
+        io_.out.flush();
+        if (!io_.out)
+            throw Failure(kExitIoErr, "writing to standard output failed");
+        finished_ = true;
+        return;
+    }
+    if (::fsync(fd_) != 0)
+        throw Failure(kExitIoErr, "fsync of " + path_ + " failed: " + std::strerror(errno));
+    const int fd = fd_;
+    fd_ = -1;
+    if (::close(fd) != 0) {
+        ::unlink(path_.c_str());
+        throw Failure(kExitIoErr, "closing " + path_ + " failed: " + std::strerror(errno));
+    }
+    finished_ = true;
+}
+
+}  // namespace sluice::cli

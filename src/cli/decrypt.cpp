@@ -1,0 +1,496 @@
+// sluicectl decrypt: Tink ciphertexts back to plaintext, from a key export or from the database.
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <unordered_map>
+
+#include "cli/commands.h"
+#include "cli/common.h"
+#include "cli/key_ring.h"
+#include "core/encoding.h"
+#include "core/schema.h"
+#include "core/time_format.h"
+
+namespace sluice::cli {
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+const Command kDecrypt = {
+    "decrypt",
+    "[options] [VALUE...]",
+    "Decrypts Tink ciphertexts (Base64), or whole events from the database.",
+    R"(Values (arguments, or one per line of standard input):
+  --keys FILE     with a key export (sluicectl keys export, either format) or a keyset that Tink
+                  or Tinkey wrote; the key id in each value picks the key.
+  --config ...    without --keys: with the database's keys and the master key.
+  Prints one plaintext per line. A value that does not decrypt prints an empty line, and the
+  reason on standard error; --json prints {"input": N, "plaintext": ...} or {"input": N,
+  "error": ...} instead (and "plaintext_base64" for bytes that are not UTF-8).
+
+Events (with --config and the master key; JSON lines, every PII field decrypted, arrays element
+by element):
+  --contract REF | --table NAME | --view NAME   the contract's events (table or view name)
+  --key-link L (repeatable), --subject VALUE / --subject-file FILE, --limit N
+  A value whose key was shredded (sluicectl forget, retention) is printed as null, with an entry
+  in the event's "_errors" list: {"field": "email", "error": "key ... was shredded at ..."}.
+  --dead-letters  rejected inputs (the capped copy, decrypted with its day key); --reason R
+                  and --contract REF filter them.
+
+Exit codes: 0 everything decrypted, 65 some value did not (shredded key, altered or foreign
+value), 77 master key missing or wrong, 69 no database.
+
+Examples:
+  sluicectl decrypt --keys keys.jsonl AXJmOD6IkOv787yGFRqgwGHJTUVzcdja
+  sqlite3 sluice.db "select email from acme_checkout_1_0_0" | sluicectl decrypt --keys keys.csv
+  sluicectl decrypt --config /etc/sluice/sluiced.conf --contract acme/checkout/1.0.0 --limit 10
+  sluicectl decrypt --config /etc/sluice/sluiced.conf --dead-letters --reason wrong_type
+)",
+};
+
+bool validUtf8(std::string_view s)
+{
+    size_t i = 0;
+    while (i < s.size()) {
+        const auto c = static_cast<unsigned char>(s[i]);
+        size_t n;
+        uint32_t cp;
+        if (c < 0x80) {
+            ++i;
+            continue;
+        } else if ((c & 0xE0) == 0xC0) {
+            n = 1;
+            cp = c & 0x1F;
+        } else if ((c & 0xF0) == 0xE0) {
+            n = 2;
+            cp = c & 0x0F;
+        } else if ((c & 0xF8) == 0xF0) {
+            n = 3;
+            cp = c & 0x07;
+        } else {
+            return false;
+        }
+        if (i + n >= s.size())
+            return false;
+        for (size_t k = 1; k <= n; ++k) {
+            const auto cc = static_cast<unsigned char>(s[i + k]);
+            if ((cc & 0xC0) != 0x80)
+                return false;
+            cp = (cp << 6) | (cc & 0x3F);
+        }
+        // Overlong forms, surrogates and values past U+10FFFF.
+        if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10FFFF ||
+            (cp >= 0xD800 && cp <= 0xDFFF))
+            return false;
+        i += n + 1;
+    }
+    return true;
+}
+
+std::string dumpLine(const Json& j)
+{
+    return j.dump(-1, ' ', false, Json::error_handler_t::replace) + "\n";
+}
+
+// Text plaintexts go in `name`; bytes that are not UTF-8 in `name`_base64.
+void putPlaintext(Json& obj, const std::string& name, const std::string& plaintext)
+{
+    if (validUtf8(plaintext))
+        obj[name] = plaintext;
+    else
+        obj[name + "_base64"] = toBase64(plaintext);
+}
+
+struct Tally {
+    uint64_t rows = 0;
+    uint64_t failedValues = 0;
+    uint64_t failedRows = 0;
+    uint64_t shredded = 0;
+};
+
+int finish(Io& io, const Tally& t, const char* what)
+{
+    io.out.flush();
+    if (!io.out)
+        throw Failure(kExitIoErr, "writing to standard output failed");
+    if (t.failedValues == 0)
+        return kExitOk;
+    io.err << "sluicectl decrypt: " << t.failedValues << " value(s) in " << t.failedRows << " of " << t.rows << " "
+           << what << " could not be decrypted";
+    if (t.shredded)
+        io.err << " (" << t.shredded << " because their key was shredded)";
+    io.err << "\n";
+    return kExitDataErr;
+}
+
+// ---- values ----
+
+template <typename DecryptFn>
+int decryptValues(const std::vector<std::string>& values, bool json, Io& io, DecryptFn&& decrypt)
+{
+    Tally tally;
+    forEachValue(values, io, [&](std::string_view value) {
+        ++tally.rows;
+        Result<std::string> plain = decrypt(value);
+        if (json) {
+            Json j;
+            j["input"] = tally.rows;
+            if (plain)
+                putPlaintext(j, "plaintext", *plain);
+            else
+                j["error"] = plain.status().message();
+            io.out << dumpLine(j);
+        } else if (plain) {
+            io.out << *plain << "\n";
+        } else {
+            io.out << "\n";
+            io.err << "sluicectl decrypt: value " << tally.rows << ": " << plain.status().message() << "\n";
+        }
+        if (!plain) {
+            ++tally.failedValues;
+            ++tally.failedRows;
+        }
+    });
+    return finish(io, tally, "input(s)");
+}
+
+// ---- events ----
+
+struct FieldInfo {
+    int pii = -1;
+    bool array = false;
+    std::string type;  // the item type for arrays
+};
+
+struct ContractInfo {
+    std::string ref;
+    std::string table;
+    std::unordered_map<std::string, FieldInfo> fields;
+};
+
+ContractInfo findContract(store::Db& db, const po::variables_map& vm)
+{
+    std::string sql = "SELECT ref, table_name, definition FROM contracts WHERE ";
+    std::string key;
+    if (vm.count("contract")) {
+        sql += "ref = ?1";
+        key = vm["contract"].as<std::string>();
+    } else {
+        sql += "table_name = ?1 OR view_name = ?1";
+        key = vm.count("table") ? vm["table"].as<std::string>() : vm["view"].as<std::string>();
+    }
+    auto stmt = take(db.prepare(sql), "reading contracts");
+    stmt.bindText(1, key);
+    if (!take(stmt.step(), "reading contracts")) {
+        auto output = take(db.prepare("SELECT name, contract FROM outputs WHERE name = ?1 OR table_name = ?1"),
+                           "reading outputs");
+        output.bindText(1, key);
+        if (take(output.step(), "reading outputs"))
+            throw Failure(kExitUsage, "'" + key + "' is the derived output '" + std::string(output.columnText(0)) +
+                                          "': it already shows what consent allows; decrypt its source events with "
+                                          "--contract " + std::string(output.columnText(1)));
+        throw Failure(kExitDataErr, vm.count("contract") ? "the database has no contract '" + key + "'"
+                                                         : "the database has no contract table or view '" + key + "'");
+    }
+    ContractInfo info;
+    info.ref = std::string(stmt.columnText(0));
+    info.table = std::string(stmt.columnText(1));
+    const auto definition = nlohmann::json::parse(stmt.columnText(2), nullptr, false);
+    if (definition.is_object() && definition.contains("fields") && definition["fields"].is_object()) {
+        for (const auto& [name, f] : definition["fields"].items()) {
+            if (!f.is_object())
+                continue;
+            FieldInfo fi;
+            if (f.contains("pii") && f["pii"].is_number_integer())
+                fi.pii = f["pii"].get<int>();
+            const std::string type = f.value("type", std::string());
+            if (type == "array") {
+                fi.array = true;
+                const auto& items = f.contains("items") ? f["items"] : nlohmann::json();
+                fi.type = items.is_string() ? items.get<std::string>()
+                          : items.is_object() ? items.value("type", std::string())
+                                              : std::string();
+            } else {
+                fi.type = type;
+            }
+            info.fields.emplace(name, std::move(fi));
+        }
+    }
+    return info;
+}
+
+std::vector<std::string> subjectLinks(store::Db& db, const Digest& subject)
+{
+    auto stmt = take(db.prepare("SELECT key_link FROM key_subjects WHERE subject = ?"), "reading key_subjects");
+    stmt.bindBlob(1, std::string_view(reinterpret_cast<const char*>(subject.data()), subject.size()));
+    std::vector<std::string> links;
+    while (take(stmt.step(), "reading key_subjects"))
+        links.emplace_back(stmt.columnText(0));
+    return links;
+}
+
+std::string linksJson(const std::vector<std::string>& links)
+{
+    nlohmann::json j = links;
+    return j.dump();
+}
+
+int decryptEvents(store::Db& db, DbKeyRing& keys, const po::variables_map& vm,
+                  const std::optional<std::vector<std::string>>& onlyLinks, Io& io)
+{
+    const ContractInfo contract = findContract(db, vm);
+    std::string sql = "SELECT * FROM " + quoteIdent(contract.table);
+    if (onlyLinks)
+        sql += " WHERE key_link IN (SELECT value FROM json_each(?1))";
+    sql += " ORDER BY seq";
+    const int64_t limit = vm["limit"].as<int64_t>();
+    if (limit > 0)
+        sql += " LIMIT " + std::to_string(limit);
+    auto stmt = take(db.prepare(sql), "reading " + contract.table);
+    const std::string links = onlyLinks ? linksJson(*onlyLinks) : std::string();
+    if (onlyLinks)
+        stmt.bindText(1, links);
+
+    const int columns = stmt.columnCount();
+    Tally tally;
+    while (take(stmt.step(), "reading " + contract.table)) {
+        ++tally.rows;
+        Json meta;
+        Json event;
+        Json errors = Json::array();
+        std::string keyLink;
+        meta["contract"] = contract.ref;
+        for (int c = 0; c < columns; ++c) {
+            const std::string name(stmt.columnName(c));
+            if (name == "key_link")
+                keyLink = std::string(stmt.columnText(c));
+        }
+        auto decryptOne = [&](const std::string& field, std::string_view text, Json& into) {
+            auto plain = keys.decryptBase64(keyLink, text);
+            if (plain) {
+                into = *plain;
+                return;
+            }
+            into = nullptr;
+            errors.push_back(Json{{"field", field}, {"error", plain.status().message()}});
+            ++tally.failedValues;
+            if (keys.lastWasShredded())
+                ++tally.shredded;
+        };
+        for (int c = 0; c < columns; ++c) {
+            const std::string name(stmt.columnName(c));
+            const bool null = stmt.columnIsNull(c);
+            if (name == "seq" || name == "batch_id" || name == "event_time" || name == "received_at") {
+                meta[name] = stmt.columnInt(c);
+                continue;
+            }
+            if (name == "event_id") {
+                if (!null)
+                    meta[name] = std::string(stmt.columnText(c));
+                continue;
+            }
+            if (name == "key_link") {
+                meta[name] = keyLink;
+                continue;
+            }
+            if (name == "consent") {
+                auto consent = Json::parse(stmt.columnText(c), nullptr, false);
+                meta[name] = consent.is_discarded() ? Json(std::string(stmt.columnText(c))) : consent;
+                continue;
+            }
+            if (null)
+                continue;  // the event did not have the field
+            const auto it = contract.fields.find(name);
+            const FieldInfo info = it == contract.fields.end() ? FieldInfo{} : it->second;
+            const std::string_view text = stmt.columnText(c);
+            if (info.array) {
+                auto items = Json::parse(text, nullptr, false);
+                if (items.is_discarded() || !items.is_array()) {
+                    event[name] = std::string(text);
+                    continue;
+                }
+                if (info.pii >= 0) {
+                    for (size_t i = 0; i < items.size(); ++i) {
+                        if (!items[i].is_string())
+                            continue;
+                        const std::string cipher = items[i].get<std::string>();
+                        decryptOne(name + "[" + std::to_string(i) + "]", cipher, items[i]);
+                    }
+                }
+                event[name] = std::move(items);
+            } else if (info.pii >= 0) {
+                decryptOne(name, text, event[name]);
+            } else if (info.type == "boolean") {
+                event[name] = stmt.columnInt(c) != 0;
+            } else if (info.type == "integer") {
+                event[name] = stmt.columnInt(c);
+            } else if (info.type == "number") {
+                event[name] = stmt.columnDouble(c);
+            } else {
+                event[name] = std::string(text);
+            }
+        }
+        Json line;
+        line["meta"] = std::move(meta);
+        for (auto& [k, v] : event.items())
+            line[k] = std::move(v);
+        if (!errors.empty()) {
+            ++tally.failedRows;
+            line["_errors"] = std::move(errors);
+        }
+        io.out << dumpLine(line);
+    }
+    return finish(io, tally, "event(s)");
+}
+
+int decryptDeadLetters(store::Db& db, DbKeyRing& keys, const po::variables_map& vm, Io& io)
+{
+    std::string sql =
+        "SELECT id, batch_id, received_at, producer, seq, event_index, reason, message, contract, event_id, "
+        "input_bytes, input, input_key_link FROM rejects WHERE 1";
+    if (vm.count("reason"))
+        sql += " AND reason = ?1";
+    if (vm.count("contract"))
+        sql += " AND contract = ?2";
+    sql += " ORDER BY id";
+    const int64_t limit = vm["limit"].as<int64_t>();
+    if (limit > 0)
+        sql += " LIMIT " + std::to_string(limit);
+    auto stmt = take(db.prepare(sql), "reading dead letters");
+    std::string reason, contract;
+    if (vm.count("reason")) {
+        reason = vm["reason"].as<std::string>();
+        stmt.bindText(1, reason);
+    }
+    if (vm.count("contract")) {
+        contract = vm["contract"].as<std::string>();
+        stmt.bindText(2, contract);
+    }
+    Tally tally;
+    while (take(stmt.step(), "reading dead letters")) {
+        ++tally.rows;
+        Json j;
+        j["id"] = stmt.columnInt(0);
+        j["batch_id"] = stmt.columnInt(1);
+        j["received_at"] = isoTimeMs(stmt.columnInt(2));
+        j["reason"] = std::string(stmt.columnText(6));
+        j["message"] = std::string(stmt.columnText(7));
+        if (!stmt.columnIsNull(8))
+            j["contract"] = std::string(stmt.columnText(8));
+        if (!stmt.columnIsNull(9))
+            j["event_id"] = std::string(stmt.columnText(9));
+        if (!stmt.columnIsNull(3)) {
+            j["producer"] = std::string(stmt.columnText(3));
+            if (!stmt.columnIsNull(4))
+                j["seq"] = stmt.columnInt(4);
+        }
+        if (!stmt.columnIsNull(5))
+            j["event_index"] = stmt.columnInt(5);
+        const int64_t inputBytes = stmt.columnInt(10);
+        j["input_bytes"] = inputBytes;
+        if (stmt.columnIsNull(11) || stmt.columnIsNull(12)) {
+            j["input"] = nullptr;  // not kept (store.dead_letter_input = 0)
+        } else {
+            auto plain = keys.decryptRaw(stmt.columnText(12), stmt.columnBlob(11));
+            if (plain) {
+                putPlaintext(j, "input", *plain);
+                j["input_truncated"] = static_cast<int64_t>(plain->size()) < inputBytes;
+            } else {
+                j["input"] = nullptr;
+                j["_errors"] = Json::array({Json{{"field", "input"}, {"error", plain.status().message()}}});
+                ++tally.failedValues;
+                ++tally.failedRows;
+                if (keys.lastWasShredded())
+                    ++tally.shredded;
+            }
+        }
+        io.out << dumpLine(j);
+    }
+    return finish(io, tally, "dead letter(s)");
+}
+
+}  // namespace
+
+int runDecrypt(const std::vector<std::string>& args, Io& io)
+{
+    po::options_description options = optionGroup();
+    options.add_options()
+        ("keys,k", po::value<std::string>()->value_name("FILE"), "a key export or Tink keyset (no database needed)")
+        ("json", "values: one JSON object per input")
+        ("contract", po::value<std::string>()->value_name("REF"), "decrypt this contract's events")
+        ("table", po::value<std::string>()->value_name("NAME"), "the same, by events table name")
+        ("view", po::value<std::string>()->value_name("NAME"), "the same, by view name")
+        ("dead-letters", "decrypt the inputs of dead letters instead")
+        ("reason", po::value<std::string>()->value_name("R"), "dead letters of this reason only")
+        ("key-link", po::value<std::vector<std::string>>()->value_name("L"), "events of this key link (repeatable)");
+    addSubjectOptions(options, "decrypt its events");
+    options.add_options()("limit", po::value<int64_t>()->default_value(0)->value_name("N"), "at most N rows (0: all)");
+    addConfigOptions(options);
+    po::options_description hidden;
+    hidden.add_options()("value", po::value<std::vector<std::string>>(), "values");
+    po::positional_options_description positional;
+    positional.add("value", -1);
+    po::variables_map vm;
+    if (!parseCommandLine(kDecrypt, args, options, vm, io, &hidden, &positional))
+        return kExitOk;
+
+    const std::vector<std::string> values =
+        vm.count("value") ? vm["value"].as<std::vector<std::string>>() : std::vector<std::string>{};
+    const int sources = static_cast<int>(vm.count("contract") && !vm.count("dead-letters")) +
+                        static_cast<int>(vm.count("table")) + static_cast<int>(vm.count("view"));
+    const bool events = sources > 0;
+    const bool deadLetters = vm.count("dead-letters") > 0;
+    if (sources > 1)
+        throw Failure(kExitUsage, "give one of --contract, --table and --view");
+    if ((events || deadLetters) && !values.empty())
+        throw Failure(kExitUsage, "values on the command line decrypt single values; they do not combine with "
+                                  "--contract, --table, --view or --dead-letters");
+    if (events && deadLetters)
+        throw Failure(kExitUsage, "--dead-letters reads the dead letters, not a contract's events");
+    if (vm["limit"].as<int64_t>() < 0)
+        throw Failure(kExitUsage, "--limit must be 0 (all) or more");
+    const bool rowFilters = vm.count("key-link") || vm.count("subject") || vm.count("subject-file");
+    if (rowFilters && !events)
+        throw Failure(kExitUsage, "--key-link and --subject select events: use them with --contract, --table or --view");
+    if (vm.count("reason") && !deadLetters)
+        throw Failure(kExitUsage, "--reason selects dead letters: use it with --dead-letters");
+
+    if (vm.count("keys")) {
+        if (events || deadLetters)
+            throw Failure(kExitUsage, "--keys decrypts single values; events and dead letters need the database "
+                                      "(--config) and the master key");
+        const std::string path = vm["keys"].as<std::string>();
+        auto ring = FileKeyRing::load(path);
+        if (!ring)
+            throw Failure(ring.status().code() == StatusCode::kIoError ? kExitIoErr : kExitDataErr,
+                          ring.status().message());
+        if (ring->keys() == 0)
+            throw Failure(kExitDataErr, path + " holds no keys");
+        return decryptValues(values, vm.count("json") > 0, io,
+                             [&](std::string_view v) { return ring->decryptBase64(v); });
+    }
+
+    const config::Config cfg = loadToolConfig(vm);
+    store::Db db = openDatabase(cfg, false);
+    const privacy::KeyWrapper wrapper = loadKeyWrapper(cfg, &db);
+    DbKeyRing keys(db, wrapper);
+    if (deadLetters)
+        return decryptDeadLetters(db, keys, vm, io);
+    if (events) {
+        std::optional<std::vector<std::string>> links;
+        if (vm.count("key-link"))
+            links = vm["key-link"].as<std::vector<std::string>>();
+        if (auto subject = readSubject(vm)) {
+            std::vector<std::string> found = subjectLinks(db, subjectDigest(wrapper, subject->view()));
+            if (found.empty())
+                io.err << "sluicectl decrypt: no key is linked to that subject (never seen, or forgotten)\n";
+            if (!links)
+                links.emplace();
+            links->insert(links->end(), found.begin(), found.end());
+        }
+        return decryptEvents(db, keys, vm, links, io);
+    }
+    return decryptValues(values, vm.count("json") > 0, io, [&](std::string_view v) { return keys.decryptAnyBase64(v); });
+}
+
+}  // namespace sluice::cli

@@ -1,0 +1,99 @@
+// Where sluicectl decrypt gets its keys.
+//
+// FileKeyRing: an exported key file, in any of the forms a data owner may hold:
+//   - sluicectl's JSON-lines export: one {"keyLink": ..., "keyset": {Tink keyset}, ...} per line
+//     (a JSON array of such objects, or of bare keysets, is accepted too);
+//   - the CSV export "keyLink,encryptionKey,policyId,expiresAt";
+//   - a cleartext JSON keyset written by Tink or Tinkey (any number of keys, any output prefix).
+// Ciphertexts are matched to keys by the key id in their Tink prefix, then RAW keys are tried.
+//
+// DbKeyRing: the database's wrapped keys, unwrapped with the master key on first use and cached
+// by key link. It tells a shredded key (listed in shred_log) from a key that never existed.
+//
+// Both own a SivCipher: one thread each. Error messages name key links and key ids, never
+// key bytes or plaintext.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "core/status.h"
+#include "privacy/key_wrap.h"
+#include "privacy/siv.h"
+#include "privacy/tink_keyset.h"
+#include "store/db.h"
+
+namespace sluice::cli {
+
+class FileKeyRing {
+public:
+    // `origin` names the source in messages (a path).
+    static Result<FileKeyRing> parse(std::string_view text, const std::string& origin);
+    static Result<FileKeyRing> load(const std::string& path);
+
+    FileKeyRing(FileKeyRing&&) noexcept = default;
+    FileKeyRing& operator=(FileKeyRing&&) noexcept = default;
+
+    size_t keysets() const { return keysets_.size(); }
+    size_t keys() const;
+
+    // Decrypts one Tink ciphertext given as standard Base64 (surrounding blanks ignored).
+    Result<std::string> decryptBase64(std::string_view text);
+    Result<std::string> decryptRaw(std::string_view raw);
+
+private:
+    FileKeyRing() = default;
+    Status add(std::string_view keysetJson, std::string keyLink, const std::string& where);
+
+    std::string origin_;
+    std::vector<privacy::TinkKeyset> keysets_;
+    std::vector<std::string> keyLinks_;                      // per keyset; "" when unknown
+    std::unordered_multimap<uint32_t, size_t> byKeyId_;      // enabled prefixed keys -> keyset
+    std::vector<size_t> rawKeysets_;                         // keysets holding enabled RAW keys
+    std::unique_ptr<privacy::SivCipher> cipher_;
+};
+
+class DbKeyRing {
+public:
+    DbKeyRing(store::Db& db, const privacy::KeyWrapper& wrapper);
+    ~DbKeyRing();
+
+    // Decrypts a value that the database says key `keyLink` encrypted. A key that is gone fails
+    // with kNotFound and a message "key <link> was shredded (...)" or "... is not in the database".
+    Result<std::string> decryptBase64(std::string_view keyLink, std::string_view text);
+    Result<std::string> decryptRaw(std::string_view keyLink, std::string_view raw);
+
+    // Decrypts a value without knowing its key link: the key id in its prefix selects the key.
+    Result<std::string> decryptAnyBase64(std::string_view text);
+
+    // Whether the last failure of decryptBase64/decryptRaw was a shredded key.
+    bool lastWasShredded() const { return lastShredded_; }
+
+private:
+    struct Entry {
+        Status error;  // not ok: this link cannot decrypt (message says why)
+        bool shredded = false;
+        uint32_t keyId = 0;
+        privacy::SivKey key;
+    };
+
+    Entry& entry(std::string_view keyLink);
+    Result<std::string> decryptWith(Entry& e, std::string_view keyLink, std::string_view raw);
+
+    store::Db& db_;
+    const privacy::KeyWrapper& wrapper_;
+    std::unique_ptr<privacy::SivCipher> cipher_;
+    std::unordered_map<std::string, Entry> cache_;
+    bool lastShredded_ = false;
+};
+
+// Parses Base64 text of a Tink ciphertext (surrounding blanks ignored); kCorruption when it is
+// not standard Base64.
+Result<std::string> ciphertextFromBase64(std::string_view text);
+
+}  // namespace sluice::cli
