@@ -320,6 +320,8 @@ void Receiver::Impl::readRouter(zmq::socket_t& socket)
                               std::to_string(count) + ")",
                           body);
             batcher.add(std::move(r));
+            if (!ready.empty())
+                return;  // refused requests make batches too: the pipeline decides whether we read on
             continue;
         }
         auto header = parseHeader(view(0));
@@ -327,6 +329,8 @@ void Receiver::Impl::readRouter(zmq::socket_t& socket)
             stats.badRequests.fetch_add(1, std::memory_order_relaxed);
             rejectRequest(r, Reason::kBadRequest, header.status().message(), body);
             batcher.add(std::move(r));
+            if (!ready.empty())
+                return;
             continue;
         }
         r.producer = std::move(header->producer);
