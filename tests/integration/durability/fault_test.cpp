@@ -1,0 +1,158 @@
+// Issue 4's fault test: a commit that fails (every database write fails like a full disk while
+// the [testing] fail_writes_file exists) is never acknowledged; sluiced exits 74 at once; after
+// the fault is cleared and the daemon restarted, the producer's retries land exactly once.
+//
+// To know which batch fails, the writer is first held with [testing] stall_writer_file until
+// the daemon has processed every event of the requests under test; then the fault is switched
+// on and the writer let go, so the very next commit is the one that holds those requests.
+#include <catch2/catch.hpp>
+
+#include <signal.h>
+
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "harness.h"
+#include "support.h"
+
+using namespace sluice;
+using namespace sluice::testing;
+
+namespace {
+
+void touch(const std::string& path) { std::ofstream(path) << "x\n"; }
+
+// A counter from the daemon's /metrics (-1 when absent).
+double metric(const std::string& address, const std::string& name)
+{
+    std::istringstream body(httpGet(address, "/metrics"));
+    std::string line;
+    while (std::getline(body, line))
+        if (line.rfind(name + " ", 0) == 0)
+            return std::stod(line.substr(name.size() + 1));
+    return -1;
+}
+
+}  // namespace
+
+TEST_CASE("a failed commit is not acknowledged, the daemon exits 74, and retries land once after restart",
+          "[integration][durability]")
+{
+    TempDir dir("sluice-fault");
+    const std::string failTrigger = dir.file("fail-writes");
+    const std::string stallTrigger = dir.file("stall-writer");
+    DaemonOptions options;
+    options.pull = "";
+    options.router = "ipc://" + dir.file("router.sock");
+    options.extraConfig = "[batch]\nmax_delay = 50ms\n[testing]\nfail_writes_file = " + failTrigger +
+                          "\nstall_writer_file = " + stallTrigger + "\n";
+    Daemon daemon(dir, options);
+    REQUIRE(daemon.start());
+
+    constexpr size_t kPerRequest = 10;
+    constexpr size_t kBefore = 10;  // requests committed before the fault
+    constexpr size_t kDuring = 5;   // requests in flight when the commit fails
+    const std::vector<std::string> lines = referenceEvents(7, (kBefore + kDuring) * kPerRequest);
+
+    TrackedProducer::Options po;
+    po.endpoint = daemon.routerEndpoint();
+    po.producerId = "fault-producer";
+    po.window = 16;
+    po.timeoutMs = 300;
+    po.maxBackoffMs = 1000;
+    TrackedProducer producer(po);
+
+    // Before the fault: acknowledged as usual.
+    for (size_t r = 0; r < kBefore; ++r)
+        REQUIRE(producer.send(lines, r * kPerRequest, (r + 1) * kPerRequest));
+    REQUIRE(producer.flush());
+    REQUIRE(producer.settledRequests() == kBefore);
+    const uint64_t firstFaultSeq = kBefore + 1;
+
+    // Hold the writer, send the requests under test, wait until the daemon has processed all of
+    // them (they sit before the writer), then make writes fail and let the writer go.
+    touch(stallTrigger);
+    std::thread sender([&] {
+        for (size_t r = kBefore; r < kBefore + kDuring; ++r)
+            if (!producer.send(lines, r * kPerRequest, (r + 1) * kPerRequest))
+                return;
+        producer.flush();  // returns once the restarted daemon has answered everything
+    });
+    struct JoinSender {
+        std::thread& t;
+        ~JoinSender()
+        {
+            if (t.joinable())
+                t.join();
+        }
+    } joinSender{sender};
+
+    // Processed events that are not retries of requests already seen (those count as duplicates).
+    auto newEvents = [&] {
+        return metric(daemon.metricsAddress(), "sluice_events_received_total") -
+               metric(daemon.metricsAddress(), "sluice_events_duplicate_total");
+    };
+    const double expected = static_cast<double>(lines.size());
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (newEvents() < expected && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    REQUIRE(newEvents() == expected);
+    CHECK(producer.settledRequests() == kBefore);  // nothing acknowledged while stalled
+
+    touch(failTrigger);
+    std::remove(stallTrigger.c_str());
+    const int code = daemon.stop(0, std::chrono::seconds(30));  // signal 0: just wait for the exit
+    INFO(daemon.log());
+    REQUIRE(code == 74);
+    CHECK(daemon.log().find("failed, exiting without acknowledging it") != std::string::npos);
+
+    // Replies already sent would be in the producer's socket by now; give its thread time to
+    // read them (it polls at least every timeout), then check that none came.
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    CHECK(producer.settledRequests() == kBefore);
+    for (const auto& [seq, s] : producer.settled())
+        CHECK(seq < firstFaultSeq);
+
+    // The failed batch left nothing behind; what was acknowledged before is intact.
+    const std::string db = daemon.database();
+    CHECK(integrityCheckOfCopy(db, dir.file("scratch")) == "ok");
+    {
+        const auto counts = eventIdCounts(db, kEventsTable);
+        CHECK(counts.size() == kBefore * kPerRequest);
+        for (size_t i = 0; i < lines.size(); ++i)
+            CHECK(counts.count(eventIdOf(lines[i])) == (i < kBefore * kPerRequest ? 1u : 0u));
+        CHECK(queryInt(db, "SELECT count(*) FROM producer_marks") == static_cast<int64_t>(kBefore));
+    }
+
+    // Clear the fault and restart: the producer's retries land, once.
+    std::remove(failTrigger.c_str());
+    REQUIRE(daemon.start());
+    sender.join();
+    for (const std::string& problem : producer.problems())
+        FAIL_CHECK(problem);
+    const ingest::ProducerReport report = producer.report();
+    CHECK(report.unanswered == 0);
+    CHECK(report.failed == 0);
+    CHECK(report.retries > 0);
+    const auto settled = producer.settled();
+    REQUIRE(settled.size() == kBefore + kDuring);
+    for (const auto& [seq, s] : settled) {
+        INFO("seq " << seq);
+        CHECK(s.reply.ok);
+        CHECK(s.reply.accepted == kPerRequest);
+        if (seq >= firstFaultSeq)
+            CHECK_FALSE(s.reply.duplicate);  // never committed before the restart
+    }
+
+    REQUIRE(daemon.stop(SIGTERM) == 0);
+    CHECK(integrityCheck(db) == "ok");
+    const auto counts = eventIdCounts(db, kEventsTable);
+    CHECK(counts.size() == lines.size());
+    for (const std::string& line : lines) {
+        auto it = counts.find(eventIdOf(line));
+        CHECK((it != counts.end() && it->second == 1));
+    }
+    CHECK(queryInt(db, "SELECT count(*) FROM producer_marks") == static_cast<int64_t>(kBefore + kDuring));
+    CHECK(queryInt(db, "SELECT count(*) FROM batches WHERE received != committed + duplicates + rejected") == 0);
+}
