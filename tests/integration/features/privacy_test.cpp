@@ -12,6 +12,8 @@
 #include <set>
 #include <thread>
 
+#include <nlohmann/json.hpp>
+
 #include "core/encoding.h"
 #include "feature_support.h"
 #include "harness.h"
@@ -611,4 +613,123 @@ TEST_CASE("privacy: sluiced refuses to start without its master key, or with ano
         CHECK(log.find("master.key") != std::string::npos);
         CHECK(log.find(" ready: ") == std::string::npos);
     }
+}
+
+TEST_CASE("privacy: PII arrays encrypt element by element; a cumulative output decrypts levels 0..L",
+          "[features][privacy]")
+{
+    TempDir dir("sluice-features");
+    const std::string contracts = dir.file("contracts"), pipelines = dir.file("pipelines");
+    std::filesystem::create_directories(contracts);
+    std::filesystem::create_directories(pipelines);
+    writeFileAtomically(contracts + "/profile.json", R"JSON({"ref": "acme/profile/1.0.0", "key_field": "session_id",
+      "fields": {
+        "session_id": {"type": "string", "required": true, "pii": 0},
+        "tags":       {"type": "array", "items": "string", "pii": 1},
+        "email":      {"type": "string", "pii": 2},
+        "country":    {"type": "string", "required": true}}})JSON");
+    writeFileAtomically(pipelines + "/profile.json", R"JSON({"contract": "acme/profile/1.0.0",
+      "outputs": [{"name": "support", "type": "cumulative", "purposes": [1]}]})JSON");
+    DaemonOptions o;
+    o.contracts = contracts;
+    o.pipelines = pipelines;
+    o.extraConfig = "[batch]\nmax_delay = 20ms\n";
+    Daemon daemon(dir, o);
+    REQUIRE(daemon.start());
+
+    struct Profile {
+        std::string id, session, email;
+        std::vector<std::string> tags;
+        std::vector<int> consent;
+        int maxConsent() const { return consent.empty() ? -1 : *std::max_element(consent.begin(), consent.end()); }
+    };
+    static const std::vector<std::vector<int>> kConsents = {{}, {0}, {1}, {0, 1}, {2}, {0, 2}, {3}, {0, 1, 2}};
+    std::vector<Profile> profiles;
+    std::string body;
+    for (int i = 0; i < 48; ++i) {
+        Profile p;
+        p.id = "p-" + std::to_string(i);
+        p.session = "cnry-sess-" + randomHex(16);
+        p.email = "cnry-mail-" + randomHex(16);
+        for (int t = 0; t < i % 4; ++t)  // 0 to 3 elements, the empty array included
+            p.tags.push_back("cnry-tag-" + randomHex(16));
+        if (i % 5 == 1 && !p.tags.empty())
+            p.tags.push_back(p.tags.front());  // a repeated element: equal ciphertexts
+        p.consent = kConsents[static_cast<size_t>(i) % kConsents.size()];
+        std::string line = R"({"meta":{"contract":"acme/profile/1.0.0","consent":[)";
+        for (size_t c = 0; c < p.consent.size(); ++c) {
+            if (c)
+                line += ',';
+            line += std::to_string(p.consent[c]);
+        }
+        line += R"(],"event_id":")" + p.id + R"("},"session_id":")" + p.session + R"(","tags":[)";
+        for (size_t t = 0; t < p.tags.size(); ++t) {
+            if (t)
+                line += ',';
+            line += '"';
+            line += p.tags[t];
+            line += '"';
+        }
+        line += R"(],"email":")" + p.email + R"(","country":"NL"})";
+        body += line + "\n";
+        profiles.push_back(std::move(p));
+    }
+    {
+        ingest::AckProducer::Options po;
+        po.endpoint = daemon.routerEndpoint();
+        po.timeoutMs = 60'000;
+        auto producer = ingest::AckProducer::connect(po);
+        REQUIRE(producer);
+        REQUIRE((*producer)->send(body, static_cast<uint32_t>(profiles.size())));
+        REQUIRE((*producer)->flush());
+        REQUIRE((*producer)->report().accepted == profiles.size());
+    }
+    REQUIRE(daemon.stop() == 0);
+    const std::string db = daemon.database();
+    const auto keys = loadKeys(db, masterKeyFile(daemon));
+    std::map<std::string, const Profile*> byId;
+    for (const Profile& p : profiles)
+        byId[p.id] = &p;
+
+    for (const SqlRow& r : querySql(db, "SELECT event_id, key_link, tags, email FROM events_acme_profile_1_0_0")) {
+        INFO("event " << r[0].text << ": tags " << r[2].text);
+        const Profile& p = *byId.at(r[0].text);
+        const DataKey& k = keys.at(r[1].text);
+        auto tags = nlohmann::json::parse(r[2].text, nullptr, false);
+        REQUIRE(tags.is_array());
+        REQUIRE(tags.size() == p.tags.size());
+        for (size_t t = 0; t < p.tags.size(); ++t) {
+            CHECK(decryptField(k, tags[t].get<std::string>()) == p.tags[t]);
+            for (size_t u = 0; u < t; ++u)
+                CHECK((tags[t] == tags[u]) == (p.tags[t] == p.tags[u]));
+        }
+        CHECK(decryptField(k, r[3].text) == p.email);
+    }
+
+    // cumulative [1]: events whose highest consent is >= 1; session_id (0) and tags (1) in clear,
+    // email (2) still the ciphertext of the events table.
+    std::set<std::string> inOutput;
+    std::vector<std::string> forbidden, allowed;
+    for (const SqlRow& r : querySql(db, "SELECT d.event_id, d.session_id, d.tags, d.email, e.email "
+                                        "FROM derived_support d JOIN events_acme_profile_1_0_0 e ON e.seq = d.event_seq")) {
+        INFO("derived " << r[0].text);
+        const Profile& p = *byId.at(r[0].text);
+        inOutput.insert(p.id);
+        CHECK(p.maxConsent() >= 1);
+        CHECK(r[1].text == p.session);
+        CHECK(nlohmann::json::parse(r[2].text) == nlohmann::json(p.tags));
+        CHECK(r[3].text == r[4].text);
+    }
+    for (const Profile& p : profiles) {
+        CHECK(inOutput.count(p.id) == (p.maxConsent() >= 1 ? 1u : 0u));
+        forbidden.push_back(p.email);
+        for (const std::string& v : p.tags)
+            (p.maxConsent() >= 1 ? allowed : forbidden).push_back(v);
+        (p.maxConsent() >= 1 ? allowed : forbidden).push_back(p.session);
+    }
+    std::string all;
+    for (const auto& [name, bytes] : databaseFiles(db))
+        all += bytes;
+    CHECK(findAll(all, forbidden).empty());
+    CHECK(findAll(all, allowed).size() == allowed.size());
 }

@@ -344,9 +344,13 @@ TEST_CASE("metrics: the Prometheus endpoint agrees with SQL during and after a r
     }
     (*pushProducer)->close(5000);
 
-    // Acknowledged: 3000 events, 2% invalid, then 10 requests replayed (duplicates).
+    // Acknowledged: 3000 events, 2% invalid, event times up to two minutes out of order (some
+    // late for the built-in 1m aggregation with 30s lateness), then 10 requests replayed.
     wo.seed = 6;
     wo.invalidFraction = 0.02;
+    wo.baseTimeMs = wallMs() - 3'600'000;
+    wo.stepMs = 100;
+    wo.jitterMs = 120'000;
     workload::Generator acked(wo);
     ingest::AckProducer::Options po;
     po.endpoint = daemon.routerEndpoint();
@@ -405,6 +409,8 @@ TEST_CASE("metrics: the Prometheus endpoint agrees with SQL during and after a r
     CHECK(metric(after, "sluice_events_duplicate_total") == 500);
     CHECK(metric(after, "sluice_batches_total") == batches);
     CHECK(metric(after, "sluice_events_late_total") == sql("SELECT sum(late) FROM batches"));
+    CHECK(metric(after, "sluice_events_late_total") == sql("SELECT sum(events) FROM late_events"));
+    CHECK(*metric(after, "sluice_events_late_total") > 0);
     CHECK(metric(after, "sluice_keys_created_total") == sql("SELECT count(*) FROM keys"));
     CHECK(metric(after, "sluice_keys_created_total") == sql("SELECT sum(keys_created) FROM batches"));
     std::map<std::string, double> rejectsByReason;
