@@ -199,6 +199,35 @@ TEST_CASE("systemd: no WATCHDOG=1 when $WATCHDOG_PID names another process", "[f
     REQUIRE(daemon.stop() == 0);
 }
 
+TEST_CASE("systemd: WATCHDOG=1 when $WATCHDOG_PID is sluiced's own pid, as systemd sets it", "[features][systemd]")
+{
+    TempDir dir("sluice-features");
+    NotifySocket notify(dir.file("notify.sock"));
+    // The pid is known only once the process exists: a shell sets WATCHDOG_PID=$$ and execs
+    // sluiced, which keeps that pid.
+    const char* real = std::getenv("SLUICED");
+    REQUIRE(real);
+    const std::string realPath = real;
+    const std::string wrapper = dir.file("sluiced-with-watchdog-pid.sh");
+    {
+        std::ofstream w(wrapper);
+        w << "#!/bin/sh\nWATCHDOG_PID=$$ exec \"$SLUICED_REAL\" \"$@\"\n";
+    }
+    std::filesystem::permissions(wrapper, std::filesystem::perms::owner_all);
+    DaemonOptions o;
+    o.env["NOTIFY_SOCKET"] = notify.path();
+    o.env["WATCHDOG_USEC"] = "1000000";
+    o.env["SLUICED_REAL"] = realPath;
+    Daemon daemon(dir, o);
+    ::setenv("SLUICED", wrapper.c_str(), 1);
+    const bool started = daemon.start();
+    ::setenv("SLUICED", realPath.c_str(), 1);
+    REQUIRE(started);
+    REQUIRE(notify.waitFor("READY=1"));
+    CHECK(notify.waitFor("WATCHDOG=1", 3, 10s));
+    REQUIRE(daemon.stop() == 0);
+}
+
 TEST_CASE("systemd: SIGHUP reloads a new contract under load without losing an event; a bad one is refused",
           "[features][systemd]")
 {
