@@ -149,8 +149,7 @@ store::Db openDatabase(const config::Config& config, bool writable)
     options.busyTimeoutMs = 30'000;
     auto db = store::Db::open(path, options);
     if (!db)
-        throw Failure(exitCodeFor(db.status().code()) == kExitDataErr ? kExitIoErr : exitCodeFor(db.status().code()),
-                      db.status().message());
+        throw Failure(kExitIoErr, db.status().message());
     auto version = store::schemaVersion(*db);
     if (!version)
         check(version.status(), path);
