@@ -241,3 +241,67 @@ TEST_CASE("a stalled writer: producers block and wait, memory stays bounded, not
     CHECK(counts.size() == sentIds.size());
     CHECK(queryInt(db, "SELECT count(*) FROM batches WHERE received != committed + duplicates + rejected") == 0);
 }
+
+// Memory must not grow with the number of producers ever seen. Every run of `sluicectl send`
+// is a new producer id (a random one by default), and the daemon keeps (and reloads at startup)
+// producer marks for ingest.dedupe_retention: thousands of producers are normal.
+TEST_CASE("thousands of one-request producers do not grow the daemon's memory without bound",
+          "[integration][durability]")
+{
+    constexpr int kProducers = 3000;
+    constexpr int kChunk = 200;                  // requests in flight at once (below every HWM)
+    constexpr int64_t kGrowthLimitKiB = 64 * 1024;
+
+    TempDir dir("sluice-producers");
+    DaemonOptions options;
+    options.pull = "";
+    options.router = "ipc://" + dir.file("router.sock");
+    options.metrics = "";
+    options.extraConfig = "[batch]\nmax_delay = 20ms\n";
+    Daemon daemon(dir, options);
+    REQUIRE(daemon.start());
+
+    zmq::context_t context(1);
+    zmq::socket_t dealer(context, zmq::socket_type::dealer);
+    dealer.set(zmq::sockopt::linger, 0);
+    dealer.connect(daemon.routerEndpoint());
+    // One session for every event: the daemon's key cache stays at one key.
+    const std::string fields = R"("session_id":"s-1","customer_id":"c-1","country":"NL","total":1.5})";
+    auto roundOfRequests = [&](int from, int to) {
+        for (int i = from; i < to; ++i) {
+            const std::string header = R"({"producer":"one-shot-)" + std::to_string(i) + R"(","seq":1})";
+            const std::string body = R"({"meta":{"contract":"acme/checkout/1.0.0","consent":[0],"event_id":"one-)" +
+                                     std::to_string(i) + R"("},)" + fields;
+            dealer.send(zmq::buffer(header), zmq::send_flags::sndmore);
+            dealer.send(zmq::buffer(body), zmq::send_flags::none);
+        }
+        int replies = 0;
+        zmq::pollitem_t item{dealer.handle(), 0, ZMQ_POLLIN, 0};
+        while (replies < to - from && zmq::poll(&item, 1, std::chrono::seconds(20)) > 0) {
+            zmq::message_t msg;
+            while (dealer.recv(msg, zmq::recv_flags::dontwait)) {
+                auto reply = ingest::parseReply(std::string_view(static_cast<const char*>(msg.data()), msg.size()));
+                if (reply && reply->ok && reply->accepted == 1)
+                    ++replies;
+            }
+        }
+        return replies;
+    };
+
+    REQUIRE(roundOfRequests(0, kChunk) == kChunk);  // warm up: schema, key, statements, caches
+    const int64_t before = residentKiB(daemon.pid());
+    for (int i = kChunk; i < kProducers; i += kChunk)
+        REQUIRE(roundOfRequests(i, i + kChunk) == kChunk);
+    const int64_t after = residentKiB(daemon.pid());
+    REQUIRE(daemon.stop(SIGTERM) == 0);
+    REQUIRE(daemon.start());  // loads the marks of every producer
+    const int64_t restarted = residentKiB(daemon.pid());
+    std::printf("producers: daemon VmRSS %.1f MiB after %d requests, %.1f MiB after %d more producers, "
+                "%.1f MiB after a restart that loads their marks\n",
+                static_cast<double>(before) / 1024.0, kChunk, static_cast<double>(after) / 1024.0,
+                kProducers - kChunk, static_cast<double>(restarted) / 1024.0);
+    CHECK(queryInt(daemon.database(), "SELECT count(DISTINCT producer) FROM producer_marks") == kProducers);
+    CHECK(after - before < kGrowthLimitKiB);
+    CHECK(restarted < before + kGrowthLimitKiB);
+    REQUIRE(daemon.stop(SIGTERM) == 0);
+}
