@@ -1,5 +1,7 @@
 #include "ingest/dedupe.h"
 
+#include <algorithm>
+
 namespace sluice::ingest {
 
 DedupeIndex::DedupeIndex(uint64_t window) : window_(window < 64 ? 64 : (window + 63) / 64 * 64) {}
@@ -7,22 +9,28 @@ DedupeIndex::DedupeIndex(uint64_t window) : window_(window < 64 ? 64 : (window +
 DedupeIndex::Producer& DedupeIndex::find(std::string_view producer)
 {
     auto it = producers_.find(std::string(producer));
-    if (it == producers_.end()) {
+    if (it == producers_.end())
         it = producers_.emplace(std::string(producer), Producer()).first;
-        it->second.bits.assign(window_ / 64, 0);
-    }
     return it->second;
 }
 
 bool DedupeIndex::test(const Producer& p, uint64_t seq) const
 {
     uint64_t i = seq % window_;
-    return (p.bits[i / 64] >> (i % 64)) & 1;
+    return i / 64 < p.bits.size() && ((p.bits[i / 64] >> (i % 64)) & 1);
 }
 
 void DedupeIndex::set(Producer& p, uint64_t seq)
 {
     uint64_t i = seq % window_;
+    // The ring grows on demand: a producer that sent a few requests costs a few words, not the
+    // whole window (128 KiB at the default), and daemons see thousands of producers.
+    const size_t word = i / 64;
+    if (word >= p.bits.size()) {
+        if (word >= p.bits.capacity())  // grow geometrically, but never past the whole window
+            p.bits.reserve(std::min<size_t>(window_ / 64, std::max<size_t>(word + 1, 2 * p.bits.capacity())));
+        p.bits.resize(word + 1, 0);
+    }
     p.bits[i / 64] |= uint64_t{1} << (i % 64);
 }
 
@@ -42,7 +50,8 @@ void DedupeIndex::advance(Producer& p, uint64_t seq)
     } else {
         for (uint64_t s = p.high + 1; s <= seq; ++s) {
             uint64_t i = s % window_;
-            p.bits[i / 64] &= ~(uint64_t{1} << (i % 64));
+            if (i / 64 < p.bits.size())  // words not allocated yet are clear
+                p.bits[i / 64] &= ~(uint64_t{1} << (i % 64));
         }
     }
     p.high = seq;
