@@ -339,19 +339,25 @@ Result<std::string> DbKeyRing::decryptAnyBase64(std::string_view text)
     auto prefix = privacy::parseTinkPrefix(*raw);
     if (!prefix)
         return Status::corruption("not a Tink ciphertext: " + prefix.status().message());
-    auto stmt = db_.prepare("SELECT key_link FROM keys WHERE key_id = ? ORDER BY created_at");
-    if (!stmt)
-        return stmt.status();
-    stmt->bind(1, static_cast<int64_t>(prefix->keyId));
-    std::vector<std::string> links;
-    for (;;) {
-        auto row = stmt->step();
-        if (!row)
-            return row.status();
-        if (!*row)
-            break;
-        links.emplace_back(stmt->columnText(0));
+    if (!linksById_) {
+        // One pass over the keys table: key_id has no index, and values come by the thousand.
+        auto stmt = db_.prepare("SELECT key_id, key_link FROM keys ORDER BY created_at");
+        if (!stmt)
+            return stmt.status();
+        linksById_.emplace();
+        for (;;) {
+            auto row = stmt->step();
+            if (!row)
+                return row.status();
+            if (!*row)
+                break;
+            linksById_->emplace(static_cast<uint32_t>(stmt->columnInt(0)), std::string(stmt->columnText(1)));
+        }
     }
+    std::vector<std::string> links;
+    auto [begin, end] = linksById_->equal_range(prefix->keyId);
+    for (auto it = begin; it != end; ++it)
+        links.push_back(it->second);
     if (links.empty())
         return Status::notFound("no key in the database has key id " + keyIdText(prefix->keyId) +
                                 " (it was shredded, or the value comes from another database)");

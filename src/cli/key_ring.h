@@ -89,6 +89,7 @@ private:
     const privacy::KeyWrapper& wrapper_;
     std::unique_ptr<privacy::SivCipher> cipher_;
     std::unordered_map<std::string, Entry> cache_;
+    std::optional<std::unordered_multimap<uint32_t, std::string>> linksById_;  // loaded on first use
     bool lastShredded_ = false;
 };
 
