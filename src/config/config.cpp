@@ -298,6 +298,13 @@ Result<Config> load(int argc, const char* const* argv, LoadError* error)
     auto pipeline = loadPipeline(c.pipeline);
     if (!pipeline)
         return fail(pipeline.status(), false);
+    for (const ContractSpec& contract : (*pipeline)->contracts) {
+        if (contract.retentionDays > 0 && int64_t{contract.retentionDays} * 86'400'000 <= c.privacy.keyLifetimeMs)
+            return fail(Status::invalid(contract.path + ": retention_days (" + std::to_string(contract.retentionDays) +
+                                        ") must be longer than privacy.key_lifetime: a key would be shredded "
+                                        "while it still encrypts new events"),
+                        false);
+    }
     c.pipelineSpec = std::move(*pipeline);
     return c;
 }

@@ -8,6 +8,7 @@
 #include <optional>
 #include <thread>
 
+#include "core/thread_name.h"
 #include "core/log.h"
 #include "ingest/protocol.h"
 
@@ -95,6 +96,7 @@ Status Receiver::start()
     std::promise<Status> bound;
     auto result = bound.get_future();
     impl_->thread = std::thread([this, &bound] {
+        nameThisThread("sluice-ingest");
         Status s = impl_->bind();
         bool ok = s.isOk();
         bound.set_value(std::move(s));

@@ -339,8 +339,8 @@ int runDaemon(const config::Config& cfg)
 
     WriterStage::Options wo;
     wo.stallFile = cfg.testing.stallWriterFile;
-    for (const ContractSpec& c : cfg.pipelineSpec->contracts)
-        wo.retentionDays.emplace_back(c.ref, c.retentionDays);
+    wo.pipeline = cfg.pipelineSpec;
+    wo.keyLifetimeMs = cfg.privacy.keyLifetimeMs;
     wo.deadLetterRetentionMs = cfg.store.deadLetterRetentionMs;
     wo.dedupeWindow = cfg.ingest.dedupeWindow;
     wo.dedupeRetentionMs = cfg.ingest.dedupeRetentionMs;

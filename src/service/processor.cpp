@@ -5,6 +5,7 @@
 #include <optional>
 #include <unordered_map>
 
+#include "core/thread_name.h"
 #include "aggregate/aggregator.h"
 #include "core/encoding.h"
 #include "core/log.h"
@@ -198,7 +199,10 @@ Status Processor::start(std::shared_ptr<const PipelineRuntime> pipeline,
     std::memcpy(m.sketchKey.data(), sketch->data(), m.sketchKey.size());
     SLUICE_RETURN_IF_ERROR(m.prepareWorkers());
     SLUICE_RETURN_IF_ERROR(m.switchPipeline(std::move(pipeline)));
-    m.thread = std::thread([&m] { m.run(); });
+    m.thread = std::thread([&m] {
+        nameThisThread("sluice-process");
+        m.run();
+    });
     return Status::ok();
 }
 

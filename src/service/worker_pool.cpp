@@ -1,11 +1,18 @@
 #include "service/worker_pool.h"
 
+#include <string>
+
+#include "core/thread_name.h"
+
 namespace sluice::service {
 
 WorkerPool::WorkerPool(int workers) : size_(workers < 1 ? 1 : workers)
 {
     for (int i = 1; i < size_; ++i)
-        threads_.emplace_back([this, i] { loop(i); });
+        threads_.emplace_back([this, i] {
+            nameThisThread(("sluice-work-" + std::to_string(i)).c_str());
+            loop(i);
+        });
 }
 
 WorkerPool::~WorkerPool()

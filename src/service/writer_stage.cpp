@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <thread>
 
+#include "core/thread_name.h"
 #include "core/log.h"
 #include "store/key_table.h"
 
@@ -33,7 +34,10 @@ void WriterStage::setHeartbeat(std::function<void()> beat, std::function<void()>
 
 void WriterStage::start()
 {
-    thread_ = std::thread([this] { run(); });
+    thread_ = std::thread([this] {
+        nameThisThread("sluice-writer");
+        run();
+    });
 }
 
 void WriterStage::join()
@@ -67,6 +71,8 @@ void WriterStage::commit(WriteBatch& batch)
     while (!options_.stallFile.empty() && ::access(options_.stallFile.c_str(), F_OK) == 0)
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
 
+    if (batch.schema)
+        options_.pipeline = batch.schema->pipeline;
     std::vector<std::string> shredded;
     store::CommitTiming timing;
     Status s = writer_.commit(batch, shredded, timing);
@@ -100,7 +106,18 @@ void WriterStage::maintain()
     lastMaintenanceMs_ = clock_.wallMs();
     store::MaintenancePlan plan;
     plan.nowMs = lastMaintenanceMs_;
-    plan.retentionDays = options_.retentionDays;
+    plan.keyLifetimeMs = options_.keyLifetimeMs;
+    if (options_.pipeline) {
+        for (const ContractSpec& c : options_.pipeline->contracts) {
+            store::RetentionRule rule;
+            rule.contract = c.ref;
+            rule.days = c.retentionDays;
+            for (const OutputSpec& o : options_.pipeline->outputs)
+                if (o.contract == c.ref)
+                    rule.derivedTables.push_back(o.tableName());
+            plan.retention.push_back(std::move(rule));
+        }
+    }
     plan.deadLetterRetentionMs = options_.deadLetterRetentionMs;
     plan.dedupeWindow = options_.dedupeWindow;
     plan.dedupeRetentionMs = options_.dedupeRetentionMs;
@@ -118,15 +135,15 @@ void WriterStage::maintain()
     }
     if (report->shredded.keys) {
         stats_.keysShredded.fetch_add(static_cast<uint64_t>(report->shredded.keys), std::memory_order_relaxed);
-        stats_.derivedRowsShredded.fetch_add(static_cast<uint64_t>(report->shredded.derivedRows),
-                                             std::memory_order_relaxed);
-        log::notice("retention: shredded ", report->shredded.keys, " key(s) and ", report->shredded.derivedRows,
-                    " derived row(s)");
+        log::notice("retention: shredded ", report->shredded.keys, " key(s)");
         processor_.committed(0, report->shredded.keyLinks);
         Status s = store::checkpointTruncate(writer_.db(), 2000);
         if (!s)
             log::warning("after retention: ", s.message());
     }
+    stats_.derivedRowsShredded.fetch_add(static_cast<uint64_t>(report->derivedRows), std::memory_order_relaxed);
+    if (report->derivedRows)
+        log::info("retention: removed ", report->derivedRows, " derived row(s) past their contract's retention");
     if (report->deadLetters)
         log::info("retention: removed ", report->deadLetters, " dead letter(s)");
 }

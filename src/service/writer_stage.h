@@ -42,7 +42,8 @@ class WriterStage {
 public:
     struct Options {
         std::string stallFile;  // testing: stall before committing while this file exists
-        std::vector<std::pair<std::string, int>> retentionDays;
+        PipelinePtr pipeline;   // for retention; replaced by the schema changes batches carry
+        int64_t keyLifetimeMs = 86'400'000;
         int64_t deadLetterRetentionMs = 7LL * 86'400'000;
         uint64_t dedupeWindow = 65536;
         int64_t dedupeRetentionMs = 7LL * 86'400'000;

@@ -126,13 +126,16 @@ Result<std::unique_ptr<BatchWriter>> BatchWriter::open(const Options& options)
         {&writer->keyInsert_,
          "INSERT INTO keys(key_link, key_id, kind, contract, lookup, wrapped, created_at, expires_at) "
          "VALUES(?,?,?,?,?,?,?,?)"},
-        {&writer->subjectInsert_, "INSERT OR IGNORE INTO key_subjects(subject, key_link) VALUES(?,?)"},
+        {&writer->subjectInsert_, "INSERT INTO key_subjects(subject, key_link, batch_id) VALUES(?,?,?)"},
         {&writer->rejectInsert_,
          "INSERT INTO rejects(batch_id, received_at, producer, seq, event_index, reason, message, contract, event_id, "
          "input_bytes, input, input_key_link) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)"},
         {&writer->markInsert_,
          "INSERT INTO producer_marks(producer, seq, batch_id, accepted, rejected) VALUES(?,?,?,?,?)"},
         {&writer->markLookup_, "SELECT accepted, rejected FROM producer_marks WHERE producer = ? AND seq = ?"},
+        {&writer->producerUpsert_,
+         "INSERT INTO producers(producer, high_seq, last_batch) VALUES(?,?,?) ON CONFLICT(producer) DO UPDATE SET "
+         "high_seq = max(high_seq, excluded.high_seq), last_batch = excluded.last_batch"},
     };
     for (const Prepared& p : statements) {
         auto stmt = writer->db_.prepare(p.sql, true);
@@ -304,7 +307,8 @@ Status BatchWriter::writeRest(WriteBatch& batch)
     }
     for (const KeySubject& s : batch.subjects) {
         subjectInsert_.bindBlob(1, std::string_view(reinterpret_cast<const char*>(s.subject.data()), s.subject.size()))
-            .bindText(2, s.keyLink);
+            .bindText(2, s.keyLink)
+            .bind(3, batchId);
         SLUICE_RETURN_IF_ERROR(subjectInsert_.run());
     }
     for (const DeadLetter& d : batch.deadLetters) {
@@ -336,6 +340,16 @@ Status BatchWriter::writeRest(WriteBatch& batch)
         else
             rejectInsert_.bindBlob(11, d.input).bindText(12, d.inputKeyLink);
         SLUICE_RETURN_IF_ERROR(rejectInsert_.run().withContext("storing a dead letter"));
+    }
+    // One row per producer: its highest sequence number and last batch, for pruning marks.
+    std::unordered_map<std::string_view, uint64_t> highest;
+    for (const ProducerMark& m : batch.marks) {
+        uint64_t& h = highest[m.producer];
+        h = std::max(h, m.seq);
+    }
+    for (const auto& [producer, seq] : highest) {
+        producerUpsert_.bindText(1, producer).bind(2, static_cast<int64_t>(seq)).bind(3, batchId);
+        SLUICE_RETURN_IF_ERROR(producerUpsert_.run());
     }
     for (const ProducerMark& m : batch.marks) {
         markInsert_.bindText(1, m.producer)

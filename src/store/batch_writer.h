@@ -71,7 +71,7 @@ private:
     std::unordered_map<std::string, Stmt> inserts_;
     std::unordered_map<std::string, Stmt> upserts_;
     std::unordered_map<std::string, Stmt> finalizes_;
-    Stmt batchInsert_, keyInsert_, subjectInsert_, rejectInsert_, markInsert_, markLookup_;
+    Stmt batchInsert_, keyInsert_, subjectInsert_, rejectInsert_, markInsert_, markLookup_, producerUpsert_;
     int64_t dataVersion_ = -1;
     int64_t lastShredId_ = 0;
     SketchFunctions sketches_;

@@ -122,7 +122,8 @@ Result<std::vector<StoredKey>> findKeys(Db& db, const KeyFilter& filter)
     return keys;
 }
 
-Result<ShredReport> shredKeys(Db& db, const std::vector<std::string>& keyLinks, std::string_view cause, int64_t nowMs)
+Result<ShredReport> shredKeys(Db& db, const std::vector<std::string>& keyLinks, std::string_view cause, int64_t nowMs,
+                              const ShredScope& scope)
 {
     ShredReport report;
     if (keyLinks.empty())
@@ -140,28 +141,27 @@ Result<ShredReport> shredKeys(Db& db, const std::vector<std::string>& keyLinks, 
     };
     const std::string in = " IN (SELECT value FROM json_each(?1))";
 
-    // Derived tables hold plaintext decrypted under these keys.
-    auto tables = db.prepare("SELECT table_name FROM outputs");
-    if (!tables)
-        return tables.status();
-    std::vector<std::string> derived;
-    for (;;) {
-        auto row = tables->step();
-        if (!row)
-            return row.status();
-        if (!*row)
-            break;
-        derived.emplace_back(tables->columnText(0));
-    }
-    for (const std::string& t : derived) {
-        auto exists = db.queryInt("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = '" + t + "'");
-        if (!exists)
-            return exists.status();
-        if (exists->value_or(0))
+    if (scope.derivedRows) {
+        // Derived tables hold plaintext decrypted under these keys.
+        auto tables = db.prepare("SELECT name FROM sluice_tables WHERE name LIKE 'derived\\_%' ESCAPE '\\'");
+        if (!tables)
+            return tables.status();
+        std::vector<std::string> derived;
+        for (;;) {
+            auto row = tables->step();
+            if (!row)
+                return row.status();
+            if (!*row)
+                break;
+            derived.emplace_back(tables->columnText(0));
+        }
+        for (const std::string& t : derived)
             SLUICE_RETURN_IF_ERROR(run("DELETE FROM " + quoteIdent(t) + " WHERE key_link" + in, &report.derivedRows));
     }
-    SLUICE_RETURN_IF_ERROR(run("DELETE FROM rejects WHERE input_key_link" + in, &report.deadLetters));
-    SLUICE_RETURN_IF_ERROR(run("DELETE FROM key_subjects WHERE key_link" + in, nullptr));
+    if (scope.deadLetters)
+        SLUICE_RETURN_IF_ERROR(run("DELETE FROM rejects WHERE input_key_link" + in, &report.deadLetters));
+    if (scope.subjectLinks)
+        SLUICE_RETURN_IF_ERROR(run("DELETE FROM key_subjects WHERE key_link" + in, nullptr));
     SLUICE_RETURN_IF_ERROR(run("DELETE FROM keys WHERE key_link" + in, &report.keys));
     report.keyLinks = keyLinks;
 

@@ -57,12 +57,21 @@ struct ShredReport {
     std::vector<std::string> keyLinks;
 };
 
+// What shredKeys removes besides the keys. Forgetting removes everything at once (each part a
+// scan of its table); retention removes derived rows and subject links by age instead, which
+// needs no scan (see maintenance.h).
+struct ShredScope {
+    bool derivedRows = true;
+    bool subjectLinks = true;
+    bool deadLetters = true;
+};
+
 // Deletes the keys, their subject links, the derived rows (plaintext) they encrypted and the
 // dead-letter copies encrypted under them, and records the shredding in shred_log. The caller
 // owns the transaction; after it commits, call checkpointTruncate() so that no copy of the key
 // stays in the WAL.
 Result<ShredReport> shredKeys(Db& db, const std::vector<std::string>& keyLinks, std::string_view cause,
-                              int64_t nowMs);
+                              int64_t nowMs, const ShredScope& scope = {});
 
 // Checkpoints the whole WAL into the database and truncates it to zero bytes, waiting up to
 // `timeoutMs` for readers and the writer to let it finish.

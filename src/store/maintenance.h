@@ -1,7 +1,13 @@
-// Periodic upkeep the writer thread runs between batches, in its own transactions:
-// crypto-shredding of keys past their contract's retention, expiry of dead letters (and of the
-// day keys their input copies are encrypted with), and pruning of producer marks that fell out
-// of the dedupe window or belong to producers silent for too long.
+// Periodic upkeep the writer thread runs between batches, in its own transaction:
+//
+// * retention: data keys created more than a contract's retention_days ago are shredded; the
+//   derived rows (plaintext) of that contract's outputs are deleted once they are older than
+//   retention minus the key lifetime, so that none outlives the key it was decrypted with (a key
+//   encrypts events for `lifetime` after its creation); subject links older than the longest
+//   retention are deleted. Both deletions go by batch, along indexes that only grow at their
+//   end, so upkeep never scans a large table.
+// * dead letters older than their retention, with the day keys their input copies use.
+// * producer marks that fell out of the dedupe window, or of producers silent for too long.
 #pragma once
 
 #include <cstdint>
@@ -14,20 +20,32 @@
 
 namespace sluice::store {
 
+struct RetentionRule {
+    std::string contract;
+    int days = 0;                            // 0: keep keys for ever
+    std::vector<std::string> derivedTables;  // of the contract's outputs
+};
+
 struct MaintenancePlan {
     int64_t nowMs = 0;
-    std::vector<std::pair<std::string, int>> retentionDays;  // contract ref -> days (0: keep)
+    int64_t keyLifetimeMs = 86'400'000;
+    std::vector<RetentionRule> retention;
     int64_t deadLetterRetentionMs = 7LL * 86'400'000;
     uint64_t dedupeWindow = 65536;
     int64_t dedupeRetentionMs = 7LL * 86'400'000;
 };
 
 struct MaintenanceReport {
-    ShredReport shredded;     // keys past retention, with their derived rows
-    int64_t deadLetters = 0;  // dead letters past retention
-    int64_t marks = 0;        // producer marks pruned
+    ShredReport shredded;        // keys past retention
+    int64_t derivedRows = 0;     // derived rows past retention
+    int64_t subjectLinks = 0;
+    int64_t deadLetters = 0;     // dead letters past retention
+    int64_t marks = 0;           // producer marks pruned
 };
 
 Result<MaintenanceReport> runMaintenance(Db& db, const MaintenancePlan& plan);
+
+// The last batch committed before `timeMs` (0 when none).
+Result<int64_t> lastBatchBefore(Db& db, int64_t timeMs);
 
 }  // namespace sluice::store

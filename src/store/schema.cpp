@@ -28,6 +28,7 @@ CREATE TABLE batches(
   rejected INTEGER NOT NULL,
   bytes INTEGER NOT NULL,
   keys_created INTEGER NOT NULL);
+CREATE INDEX batches_committed ON batches(committed_at);
 CREATE TABLE contracts(
   ref TEXT PRIMARY KEY,
   table_name TEXT NOT NULL,
@@ -73,8 +74,8 @@ CREATE INDEX keys_created ON keys(created_at);
 CREATE TABLE key_subjects(
   subject BLOB NOT NULL,
   key_link TEXT NOT NULL,
-  PRIMARY KEY(subject, key_link)) WITHOUT ROWID;
-CREATE INDEX key_subjects_link ON key_subjects(key_link);
+  batch_id INTEGER NOT NULL);
+CREATE INDEX key_subjects_batch ON key_subjects(batch_id);
 CREATE TABLE producer_marks(
   producer TEXT NOT NULL,
   seq INTEGER NOT NULL,
@@ -82,6 +83,10 @@ CREATE TABLE producer_marks(
   accepted INTEGER NOT NULL,
   rejected INTEGER NOT NULL,
   PRIMARY KEY(producer, seq)) WITHOUT ROWID;
+CREATE TABLE producers(
+  producer TEXT PRIMARY KEY,
+  high_seq INTEGER NOT NULL,
+  last_batch INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE watermarks(
   contract TEXT PRIMARY KEY,
   max_event_time INTEGER NOT NULL) WITHOUT ROWID;
@@ -213,6 +218,9 @@ TableDef derivedTable(const OutputSpec& output, const ContractSpec& contract)
     std::string select = "SELECT seq, event_seq, ";
     appendEventColumns(contract, &output, t.createSql, t.insertColumns, select);
     t.createSql += ")";
+    // Retention removes derived rows by age, by batch: an index that only ever grows at its end.
+    t.indexSql.push_back("CREATE INDEX IF NOT EXISTS " + quoteIdent(t.name + "_batch") + " ON " + quoteIdent(t.name) +
+                         "(batch_id)");
     t.viewName = output.viewName();
     t.viewSql = "CREATE VIEW " + quoteIdent(t.viewName) + " AS " + select + " FROM " + quoteIdent(t.name);
     return t;
