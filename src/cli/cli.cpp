@@ -76,6 +76,8 @@ int dispatch(const std::vector<std::string>& args, Io& io)
             return kExitOk;
         }
         std::vector<std::string> rest(args.begin() + 1, args.end());
+        if (rest.size() == 1 && rest[0] == "keys")
+            rest.push_back("export");
         rest.push_back("--help");
         return dispatch(rest, io);
     }
