@@ -98,6 +98,7 @@ struct KeyRecord {
     std::string wrapped;     // nonce || AES-256-GCM(master, key) || tag
     int64_t createdAtMs = 0;
     int64_t expiresAtMs = 0;
+    int64_t rowid = 0;       // set by the writer once stored
 };
 
 struct KeySubject {

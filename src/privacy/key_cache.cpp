@@ -1,7 +1,5 @@
 #include "privacy/key_cache.h"
 
-#include <cstring>
-
 #include "privacy/random.h"
 
 namespace sluice::privacy {
@@ -11,82 +9,70 @@ KeyCache::KeyCache(size_t capacity, int64_t lifetimeMs, std::string kind, const 
     : capacity_(capacity ? capacity : 1), lifetimeMs_(lifetimeMs), kind_(std::move(kind)), wrapper_(wrapper),
       source_(source)
 {
-    entries_.reserve(std::min<size_t>(capacity_, 1 << 16));
 }
 
-Result<ActiveKey*> KeyCache::acquire(const Digest& lookup, std::string_view contract, int64_t nowMs,
-                                     uint64_t batchId, SivCipher& cipher, std::vector<KeyRecord>& created)
+Status KeyCache::preload(int64_t nowMs, const std::function<bool(const Digest&)>& mine)
 {
-    auto it = entries_.find(lookup);
-    if (it != entries_.end() && nowMs < it->second.expiresAtMs) {
-        ++stats_.hits;
-        SLUICE_RETURN_IF_ERROR(cipher.setKey(it->second.siv));
-        return &it->second;
-    }
-    if (it == entries_.end()) {
-        auto found = source_.findActive(lookup, kind_, nowMs);
-        if (!found)
-            return found.status();
-        if (*found)
-            return load(lookup, **found, cipher);
-    }
-    return create(lookup, contract, nowMs, batchId, cipher, created);
+    return source_.forEachActive(kind_, nowMs, [&](const Digest& lookup, int64_t rowid, int64_t expiresAtMs) {
+        if (!mine(lookup))
+            return;
+        // Oldest first: a newer key for the same value replaces an older one.
+        Slot& slot = slots_[lookup];
+        slot.rowid = rowid;
+        slot.expiresAtMs = expiresAtMs;
+    });
 }
 
-ActiveKey& KeyCache::insert(const Digest& lookup)
+Result<ActiveKey*> KeyCache::acquire(const Digest& lookup, std::string_view contract, int64_t nowMs, SivCipher& cipher,
+                                     std::vector<KeyRecord>& created)
 {
-    auto [it, inserted] = entries_.try_emplace(lookup);
-    if (inserted) {
-        order_.push_back(lookup);
-        if (entries_.size() > capacity_)
-            evict();
-    }
-    return it->second;
-}
-
-void KeyCache::evict()
-{
-    // Oldest first; a key of an uncommitted batch goes back to the end of the line. Bounded, so a
-    // cache smaller than two batches' keys grows for a moment instead of spinning.
-    size_t attempts = order_.size();
-    while (entries_.size() > capacity_ && attempts-- > 0 && !order_.empty()) {
-        Digest victim = order_.front();
-        order_.pop_front();
-        auto it = entries_.find(victim);
-        if (it == entries_.end())
-            continue;
-        if (it->second.createdInBatch > committedThrough_) {
-            order_.push_back(victim);
-            continue;
+    Slot& slot = slots_[lookup];
+    if (slot.expiresAtMs > nowMs) {
+        if (slot.key) {
+            ++stats_.hits;
+            SLUICE_RETURN_IF_ERROR(cipher.setKey(slot.key->siv));
+            return slot.key.get();
         }
-        entries_.erase(it);
-        ++stats_.evicted;
+        if (slot.rowid) {
+            auto loaded = load(slot, lookup, nowMs, cipher);
+            if (!loaded || *loaded)
+                return loaded;
+            // Gone (shredded) or no longer matching: a new key replaces it.
+        }
     }
+    return create(slot, lookup, contract, nowMs, cipher, created);
 }
 
-Result<ActiveKey*> KeyCache::load(const Digest& lookup, const KeySource::Found& found, SivCipher& cipher)
+Result<ActiveKey*> KeyCache::load(Slot& slot, const Digest& lookup, int64_t nowMs, SivCipher& cipher)
 {
-    if (found.keyLink.size() != kKeyLinkSize)
-        return Status::corruption("key link '" + found.keyLink.substr(0, 64) + "' is not a UUID");
-    auto key = wrapper_.unwrap(found.wrapped, found.keyLink);
-    if (!key)
-        return key.status().withContext("unwrapping key " + found.keyLink);
-    auto siv = cipher.makeKey(key->view());
+    auto found = source_.fetch(slot.rowid);
+    if (!found)
+        return found.status();
+    if (!*found || (*found)->lookup != lookup || (*found)->expiresAtMs <= nowMs)
+        return static_cast<ActiveKey*>(nullptr);
+    const KeySource::Found& f = **found;
+    if (f.keyLink.size() != kKeyLinkSize)
+        return Status::corruption("key link '" + f.keyLink.substr(0, 64) + "' is not a UUID");
+    auto bytes = wrapper_.unwrap(f.wrapped, f.keyLink);
+    if (!bytes)
+        return bytes.status().withContext("unwrapping key " + f.keyLink);
+    auto siv = cipher.makeKey(bytes->view());
     if (!siv)
         return siv.status();
-    ActiveKey& entry = insert(lookup);
-    std::memcpy(entry.keyLink, found.keyLink.data(), kKeyLinkSize);
-    entry.keyId = found.keyId;
-    entry.createdAtMs = found.createdAtMs;
-    entry.expiresAtMs = found.expiresAtMs;
-    entry.createdInBatch = 0;
-    entry.subjectFingerprint = 0;
-    entry.siv = std::move(*siv);
+    auto key = std::make_unique<ActiveKey>();
+    std::memcpy(key->keyLink, f.keyLink.data(), kKeyLinkSize);
+    key->keyId = f.keyId;
+    key->createdAtMs = f.createdAtMs;
+    key->expiresAtMs = f.expiresAtMs;
+    key->siv = std::move(*siv);
+    slot.key = std::move(key);
     ++stats_.loads;
-    return &entry;
+    ActiveKey* result = slot.key.get();
+    makeResident(lookup);
+    return result;
 }
 
-Result<ActiveKey*> KeyCache::create(const Digest& lookup, std::string_view contract, int64_t nowMs, uint64_t batchId,
+Result<ActiveKey*> KeyCache::create(Slot& slot, const Digest& lookup, std::string_view contract, int64_t nowMs,
                                     SivCipher& cipher, std::vector<KeyRecord>& created)
 {
     auto bytes = randomBytes(kSivKeySize);
@@ -116,26 +102,84 @@ Result<ActiveKey*> KeyCache::create(const Digest& lookup, std::string_view contr
     record.expiresAtMs = nowMs + lifetimeMs_;
     created.push_back(std::move(record));
 
-    ActiveKey& entry = insert(lookup);
-    std::memcpy(entry.keyLink, link->data(), kKeyLinkSize);
-    entry.keyId = *keyId;
-    entry.createdAtMs = nowMs;
-    entry.expiresAtMs = nowMs + lifetimeMs_;
-    entry.createdInBatch = batchId;
-    entry.subjectFingerprint = 0;
-    entry.siv = std::move(*siv);
+    const bool wasResident = slot.key != nullptr;
+    auto key = std::make_unique<ActiveKey>();
+    std::memcpy(key->keyLink, link->data(), kKeyLinkSize);
+    key->keyId = *keyId;
+    key->createdAtMs = nowMs;
+    key->expiresAtMs = nowMs + lifetimeMs_;
+    key->siv = std::move(*siv);
+    slot.key = std::move(key);
+    slot.rowid = 0;  // pinned in memory until the writer reports where it stored it
+    slot.expiresAtMs = nowMs + lifetimeMs_;
     ++stats_.created;
-    return &entry;
+    ActiveKey* result = slot.key.get();
+    if (!wasResident)
+        makeResident(lookup);
+    return result;
+}
+
+void KeyCache::makeResident(const Digest& lookup)
+{
+    order_.push_back(lookup);
+    ++resident_;
+    if (resident_ > capacity_)
+        evict();
+}
+
+void KeyCache::evict()
+{
+    // Oldest first; a key not yet committed goes back to the end of the line. Bounded, so a
+    // cache smaller than two batches' worth of new keys grows for a while instead of spinning.
+    size_t attempts = order_.size();
+    while (resident_ > capacity_ && attempts-- > 0 && !order_.empty()) {
+        Digest victim = order_.front();
+        order_.pop_front();
+        auto it = slots_.find(victim);
+        if (it == slots_.end() || !it->second.key)
+            continue;  // a stale entry: already evicted, forgotten or pruned
+        if (it->second.rowid == 0) {
+            order_.push_back(victim);
+            continue;
+        }
+        it->second.key.reset();
+        --resident_;
+        ++stats_.evicted;
+    }
+}
+
+void KeyCache::committedKeys(const std::vector<StoredKeyRef>& keys)
+{
+    for (const StoredKeyRef& k : keys) {
+        auto it = slots_.find(k.lookup);
+        // The slot may already hold a newer key for the same value; only its own record counts.
+        if (it != slots_.end() && it->second.key && it->second.rowid == 0 && it->second.key->link() == k.keyLink)
+            it->second.rowid = k.rowid;
+    }
 }
 
 void KeyCache::forget(const std::unordered_set<std::string>& keyLinks)
 {
     if (keyLinks.empty())
         return;
-    for (auto it = entries_.begin(); it != entries_.end();) {
-        if (keyLinks.count(std::string(it->second.link()))) {
-            it = entries_.erase(it);
+    for (auto it = slots_.begin(); it != slots_.end();) {
+        if (it->second.key && keyLinks.count(std::string(it->second.key->link()))) {
+            --resident_;
+            it = slots_.erase(it);
             ++stats_.forgotten;
+        } else {
+            ++it;
+        }
+    }
+}
+
+void KeyCache::prune(int64_t nowMs)
+{
+    for (auto it = slots_.begin(); it != slots_.end();) {
+        if (it->second.expiresAtMs <= nowMs && it->second.rowid != 0) {
+            if (it->second.key)
+                --resident_;
+            it = slots_.erase(it);
         } else {
             ++it;
         }

@@ -1,23 +1,25 @@
-// The active data keys of one shard of key-field values, in memory and bounded.
+// The data keys of one shard of key-field values: a directory of every active key (its
+// lookup hash, rowid and expiry: a few dozen bytes each) and, within a bounded budget, the
+// keys themselves, unwrapped and ready to encrypt.
 //
 // A data key belongs to one (contract, key-field value): the first event with a new value
 // creates a key (64 random bytes, a random key id, a random UUID key link) that encrypts that
 // value's events until it expires, `lifetime` after creation; the next event then creates a new
 // one. Keys are found by a keyed hash of the value (the "lookup"), never by the value itself.
 // A new key's wrapped record goes into the batch that first uses it, so it is committed in the
-// same transaction as the events it encrypts.
+// same transaction as the events it encrypts; the writer then reports the key's rowid
+// (committedKeys), and only from then on may the unwrapped key be evicted: the directory can
+// fetch it back by rowid.
 //
-// Eviction keeps the cache within `capacity` entries but never drops a key created by a batch
-// that has not committed yet (the database could not give it back). A key that is not cached is
-// looked up in the database through the KeySource.
-//
-// One KeyCache per worker thread (each owns the values whose lookup hash falls in its shard):
+// One KeyCache per worker thread, each owning the values whose lookup hash falls in its shard:
 // not thread-safe.
 #pragma once
 
 #include <cstdint>
 #include <cstring>
 #include <deque>
+#include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -40,14 +42,13 @@ struct ActiveKey {
     uint32_t keyId = 0;
     int64_t createdAtMs = 0;
     int64_t expiresAtMs = 0;
-    uint64_t createdInBatch = 0;      // 0: read back from the database (committed)
     uint64_t subjectFingerprint = 0;  // the last data subject linked to this key (0: none yet)
     SivKey siv;
 
     std::string_view link() const { return {keyLink, kKeyLinkSize}; }
 };
 
-// Committed keys, for cache misses (the database).
+// Committed keys (the database).
 class KeySource {
 public:
     struct Found {
@@ -56,36 +57,55 @@ public:
         std::string wrapped;
         int64_t createdAtMs = 0;
         int64_t expiresAtMs = 0;
+        Digest lookup{};
     };
+    using Visit = std::function<void(const Digest& lookup, int64_t rowid, int64_t expiresAtMs)>;
+
     virtual ~KeySource() = default;
-    // The newest key of `kind` with this lookup hash that is still active at `nowMs`.
-    virtual Result<std::optional<Found>> findActive(const Digest& lookup, std::string_view kind, int64_t nowMs) = 0;
+    // Every key of `kind` active at `nowMs`, oldest first.
+    virtual Status forEachActive(std::string_view kind, int64_t nowMs, const Visit& visit) = 0;
+    // The key stored at `rowid`, if it is still there (it may have been shredded).
+    virtual Result<std::optional<Found>> fetch(int64_t rowid) = 0;
 };
 
 struct KeyCacheStats {
     uint64_t hits = 0;
-    uint64_t loads = 0;     // found in the database
+    uint64_t loads = 0;     // unwrapped from the database
     uint64_t created = 0;
     uint64_t evicted = 0;
     uint64_t forgotten = 0;
 };
 
+// A key the writer stored: which lookup it serves, and where it now lives.
+struct StoredKeyRef {
+    Digest lookup{};
+    std::string keyLink;
+    int64_t rowid = 0;
+};
+
 class KeyCache {
 public:
-    // `kind` is stored with created keys ("data", or "dead_letter" for dead-letter copies).
+    // `capacity`: unwrapped keys kept in memory. `kind` is stored with created keys ("data", or
+    // "dead_letter" for the day keys of dead-letter copies).
     KeyCache(size_t capacity, int64_t lifetimeMs, std::string kind, const KeyWrapper& wrapper, KeySource& source);
+
+    // Reads the directory of active keys whose lookup `mine` accepts (startup).
+    Status preload(int64_t nowMs, const std::function<bool(const Digest&)>& mine);
 
     // The active key for `lookup` at `nowMs`, made current in `cipher`. Creates one when none is
     // active, appending its record to `created`. The pointer is valid until the next acquire().
-    Result<ActiveKey*> acquire(const Digest& lookup, std::string_view contract, int64_t nowMs, uint64_t batchId,
-                               SivCipher& cipher, std::vector<KeyRecord>& created);
+    Result<ActiveKey*> acquire(const Digest& lookup, std::string_view contract, int64_t nowMs, SivCipher& cipher,
+                               std::vector<KeyRecord>& created);
 
-    // Batches up to `batchId` are durable: their keys may be evicted.
-    void committedThrough(uint64_t batchId) { committedThrough_ = batchId; }
+    // The writer stored these keys: they may be evicted from now on.
+    void committedKeys(const std::vector<StoredKeyRef>& keys);
     // Drops keys that were shredded (forget, retention) so that no new event uses them.
     void forget(const std::unordered_set<std::string>& keyLinks);
+    // Drops directory entries of keys that expired before `nowMs`.
+    void prune(int64_t nowMs);
 
-    size_t size() const { return entries_.size(); }
+    size_t directorySize() const { return slots_.size(); }
+    size_t residentSize() const { return resident_; }
     const KeyCacheStats& stats() const { return stats_; }
 
 private:
@@ -98,11 +118,16 @@ private:
             return h;
         }
     };
+    struct Slot {
+        int64_t rowid = 0;       // 0: created here and not committed yet
+        int64_t expiresAtMs = 0;
+        std::unique_ptr<ActiveKey> key;
+    };
 
-    Result<ActiveKey*> create(const Digest& lookup, std::string_view contract, int64_t nowMs, uint64_t batchId,
+    Result<ActiveKey*> create(Slot& slot, const Digest& lookup, std::string_view contract, int64_t nowMs,
                               SivCipher& cipher, std::vector<KeyRecord>& created);
-    Result<ActiveKey*> load(const Digest& lookup, const KeySource::Found& found, SivCipher& cipher);
-    ActiveKey& insert(const Digest& lookup);
+    Result<ActiveKey*> load(Slot& slot, const Digest& lookup, int64_t nowMs, SivCipher& cipher);
+    void makeResident(const Digest& lookup);
     void evict();
 
     size_t capacity_;
@@ -110,9 +135,9 @@ private:
     std::string kind_;
     const KeyWrapper& wrapper_;
     KeySource& source_;
-    uint64_t committedThrough_ = 0;
-    std::unordered_map<Digest, ActiveKey, DigestHash> entries_;
-    std::deque<Digest> order_;  // insertion order, for eviction
+    std::unordered_map<Digest, Slot, DigestHash> slots_;
+    std::deque<Digest> order_;  // resident keys, oldest first (with stale entries, skipped)
+    size_t resident_ = 0;
     KeyCacheStats stats_;
 };
 

@@ -39,9 +39,14 @@ class DbKeySource final : public privacy::KeySource {
 public:
     explicit DbKeySource(store::KeyReader reader) : reader_(std::move(reader)) {}
 
-    Result<std::optional<Found>> findActive(const Digest& lookup, std::string_view kind, int64_t nowMs) override
+    Status forEachActive(std::string_view kind, int64_t nowMs, const Visit& visit) override
     {
-        auto key = reader_.findActive(lookup, kind, nowMs);
+        return reader_.forEachActive(kind, nowMs, visit);
+    }
+
+    Result<std::optional<Found>> fetch(int64_t rowid) override
+    {
+        auto key = reader_.byRowid(rowid);
         if (!key)
             return key.status();
         if (!*key)
@@ -52,6 +57,7 @@ public:
         f.wrapped = std::move((*key)->wrapped);
         f.createdAtMs = (*key)->createdAtMs;
         f.expiresAtMs = (*key)->expiresAtMs;
+        f.lookup = (*key)->lookup;
         return std::optional<Found>(std::move(f));
     }
 
@@ -128,8 +134,9 @@ struct Processor::Impl {
 
     std::mutex pendingMutex;
     std::shared_ptr<const PipelineRuntime> pendingPipeline;
-    uint64_t committedThrough = 0;
     std::vector<std::string> pendingShredded;
+    std::vector<privacy::StoredKeyRef> pendingStored;
+    int64_t lastPruneMs = 0;
 
     // Per batch scratch, reused.
     std::vector<size_t> itemOffsets;
@@ -144,7 +151,7 @@ struct Processor::Impl {
     void applyNotices();
     void parse(Worker& w, const Batch& batch, size_t from, size_t to, int64_t nowMs);
     void transform(int shard, const Batch& batch, WriteBatch& wb, int64_t nowMs);
-    Status deadLetterInput(std::string_view text, int64_t nowMs, uint64_t batchId, const Digest& dayLookup,
+    Status deadLetterInput(std::string_view text, int64_t nowMs, const Digest& dayLookup,
                            std::vector<KeyRecord>& created, DeadLetter& out);
     std::string_view consentText(Worker& w, ConsentMask mask);
     void fieldCell(Worker& w, const FieldSpec& f, const Value& v, const privacy::ActiveKey& key, Cell& out);
@@ -174,10 +181,11 @@ void Processor::setPipeline(std::shared_ptr<const PipelineRuntime> pipeline)
     impl_->pendingPipeline = std::move(pipeline);
 }
 
-void Processor::committed(uint64_t batchId, const std::vector<std::string>& shredded)
+void Processor::committed(const std::vector<KeyRecord>& keys, const std::vector<std::string>& shredded)
 {
     std::lock_guard lock(impl_->pendingMutex);
-    impl_->committedThrough = std::max(impl_->committedThrough, batchId);
+    for (const KeyRecord& k : keys)
+        impl_->pendingStored.push_back(privacy::StoredKeyRef{k.lookup, k.keyLink, k.rowid});
     impl_->pendingShredded.insert(impl_->pendingShredded.end(), shredded.begin(), shredded.end());
 }
 
@@ -241,8 +249,16 @@ Status Processor::Impl::prepareWorkers()
         w.source = std::make_unique<DbKeySource>(std::move(*reader));
         w.keys = std::make_unique<privacy::KeyCache>(perShard, options.keyLifetimeMs, "data", wrapper, *w.source);
     }
+    const int64_t now = clock.wallMs();
+    for (size_t i = 0; i < workers.size(); ++i) {
+        const size_t shards = workers.size();
+        SLUICE_RETURN_IF_ERROR(
+            workers[i].keys->preload(now, [&](const Digest& lookup) { return lookup[31] % shards == i; }));
+    }
     // Dead-letter copies use one key per UTC day, kept by the coordinator (worker 0's thread).
     deadLetterKeys = std::make_unique<privacy::KeyCache>(8, 86'400'000, "dead_letter", wrapper, *workers[0].source);
+    SLUICE_RETURN_IF_ERROR(deadLetterKeys->preload(now, [](const Digest&) { return true; }));
+    lastPruneMs = now;
     return Status::ok();
 }
 
@@ -298,20 +314,35 @@ Status Processor::Impl::switchPipeline(std::shared_ptr<const PipelineRuntime> ne
 void Processor::Impl::applyNotices()
 {
     std::shared_ptr<const PipelineRuntime> next;
-    uint64_t through;
     std::vector<std::string> shredded;
+    std::vector<privacy::StoredKeyRef> stored;
     {
         std::lock_guard lock(pendingMutex);
         next = std::move(pendingPipeline);
-        through = committedThrough;
         shredded.swap(pendingShredded);
+        stored.swap(pendingStored);
     }
-    std::unordered_set<std::string> links(shredded.begin(), shredded.end());
-    for (Worker& w : workers) {
-        w.keys->committedThrough(through);
-        w.keys->forget(links);
+    if (!stored.empty()) {
+        const size_t shards = workers.size();
+        std::vector<std::vector<privacy::StoredKeyRef>> byShard(shards);
+        for (auto& k : stored)
+            byShard[k.lookup[31] % shards].push_back(k);
+        for (size_t i = 0; i < shards; ++i)
+            workers[i].keys->committedKeys(byShard[i]);
+        deadLetterKeys->committedKeys(stored);
     }
-    deadLetterKeys->committedThrough(through);
+    if (!shredded.empty()) {
+        std::unordered_set<std::string> links(shredded.begin(), shredded.end());
+        for (Worker& w : workers)
+            w.keys->forget(links);
+        deadLetterKeys->forget(links);
+    }
+    const int64_t now = clock.wallMs();
+    if (now - lastPruneMs > 60'000) {
+        for (Worker& w : workers)
+            w.keys->prune(now);
+        lastPruneMs = now;
+    }
     if (next) {
         Status s = switchPipeline(next);
         if (!s)
@@ -513,7 +544,7 @@ void Processor::Impl::transform(int shard, const Batch& batch, WriteBatch& wb, i
             const size_t global = itemOffsets[wi] + idx;
             const size_t c = static_cast<size_t>(it.ev.contract);
             const ContractSpec& contract = spec.contracts[c];
-            auto key = w.keys->acquire(it.lookup, contract.ref, nowMs, batchId, *w.cipher, w.created);
+            auto key = w.keys->acquire(it.lookup, contract.ref, nowMs, *w.cipher, w.created);
             if (!key) {
                 if (w.error.isOk())
                     w.error = key.status();
@@ -563,14 +594,14 @@ void Processor::Impl::transform(int shard, const Batch& batch, WriteBatch& wb, i
     }
 }
 
-Status Processor::Impl::deadLetterInput(std::string_view text, int64_t nowMs, uint64_t batchId,
+Status Processor::Impl::deadLetterInput(std::string_view text, int64_t nowMs,
                                         const Digest& dayLookup, std::vector<KeyRecord>& created, DeadLetter& out)
 {
     out.inputBytes = static_cast<uint32_t>(text.size());
     if (options.deadLetterInputBytes == 0)
         return Status::ok();
     Worker& w = workers[0];
-    auto key = deadLetterKeys->acquire(dayLookup, "", nowMs, batchId, *w.cipher, created);
+    auto key = deadLetterKeys->acquire(dayLookup, "", nowMs, *w.cipher, created);
     if (!key)
         return key.status();
     std::string_view capped = text.substr(0, options.deadLetterInputBytes);
@@ -654,7 +685,7 @@ WriteBatch Processor::Impl::process(Batch&& batch)
                 failure = s;
             haveDayLookup = true;
         }
-        Status s = deadLetterInput(text, nowMs, batch.id, dayLookup, deadLetterKeysCreated, d);
+        Status s = deadLetterInput(text, nowMs, dayLookup, deadLetterKeysCreated, d);
         if (!s && failure.isOk())
             failure = s;
         d.inputBytes = static_cast<uint32_t>(reason == Reason::kTooLarge && eventIndex < 0 ? req.wireBytes : text.size());
@@ -824,7 +855,7 @@ WriteBatch Processor::Impl::process(Batch&& batch)
     size_t cached = 0;
     uint64_t loaded = 0;
     for (const Worker& w : workers) {
-        cached += w.keys->size();
+        cached += w.keys->residentSize();
         loaded += w.keys->stats().loads;
     }
     stats.keysCached.store(cached, std::memory_order_relaxed);

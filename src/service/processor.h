@@ -71,8 +71,9 @@ public:
                  const std::vector<std::pair<std::string, int64_t>>& watermarks);
     // Applies from the next batch. Any thread.
     void setPipeline(std::shared_ptr<const PipelineRuntime> pipeline);
-    // The writer committed `batchId`; `shredded` key links were shredded by another process.
-    void committed(uint64_t batchId, const std::vector<std::string>& shredded);
+    // The writer stored `keys` (their rowids set); `shredded` key links were shredded by
+    // retention or by another process. Any thread; applied before the next batch.
+    void committed(const std::vector<KeyRecord>& keys, const std::vector<std::string>& shredded);
     // Returns when the input queue is closed and drained (the output queue is then closed).
     void join();
 

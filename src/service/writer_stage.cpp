@@ -96,7 +96,7 @@ void WriterStage::commit(WriteBatch& batch)
         stats_.observe(batch, timing, now - batch.record.closedMonoNs);
     if (!shredded.empty())
         log::notice(shredded.size(), " key(s) were shredded by another process; no new event will use them");
-    processor_.committed(batch.record.id, shredded);
+    processor_.committed(batch.keys, shredded);
     if (!batch.outcomes.empty())
         acks_.push(ingest::AckBatch{batch.record.id, std::move(batch.outcomes)});
 }
@@ -136,7 +136,7 @@ void WriterStage::maintain()
     if (report->shredded.keys) {
         stats_.keysShredded.fetch_add(static_cast<uint64_t>(report->shredded.keys), std::memory_order_relaxed);
         log::notice("retention: shredded ", report->shredded.keys, " key(s)");
-        processor_.committed(0, report->shredded.keyLinks);
+        processor_.committed({}, report->shredded.keyLinks);
         Status s = store::checkpointTruncate(writer_.db(), 2000);
         if (!s)
             log::warning("after retention: ", s.message());

@@ -294,7 +294,7 @@ Status BatchWriter::writeRest(WriteBatch& batch)
     const BatchRecord& rec = batch.record;
     const int64_t batchId = static_cast<int64_t>(rec.id);
 
-    for (const KeyRecord& k : batch.keys) {
+    for (KeyRecord& k : batch.keys) {
         keyInsert_.bindText(1, k.keyLink)
             .bind(2, k.keyId)
             .bindText(3, k.kind)
@@ -304,6 +304,7 @@ Status BatchWriter::writeRest(WriteBatch& batch)
             .bind(7, k.createdAtMs)
             .bind(8, k.expiresAtMs);
         SLUICE_RETURN_IF_ERROR(keyInsert_.run().withContext("storing key " + k.keyLink));
+        k.rowid = db_.lastInsertRowid();
     }
     for (const KeySubject& s : batch.subjects) {
         subjectInsert_.bindBlob(1, std::string_view(reinterpret_cast<const char*>(s.subject.data()), s.subject.size()))

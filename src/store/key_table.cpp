@@ -3,6 +3,7 @@
 #include <sqlite3.h>
 
 #include <chrono>
+#include <cstring>
 #include <thread>
 
 #include "core/schema.h"
@@ -18,17 +19,21 @@ std::string_view digestBytes(const Digest& d)
 StoredKey readKey(const Stmt& s)
 {
     StoredKey k;
-    k.keyLink = std::string(s.columnText(0));
-    k.keyId = static_cast<uint32_t>(s.columnInt(1));
-    k.kind = std::string(s.columnText(2));
-    k.contract = std::string(s.columnText(3));
-    k.wrapped = std::string(s.columnBlob(4));
-    k.createdAtMs = s.columnInt(5);
-    k.expiresAtMs = s.columnInt(6);
+    k.rowid = s.columnInt(0);
+    k.keyLink = std::string(s.columnText(1));
+    k.keyId = static_cast<uint32_t>(s.columnInt(2));
+    k.kind = std::string(s.columnText(3));
+    k.contract = std::string(s.columnText(4));
+    k.wrapped = std::string(s.columnBlob(5));
+    k.createdAtMs = s.columnInt(6);
+    k.expiresAtMs = s.columnInt(7);
+    std::string_view lookup = s.columnBlob(8);
+    if (lookup.size() == k.lookup.size())
+        std::memcpy(k.lookup.data(), lookup.data(), lookup.size());
     return k;
 }
 
-constexpr const char* kKeyColumns = "key_link, key_id, kind, contract, wrapped, created_at, expires_at";
+constexpr const char* kKeyColumns = "id, key_link, key_id, kind, contract, wrapped, created_at, expires_at, lookup";
 
 std::string linksText(const std::vector<std::string>& links)
 {
@@ -63,26 +68,45 @@ Result<KeyReader> KeyReader::open(const std::string& path)
         return db.status();
     KeyReader reader;
     reader.db_ = std::move(*db);
-    auto stmt = reader.db_.prepare(std::string("SELECT ") + kKeyColumns +
-                                        " FROM keys WHERE lookup = ? AND kind = ? AND expires_at > ? "
-                                       "ORDER BY created_at DESC LIMIT 1",
-                                   true);
+    auto stmt = reader.db_.prepare(std::string("SELECT ") + kKeyColumns + " FROM keys WHERE id = ?", true);
     if (!stmt)
         return stmt.status();
-    reader.findActive_ = std::move(*stmt);
+    reader.byRowid_ = std::move(*stmt);
     return reader;
 }
 
-Result<std::optional<StoredKey>> KeyReader::findActive(const Digest& lookup, std::string_view kind, int64_t nowMs)
+Status KeyReader::forEachActive(std::string_view kind, int64_t nowMs,
+                                const std::function<void(const Digest&, int64_t, int64_t)>& fn)
 {
-    findActive_.bindBlob(1, digestBytes(lookup)).bindText(2, kind).bind(3, nowMs);
-    auto row = findActive_.step();
+    auto stmt = db_.prepare("SELECT lookup, id, expires_at FROM keys WHERE expires_at > ? AND kind = ? ORDER BY expires_at");
+    if (!stmt)
+        return stmt.status();
+    stmt->bind(1, nowMs).bindText(2, kind);
+    for (;;) {
+        auto row = stmt->step();
+        if (!row)
+            return row.status();
+        if (!*row)
+            return Status::ok();
+        std::string_view bytes = stmt->columnBlob(0);
+        Digest lookup{};
+        if (bytes.size() != lookup.size())
+            return Status::corruption("key " + std::to_string(stmt->columnInt(1)) + " has a malformed lookup hash");
+        std::memcpy(lookup.data(), bytes.data(), bytes.size());
+        fn(lookup, stmt->columnInt(1), stmt->columnInt(2));
+    }
+}
+
+Result<std::optional<StoredKey>> KeyReader::byRowid(int64_t rowid)
+{
+    byRowid_.bind(1, rowid);
+    auto row = byRowid_.step();
     if (!row)
         return row.status();
     std::optional<StoredKey> key;
     if (*row)
-        key = readKey(findActive_);
-    findActive_.reset();
+        key = readKey(byRowid_);
+    byRowid_.reset();
     return key;
 }
 

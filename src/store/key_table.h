@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -17,6 +18,7 @@
 namespace sluice::store {
 
 struct StoredKey {
+    int64_t rowid = 0;
     std::string keyLink;
     uint32_t keyId = 0;
     std::string kind;
@@ -24,19 +26,27 @@ struct StoredKey {
     std::string wrapped;
     int64_t createdAtMs = 0;
     int64_t expiresAtMs = 0;
+    Digest lookup{};
 };
 
+// Read access for the pipeline's key caches, on a connection of its own (one per worker).
+// The keys table has no index on the lookup hash (random inserts into one would cost more
+// than the events themselves whenever many keys are new); instead the caches keep a
+// directory of the active keys, read once at startup with forEachActive(), and fetch a key
+// by its rowid when it is not in memory.
 class KeyReader {
 public:
     static Result<KeyReader> open(const std::string& path);
 
-    // The newest key of `kind` with this lookup hash that is still active at `nowMs`.
-    Result<std::optional<StoredKey>> findActive(const Digest& lookup, std::string_view kind, int64_t nowMs);
+    // Every key of `kind` still active at `nowMs` (expires_at > nowMs), oldest first.
+    Status forEachActive(std::string_view kind, int64_t nowMs,
+                         const std::function<void(const Digest& lookup, int64_t rowid, int64_t expiresAtMs)>& fn);
+    Result<std::optional<StoredKey>> byRowid(int64_t rowid);
 
 private:
     KeyReader() = default;
     Db db_;
-    Stmt findActive_;
+    Stmt byRowid_;
 };
 
 // Key selection for exports and shredding. Empty strings / zero times mean "any".

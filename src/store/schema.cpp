@@ -61,7 +61,8 @@ CREATE TABLE rejects(
   input_key_link TEXT);
 CREATE INDEX rejects_batch ON rejects(batch_id);
 CREATE TABLE keys(
-  key_link TEXT PRIMARY KEY,
+  id INTEGER PRIMARY KEY,
+  key_link TEXT NOT NULL,
   key_id INTEGER NOT NULL,
   kind TEXT NOT NULL,
   contract TEXT NOT NULL,
@@ -69,8 +70,8 @@ CREATE TABLE keys(
   wrapped BLOB NOT NULL,
   created_at INTEGER NOT NULL,
   expires_at INTEGER NOT NULL);
-CREATE INDEX keys_lookup ON keys(lookup, created_at);
 CREATE INDEX keys_created ON keys(created_at);
+CREATE INDEX keys_expires ON keys(expires_at);
 CREATE TABLE key_subjects(
   subject BLOB NOT NULL,
   key_link TEXT NOT NULL,

@@ -160,7 +160,7 @@ int main(int argc, char** argv)
                 store::CommitTiming timing;
                 if (Status s = (*writer)->commit(*wb, shredded, timing); !s)
                     std::fprintf(stderr, "%s\n", s.message().c_str());
-                processor.committed(wb->record.id, shredded);
+                processor.committed(wb->keys, shredded);
             }
             feeder.join();
         } else {
@@ -182,7 +182,7 @@ int main(int argc, char** argv)
                         store::CommitTiming timing;
                         if (Status s = (*writer)->commit(wb, shredded, timing); !s)
                             std::fprintf(stderr, "%s\n", s.message().c_str());
-                        processor.committed(wb.record.id, shredded);
+                        processor.committed(wb.keys, shredded);
                     }
                     writeSeconds = secondsSince(ws);
                     writeCpu = threadCpuSeconds() - wc;
