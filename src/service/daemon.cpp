@@ -474,7 +474,8 @@ int runDaemon(const config::Config& cfg)
             return;
         auto health = watchdog.tick(std::chrono::nanoseconds(clock.monoNs()));
         if (health) {
-            notifier.watchdogPing();
+            if (watchdogInterval)
+                notifier.watchdogPing();
             stalledReported = false;
         } else if (!stalledReported) {
             log::error(health.describe(), "; no more watchdog pings (under systemd, sluiced will be restarted)");
