@@ -54,7 +54,7 @@ struct BenchOptions {
     double durationS = 10;
     uint64_t events = 0;         // stop after this many (0: by duration)
     double warmupS = 3;
-    size_t window = 8;
+    size_t window = 256;
     int workers = 0;             // daemon workers (0: its default)
     std::string extraConfig;     // INI lines for our own daemon
     bool keep = false;
@@ -366,7 +366,7 @@ int runBench(const std::vector<std::string>& args)
         ("duration", po::value(&o.durationS), "measured seconds (default 10)")
         ("events", po::value(&o.events), "stop after this many events instead")
         ("warmup", po::value(&o.warmupS), "seconds before measuring (default 3: keys get created)")
-        ("window", po::value(&o.window), "requests in flight per producer, closed loop (default 8)")
+        ("window", po::value(&o.window), "requests in flight per producer, closed loop (default 256)")
         ("workers", po::value(&o.workers), "transform workers of the daemon we start")
         ("config-line", po::value<std::vector<std::string>>(), "extra INI line for the daemon we start (repeatable)")
         ("keep", po::bool_switch(&o.keep), "keep the daemon's temp directory")
