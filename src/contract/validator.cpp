@@ -336,9 +336,10 @@ bool Validator::Impl::scalar(const FieldSpec& spec, const Pattern* pattern, elem
                           std::string(where) + "field '" + spec.name + "' is out of the 64-bit integer range");
         if (t == element_type::DOUBLE) {
             // JSON Schema counts 3.0 as an integer; so do we, within the exactly representable range.
+            // The range test comes first: casting an out-of-range double to int64_t is undefined.
             double d = el.get_double().value_unsafe();
-            if (d == static_cast<double>(static_cast<int64_t>(d)) && d >= -9007199254740992.0 &&
-                d <= 9007199254740992.0) {
+            if (d >= -9007199254740992.0 && d <= 9007199254740992.0 &&
+                d == static_cast<double>(static_cast<int64_t>(d))) {
                 out = Value::ofInt(static_cast<int64_t>(d));
                 return true;
             }
