@@ -57,6 +57,7 @@ TEST_CASE("a stalled writer: producers block and wait, memory stays bounded, not
         o.window = kWindow;
         o.timeoutMs = 3000;
         o.maxBackoffMs = 6000;
+        o.giveUpMs = 30'000;  // the stall lasts a few seconds
         producers.push_back(std::make_unique<TrackedProducer>(o));
     }
     std::atomic<size_t> baselineDone{0};

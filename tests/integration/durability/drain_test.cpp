@@ -109,6 +109,8 @@ TEST_CASE("SIGTERM under load drains within 5 s; unanswered requests land once a
             twice += n == 1 ? 0 : 1;
         CHECK(missing == 0);
         CHECK(twice == 0);
+        // The drain acknowledged everything it committed: no request is committed but unanswered.
+        CHECK(counts.size() == ackedAtExit.size());
     }
 
     REQUIRE(daemon.start());

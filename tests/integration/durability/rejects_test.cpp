@@ -130,9 +130,11 @@ TEST_CASE("every reject reason reaches the acknowledged producer and the dead le
         po.endpoint = daemon.routerEndpoint();
         po.producerId = "rejects-producer";
         po.timeoutMs = 5000;
+        po.giveUpMs = 20'000;
         TrackedProducer producer(po);
         REQUIRE(producer.sendBody(body, static_cast<uint32_t>(lines.size()), {}));
         REQUIRE(producer.flush());
+        REQUIRE(producer.report().unanswered == 0);
         const auto settled = producer.settled();
         REQUIRE(settled.size() == 1);
         const ingest::Reply& reply = settled.begin()->second.reply;

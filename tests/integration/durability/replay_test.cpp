@@ -28,6 +28,9 @@ struct Request {
     std::vector<std::string> eventIds;
 };
 
+// The daemon is never down in this test: a request unanswered for this long means it stopped.
+constexpr int64_t kGiveUpMs = 20'000;
+
 // What the first run answered, by seq.
 using Outcomes = std::map<uint64_t, ingest::Reply>;
 
@@ -38,9 +41,12 @@ void replay(const std::string& endpoint, const std::vector<Request>& log, const 
     o.producerId = "replay-producer";
     o.window = 16;
     o.timeoutMs = 2000;
+    o.giveUpMs = kGiveUpMs;
     TrackedProducer producer(o);
-    for (const Request& r : log)
+    for (const Request& r : log) {
         REQUIRE(producer.sendBody(r.body, r.events, r.eventIds));
+        REQUIRE(producer.report().unanswered == 0);  // fail fast when the daemon stops answering
+    }
     REQUIRE(producer.flush());
     for (const std::string& problem : producer.problems())
         FAIL_CHECK(problem);
@@ -117,10 +123,14 @@ TEST_CASE("resending a whole producer log changes nothing but the batch log", "[
         o.producerId = "replay-producer";
         o.window = 16;
         o.timeoutMs = 2000;
+        o.giveUpMs = kGiveUpMs;
         TrackedProducer producer(o);
-        for (const Request& r : log)
+        for (const Request& r : log) {
             REQUIRE(producer.sendBody(r.body, r.events, r.eventIds));
+            REQUIRE(producer.report().unanswered == 0);
+        }
         REQUIRE(producer.flush());
+        REQUIRE(producer.report().unanswered == 0);
         for (const std::string& problem : producer.problems())
             FAIL_CHECK(problem);
         for (const auto& [seq, s] : producer.settled()) {
