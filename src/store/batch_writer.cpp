@@ -207,41 +207,53 @@ Result<Stmt*> BatchWriter::upsertFor(const UpsertRows& rows)
     return &upserts_.emplace(key, std::move(*stmt)).first->second;
 }
 
-Status BatchWriter::checkShredded(std::unordered_set<std::string>& dropped, std::vector<std::string>& shredded)
+Status BatchWriter::checkShredded(uint64_t batchId, std::unordered_set<std::string>& dropped,
+                                  std::vector<std::string>& shredded)
 {
+    // Batches still in flight when the processor hears of a shred may carry derived rows made
+    // with the shredded key; keep dropping those rows for this many batches after the notice.
+    constexpr uint64_t kInFlightBatches = 16;
+    for (auto it = recentShreds_.begin(); it != recentShreds_.end();) {
+        if (it->second + kInFlightBatches < batchId)
+            it = recentShreds_.erase(it);
+        else
+            ++it;
+    }
     // data_version changes only when another connection commits: the common case costs one pragma.
     auto version = db_.queryInt("PRAGMA data_version");
     if (!version)
         return version.status();
-    int64_t v = version->value_or(0);
-    if (v == dataVersion_)
-        return Status::ok();
-    dataVersion_ = v;
-    auto stmt = db_.prepare("SELECT id, key_links FROM shred_log WHERE id > ? ORDER BY id");
-    if (!stmt)
-        return stmt.status();
-    stmt->bind(1, lastShredId_);
-    for (;;) {
-        auto row = stmt->step();
-        if (!row)
-            return row.status();
-        if (!*row)
-            break;
-        lastShredId_ = stmt->columnInt(0);
-        std::string_view links = stmt->columnText(1);
-        size_t pos = 0;
-        while (pos < links.size()) {
-            size_t end = links.find('\n', pos);
-            if (end == std::string_view::npos)
-                end = links.size();
-            if (end > pos) {
-                std::string link(links.substr(pos, end - pos));
-                if (dropped.insert(link).second)
-                    shredded.push_back(std::move(link));
+    const int64_t v = version->value_or(0);
+    if (v != dataVersion_) {
+        dataVersion_ = v;
+        auto stmt = db_.prepare("SELECT id, key_links FROM shred_log WHERE id > ? ORDER BY id");
+        if (!stmt)
+            return stmt.status();
+        stmt->bind(1, lastShredId_);
+        for (;;) {
+            auto row = stmt->step();
+            if (!row)
+                return row.status();
+            if (!*row)
+                break;
+            lastShredId_ = stmt->columnInt(0);
+            std::string_view links = stmt->columnText(1);
+            size_t pos = 0;
+            while (pos < links.size()) {
+                size_t end = links.find('\n', pos);
+                if (end == std::string_view::npos)
+                    end = links.size();
+                if (end > pos) {
+                    std::string link(links.substr(pos, end - pos));
+                    if (recentShreds_.emplace(link, batchId).second)
+                        shredded.push_back(std::move(link));
+                }
+                pos = end + 1;
             }
-            pos = end + 1;
         }
     }
+    for (const auto& [link, noticed] : recentShreds_)
+        dropped.insert(link);
     return Status::ok();
 }
 
@@ -424,7 +436,7 @@ Status BatchWriter::commit(WriteBatch& batch, std::vector<std::string>& shredded
     if (!txn)
         return txn.status();
     std::unordered_set<std::string> dropped;
-    SLUICE_RETURN_IF_ERROR(checkShredded(dropped, shredded));
+    SLUICE_RETURN_IF_ERROR(checkShredded(batch.record.id, dropped, shredded));
     SLUICE_RETURN_IF_ERROR(writeInserts(batch, dropped));
     SLUICE_RETURN_IF_ERROR(writeRest(batch));
     SLUICE_RETURN_IF_ERROR(fillDuplicateOutcomes(batch));

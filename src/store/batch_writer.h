@@ -61,7 +61,7 @@ private:
     explicit BatchWriter(Db db) : db_(std::move(db)) {}
     Result<Stmt*> insertFor(const std::string& table);
     Result<Stmt*> upsertFor(const UpsertRows& rows);
-    Status checkShredded(std::unordered_set<std::string>& dropped, std::vector<std::string>& shredded);
+    Status checkShredded(uint64_t batchId, std::unordered_set<std::string>& dropped, std::vector<std::string>& shredded);
     Status writeInserts(WriteBatch& batch, const std::unordered_set<std::string>& dropped);
     Status writeRest(WriteBatch& batch);
     Status fillDuplicateOutcomes(WriteBatch& batch);
@@ -74,6 +74,9 @@ private:
     Stmt batchInsert_, keyInsert_, subjectInsert_, rejectInsert_, markInsert_, markLookup_, producerUpsert_;
     int64_t dataVersion_ = -1;
     int64_t lastShredId_ = 0;
+    // Key links shredded by another process, with the batch that noticed them. Batches already
+    // transformed with such a key are still in the pipeline for a few batches after the notice.
+    std::unordered_map<std::string, uint64_t> recentShreds_;
     SketchFunctions sketches_;
 };
 

@@ -21,6 +21,7 @@ Result<Db> Db::open(const std::string& path, const Options& options)
         return sqliteError(raw, rc, "cannot open database " + path);
     sqlite3_extended_result_codes(raw, 1);
     sqlite3_busy_timeout(raw, options.busyTimeoutMs);
+    db.busyTimeoutMs_ = options.busyTimeoutMs;
     std::string pragmas = "PRAGMA foreign_keys=OFF; PRAGMA cache_size=-" +
                           std::to_string(options.cacheBytes / 1024) + ";";
     if (!options.readOnly) {
@@ -39,13 +40,14 @@ Result<Db> Db::open(const std::string& path, const Options& options)
     return db;
 }
 
-Db::Db(Db&& other) noexcept : db_(std::exchange(other.db_, nullptr)) {}
+Db::Db(Db&& other) noexcept : db_(std::exchange(other.db_, nullptr)), busyTimeoutMs_(other.busyTimeoutMs_) {}
 
 Db& Db::operator=(Db&& other) noexcept
 {
     if (this != &other) {
         sqlite3_close_v2(db_);
         db_ = std::exchange(other.db_, nullptr);
+        busyTimeoutMs_ = other.busyTimeoutMs_;
     }
     return *this;
 }

@@ -41,6 +41,7 @@ public:
     ~Db();
 
     sqlite3* handle() const { return db_; }
+    int busyTimeoutMs() const { return busyTimeoutMs_; }
     explicit operator bool() const { return db_ != nullptr; }
 
     Status exec(const std::string& sql);
@@ -55,6 +56,7 @@ public:
 private:
     explicit Db(sqlite3* db) : db_(db) {}
     sqlite3* db_ = nullptr;
+    int busyTimeoutMs_ = 0;
 };
 
 class Stmt {

@@ -200,20 +200,30 @@ Result<ShredReport> shredKeys(Db& db, const std::vector<std::string>& keyLinks, 
 
 Status checkpointTruncate(Db& db, int timeoutMs)
 {
+    // The connection's busy handler (the writer's waits up to 30 s) would wait inside each
+    // attempt, whatever `timeoutMs` says; this loop does its own waiting instead.
+    sqlite3_busy_handler(db.handle(), nullptr, nullptr);
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeoutMs);
+    Status result;
     for (;;) {
         int logFrames = -1, checkpointed = -1;
         int rc = sqlite3_wal_checkpoint_v2(db.handle(), nullptr, SQLITE_CHECKPOINT_TRUNCATE, &logFrames, &checkpointed);
         if (rc == SQLITE_OK && logFrames == 0)
-            return Status::ok();
-        if (rc != SQLITE_OK && rc != SQLITE_BUSY && rc != SQLITE_LOCKED)
-            return db.error(rc, "checkpointing the WAL");
-        if (std::chrono::steady_clock::now() > deadline)
-            return Status::error(StatusCode::kUnavailable,
-                                 "the WAL could not be checkpointed and truncated within " + std::to_string(timeoutMs) +
-                                     " ms (a long-running reader holds it); retry");
+            break;
+        if (rc != SQLITE_OK && rc != SQLITE_BUSY && rc != SQLITE_LOCKED) {
+            result = db.error(rc, "checkpointing the WAL");
+            break;
+        }
+        if (std::chrono::steady_clock::now() > deadline) {
+            result = Status::error(StatusCode::kUnavailable,
+                                   "the WAL could not be checkpointed and truncated within " +
+                                       std::to_string(timeoutMs) + " ms (a long-running reader holds it); retry");
+            break;
+        }
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
+    sqlite3_busy_timeout(db.handle(), db.busyTimeoutMs());
+    return result;
 }
 
 }  // namespace sluice::store

@@ -26,7 +26,10 @@ Status printQuery(Db& db, const std::string& sql, std::ostream& out, size_t maxW
             if (stmt->columnIsNull(i)) {
                 cells.emplace_back();
             } else if (stmt->columnIsBlob(i)) {
-                cells.push_back("<" + std::to_string(stmt->columnBlob(i).size()) + " bytes>");
+                std::string blob = "<";
+                blob += std::to_string(stmt->columnBlob(i).size());
+                blob += " bytes>";
+                cells.push_back(std::move(blob));
             } else {
                 std::string s(stmt->columnText(i));
                 if (s.size() > maxWidth)
