@@ -63,7 +63,8 @@ Result<std::vector<std::pair<std::string, std::string>>> readJsonFiles(const std
 Status onlyKeys(const Json& object, std::initializer_list<const char*> allowed, const std::string& file,
                 const std::string& where)
 {
-    for (const auto& [key, value] : object.items()) {
+    for (const auto& item : object.items()) {
+        const std::string& key = item.key();
         if (std::none_of(allowed.begin(), allowed.end(), [&](const char* a) { return key == a; }))
             return bad(file, where.empty() ? key : where + "." + key, "unknown key");
     }
