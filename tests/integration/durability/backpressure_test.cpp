@@ -33,6 +33,14 @@ constexpr size_t kFloodEvents = 2000;    // events per flood request (about 600 
 constexpr size_t kFloodLimit = 400;      // flood requests accepted before the test gives up on backpressure
 constexpr int64_t kRssLimitKiB = 200 * 1024;
 
+// Under AddressSanitizer the daemon's RSS includes shadow memory and a quarantine of freed
+// blocks (256 MiB by default): the figure is printed, but the bound applies to normal builds.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kRssMeaningful = false;
+#else
+constexpr bool kRssMeaningful = true;
+#endif
+
 }  // namespace
 
 TEST_CASE("a stalled writer: producers block and wait, memory stays bounded, nothing is lost",
@@ -159,7 +167,8 @@ TEST_CASE("a stalled writer: producers block and wait, memory stays bounded, not
                 "events queued before EAGAIN)\n",
                 static_cast<double>(maxRssKiB) / 1024.0, floodIds.size(), kFloodEvents);
     CHECK(maxRssKiB > 0);
-    CHECK(maxRssKiB < kRssLimitKiB);
+    if (kRssMeaningful)
+        CHECK(maxRssKiB < kRssLimitKiB);
 
     // Nothing sent after the stall began has been answered: acknowledgements wait for commits.
     for (const auto& p : producers) {
@@ -302,7 +311,9 @@ TEST_CASE("thousands of one-request producers do not grow the daemon's memory wi
                 static_cast<double>(before) / 1024.0, kChunk, static_cast<double>(after) / 1024.0,
                 kProducers - kChunk, static_cast<double>(restarted) / 1024.0);
     CHECK(queryInt(daemon.database(), "SELECT count(DISTINCT producer) FROM producer_marks") == kProducers);
-    CHECK(after - before < kGrowthLimitKiB);
-    CHECK(restarted < before + kGrowthLimitKiB);
+    if (kRssMeaningful) {
+        CHECK(after - before < kGrowthLimitKiB);
+        CHECK(restarted < before + kGrowthLimitKiB);
+    }
     REQUIRE(daemon.stop(SIGTERM) == 0);
 }

@@ -162,3 +162,29 @@ TEST_CASE("a failed commit is not acknowledged, the daemon exits 74, and retries
     CHECK(queryInt(db, "SELECT count(*) FROM producer_marks") == static_cast<int64_t>(kBefore + kDuring));
     CHECK(queryInt(db, "SELECT count(*) FROM batches WHERE received != committed + duplicates + rejected") == 0);
 }
+
+// A storage fault while starting (disk full when the schema and pipeline are recorded): the
+// daemon must refuse with EX_IOERR (74), not report a configuration error, and must start once
+// the fault is cleared. (Exit codes tell operators where to look; 78 says "fix your config".)
+TEST_CASE("a storage fault at startup exits 74 and the daemon starts once it is cleared", "[integration][durability]")
+{
+    TempDir dir("sluice-fault-start");
+    const std::string failTrigger = dir.file("fail-writes");
+    DaemonOptions options;
+    options.pull = "";
+    options.router = "ipc://" + dir.file("router.sock");
+    options.metrics = "";
+    options.extraConfig = "[testing]\nfail_writes_file = " + failTrigger + "\n";
+    Daemon daemon(dir, options);
+    REQUIRE(daemon.start());  // creates the database
+    REQUIRE(daemon.stop(SIGTERM) == 0);
+
+    touch(failTrigger);
+    const int code = daemon.runToExit(std::chrono::seconds(30));
+    INFO(daemon.log());
+    CHECK(code == 74);
+    std::remove(failTrigger.c_str());
+    REQUIRE(daemon.start());
+    REQUIRE(daemon.stop(SIGTERM) == 0);
+    CHECK(integrityCheck(daemon.database()) == "ok");
+}
