@@ -277,8 +277,9 @@ int runDaemon(const config::Config& cfg)
         return kExitConfig;
     }
     if (Status s = (*writer)->applySchema(*cfg.pipelineSpec, (*runtime)->schema->tables, clock.wallMs()); !s) {
-        log::error(s.message());
-        return kExitConfig;
+        log::error(cfg.store.database, ": recording the schema and pipeline: ", s.message());
+        // A full or failing disk is not a configuration problem.
+        return s.code() == StatusCode::kIoError || s.code() == StatusCode::kCorruption ? kExitIo : kExitConfig;
     }
 
     auto lastBatch = (*writer)->lastBatchId();
