@@ -72,17 +72,7 @@ TEST_CASE("a stalled writer: producers block and wait, memory stays bounded, not
     std::atomic<bool> go{false};
     std::atomic<bool> abandon{false};
     std::vector<std::thread> threads;
-    struct JoinAll {
-        std::vector<std::thread>& threads;
-        std::atomic<bool>& abandon;
-        ~JoinAll()
-        {
-            abandon = true;
-            for (auto& t : threads)
-                if (t.joinable())
-                    t.join();
-        }
-    } joinAll{threads, abandon};
+    JoinOnExit joiner(threads, abandon);
     for (size_t p = 0; p < kProducers; ++p) {
         threads.emplace_back([&, p] {
             const std::vector<std::string> lines = referenceEvents(400 + p, (kBeforeStall + kDuringStall) * kPerRequest);
@@ -240,15 +230,10 @@ TEST_CASE("a stalled writer: producers block and wait, memory stays bounded, not
 
     REQUIRE(daemon.stop(SIGTERM) == 0);
     const std::string db = daemon.database();
-    const auto counts = eventIdCounts(db, kEventsTable);
-    size_t missing = 0, twice = 0;
-    for (const std::string& id : sentIds)
-        missing += counts.count(id) ? 0 : 1;
-    for (const auto& [id, n] : counts)
-        twice += n == 1 ? 0 : 1;
-    CHECK(missing == 0);
-    CHECK(twice == 0);
-    CHECK(counts.size() == sentIds.size());
+    const OnceCheck once = compareOnce(eventIdCounts(db, kEventsTable), sentIds);
+    CHECK(once.missing == 0);
+    CHECK(once.repeated == 0);
+    CHECK(once.extra == 0);
     CHECK(queryInt(db, "SELECT count(*) FROM batches WHERE received != committed + duplicates + rejected") == 0);
 }
 

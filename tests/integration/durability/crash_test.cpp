@@ -37,20 +37,6 @@ size_t fromEnv(const char* name, size_t fallback)
     return static_cast<size_t>(std::strtoull(v, nullptr, 10));
 }
 
-// Joins the producer threads on every way out of the test (after `stop` was set), so that a
-// failed REQUIRE does not leave joinable threads behind.
-struct JoinOnExit {
-    std::vector<std::thread>& threads;
-    std::atomic<bool>& stop;
-    ~JoinOnExit()
-    {
-        stop = true;
-        for (auto& t : threads)
-            if (t.joinable())
-                t.join();
-    }
-};
-
 }  // namespace
 
 TEST_CASE("kill -9 at random moments loses no acknowledged event and duplicates none", "[integration][durability]")
@@ -83,7 +69,7 @@ TEST_CASE("kill -9 at random moments loses no acknowledged event and duplicates 
         producers.push_back(std::make_unique<TrackedProducer>(o));
     }
     std::vector<std::thread> threads;
-    JoinOnExit joiner{threads, stop};
+    JoinOnExit joiner(threads, stop);
     std::atomic<size_t> finished{0};
     for (size_t p = 0; p < kProducers; ++p) {
         threads.emplace_back([&, p] {
@@ -177,15 +163,10 @@ TEST_CASE("kill -9 at random moments loses no acknowledged event and duplicates 
 
     const std::string db = daemon.database();
     const auto counts = eventIdCounts(db, kEventsTable);
-    size_t missing = 0, twice = 0;
-    for (const std::string& id : ackedIds)
-        if (!counts.count(id))
-            ++missing;
-    for (const auto& [id, n] : counts)
-        if (n != 1)
-            ++twice;
-    CHECK(missing == 0);
-    CHECK(twice == 0);
+    const OnceCheck once = compareOnce(counts, ackedIds);
+    CHECK(once.missing == 0);
+    CHECK(once.repeated == 0);
+    CHECK(once.extra == 0);
     CHECK(counts.size() == ackedIds.size());
     CHECK(queryInt(db, std::string("SELECT count(*) FROM ") + kEventsTable) == static_cast<int64_t>(ackedIds.size()));
 

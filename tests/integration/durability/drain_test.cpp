@@ -43,17 +43,7 @@ TEST_CASE("SIGTERM under load drains within 5 s; unanswered requests land once a
     }
     std::atomic<bool> stop{false};
     std::vector<std::thread> threads;
-    struct JoinAll {
-        std::vector<std::thread>& threads;
-        std::atomic<bool>& stop;
-        ~JoinAll()
-        {
-            stop = true;
-            for (auto& t : threads)
-                if (t.joinable())
-                    t.join();
-        }
-    } joinAll{threads, stop};
+    JoinOnExit joiner(threads, stop);
     for (size_t p = 0; p < kProducers; ++p) {
         threads.emplace_back([&, p] {
             const std::vector<std::string> lines = referenceEvents(300 + p, kEventsPerProducer);
@@ -101,16 +91,11 @@ TEST_CASE("SIGTERM under load drains within 5 s; unanswered requests land once a
 
     const std::string db = daemon.database();
     {
-        const auto counts = eventIdCounts(db, kEventsTable);
-        size_t missing = 0, twice = 0;
-        for (const std::string& id : ackedAtExit)
-            missing += counts.count(id) ? 0 : 1;
-        for (const auto& [id, n] : counts)
-            twice += n == 1 ? 0 : 1;
-        CHECK(missing == 0);
-        CHECK(twice == 0);
+        const OnceCheck once = compareOnce(eventIdCounts(db, kEventsTable), ackedAtExit);
+        CHECK(once.missing == 0);
+        CHECK(once.repeated == 0);
         // The drain acknowledged everything it committed: no request is committed but unanswered.
-        CHECK(counts.size() == ackedAtExit.size());
+        CHECK(once.extra == 0);
     }
 
     REQUIRE(daemon.start());
@@ -131,14 +116,9 @@ TEST_CASE("SIGTERM under load drains within 5 s; unanswered requests land once a
         for (const auto& [seq, s] : p->sent())
             sentIds.insert(s.eventIds.begin(), s.eventIds.end());
     }
-    const auto counts = eventIdCounts(db, kEventsTable);
-    size_t missing = 0, twice = 0;
-    for (const std::string& id : sentIds)
-        missing += counts.count(id) ? 0 : 1;
-    for (const auto& [id, n] : counts)
-        twice += n == 1 ? 0 : 1;
-    CHECK(missing == 0);
-    CHECK(twice == 0);
-    CHECK(counts.size() == sentIds.size());
+    const OnceCheck once = compareOnce(eventIdCounts(db, kEventsTable), sentIds);
+    CHECK(once.missing == 0);
+    CHECK(once.repeated == 0);
+    CHECK(once.extra == 0);
     CHECK(integrityCheck(db) == "ok");
 }

@@ -9,6 +9,7 @@
 
 #include <signal.h>
 
+#include <atomic>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -75,20 +76,15 @@ TEST_CASE("a failed commit is not acknowledged, the daemon exits 74, and retries
     // Hold the writer, send the requests under test, wait until the daemon has processed all of
     // them (they sit before the writer), then make writes fail and let the writer go.
     touch(stallTrigger);
-    std::thread sender([&] {
+    std::atomic<bool> stop{false};
+    std::vector<std::thread> threads;
+    JoinOnExit joiner(threads, stop);
+    threads.emplace_back([&] {
         for (size_t r = kBefore; r < kBefore + kDuring; ++r)
             if (!producer.send(lines, r * kPerRequest, (r + 1) * kPerRequest))
                 return;
         producer.flush();  // returns once the restarted daemon has answered everything
     });
-    struct JoinSender {
-        std::thread& t;
-        ~JoinSender()
-        {
-            if (t.joinable())
-                t.join();
-        }
-    } joinSender{sender};
 
     // Processed events that are not retries of requests already seen (those count as duplicates).
     auto newEvents = [&] {
@@ -132,7 +128,7 @@ TEST_CASE("a failed commit is not acknowledged, the daemon exits 74, and retries
     // Clear the fault and restart: the producer's retries land, once.
     std::remove(failTrigger.c_str());
     REQUIRE(daemon.start());
-    sender.join();
+    threads.front().join();
     for (const std::string& problem : producer.problems())
         FAIL_CHECK(problem);
     const ingest::ProducerReport report = producer.report();

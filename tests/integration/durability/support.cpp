@@ -184,6 +184,26 @@ ingest::ProducerReport TrackedProducer::report() const
     return report_;
 }
 
+JoinOnExit::~JoinOnExit()
+{
+    stop_ = true;
+    for (auto& t : threads_)
+        if (t.joinable())
+            t.join();
+}
+
+OnceCheck compareOnce(const std::map<std::string, int64_t>& stored, const std::set<std::string>& expected)
+{
+    OnceCheck c;
+    for (const std::string& id : expected)
+        c.missing += stored.count(id) ? 0 : 1;
+    for (const auto& [id, n] : stored) {
+        c.repeated += n > 1 ? 1 : 0;
+        c.extra += expected.count(id) ? 0 : 1;
+    }
+    return c;
+}
+
 namespace {
 
 store::Db openDb(const std::string& database, bool readOnly)

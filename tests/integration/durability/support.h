@@ -17,6 +17,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "ingest/producer.h"
@@ -102,6 +103,28 @@ private:
     std::atomic<uint64_t> settledRequests_{0};
     std::atomic<uint64_t> ackedEvents_{0};
 };
+
+// Sets `stop` and joins the threads on every way out of a test, so that a failed REQUIRE does
+// not leave joinable threads behind (declare it after the threads and what they use).
+class JoinOnExit {
+public:
+    JoinOnExit(std::vector<std::thread>& threads, std::atomic<bool>& stop) : threads_(threads), stop_(stop) {}
+    ~JoinOnExit();
+    JoinOnExit(const JoinOnExit&) = delete;
+    JoinOnExit& operator=(const JoinOnExit&) = delete;
+
+private:
+    std::vector<std::thread>& threads_;
+    std::atomic<bool>& stop_;
+};
+
+// How a table's event ids (eventIdCounts) compare with the ids that must be there once each.
+struct OnceCheck {
+    size_t missing = 0;   // expected, not stored
+    size_t repeated = 0;  // stored more than once
+    size_t extra = 0;     // stored, not expected
+};
+OnceCheck compareOnce(const std::map<std::string, int64_t>& stored, const std::set<std::string>& expected);
 
 // PRAGMA integrity_check on `database` through a read-write connection (so SQLite recovers a
 // WAL left by a crash first). The rows joined with "; " -- "ok" when sound.
