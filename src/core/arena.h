@@ -25,10 +25,10 @@ public:
     {
         size_t offset = (used_ + align - 1) & ~(align - 1);
         if (chunks_.empty() || offset + size > capacity_) {
-            newChunk(size + align);
+            nextChunk(size + align);
             offset = (used_ + align - 1) & ~(align - 1);
         }
-        char* p = chunks_.back().get() + offset;
+        char* p = chunks_[current_].data.get() + offset;
         used_ = offset + size;
         bytes_ += size;
         return p;
@@ -58,26 +58,42 @@ public:
     // Bytes handed out so far (a measure of the batch's transformed size).
     size_t bytes() const { return bytes_; }
 
-    void clear()
+    // Forgets everything handed out but keeps the memory, for the next batch.
+    void rewind()
     {
-        if (chunks_.size() > 1) {
-            chunks_.erase(chunks_.begin(), chunks_.end() - 1);
-        }
+        current_ = 0;
         used_ = 0;
         bytes_ = 0;
+        capacity_ = chunks_.empty() ? 0 : chunks_[0].size;
     }
 
 private:
-    void newChunk(size_t atLeast)
+    struct Chunk {
+        std::unique_ptr<char[]> data;
+        size_t size = 0;
+    };
+
+    void nextChunk(size_t atLeast)
     {
+        // Reuse the following chunk when a rewound arena has one that is large enough.
+        while (!chunks_.empty() && current_ + 1 < chunks_.size()) {
+            ++current_;
+            if (chunks_[current_].size >= atLeast) {
+                capacity_ = chunks_[current_].size;
+                used_ = 0;
+                return;
+            }
+        }
         size_t size = atLeast > chunkSize_ ? atLeast : chunkSize_;
-        chunks_.push_back(std::make_unique_for_overwrite<char[]>(size));
+        chunks_.push_back(Chunk{std::make_unique_for_overwrite<char[]>(size), size});
+        current_ = chunks_.size() - 1;
         capacity_ = size;
         used_ = 0;
     }
 
     size_t chunkSize_;
-    std::vector<std::unique_ptr<char[]>> chunks_;
+    std::vector<Chunk> chunks_;
+    size_t current_ = 0;
     size_t capacity_ = 0;
     size_t used_ = 0;
     size_t bytes_ = 0;

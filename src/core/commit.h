@@ -18,19 +18,44 @@
 
 namespace sluice {
 
+// One value of a row: 16 bytes, because a batch holds hundreds of thousands of them.
 struct Cell {
     enum class Kind : uint8_t { kNull, kInt, kReal, kText, kBlob };
-    Kind kind = Kind::kNull;
-    int64_t i = 0;
-    double d = 0;
-    std::string_view text;  // kText, kBlob
 
     static Cell null() { return {}; }
-    static Cell ofInt(int64_t v) { Cell c; c.kind = Kind::kInt; c.i = v; return c; }
-    static Cell ofReal(double v) { Cell c; c.kind = Kind::kReal; c.d = v; return c; }
-    static Cell ofText(std::string_view v) { Cell c; c.kind = Kind::kText; c.text = v; return c; }
-    static Cell ofBlob(std::string_view v) { Cell c; c.kind = Kind::kBlob; c.text = v; return c; }
+    static Cell ofInt(int64_t v) { Cell c; c.kind = Kind::kInt; c.value_.i = v; return c; }
+    static Cell ofReal(double v) { Cell c; c.kind = Kind::kReal; c.value_.d = v; return c; }
+    static Cell ofText(std::string_view v) { return bytes(Kind::kText, v); }
+    static Cell ofBlob(std::string_view v) { return bytes(Kind::kBlob, v); }
+
+    // The value for its kind; 0 or empty for the other kinds.
+    int64_t i() const { return kind == Kind::kInt ? value_.i : 0; }
+    double d() const { return kind == Kind::kReal ? value_.d : 0.0; }
+    std::string_view text() const
+    {
+        return kind == Kind::kText || kind == Kind::kBlob ? std::string_view(value_.p, size_) : std::string_view();
+    }
+
+    Kind kind = Kind::kNull;
+
+private:
+    static Cell bytes(Kind kind, std::string_view v)
+    {
+        Cell c;
+        c.kind = kind;
+        c.value_.p = v.data() ? v.data() : "";
+        c.size_ = static_cast<uint32_t>(v.size());
+        return c;
+    }
+
+    uint32_t size_ = 0;
+    union {
+        int64_t i;
+        double d;
+        const char* p;
+    } value_{0};
 };
+static_assert(sizeof(Cell) == 16);
 
 // Rows appended to one table; `width` cells per row, row-major, in the table's column order.
 struct TableRows {

@@ -442,7 +442,9 @@ void Processor::Impl::fieldCell(Worker& w, const FieldSpec& f, const Value& v, c
     case ValueKind::kReal: out = Cell::ofReal(v.d); return;
     case ValueKind::kString:
         if (!f.isPii()) {
-            out = Cell::ofText(v.text);
+            // Parsed values live in the worker's parse arena, reused by the next batch: what the
+            // writer will read is copied to the batch's own arena.
+            out = Cell::ofText(w.transformArena.copy(v.text));
             return;
         }
         w.scratch.clear();
@@ -486,7 +488,7 @@ void Processor::Impl::derivedCell(Worker& w, const OutputPlan& plan, size_t f, c
     if (!plan.masked[f]) {
         if (spec.isPii()) {
             if (v.kind == ValueKind::kString) {
-                out = Cell::ofText(v.text);
+                out = Cell::ofText(w.transformArena.copy(v.text));
             } else {
                 w.scratch.clear();
                 appendJson(w.scratch, v);
@@ -554,7 +556,7 @@ void Processor::Impl::transform(int shard, const Batch& batch, WriteBatch& wb, i
             TableRows& rows = wb.inserts[static_cast<size_t>(contractInsert[c])];
             Cell* row = rows.cells.data() + static_cast<size_t>(it.row) * rows.width;
             row[0] = Cell::ofInt(static_cast<int64_t>(batchId));
-            row[1] = it.ev.eventId.empty() ? Cell::null() : Cell::ofText(it.ev.eventId);
+            row[1] = it.ev.eventId.empty() ? Cell::null() : Cell::ofText(w.transformArena.copy(it.ev.eventId));
             row[2] = Cell::ofInt(it.ev.eventTimeMs);
             row[3] = Cell::ofInt(batch.requests[it.request].receivedAtMs);
             row[kKeyLinkColumn] = Cell::ofText(w.transformArena.copy(k.link()));
@@ -622,6 +624,7 @@ WriteBatch Processor::Impl::process(Batch&& batch)
         w.created.clear();
         w.subjects.clear();
         w.consentTexts.clear();
+        w.parseArena.rewind();
         w.error = Status::ok();
     }
 
@@ -822,9 +825,9 @@ WriteBatch Processor::Impl::process(Batch&& batch)
             wb.keys.push_back(std::move(k));
         for (KeySubject& s : w.subjects)
             wb.subjects.push_back(std::move(s));
-        wb.arenas.push_back(std::move(w.parseArena));
+        // The parse arena (plaintext PII among it) stays with the worker and is reused; only the
+        // transform arena, which the rows point into, travels to the writer.
         wb.arenas.push_back(std::move(w.transformArena));
-        w.parseArena = Arena();
         w.transformArena = Arena();
     }
     for (KeyRecord& k : deadLetterKeysCreated)

@@ -282,13 +282,13 @@ Status BatchWriter::writeInserts(WriteBatch& batch, const std::unordered_set<std
             Cell* row = t.cells.data() + r * t.width;
             if (filter) {
                 const Cell& link = row[t.keyLinkColumn];
-                if (dropped.count(std::string(link.text)))
+                if (dropped.count(std::string(link.text())))
                     continue;
             }
             for (size_t c = 0; c < t.width; ++c) {
                 if (static_cast<int>(c) == t.parentColumn) {
                     const auto& ids = rowids[static_cast<size_t>(t.parent)];
-                    s.bind(static_cast<int>(c + 1), ids[static_cast<size_t>(row[c].i)]);
+                    s.bind(static_cast<int>(c + 1), ids[static_cast<size_t>(row[c].i())]);
                 } else {
                     s.bindCell(static_cast<int>(c + 1), row[c]);
                 }

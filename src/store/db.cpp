@@ -179,10 +179,10 @@ Stmt& Stmt::bindCell(int index, const Cell& cell)
 {
     switch (cell.kind) {
     case Cell::Kind::kNull: return bindNull(index);
-    case Cell::Kind::kInt: return bind(index, cell.i);
-    case Cell::Kind::kReal: return bindDouble(index, cell.d);
-    case Cell::Kind::kText: return bindText(index, cell.text);
-    case Cell::Kind::kBlob: return bindBlob(index, cell.text);
+    case Cell::Kind::kInt: return bind(index, cell.i());
+    case Cell::Kind::kReal: return bindDouble(index, cell.d());
+    case Cell::Kind::kText: return bindText(index, cell.text());
+    case Cell::Kind::kBlob: return bindBlob(index, cell.text());
     }
     return *this;
 }

@@ -232,9 +232,9 @@ TEST_CASE("group keys are canonical JSON arrays; missing values are null", "[agg
     REQUIRE(rows);
     bool sawEmpty = false;
     for (const Cell& c : rows->cells)
-        if (c.kind == Cell::Kind::kText && c.text.empty()) {
+        if (c.kind == Cell::Kind::kText && c.text().empty()) {
             sawEmpty = true;
-            CHECK(c.text.data() != nullptr);
+            CHECK(c.text().data() != nullptr);
         }
     CHECK(sawEmpty);
 }
@@ -378,8 +378,8 @@ TEST_CASE("out-of-order events within the lateness are accepted, later ones are 
     const UpsertRows* w = out->find("watermarks");
     REQUIRE(w);
     REQUIRE(w->cells.size() == 2);
-    CHECK(w->cells[0].text == "acme/checkout/1.0.0");
-    CHECK(w->cells[1].i == kT + 125 * kSecond);
+    CHECK(w->cells[0].text() == "acme/checkout/1.0.0");
+    CHECK(w->cells[1].i() == kT + 125 * kSecond);
 }
 
 TEST_CASE("finalize ranges are contiguous across flushes and restarts", "[aggregator]")
@@ -573,7 +573,7 @@ TEST_CASE("emitted cells live in the arena, not in the aggregator", "[aggregator
     size_t textBytes = 0;
     for (const UpsertRows& u : out->upserts)
         for (const Cell& c : u.cells)
-            for (char ch : c.text)
+            for (char ch : c.text())
                 textBytes += ch != 0 ? 1 : 0;
     CHECK(textBytes > 0);
     MiniDb db;

@@ -21,7 +21,7 @@ struct Owned {
     double d = 0;
     std::string text;
 
-    static Owned of(const Cell& c) { return {c.kind, c.i, c.d, std::string(c.text)}; }
+    static Owned of(const Cell& c) { return {c.kind, c.i(), c.d(), std::string(c.text())}; }
     static Owned ofInt(int64_t v) { return {Cell::Kind::kInt, v, 0, {}}; }
     static Owned ofReal(double v) { return {Cell::Kind::kReal, 0, v, {}}; }
     static Owned ofText(std::string v) { return {Cell::Kind::kText, 0, 0, std::move(v)}; }

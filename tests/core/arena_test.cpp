@@ -30,3 +30,20 @@ TEST_CASE("arena arrays are aligned and value-initialised", "[arena]")
     for (auto v : span)
         CHECK(v == 0);
 }
+
+TEST_CASE("a rewound arena reuses its memory and hands out fresh space", "[arena]")
+{
+    Arena arena(64);
+    std::string_view first = arena.copy("0123456789");
+    std::string big(200, 'b');
+    arena.copy(big);
+    const char* firstChunk = first.data();
+    arena.rewind();
+    CHECK(arena.bytes() == 0);
+    std::string_view again = arena.copy("abcdefghij");
+    CHECK(again.data() == firstChunk);  // the first chunk again
+    CHECK(again == "abcdefghij");
+    std::string_view large = arena.copy(big);  // needs the big chunk (or a new one)
+    CHECK(large == big);
+    CHECK(again == "abcdefghij");
+}
