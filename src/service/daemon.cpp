@@ -245,6 +245,7 @@ int runDaemon(const config::Config& cfg)
     store::BatchWriter::Options writerOptions;
     writerOptions.path = cfg.store.database;
     writerOptions.cacheBytes = static_cast<int64_t>(cfg.store.cacheBytes);
+    writerOptions.backgroundCheckpoints = true;
     writerOptions.sketches.merge = aggregate::mergeSerialized;
     writerOptions.sketches.estimate = aggregate::estimateSerialized;
     if (!cfg.testing.failWritesFile.empty()) {

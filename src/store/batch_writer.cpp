@@ -143,6 +143,14 @@ Result<std::unique_ptr<BatchWriter>> BatchWriter::open(const Options& options)
             return stmt.status();
         *p.stmt = std::move(*stmt);
     }
+    if (options.backgroundCheckpoints) {
+        // WAL up to 64 MiB before the writer helps; the file is truncated back to that after a restart.
+        SLUICE_RETURN_IF_ERROR(writer->db_.exec("PRAGMA journal_size_limit = 67108864"));
+        auto checkpointer = Checkpointer::start(options.path, writer->db_, 2048, 16384);
+        if (!checkpointer)
+            return checkpointer.status();
+        writer->checkpointer_ = std::move(*checkpointer);
+    }
     auto lastShred = writer->db_.queryInt("SELECT max(id) FROM shred_log");
     if (!lastShred)
         return lastShred.status();
@@ -431,6 +439,8 @@ Status BatchWriter::commit(WriteBatch& batch, std::vector<std::string>& shredded
                                 .count();
         SLUICE_RETURN_IF_ERROR(applySchema(*batch.schema->pipeline, batch.schema->tables, now));
     }
+    if (checkpointer_)
+        SLUICE_RETURN_IF_ERROR(checkpointer_->catchUp());
     const auto start = std::chrono::steady_clock::now();
     auto txn = Txn::begin(db_);
     if (!txn)

@@ -16,6 +16,7 @@
 #include "core/schema.h"
 #include "core/spec.h"
 #include "core/status.h"
+#include "store/checkpointer.h"
 #include "store/db.h"
 
 namespace sluice::store {
@@ -39,6 +40,8 @@ public:
         int64_t cacheBytes = 16 * 1024 * 1024;
         const char* vfs = nullptr;
         SketchFunctions sketches;
+        // Checkpoint the WAL on a thread of its own (the daemon) instead of in the commit path.
+        bool backgroundCheckpoints = false;
     };
 
     static Result<std::unique_ptr<BatchWriter>> open(const Options& options);
@@ -72,6 +75,7 @@ private:
     std::unordered_map<std::string, Stmt> upserts_;
     std::unordered_map<std::string, Stmt> finalizes_;
     Stmt batchInsert_, keyInsert_, subjectInsert_, rejectInsert_, markInsert_, markLookup_, producerUpsert_;
+    std::unique_ptr<Checkpointer> checkpointer_;  // after db_: stopped before the connection closes
     int64_t dataVersion_ = -1;
     int64_t lastShredId_ = 0;
     // Key links shredded by another process, with the batch that noticed them. Batches already

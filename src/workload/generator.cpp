@@ -49,7 +49,9 @@ uint64_t Generator::random()
 void Generator::appendValid(std::string& out, uint64_t n)
 {
     const uint64_t session = random() % options_.sessions;
-    const uint64_t customer = random() % options_.customers;
+    // A session belongs to one customer (each customer has sessions/customers of them), as on a
+    // real checkout: a session's data key then covers one data subject.
+    const uint64_t customer = (session * 7919 + 17) % options_.customers;
     const int country = static_cast<int>(random() % static_cast<uint64_t>(options_.countries));
     const int device = static_cast<int>(random() % static_cast<uint64_t>(options_.devices));
     const uint64_t ip = random();

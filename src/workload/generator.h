@@ -1,8 +1,9 @@
 // The reference workload of the spec (section 11) as a deterministic event generator: the
-// acme/checkout/1.0.0 contract, 100,000 sessions, 20,000 customers, 30 countries, 4 devices, the
-// consent mix 40% [0,1,2], 30% [0,1], 20% [0], 10% [], events of about 300 bytes. Optionally a
-// share of invalid events, one rejection reason after another. Used by sluicectl bench and send
-// --generate, by the demo and by the tests. Pure: no I/O, no clock unless told a base time.
+// acme/checkout/1.0.0 contract, 100,000 sessions (each belonging to one of 20,000 customers),
+// 30 countries, 4 devices, the consent mix 40% [0,1,2], 30% [0,1], 20% [0], 10% [], events of
+// about 300 bytes. Optionally a share of invalid events, one rejection reason after another.
+// Used by sluicectl bench and send --generate, by the demo and by the tests. Pure: no I/O, no
+// clock unless told a base time.
 #pragma once
 
 #include <cstdint>

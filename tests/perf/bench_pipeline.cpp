@@ -118,6 +118,7 @@ int main(int argc, char** argv)
     wo.path = database;
     wo.sketches.merge = aggregate::mergeSerialized;
     wo.sketches.estimate = aggregate::estimateSerialized;
+    wo.backgroundCheckpoints = std::getenv("SLUICE_BENCH_INLINE_CHECKPOINTS") == nullptr;
     auto writer = store::BatchWriter::open(wo);
     if (!runtime || !writer) {
         std::fprintf(stderr, "setup failed\n");
