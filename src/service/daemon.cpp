@@ -43,15 +43,17 @@ constexpr const char* kMasterCheckKey = "master_key_check";
 // from them whenever /metrics is scraped.
 class DaemonMetrics {
 public:
-    DaemonMetrics(Registry& r, const ingest::IngestStats& ingest, const ProcessorStats& processor,
+    DaemonMetrics(Registry& r, const ingest::IngestStats& ingest, ProcessorStats& processor,
                   const WriterStats& writer, const BoundedQueue<Batch>& batches,
                   const BoundedQueue<WriteBatch>& commits)
-        : ingest_(ingest), processor_(processor), writer_(writer), batchQueue_(batches), commitQueue_(commits),
+        : registry_(r), ingest_(ingest), processor_(processor), writer_(writer), batchQueue_(batches),
+          commitQueue_(commits),
           received_(r.counter("sluice_events_received_total", "Events received (every line of every message).")),
           committed_(r.counter("sluice_events_committed_total", "Events committed to the database.")),
           duplicates_(r.counter("sluice_events_duplicate_total",
                                 "Events in retried requests that were already committed (applied zero times).")),
-          late_(r.counter("sluice_events_late_total", "Events that arrived for an already final aggregation window.")),
+          late_(r.counter("sluice_events_late_total",
+                          "Late events summed over aggregations (an event late for two aggregations counts twice).")),
           batches_(r.counter("sluice_batches_total", "Batches committed.")),
           messages_(r.counter("sluice_ingest_messages_total", "ZeroMQ messages received.")),
           bytes_(r.counter("sluice_ingest_bytes_total", "Bytes of message bodies received.")),
@@ -117,6 +119,14 @@ public:
         set(*stageUs_[2], processor_.aggregateUs.load());
         set(*stageUs_[3], writer_.writeUs.load());
         set(*stageUs_[4], writer_.commitUs.load());
+        {
+            std::lock_guard lock(processor_.lateMutex);
+            for (const auto& [aggregation, count] : processor_.lateByAggregation)
+                set(registry_.counter("sluice_aggregation_late_events_total",
+                                      "Events that arrived for a final window of this aggregation (not counted in it).",
+                                      {{"aggregation", aggregation}}),
+                    count);
+        }
         keysCached_.set(static_cast<double>(processor_.keysCached.load()));
         batchQueueDepth_.set(static_cast<double>(batchQueue_.size()));
         commitQueueDepth_.set(static_cast<double>(commitQueue_.size()));
@@ -124,8 +134,9 @@ public:
     }
 
 private:
+    Registry& registry_;
     const ingest::IngestStats& ingest_;
-    const ProcessorStats& processor_;
+    ProcessorStats& processor_;
     const WriterStats& writer_;
     const BoundedQueue<Batch>& batchQueue_;
     const BoundedQueue<WriteBatch>& commitQueue_;

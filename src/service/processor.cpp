@@ -815,6 +815,10 @@ WriteBatch Processor::Impl::process(Batch&& batch)
     for (auto& a : aggregators) {
         aggregate::FlushSummary summary = a->flush(aggregateArena, wb.upserts, wb.finalizes);
         wb.lateEvents += summary.lateEvents;
+        if (summary.lateEvents) {
+            std::lock_guard lock(stats.lateMutex);
+            stats.lateByAggregation[a->table().name()] += summary.lateEvents;
+        }
     }
     const auto t4 = Clock_::now();
 

@@ -16,6 +16,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -40,6 +41,9 @@ struct ProcessorStats {
     std::atomic<uint64_t> accepted{0};
     std::atomic<uint64_t> duplicates{0};
     std::atomic<uint64_t> late{0};
+    // Late events per aggregation (name -> count), for the metrics. Guarded by lateMutex.
+    std::mutex lateMutex;
+    std::map<std::string, uint64_t> lateByAggregation;
     std::atomic<uint64_t> keysCreated{0};
     std::atomic<uint64_t> keysLoaded{0};
     std::atomic<uint64_t> keysCached{0};

@@ -78,6 +78,12 @@ void Generator::appendValid(std::string& out, uint64_t n)
             kCountries[static_cast<size_t>(country)].data(), static_cast<int>(kDevices[static_cast<size_t>(device)].size()),
             kDevices[static_cast<size_t>(device)].data(), static_cast<unsigned long long>(cents / 100),
             static_cast<unsigned long long>(cents % 100), static_cast<unsigned long long>(items));
+    if (options_.padBytes) {
+        out.pop_back();  // the closing brace
+        out += R"(,"note":")";
+        out.append(options_.padBytes, 'x');
+        out += "\"}";
+    }
 }
 
 std::optional<Reason> Generator::next(std::string& out)

@@ -25,6 +25,7 @@ struct Options {
     int64_t baseTimeMs = 0;     // event_time = base + n * stepMs (+ jitter); 0: no event_time
     int64_t stepMs = 0;
     int64_t jitterMs = 0;       // event times move back by up to this much (out of order)
+    size_t padBytes = 0;        // adds a "note" string of this many bytes (a contract must declare it)
 };
 
 class Generator {

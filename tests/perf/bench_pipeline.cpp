@@ -3,9 +3,11 @@
 // synchronous=FULL) on their own threads, as in the daemon. Prints events/s for the transform
 // alone, the writer alone, and both pipelined, after a first pass that creates the keys.
 //
-//   bench_pipeline [events=200000] [workers=2]
+//   bench_pipeline [events=200000] [workers=2] [sessions=100000] [pad-bytes=0] [batch-events=10000]
+// SLUICE_BENCH_CONFIG=sluiced.conf takes the contracts and pipelines from that configuration.
 #include <pthread.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -60,10 +62,16 @@ double secondsSince(std::chrono::steady_clock::time_point t)
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
 }
 
+uint64_t gSessions = 100'000;
+size_t gPadBytes = 0;
+uint64_t gBatchEvents = 10'000;
+
 std::vector<Batch> makeBatches(uint64_t events, uint64_t seed, uint64_t firstId)
 {
     workload::Options wo;
     wo.seed = seed;
+    wo.sessions = gSessions;
+    wo.padBytes = gPadBytes;
     workload::Generator gen(wo);
     std::vector<Batch> batches;
     const int64_t now = SystemClock::instance().wallMs();
@@ -71,7 +79,7 @@ std::vector<Batch> makeBatches(uint64_t events, uint64_t seed, uint64_t firstId)
     while (made < events) {
         Batch b;
         b.id = firstId + batches.size();
-        for (int r = 0; r < 100 && made < events; ++r) {
+        for (uint64_t r = 0; r < gBatchEvents / 100 && made < events; ++r) {
             std::string body;
             for (int i = 0; i < 100; ++i, ++made) {
                 gen.next(body);
@@ -83,7 +91,7 @@ std::vector<Batch> makeBatches(uint64_t events, uint64_t seed, uint64_t firstId)
             req.receivedAtMs = now;
             req.mode = RequestMode::kAcknowledged;
             req.producer = "bench";
-            req.seq = b.id * 1000 + static_cast<uint64_t>(r);
+            req.seq = b.id * 100'000 + r;
             b.bytes += body.size();
             b.events += 100;
             b.requests.push_back(std::move(req));
@@ -100,6 +108,12 @@ int main(int argc, char** argv)
 {
     const uint64_t events = argc > 1 ? std::strtoull(argv[1], nullptr, 10) : 200'000;
     const int workers = argc > 2 ? std::atoi(argv[2]) : 2;
+    if (argc > 3)
+        gSessions = std::strtoull(argv[3], nullptr, 10);
+    if (argc > 4)
+        gPadBytes = std::strtoull(argv[4], nullptr, 10);
+    if (argc > 5)
+        gBatchEvents = std::max<uint64_t>(100, std::strtoull(argv[5], nullptr, 10));
     const fs::path dir = fs::temp_directory_path() / ("sluice-bench-pipeline-" + std::to_string(::getpid()));
     fs::create_directories(dir);
     const std::string database = (dir / "sluice.db").string();
@@ -203,8 +217,9 @@ int main(int argc, char** argv)
                         writeCpu / events * 1e6, writeBytes / events);
     };
 
-    std::printf("bench_pipeline: %llu events per pass, %d worker(s), batches of 10,000\n",
-                static_cast<unsigned long long>(events), workers);
+    std::printf("bench_pipeline: %llu events per pass, %d worker(s), batches of %llu, %llu sessions, %zu pad bytes\n",
+                static_cast<unsigned long long>(events), workers, static_cast<unsigned long long>(gBatchEvents),
+                static_cast<unsigned long long>(gSessions), gPadBytes);
     pass("first pass (new keys)", true, false);
     pass("steady state", true, false);
     pass("pipelined", true, true);
