@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
-#include <regex>
 #include <set>
 #include <sstream>
 
@@ -71,16 +70,26 @@ Status onlyKeys(const Json& object, std::initializer_list<const char*> allowed, 
     return Status::ok();
 }
 
-const std::regex& refRegex()
+// The same engine as contract patterns (PCRE2); std::regex is slow and its headers trip
+// compiler warnings in sanitizer builds.
+bool fullMatch(const char* pattern, const std::string& text)
 {
-    static const std::regex re(R"(^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*/[0-9]+\.[0-9]+\.[0-9]+([-+][A-Za-z0-9_.-]+)?$)");
-    return re;
+    auto compiled = contract::Pattern::compile(pattern);
+    if (!compiled)
+        return false;
+    contract::PatternMatcher matcher;
+    return matcher.match(**compiled, text) == contract::MatchResult::kMatch;
 }
 
-const std::regex& nameRegex()
+bool validRef(const std::string& ref)
 {
-    static const std::regex re("^[a-z][a-z0-9_]{0,62}$");
-    return re;
+    return fullMatch("^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*/[0-9]+\\.[0-9]+\\.[0-9]+([-+][A-Za-z0-9_.-]+)?$",
+                     ref);
+}
+
+bool validName(const std::string& name)
+{
+    return fullMatch("^[a-z][a-z0-9_]{0,62}$", name);
 }
 
 bool isInteger(const Json& j) { return j.is_number_integer(); }
@@ -190,7 +199,7 @@ Result<ContractSpec> parseContract(const std::string& text, const std::string& f
     if (!j.contains("ref") || !j["ref"].is_string())
         return bad(file, "ref", "is required and must be a string like handle/name/1.0.0");
     c.ref = j["ref"].get<std::string>();
-    if (c.ref.size() > 200 || !std::regex_match(c.ref, refRegex()))
+    if (c.ref.size() > 200 || !validRef(c.ref))
         return bad(file, "ref", "'" + c.ref + "' is not of the form handle/name/major.minor.patch");
     if (!j.contains("fields") || !j["fields"].is_object() || j["fields"].empty())
         return bad(file, "fields", "is required and must be a non-empty object");
@@ -463,7 +472,7 @@ Status checkNames(const PipelineSpec& p)
             return bad(c.path, "ref", "contract refs '" + c.ref + "' and another map to the same SQL name " + c.viewName());
     }
     auto claim = [&](const std::string& name, const std::string& path, const std::string& what) {
-        if (!std::regex_match(name, nameRegex()))
+        if (!validName(name))
             return bad(path, what, "'" + name + "' must be lowercase letters, digits and _ (starting with a letter)");
         for (const char* prefix : {"events_", "derived_", "agg_", "sqlite_"})
             if (name.rfind(prefix, 0) == 0)

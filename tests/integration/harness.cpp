@@ -12,7 +12,6 @@
 #include <cstdlib>
 #include <fstream>
 #include <random>
-#include <regex>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -127,19 +126,25 @@ bool Daemon::start(std::chrono::milliseconds timeout)
     if (!spawn())
         return false;
     const auto deadline = std::chrono::steady_clock::now() + timeout;
-    static const std::regex listening(R"(listening on ([^;]+?)(; metrics on http://([^/]+)/metrics)?$)");
     while (std::chrono::steady_clock::now() < deadline) {
         std::string log = readFile(logPath_).substr(logOffset_);
         std::istringstream lines(log);
         std::string line;
         while (std::getline(lines, line)) {
-            if (line.find(" ready: ") == std::string::npos)
+            // "... ready: ...; listening on A, B[; metrics on http://H:P/metrics]"
+            const auto ready = line.find(" ready: ");
+            const auto listening = line.find("listening on ", ready == std::string::npos ? 0 : ready);
+            if (ready == std::string::npos || listening == std::string::npos)
                 continue;
-            std::smatch m;
-            if (!std::regex_search(line, m, listening))
-                continue;
+            std::string list = line.substr(listening + 13);
+            metricsAddress_.clear();
+            const auto metrics = list.find("; metrics on http://");
+            if (metrics != std::string::npos) {
+                std::string url = list.substr(metrics + 20);
+                metricsAddress_ = url.substr(0, url.find('/'));
+                list.resize(metrics);
+            }
             std::vector<std::string> endpoints;
-            std::string list = m[1].str();
             size_t pos = 0;
             while (pos <= list.size()) {
                 size_t end = list.find(", ", pos);
@@ -151,7 +156,6 @@ bool Daemon::start(std::chrono::milliseconds timeout)
             size_t i = 0;
             pullEndpoint_ = options_.pull.empty() ? "" : endpoints.at(i++);
             routerEndpoint_ = options_.router.empty() ? "" : endpoints.at(i++);
-            metricsAddress_ = m[3].matched ? m[3].str() : "";
             return true;
         }
         int status;
