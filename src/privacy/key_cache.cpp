@@ -9,6 +9,98 @@ KeyCache::KeyCache(size_t capacity, int64_t lifetimeMs, std::string kind, const 
     : capacity_(capacity ? capacity : 1), lifetimeMs_(lifetimeMs), kind_(std::move(kind)), wrapper_(wrapper),
       source_(source)
 {
+    rehash(1024);
+}
+
+uint32_t KeyCache::find(const Digest& lookup) const
+{
+    const uint32_t tag = tagOf(lookup);
+    for (size_t pos = bucketOf(lookup);; pos = (pos + 1) & (buckets_.size() - 1)) {
+        const Bucket& b = buckets_[pos];
+        if (b.slot == 0)
+            return kNone;
+        if (b.tag == tag && slots_[b.slot - 1].lookup == lookup)
+            return b.slot - 1;
+    }
+}
+
+uint32_t KeyCache::findOrInsert(const Digest& lookup)
+{
+    if ((used_ + 1) * 10 > buckets_.size() * 7)
+        rehash(buckets_.size() * 2);
+    const uint32_t tag = tagOf(lookup);
+    size_t pos = bucketOf(lookup);
+    for (;; pos = (pos + 1) & (buckets_.size() - 1)) {
+        const Bucket& b = buckets_[pos];
+        if (b.slot == 0)
+            break;
+        if (b.tag == tag && slots_[b.slot - 1].lookup == lookup)
+            return b.slot - 1;
+    }
+    uint32_t index;
+    if (!freeSlots_.empty()) {
+        index = freeSlots_.back();
+        freeSlots_.pop_back();
+    } else {
+        index = static_cast<uint32_t>(slots_.size());
+        slots_.emplace_back();
+    }
+    Slot& slot = slots_[index];
+    slot.lookup = lookup;
+    slot.rowid = 0;
+    slot.expiresAtMs = 0;
+    slot.used = true;
+    slot.resident = false;
+    buckets_[pos] = Bucket{tag, index + 1};
+    ++used_;
+    return index;
+}
+
+void KeyCache::erase(uint32_t index)
+{
+    Slot& slot = slots_[index];
+    size_t mask = buckets_.size() - 1;
+    size_t pos = bucketOf(slot.lookup);
+    while (buckets_[pos].slot != index + 1)
+        pos = (pos + 1) & mask;
+    // Backward-shift deletion: pull later members of the probe run into the hole.
+    size_t hole = pos;
+    for (size_t j = (hole + 1) & mask; buckets_[j].slot != 0; j = (j + 1) & mask) {
+        const size_t home = bucketOf(slots_[buckets_[j].slot - 1].lookup);
+        const bool movable = hole <= j ? (home <= hole || home > j) : (home <= hole && home > j);
+        if (movable) {
+            buckets_[hole] = buckets_[j];
+            hole = j;
+        }
+    }
+    buckets_[hole] = Bucket{};
+    dropKey(slot);
+    slot.used = false;
+    ++slot.generation;
+    freeSlots_.push_back(index);
+    --used_;
+}
+
+void KeyCache::rehash(size_t size)
+{
+    buckets_.assign(size, Bucket{});
+    for (size_t i = 0; i < slots_.size(); ++i) {
+        if (!slots_[i].used)
+            continue;
+        size_t pos = bucketOf(slots_[i].lookup);
+        while (buckets_[pos].slot != 0)
+            pos = (pos + 1) & (size - 1);
+        buckets_[pos] = Bucket{tagOf(slots_[i].lookup), static_cast<uint32_t>(i + 1)};
+    }
+}
+
+void KeyCache::dropKey(Slot& slot)
+{
+    if (!slot.resident)
+        return;
+    slot.key.siv = SivKey();  // wipes the key bytes
+    slot.resident = false;
+    --resident_;
 }
 
 Status KeyCache::preload(int64_t nowMs, const std::function<bool(const Digest&)>& mine)
@@ -17,7 +109,7 @@ Status KeyCache::preload(int64_t nowMs, const std::function<bool(const Digest&)>
         if (!mine(lookup))
             return;
         // Oldest first: a newer key for the same value replaces an older one.
-        Slot& slot = slots_[lookup];
+        Slot& slot = slots_[findOrInsert(lookup)];
         slot.rowid = rowid;
         slot.expiresAtMs = expiresAtMs;
     });
@@ -26,29 +118,38 @@ Status KeyCache::preload(int64_t nowMs, const std::function<bool(const Digest&)>
 Result<ActiveKey*> KeyCache::acquire(const Digest& lookup, std::string_view contract, int64_t nowMs, SivCipher& cipher,
                                      std::vector<KeyRecord>& created)
 {
-    Slot& slot = slots_[lookup];
+    const uint32_t index = findOrInsert(lookup);
+    Slot& slot = slots_[index];
     if (slot.expiresAtMs > nowMs) {
-        if (slot.key) {
+        if (slot.resident) {
             ++stats_.hits;
-            SLUICE_RETURN_IF_ERROR(cipher.setKey(slot.key->siv));
-            return slot.key.get();
+            SLUICE_RETURN_IF_ERROR(cipher.setKey(slot.key.siv));
+            return &slot.key;
         }
         if (slot.rowid) {
-            auto loaded = load(slot, lookup, nowMs, cipher);
-            if (!loaded || *loaded)
+            auto loaded = load(slot, nowMs, cipher);
+            if (!loaded)
                 return loaded;
+            if (*loaded) {
+                makeResident(index);
+                return &slots_[index].key;
+            }
             // Gone (shredded) or no longer matching: a new key replaces it.
         }
     }
-    return create(slot, lookup, contract, nowMs, cipher, created);
+    const bool wasResident = slot.resident;
+    auto made = create(slot, contract, nowMs, cipher, created);
+    if (made && !wasResident)
+        makeResident(index);
+    return made ? Result<ActiveKey*>(&slots_[index].key) : made;
 }
 
-Result<ActiveKey*> KeyCache::load(Slot& slot, const Digest& lookup, int64_t nowMs, SivCipher& cipher)
+Result<ActiveKey*> KeyCache::load(Slot& slot, int64_t nowMs, SivCipher& cipher)
 {
     auto found = source_.fetch(slot.rowid);
     if (!found)
         return found.status();
-    if (!*found || (*found)->lookup != lookup || (*found)->expiresAtMs <= nowMs)
+    if (!*found || (*found)->lookup != slot.lookup || (*found)->expiresAtMs <= nowMs)
         return static_cast<ActiveKey*>(nullptr);
     const KeySource::Found& f = **found;
     if (f.keyLink.size() != kKeyLinkSize)
@@ -59,21 +160,18 @@ Result<ActiveKey*> KeyCache::load(Slot& slot, const Digest& lookup, int64_t nowM
     auto siv = cipher.makeKey(bytes->view());
     if (!siv)
         return siv.status();
-    auto key = std::make_unique<ActiveKey>();
-    std::memcpy(key->keyLink, f.keyLink.data(), kKeyLinkSize);
-    key->keyId = f.keyId;
-    key->createdAtMs = f.createdAtMs;
-    key->expiresAtMs = f.expiresAtMs;
-    key->siv = std::move(*siv);
-    slot.key = std::move(key);
+    std::memcpy(slot.key.keyLink, f.keyLink.data(), kKeyLinkSize);
+    slot.key.keyId = f.keyId;
+    slot.key.createdAtMs = f.createdAtMs;
+    slot.key.expiresAtMs = f.expiresAtMs;
+    slot.key.subjectFingerprint = 0;
+    slot.key.siv = std::move(*siv);
     ++stats_.loads;
-    ActiveKey* result = slot.key.get();
-    makeResident(lookup);
-    return result;
+    return &slot.key;
 }
 
-Result<ActiveKey*> KeyCache::create(Slot& slot, const Digest& lookup, std::string_view contract, int64_t nowMs,
-                                    SivCipher& cipher, std::vector<KeyRecord>& created)
+Result<ActiveKey*> KeyCache::create(Slot& slot, std::string_view contract, int64_t nowMs, SivCipher& cipher,
+                                    std::vector<KeyRecord>& created)
 {
     auto bytes = randomBytes(kSivKeySize);
     if (!bytes)
@@ -96,33 +194,32 @@ Result<ActiveKey*> KeyCache::create(Slot& slot, const Digest& lookup, std::strin
     record.keyId = *keyId;
     record.contract = std::string(contract);
     record.kind = kind_;
-    record.lookup = lookup;
+    record.lookup = slot.lookup;
     record.wrapped = std::move(*wrapped);
     record.createdAtMs = nowMs;
     record.expiresAtMs = nowMs + lifetimeMs_;
     created.push_back(std::move(record));
 
-    const bool wasResident = slot.key != nullptr;
-    auto key = std::make_unique<ActiveKey>();
-    std::memcpy(key->keyLink, link->data(), kKeyLinkSize);
-    key->keyId = *keyId;
-    key->createdAtMs = nowMs;
-    key->expiresAtMs = nowMs + lifetimeMs_;
-    key->siv = std::move(*siv);
-    slot.key = std::move(key);
+    std::memcpy(slot.key.keyLink, link->data(), kKeyLinkSize);
+    slot.key.keyId = *keyId;
+    slot.key.createdAtMs = nowMs;
+    slot.key.expiresAtMs = nowMs + lifetimeMs_;
+    slot.key.subjectFingerprint = 0;
+    slot.key.siv = std::move(*siv);
     slot.rowid = 0;  // pinned in memory until the writer reports where it stored it
     slot.expiresAtMs = nowMs + lifetimeMs_;
     ++stats_.created;
-    ActiveKey* result = slot.key.get();
-    if (!wasResident)
-        makeResident(lookup);
-    return result;
+    return &slot.key;
 }
 
-void KeyCache::makeResident(const Digest& lookup)
+void KeyCache::makeResident(uint32_t index)
 {
-    order_.push_back(lookup);
-    ++resident_;
+    Slot& slot = slots_[index];
+    if (!slot.resident) {
+        slot.resident = true;
+        ++resident_;
+    }
+    order_.emplace_back(index, slot.generation);
     if (resident_ > capacity_)
         evict();
 }
@@ -133,17 +230,16 @@ void KeyCache::evict()
     // cache smaller than two batches' worth of new keys grows for a while instead of spinning.
     size_t attempts = order_.size();
     while (resident_ > capacity_ && attempts-- > 0 && !order_.empty()) {
-        Digest victim = order_.front();
+        const auto [index, generation] = order_.front();
         order_.pop_front();
-        auto it = slots_.find(victim);
-        if (it == slots_.end() || !it->second.key)
-            continue;  // a stale entry: already evicted, forgotten or pruned
-        if (it->second.rowid == 0) {
-            order_.push_back(victim);
+        Slot& slot = slots_[index];
+        if (!slot.used || slot.generation != generation || !slot.resident)
+            continue;  // a stale entry: evicted, forgotten or pruned since
+        if (slot.rowid == 0) {
+            order_.emplace_back(index, generation);
             continue;
         }
-        it->second.key.reset();
-        --resident_;
+        dropKey(slot);
         ++stats_.evicted;
     }
 }
@@ -151,38 +247,38 @@ void KeyCache::evict()
 void KeyCache::committedKeys(const std::vector<StoredKeyRef>& keys)
 {
     for (const StoredKeyRef& k : keys) {
-        auto it = slots_.find(k.lookup);
+        const uint32_t index = find(k.lookup);
+        if (index == kNone)
+            continue;
+        Slot& slot = slots_[index];
         // The slot may already hold a newer key for the same value; only its own record counts.
-        if (it != slots_.end() && it->second.key && it->second.rowid == 0 && it->second.key->link() == k.keyLink)
-            it->second.rowid = k.rowid;
+        if (slot.resident && slot.rowid == 0 && slot.key.link() == k.keyLink)
+            slot.rowid = k.rowid;
     }
+    // Keys pinned until now may go: get back within the budget.
+    if (resident_ > capacity_)
+        evict();
 }
 
 void KeyCache::forget(const std::unordered_set<std::string>& keyLinks)
 {
     if (keyLinks.empty())
         return;
-    for (auto it = slots_.begin(); it != slots_.end();) {
-        if (it->second.key && keyLinks.count(std::string(it->second.key->link()))) {
-            --resident_;
-            it = slots_.erase(it);
+    for (uint32_t i = 0; i < slots_.size(); ++i) {
+        Slot& slot = slots_[i];
+        if (slot.used && slot.resident && keyLinks.count(std::string(slot.key.link()))) {
+            erase(i);
             ++stats_.forgotten;
-        } else {
-            ++it;
         }
     }
 }
 
 void KeyCache::prune(int64_t nowMs)
 {
-    for (auto it = slots_.begin(); it != slots_.end();) {
-        if (it->second.expiresAtMs <= nowMs && it->second.rowid != 0) {
-            if (it->second.key)
-                --resident_;
-            it = slots_.erase(it);
-        } else {
-            ++it;
-        }
+    for (uint32_t i = 0; i < slots_.size(); ++i) {
+        const Slot& slot = slots_[i];
+        if (slot.used && slot.expiresAtMs <= nowMs && slot.rowid != 0)
+            erase(i);
     }
 }
 

@@ -540,6 +540,13 @@ void Processor::Impl::transform(int shard, const Batch& batch, WriteBatch& wb, i
     for (size_t wi = 0; wi < workers.size(); ++wi) {
         const std::vector<Item>& items = workers[wi].items;
         for (size_t idx = 0; idx < items.size(); ++idx) {
+            // The key directory is bigger than the CPU caches: start loading a later event's entry.
+            constexpr size_t kPrefetchDistance = 8;
+            if (idx + kPrefetchDistance < items.size()) {
+                const Item& ahead = items[idx + kPrefetchDistance];
+                if (ahead.ok && ahead.shard == shard)
+                    w.keys->prefetch(ahead.lookup);
+            }
             const Item& it = items[idx];
             if (!it.ok || it.shard != shard)
                 continue;
