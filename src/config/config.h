@@ -24,7 +24,7 @@ struct IngestConfig {
     int64_t handshakeIvlMs = 30'000;
     int64_t heartbeatIvlMs = 10'000;
     int64_t heartbeatTimeoutMs = 30'000;
-    uint64_t dedupeWindow = 1 << 20;  // sequence numbers remembered per producer
+    uint64_t dedupeWindow = 65536;    // sequence numbers remembered per producer
     int64_t dedupeRetentionMs = 7LL * 86'400'000;  // producers silent this long are forgotten
 };
 

@@ -179,10 +179,18 @@ void Receiver::Impl::loop()
     bool draining = false;
     bool inputClosed = false;
     bool acksClosed = false;
+    int64_t lastForgetMs = clock.wallMs();
     std::vector<zmq::pollitem_t> items;
     while (true) {
         if (beat)
             beat();
+        // Producers silent for longer than the retention are forgotten (their marks, in the
+        // database, are pruned by the writer's maintenance on the same schedule).
+        if (const int64_t now = clock.wallMs(); now - lastForgetMs >= 60'000) {
+            lastForgetMs = now;
+            if (size_t n = dedupe.forgetIdle(now - options.dedupeRetentionMs))
+                log::info("forgot ", n, " producer(s) silent for longer than the dedupe retention");
+        }
         if (drainRequested && !draining) {
             draining = true;
             batcher.flush();
