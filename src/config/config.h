@@ -16,7 +16,7 @@ namespace sluice::config {
 struct IngestConfig {
     std::vector<std::string> pull;    // fire-and-forget endpoints (PULL)
     std::vector<std::string> router;  // acknowledged endpoints (ROUTER)
-    int receiveHwm = 64;              // messages queued per peer before ZeroMQ pushes back
+    int receiveHwm = 32;              // messages queued per peer before ZeroMQ pushes back
     int sendHwm = 1000;               // acknowledgements queued per peer
     uint64_t maxMessageBytes = 1024 * 1024;
     uint64_t maxEventBytes = 64 * 1024;

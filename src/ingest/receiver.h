@@ -32,7 +32,7 @@ namespace sluice::ingest {
 struct Options {
     std::vector<std::string> pull;
     std::vector<std::string> router;
-    int receiveHwm = 64;
+    int receiveHwm = 32;
     int sendHwm = 1000;
     uint64_t maxMessageBytes = 1024 * 1024;
     uint64_t deadLetterInputBytes = 4096;   // a refused message keeps this much for its dead letter

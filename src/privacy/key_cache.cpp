@@ -19,7 +19,7 @@ uint32_t KeyCache::find(const Digest& lookup) const
         const Bucket& b = buckets_[pos];
         if (b.slot == 0)
             return kNone;
-        if (b.tag == tag && slots_[b.slot - 1].lookup == lookup)
+        if (b.tag == tag && slot(b.slot - 1).lookup == lookup)
             return b.slot - 1;
     }
 }
@@ -34,7 +34,7 @@ uint32_t KeyCache::findOrInsert(const Digest& lookup)
         const Bucket& b = buckets_[pos];
         if (b.slot == 0)
             break;
-        if (b.tag == tag && slots_[b.slot - 1].lookup == lookup)
+        if (b.tag == tag && slot(b.slot - 1).lookup == lookup)
             return b.slot - 1;
     }
     uint32_t index;
@@ -42,31 +42,37 @@ uint32_t KeyCache::findOrInsert(const Digest& lookup)
         index = freeSlots_.back();
         freeSlots_.pop_back();
     } else {
-        index = static_cast<uint32_t>(slots_.size());
-        slots_.emplace_back();
+        index = newSlot();
     }
-    Slot& slot = slots_[index];
-    slot.lookup = lookup;
-    slot.rowid = 0;
-    slot.expiresAtMs = 0;
-    slot.used = true;
-    slot.resident = false;
+    Slot& s = slot(index);
+    s.lookup = lookup;
+    s.rowid = 0;
+    s.expiresAtMs = 0;
+    s.used = true;
+    s.resident = false;
     buckets_[pos] = Bucket{tag, index + 1};
     ++used_;
     return index;
 }
 
+uint32_t KeyCache::newSlot()
+{
+    if (slotCount_ == chunks_.size() << kChunkBits)
+        chunks_.push_back(std::make_unique<Slot[]>(size_t{1} << kChunkBits));
+    return slotCount_++;
+}
+
 void KeyCache::erase(uint32_t index)
 {
-    Slot& slot = slots_[index];
+    Slot& erased = slot(index);
     size_t mask = buckets_.size() - 1;
-    size_t pos = bucketOf(slot.lookup);
+    size_t pos = bucketOf(erased.lookup);
     while (buckets_[pos].slot != index + 1)
         pos = (pos + 1) & mask;
     // Backward-shift deletion: pull later members of the probe run into the hole.
     size_t hole = pos;
     for (size_t j = (hole + 1) & mask; buckets_[j].slot != 0; j = (j + 1) & mask) {
-        const size_t home = bucketOf(slots_[buckets_[j].slot - 1].lookup);
+        const size_t home = bucketOf(slot(buckets_[j].slot - 1).lookup);
         const bool movable = hole <= j ? (home <= hole || home > j) : (home <= hole && home > j);
         if (movable) {
             buckets_[hole] = buckets_[j];
@@ -74,9 +80,9 @@ void KeyCache::erase(uint32_t index)
         }
     }
     buckets_[hole] = Bucket{};
-    dropKey(slot);
-    slot.used = false;
-    ++slot.generation;
+    dropKey(erased);
+    erased.used = false;
+    ++erased.generation;
     freeSlots_.push_back(index);
     --used_;
 }
@@ -84,13 +90,14 @@ void KeyCache::erase(uint32_t index)
 void KeyCache::rehash(size_t size)
 {
     buckets_.assign(size, Bucket{});
-    for (size_t i = 0; i < slots_.size(); ++i) {
-        if (!slots_[i].used)
+    for (uint32_t i = 0; i < slotCount_; ++i) {
+        const Slot& s = slot(i);
+        if (!s.used)
             continue;
-        size_t pos = bucketOf(slots_[i].lookup);
+        size_t pos = bucketOf(s.lookup);
         while (buckets_[pos].slot != 0)
             pos = (pos + 1) & (size - 1);
-        buckets_[pos] = Bucket{tagOf(slots_[i].lookup), static_cast<uint32_t>(i + 1)};
+        buckets_[pos] = Bucket{tagOf(s.lookup), i + 1};
     }
 }
 
@@ -109,9 +116,9 @@ Status KeyCache::preload(int64_t nowMs, const std::function<bool(const Digest&)>
         if (!mine(lookup))
             return;
         // Oldest first: a newer key for the same value replaces an older one.
-        Slot& slot = slots_[findOrInsert(lookup)];
-        slot.rowid = rowid;
-        slot.expiresAtMs = expiresAtMs;
+        Slot& s = slot(findOrInsert(lookup));
+        s.rowid = rowid;
+        s.expiresAtMs = expiresAtMs;
     });
 }
 
@@ -119,29 +126,30 @@ Result<ActiveKey*> KeyCache::acquire(const Digest& lookup, std::string_view cont
                                      std::vector<KeyRecord>& created)
 {
     const uint32_t index = findOrInsert(lookup);
-    Slot& slot = slots_[index];
-    if (slot.expiresAtMs > nowMs) {
-        if (slot.resident) {
+    Slot& s = slot(index);
+    if (s.expiresAtMs > nowMs) {
+        if (s.resident) {
             ++stats_.hits;
-            SLUICE_RETURN_IF_ERROR(cipher.setKey(slot.key.siv));
-            return &slot.key;
+            SLUICE_RETURN_IF_ERROR(cipher.setKey(s.key.siv));
+            return &s.key;
         }
-        if (slot.rowid) {
-            auto loaded = load(slot, nowMs, cipher);
-            if (!loaded)
-                return loaded;
-            if (*loaded) {
+        if (s.rowid) {
+            auto loaded = load(s, nowMs, cipher);
+            if (!loaded || !*loaded) {
+                if (!loaded)
+                    return loaded;
+                // Gone (shredded) or no longer matching: a new key replaces it below.
+            } else {
                 makeResident(index);
-                return &slots_[index].key;
+                return &s.key;
             }
-            // Gone (shredded) or no longer matching: a new key replaces it.
         }
     }
-    const bool wasResident = slot.resident;
-    auto made = create(slot, contract, nowMs, cipher, created);
+    const bool wasResident = s.resident;
+    auto made = create(s, contract, nowMs, cipher, created);
     if (made && !wasResident)
         makeResident(index);
-    return made ? Result<ActiveKey*>(&slots_[index].key) : made;
+    return made;
 }
 
 Result<ActiveKey*> KeyCache::load(Slot& slot, int64_t nowMs, SivCipher& cipher)
@@ -162,8 +170,6 @@ Result<ActiveKey*> KeyCache::load(Slot& slot, int64_t nowMs, SivCipher& cipher)
         return siv.status();
     std::memcpy(slot.key.keyLink, f.keyLink.data(), kKeyLinkSize);
     slot.key.keyId = f.keyId;
-    slot.key.createdAtMs = f.createdAtMs;
-    slot.key.expiresAtMs = f.expiresAtMs;
     slot.key.subjectFingerprint = 0;
     slot.key.siv = std::move(*siv);
     ++stats_.loads;
@@ -202,8 +208,6 @@ Result<ActiveKey*> KeyCache::create(Slot& slot, std::string_view contract, int64
 
     std::memcpy(slot.key.keyLink, link->data(), kKeyLinkSize);
     slot.key.keyId = *keyId;
-    slot.key.createdAtMs = nowMs;
-    slot.key.expiresAtMs = nowMs + lifetimeMs_;
     slot.key.subjectFingerprint = 0;
     slot.key.siv = std::move(*siv);
     slot.rowid = 0;  // pinned in memory until the writer reports where it stored it
@@ -214,12 +218,12 @@ Result<ActiveKey*> KeyCache::create(Slot& slot, std::string_view contract, int64
 
 void KeyCache::makeResident(uint32_t index)
 {
-    Slot& slot = slots_[index];
-    if (!slot.resident) {
-        slot.resident = true;
+    Slot& s = slot(index);
+    if (!s.resident) {
+        s.resident = true;
         ++resident_;
     }
-    order_.emplace_back(index, slot.generation);
+    order_.emplace_back(index, s.generation);
     if (resident_ > capacity_)
         evict();
 }
@@ -232,14 +236,14 @@ void KeyCache::evict()
     while (resident_ > capacity_ && attempts-- > 0 && !order_.empty()) {
         const auto [index, generation] = order_.front();
         order_.pop_front();
-        Slot& slot = slots_[index];
-        if (!slot.used || slot.generation != generation || !slot.resident)
+        Slot& s = slot(index);
+        if (!s.used || s.generation != generation || !s.resident)
             continue;  // a stale entry: evicted, forgotten or pruned since
-        if (slot.rowid == 0) {
+        if (s.rowid == 0) {
             order_.emplace_back(index, generation);
             continue;
         }
-        dropKey(slot);
+        dropKey(s);
         ++stats_.evicted;
     }
 }
@@ -250,10 +254,10 @@ void KeyCache::committedKeys(const std::vector<StoredKeyRef>& keys)
         const uint32_t index = find(k.lookup);
         if (index == kNone)
             continue;
-        Slot& slot = slots_[index];
+        Slot& s = slot(index);
         // The slot may already hold a newer key for the same value; only its own record counts.
-        if (slot.resident && slot.rowid == 0 && slot.key.link() == k.keyLink)
-            slot.rowid = k.rowid;
+        if (s.resident && s.rowid == 0 && s.key.link() == k.keyLink)
+            s.rowid = k.rowid;
     }
     // Keys pinned until now may go: get back within the budget.
     if (resident_ > capacity_)
@@ -264,9 +268,9 @@ void KeyCache::forget(const std::unordered_set<std::string>& keyLinks)
 {
     if (keyLinks.empty())
         return;
-    for (uint32_t i = 0; i < slots_.size(); ++i) {
-        Slot& slot = slots_[i];
-        if (slot.used && slot.resident && keyLinks.count(std::string(slot.key.link()))) {
+    for (uint32_t i = 0; i < slotCount_; ++i) {
+        const Slot& s = slot(i);
+        if (s.used && s.resident && keyLinks.count(std::string(s.key.link()))) {
             erase(i);
             ++stats_.forgotten;
         }
@@ -275,9 +279,9 @@ void KeyCache::forget(const std::unordered_set<std::string>& keyLinks)
 
 void KeyCache::prune(int64_t nowMs)
 {
-    for (uint32_t i = 0; i < slots_.size(); ++i) {
-        const Slot& slot = slots_[i];
-        if (slot.used && slot.expiresAtMs <= nowMs && slot.rowid != 0)
+    for (uint32_t i = 0; i < slotCount_; ++i) {
+        const Slot& s = slot(i);
+        if (s.used && s.expiresAtMs <= nowMs && s.rowid != 0)
             erase(i);
     }
 }

@@ -40,8 +40,6 @@ inline constexpr size_t kKeyLinkSize = 36;
 struct ActiveKey {
     char keyLink[kKeyLinkSize] = {};
     uint32_t keyId = 0;
-    int64_t createdAtMs = 0;
-    int64_t expiresAtMs = 0;
     uint64_t subjectFingerprint = 0;  // the last data subject linked to this key (0: none yet)
     SivKey siv;
 
@@ -164,7 +162,15 @@ private:
     std::string kind_;
     const KeyWrapper& wrapper_;
     KeySource& source_;
-    std::vector<Slot> slots_;
+    // Slots live in fixed chunks: the directory grows without ever copying itself (a vector's
+    // doubling briefly needed three times the memory) and without moving a slot.
+    static constexpr uint32_t kChunkBits = 10;
+    Slot& slot(uint32_t index) { return chunks_[index >> kChunkBits][index & ((1u << kChunkBits) - 1)]; }
+    const Slot& slot(uint32_t index) const { return chunks_[index >> kChunkBits][index & ((1u << kChunkBits) - 1)]; }
+    uint32_t newSlot();
+
+    std::vector<std::unique_ptr<Slot[]>> chunks_;
+    uint32_t slotCount_ = 0;
     std::vector<uint32_t> freeSlots_;
     std::vector<Bucket> buckets_;  // a power of two, at most 70% used
     size_t used_ = 0;
