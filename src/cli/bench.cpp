@@ -31,6 +31,7 @@
 
 #include <boost/program_options.hpp>
 
+#include "cli/metrics_client.h"
 #include "core/time_format.h"
 #include "ingest/producer.h"
 #include "workload/generator.h"
@@ -79,48 +80,28 @@ uint16_t freePort()
     return ntohs(addr.sin_port);
 }
 
-std::string httpGet(const std::string& hostPort, const std::string& path)
-{
-    auto colon = hostPort.rfind(':');
-    if (colon == std::string::npos)
-        return "";
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<uint16_t>(std::atoi(hostPort.substr(colon + 1).c_str())));
-    ::inet_pton(AF_INET, hostPort.substr(0, colon).c_str(), &addr.sin_addr);
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-        ::close(fd);
-        return "";
-    }
-    const std::string request = "GET " + path + " HTTP/1.1\r\nHost: " + hostPort + "\r\nConnection: close\r\n\r\n";
-    if (::send(fd, request.data(), request.size(), 0) < 0) {
-        ::close(fd);
-        return "";
-    }
-    std::string response;
-    char buf[65536];
-    ssize_t n;
-    while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0)
-        response.append(buf, static_cast<size_t>(n));
-    ::close(fd);
-    auto body = response.find("\r\n\r\n");
-    return body == std::string::npos ? "" : response.substr(body + 4);
-}
-
-// Prometheus text: series name with labels -> value.
+// The daemon's metrics, as `series name{labels}` -> value (empty when unreachable).
 std::map<std::string, double> scrape(const std::string& hostPort)
 {
     std::map<std::string, double> out;
-    std::istringstream lines(httpGet(hostPort, "/metrics"));
-    std::string line;
-    while (std::getline(lines, line)) {
-        if (line.empty() || line[0] == '#')
-            continue;
-        auto space = line.rfind(' ');
-        if (space == std::string::npos)
-            continue;
-        out[line.substr(0, space)] = std::atof(line.c_str() + space + 1);
+    auto response = httpGet("http://" + hostPort + "/metrics", 5000);
+    if (!response || response->status != 200)
+        return out;
+    auto parsed = Scrape::parse(response->body);
+    if (!parsed)
+        return out;
+    for (const Sample& sample : parsed->samples()) {
+        std::string key = sample.name;
+        if (!sample.labels.empty()) {
+            key += '{';
+            for (size_t i = 0; i < sample.labels.size(); ++i) {
+                if (i)
+                    key += ',';
+                key += sample.labels[i].first + "=\"" + sample.labels[i].second + "\"";
+            }
+            key += '}';
+        }
+        out[key] = sample.value;
     }
     return out;
 }

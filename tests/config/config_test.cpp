@@ -12,7 +12,7 @@
 
 #include "config/builtin.h"
 #include "config/config.h"
-#include "temp_dir.h"
+#include "support/temp_dir.h"
 
 using namespace sluice;
 using namespace sluice::config;

@@ -12,21 +12,9 @@
 #include <string>
 #include <vector>
 
+#include "support/temp_dir.h"
+
 namespace sluice::testing {
-
-// A fresh directory under the system temp dir, removed (recursively) on destruction.
-class TempDir {
-public:
-    explicit TempDir(const std::string& prefix = "sluice-test");
-    ~TempDir();
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-    const std::filesystem::path& path() const { return path_; }
-    std::string file(const std::string& name) const { return (path_ / name).string(); }
-
-private:
-    std::filesystem::path path_;
-};
 
 struct DaemonOptions {
     // Endpoints; tcp://127.0.0.1:0 picks a free port at every start. Use ipc:// (a path in the

@@ -15,7 +15,7 @@
 #include "store/batch_writer.h"
 #include "store/db.h"
 #include "store/schema.h"
-#include "temp_dir.h"
+#include "support/temp_dir.h"
 
 namespace sluice::store::testing {
 

@@ -15,7 +15,7 @@ namespace sluice::testing {
 
 class TempDir {
 public:
-    explicit TempDir(const std::string& prefix = "sluice-config-test")
+    explicit TempDir(const std::string& prefix = "sluice-test")
     {
         static std::atomic<unsigned> counter{0};
         const auto base = std::filesystem::temp_directory_path();
