@@ -16,30 +16,8 @@ trap 'kill -9 $pid 2>/dev/null || true; rm -rf "$dir"' EXIT
 awk '/^```python$/{on=1; next} /^```$/{on=0} on' "$doc" > "$dir/producer.py"
 test -s "$dir/producer.py"
 
-mkdir "$dir/state"
-head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$dir/state/master.key"
-chmod 600 "$dir/state/master.key"
-cat > "$dir/sluiced.conf" <<CONF
-[service]
-state_dir = $dir/state
-[ingest]
-router = tcp://127.0.0.1:0
-[privacy]
-master_key_file = master.key
-[pipeline]
-contracts = builtin:
-pipelines = builtin:
-CONF
-
-"$sluiced" --config "$dir/sluiced.conf" 2> "$dir/log" &
-pid=$!
-endpoint=""
-for _ in $(seq 1 300); do
-  endpoint=$(sed -n 's/.* ready: .*listening on \(tcp:[^;, ]*\).*/\1/p' "$dir/log")
-  [ -n "$endpoint" ] && break
-  sleep 0.05
-done
-test -n "$endpoint" || { cat "$dir/log"; exit 1; }
+. "$(dirname "$0")/daemon.sh"
+start_daemon "$sluiced" "$dir"
 
 i=0
 : > "$dir/events.jsonl"

@@ -11,31 +11,8 @@ command -v sqlite3 >/dev/null || { echo "sqlite3 is not installed" >&2; exit 77;
 dir=$(mktemp -d)
 trap 'kill -9 $pid 2>/dev/null || true; rm -rf "$dir"' EXIT
 
-mkdir "$dir/state"
-head -c 32 /dev/urandom > "$dir/state/master.key"
-chmod 600 "$dir/state/master.key"
-cat > "$dir/sluiced.conf" <<CONF
-[service]
-state_dir = $dir/state
-[ingest]
-router = tcp://127.0.0.1:0
-[privacy]
-master_key_file = master.key
-[pipeline]
-contracts = builtin:
-pipelines = builtin:
-[batch]
-max_events = 500
-CONF
-"$sluiced" --config "$dir/sluiced.conf" 2> "$dir/log" &
-pid=$!
-endpoint=""
-for _ in $(seq 1 300); do
-  endpoint=$(sed -n 's/.* ready: .*listening on \(tcp:[^;, ]*\).*/\1/p' "$dir/log")
-  [ -n "$endpoint" ] && break
-  sleep 0.05
-done
-test -n "$endpoint" || { cat "$dir/log"; exit 1; }
+. "$(dirname "$0")/daemon.sh"
+start_daemon "$sluiced" "$dir" "[batch]" "max_events = 500"
 
 # 3000 events over the last ten minutes, in order; then a few late ones (20 minutes old,
 # beyond the 30 s allowed lateness) and a few invalid ones.
