@@ -50,6 +50,9 @@ const char* const kPeoplePipeline = R"({
 
 constexpr const char* kPeopleTable = "events_test_people_1_0_0";
 
+// A daemon that died fails the test within this, instead of a send waiting for it for ever.
+constexpr const char* kGiveUp = "20s";
+
 // A daemon running the people contract, with events of three data subjects sent through
 // `sluicectl send`. Every PII value is a unique canary.
 struct PeopleFixture {
@@ -114,7 +117,7 @@ struct PeopleFixture {
         for (const Json& e : events)
             input += e.dump() + "\n";
         auto r = sluicectl({"send", "--endpoint", daemon->routerEndpoint(), "--events-per-message", "4", "--json",
-                            "--fail-on-reject"},
+                            "--fail-on-reject", "--give-up", kGiveUp},
                            input);
         INFO(r.err);
         REQUIRE(r.code == 0);
@@ -407,7 +410,7 @@ TEST_CASE("send reports what the daemon did; duplicates, dead letters, fire-and-
 
     const std::vector<std::string> args = {"send", "--endpoint", daemon.routerEndpoint(), "--generate", "1000",
                                            "--invalid-fraction", "0.05", "--seed", "7", "--producer-id", "it-producer",
-                                           "--json"};
+                                           "--json", "--give-up", kGiveUp};
     auto first = sluicectl(args);
     INFO(first.err);
     REQUIRE(first.code == 0);
@@ -436,7 +439,7 @@ TEST_CASE("send reports what the daemon did; duplicates, dead letters, fire-and-
     // The human report and --fail-on-reject, from standard input.
     const std::string input = "{\"meta\":{\"contract\":\"acme/checkout/1.0.0\",\"consent\":[0]},\"session_id\":\"s\","
                               "\"country\":\"NL\",\"total\":1}\nnot json\r\n\n";
-    auto text = sluicectl({"send", "--endpoint", daemon.routerEndpoint(), "--fail-on-reject"}, input);
+    auto text = sluicectl({"send", "--endpoint", daemon.routerEndpoint(), "--fail-on-reject", "--give-up", kGiveUp}, input);
     CHECK(text.code == cli::kExitDataErr);
     CHECK(text.out.find("sent 2 event(s) in 1 request(s)") != std::string::npos);
     CHECK(text.out.find("events accepted 1, rejected 1") != std::string::npos);
@@ -480,7 +483,8 @@ TEST_CASE("status: from the metrics while running, from the database when down",
     o.extraConfig = "[batch]\nmax_delay = 20ms\n";
     Daemon daemon(dir, o);
     REQUIRE(daemon.start());
-    REQUIRE(sluicectl({"send", "--endpoint", daemon.routerEndpoint(), "--generate", "300", "-q"}).code == 0);
+    REQUIRE(sluicectl({"send", "--endpoint", daemon.routerEndpoint(), "--generate", "300", "-q", "--give-up", kGiveUp})
+                .code == 0);
     const std::string url = "http://" + daemon.metricsAddress() + "/metrics";
 
     auto up = sluicectl({"status", "--metrics", url});
@@ -509,7 +513,8 @@ TEST_CASE("a wrong or missing master key is refused clearly (exit 77)", "[cli][i
     TempDir dir("sluicectl-master");
     Daemon daemon(dir);
     REQUIRE(daemon.start());
-    REQUIRE(sluicectl({"send", "--endpoint", daemon.routerEndpoint(), "--generate", "20", "-q"}).code == 0);
+    REQUIRE(sluicectl({"send", "--endpoint", daemon.routerEndpoint(), "--generate", "20", "-q", "--give-up", kGiveUp})
+                .code == 0);
     REQUIRE(daemon.stop() == 0);
     const std::string cfg = daemon.configPath();
     REQUIRE(sluicectl({"keys", "export", "--config", cfg, "-q"}).code == 0);
