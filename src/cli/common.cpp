@@ -22,7 +22,6 @@ namespace sluice::cli {
 namespace {
 
 // The sluice_meta key under which sluiced stores its master-key check value (service/daemon.cpp).
-constexpr const char* kMasterCheckKey = "master_key_check";
 
 bool allDigits(std::string_view s)
 {
@@ -171,7 +170,7 @@ privacy::KeyWrapper loadKeyWrapper(const config::Config& config, store::Db* db)
     if (!wrapper)
         throw Failure(kExitNoPerm, source + ": " + wrapper.status().message());
     if (db) {
-        auto stored = store::getMeta(*db, kMasterCheckKey);
+        auto stored = store::getMeta(*db, store::kMasterKeyCheckMeta);
         if (!stored)
             check(stored.status(), config.store.database);
         if (*stored) {

@@ -37,7 +37,6 @@ constexpr int kExitSoftware = 70;
 constexpr int kExitIo = 74;
 constexpr int kExitConfig = 78;
 
-constexpr const char* kMasterCheckKey = "master_key_check";
 
 // Pipeline counters live in the stages as plain atomics; the registry is brought up to date
 // from them whenever /metrics is scraped.
@@ -190,7 +189,7 @@ Status ensureStateDir(const std::string& dir)
 
 Status checkMasterKey(store::Db& db, const privacy::KeyWrapper& wrapper)
 {
-    auto check = store::getMeta(db, kMasterCheckKey);
+    auto check = store::getMeta(db, store::kMasterKeyCheckMeta);
     if (!check)
         return check.status();
     if (*check)
@@ -203,7 +202,7 @@ Status checkMasterKey(store::Db& db, const privacy::KeyWrapper& wrapper)
     auto made = wrapper.makeCheck();
     if (!made)
         return made.status();
-    return store::setMeta(db, kMasterCheckKey, *made);
+    return store::setMeta(db, store::kMasterKeyCheckMeta, *made);
 }
 
 std::string statusLine(const ProcessorStats& p, const WriterStats& w, double rate, int64_t nowMs)

@@ -23,6 +23,9 @@ struct MarkRow {
 Status forEachMark(Db& db, const std::function<void(MarkRow&&)>& fn);
 Result<std::vector<std::pair<std::string, int64_t>>> loadWatermarks(Db& db);
 
+// sluice_meta key of the master-key check value (privacy::KeyWrapper::makeCheck).
+inline constexpr const char* kMasterKeyCheckMeta = "master_key_check";
+
 Result<std::optional<std::string>> getMeta(Db& db, const std::string& key);
 Status setMeta(Db& db, const std::string& key, std::string_view value);
 
