@@ -38,7 +38,7 @@ struct StoreConfig {
     std::string database;             // absolute after load
     uint64_t deadLetterInputBytes = 4096;
     int64_t deadLetterRetentionMs = 7LL * 86'400'000;
-    uint64_t cacheBytes = 8 * 1024 * 1024;
+    uint64_t cacheBytes = 4 * 1024 * 1024;
 };
 
 struct PrivacyConfig {

@@ -1,5 +1,6 @@
 #include "service/daemon.h"
 
+#include <malloc.h>
 #include <sys/stat.h>
 
 #include <boost/asio/io_context.hpp>
@@ -501,6 +502,9 @@ int runDaemon(const config::Config& cfg)
         lastEvents = events;
         lastTickMs = now;
         notifier.status(statusLine(processorStats, writerStats, rate, now));
+        // Batches come and go in different threads' malloc arenas; hand their free pages back
+        // to the kernel so that the resident size reflects what is in use.
+        ::malloc_trim(0);
         timer.expires_after(tickEvery);
         timer.async_wait(onTick);
     };

@@ -62,7 +62,7 @@ Result<KeyReader> KeyReader::open(const std::string& path)
 {
     Db::Options options;
     options.readOnly = true;
-    options.cacheBytes = 2 * 1024 * 1024;
+    options.cacheBytes = 256 * 1024;  // reads one key by rowid now and then
     auto db = Db::open(path, options);
     if (!db)
         return db.status();
