@@ -316,6 +316,21 @@ Status SivCipher::encrypt(std::string_view plaintext, std::string& out)
     return st;
 }
 
+// The end of both decryptions: `st` says whether CTR and S2V ran, `v` is the recomputed SIV and
+// `siv` the received one. Plaintext that does not authenticate is wiped, never returned.
+Status SivCipher::finishDecrypt(Status st, const Block& v, const uint8_t* siv, std::string& plaintext)
+{
+    if (!st.isOk())
+        forgetKey();
+    else if (CRYPTO_memcmp(v.data(), siv, kSivSize) != 0)
+        st = authenticationFailed();
+    if (!st.isOk()) {
+        OPENSSL_cleanse(plaintext.data(), plaintext.size());
+        plaintext.clear();
+    }
+    return st;
+}
+
 Status SivCipher::decrypt(std::string_view sivAndCiphertext, std::string& plaintext)
 {
     plaintext.clear();
@@ -336,15 +351,7 @@ Status SivCipher::decrypt(std::string_view sivAndCiphertext, std::string& plaint
             scratch_.resize(need);
         st = s2vFast(plaintext, scratch_.data(), v);
     }
-    if (!st.isOk())
-        forgetKey();
-    else if (CRYPTO_memcmp(v.data(), in, kSivSize) != 0)
-        st = authenticationFailed();
-    if (!st.isOk()) {
-        OPENSSL_cleanse(plaintext.data(), plaintext.size());
-        plaintext.clear();
-    }
-    return st;
+    return finishDecrypt(st, v, in, plaintext);
 }
 
 Result<std::string> SivCipher::decrypt(std::string_view sivAndCiphertext)
@@ -395,15 +402,7 @@ Status SivCipher::decryptWithAd(std::span<const std::string_view> ad, std::strin
     Block v{};
     if (st.isOk())
         st = s2vGeneral(ad, plaintext, v);
-    if (!st.isOk())
-        forgetKey();
-    else if (CRYPTO_memcmp(v.data(), in, kSivSize) != 0)
-        st = authenticationFailed();
-    if (!st.isOk()) {
-        OPENSSL_cleanse(plaintext.data(), plaintext.size());
-        plaintext.clear();
-    }
-    return st;
+    return finishDecrypt(st, v, in, plaintext);
 }
 
 }  // namespace sluice::privacy

@@ -111,6 +111,7 @@ private:
     Status ctr(const uint8_t* siv, const uint8_t* in, size_t size, uint8_t* out);
     Status checkKeyed() const;
     void forgetKey();
+    Status finishDecrypt(Status st, const Block& v, const uint8_t* siv, std::string& plaintext);
 
     CbcMac cbcMac_;
     CipherPtr ecb128_;

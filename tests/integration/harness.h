@@ -29,6 +29,18 @@ struct DaemonOptions {
     std::string extraConfig;                  // more INI lines, appended (e.g. "[batch]\nmax_delay = 50ms\n")
     std::map<std::string, std::string> env;   // extra environment variables
     std::vector<std::string> args;            // extra command-line arguments
+
+    // Acknowledged ingest only, on an ipc:// endpoint in `dir` that survives restarts; no PULL
+    // socket, no metrics listener. `extraConfig` as above.
+    static DaemonOptions acknowledgedOnly(const TempDir& dir, std::string extraConfig = {})
+    {
+        DaemonOptions o;
+        o.pull = "";
+        o.router = "ipc://" + dir.file("router.sock");
+        o.metrics = "";
+        o.extraConfig = std::move(extraConfig);
+        return o;
+    }
 };
 
 class Daemon {

@@ -48,11 +48,7 @@ TEST_CASE("a stalled writer: producers block and wait, memory stays bounded, not
 {
     TempDir dir("sluice-backpressure");
     const std::string stall = dir.file("stall-writer");
-    DaemonOptions options;
-    options.pull = "";
-    options.router = "ipc://" + dir.file("router.sock");
-    options.metrics = "";
-    options.extraConfig = "[ingest]\nreceive_hwm = 2\n[testing]\nstall_writer_file = " + stall + "\n";
+    auto options = DaemonOptions::acknowledgedOnly(dir, "[ingest]\nreceive_hwm = 2\n[testing]\nstall_writer_file = " + stall + "\n");
     Daemon daemon(dir, options);
     REQUIRE(daemon.start());
 
@@ -248,11 +244,7 @@ TEST_CASE("thousands of one-request producers do not grow the daemon's memory wi
     constexpr int64_t kGrowthLimitKiB = 64 * 1024;
 
     TempDir dir("sluice-producers");
-    DaemonOptions options;
-    options.pull = "";
-    options.router = "ipc://" + dir.file("router.sock");
-    options.metrics = "";
-    options.extraConfig = "[batch]\nmax_delay = 20ms\n";
+    auto options = DaemonOptions::acknowledgedOnly(dir, "[batch]\nmax_delay = 20ms\n");
     Daemon daemon(dir, options);
     REQUIRE(daemon.start());
 

@@ -49,11 +49,7 @@ TEST_CASE("kill -9 at random moments loses no acknowledged event and duplicates 
     REQUIRE(perProducer >= kEventsPerRequest);
 
     TempDir dir("sluice-crash");
-    DaemonOptions options;
-    options.pull = "";
-    options.router = "ipc://" + dir.file("router.sock");
-    options.metrics = "";
-    options.extraConfig = "[batch]\nmax_delay = 20ms\n";
+    auto options = DaemonOptions::acknowledgedOnly(dir, "[batch]\nmax_delay = 20ms\n");
     Daemon daemon(dir, options);
     REQUIRE(daemon.start());
 

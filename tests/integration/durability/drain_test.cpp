@@ -24,10 +24,7 @@ TEST_CASE("SIGTERM under load drains within 5 s; unanswered requests land once a
     constexpr size_t kPerRequest = 20;
 
     TempDir dir("sluice-drain");
-    DaemonOptions options;
-    options.pull = "";
-    options.router = "ipc://" + dir.file("router.sock");
-    options.metrics = "";
+    auto options = DaemonOptions::acknowledgedOnly(dir);
     Daemon daemon(dir, options);  // the default batch bounds (200 ms): the open batch is worth draining
     REQUIRE(daemon.start());
 

@@ -166,11 +166,7 @@ TEST_CASE("a storage fault at startup exits 74 and the daemon starts once it is 
 {
     TempDir dir("sluice-fault-start");
     const std::string failTrigger = dir.file("fail-writes");
-    DaemonOptions options;
-    options.pull = "";
-    options.router = "ipc://" + dir.file("router.sock");
-    options.metrics = "";
-    options.extraConfig = "[testing]\nfail_writes_file = " + failTrigger + "\n";
+    auto options = DaemonOptions::acknowledgedOnly(dir, "[testing]\nfail_writes_file = " + failTrigger + "\n");
     Daemon daemon(dir, options);
     REQUIRE(daemon.start());  // creates the database
     REQUIRE(daemon.stop(SIGTERM) == 0);

@@ -75,13 +75,9 @@ std::pair<ingest::Reply, size_t> roundTrip(zmq::socket_t& socket, const std::vec
 TEST_CASE("every reject reason reaches the acknowledged producer and the dead letters", "[integration][durability]")
 {
     TempDir dir("sluice-rejects");
-    DaemonOptions options;
-    options.pull = "";
-    options.router = "ipc://" + dir.file("router.sock");
-    options.metrics = "";
-    options.extraConfig = "[ingest]\nmax_event_size = " + std::to_string(kMaxEventSize) +
-                          "\nmax_message_size = " + std::to_string(kMaxMessageSize) +
-                          "\ndedupe_window = 64\n[batch]\nmax_delay = 20ms\n";
+    auto options = DaemonOptions::acknowledgedOnly(dir, "[ingest]\nmax_event_size = " + std::to_string(kMaxEventSize) +
+        "\nmax_message_size = " + std::to_string(kMaxMessageSize) +
+        "\ndedupe_window = 64\n[batch]\nmax_delay = 20ms\n");
     Daemon daemon(dir, options);
     REQUIRE(daemon.start());
     const std::string db = daemon.database();

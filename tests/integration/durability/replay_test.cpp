@@ -81,11 +81,7 @@ void checkUnchanged(const std::map<std::string, std::string>& before, const std:
 TEST_CASE("resending a whole producer log changes nothing but the batch log", "[integration][durability]")
 {
     TempDir dir("sluice-replay");
-    DaemonOptions options;
-    options.pull = "";
-    options.router = "ipc://" + dir.file("router.sock");
-    options.metrics = "";
-    options.extraConfig = "[batch]\nmax_delay = 20ms\n";
+    auto options = DaemonOptions::acknowledgedOnly(dir, "[batch]\nmax_delay = 20ms\n");
     Daemon daemon(dir, options);
     REQUIRE(daemon.start());
     const std::string db = daemon.database();
