@@ -16,7 +16,8 @@ start_daemon() {
     printf '[pipeline]\ncontracts = builtin:\npipelines = builtin:\n'
     for line in "$@"; do printf '%s\n' "$line"; done
   } > "$_dir/sluiced.conf"
-  "$_sluiced" --config "$_dir/sluiced.conf" 2> "$_dir/log" &
+  : > "$_dir/log"  # exists before the background shell opens it, so the first sed can read it
+  "$_sluiced" --config "$_dir/sluiced.conf" 2>> "$_dir/log" &
   pid=$!
   endpoint=""
   for _ in $(seq 1 300); do
