@@ -110,29 +110,44 @@ struct ProcessUsage {
     double cpuSeconds = 0;
     double peakRssMiB = 0;
     double rssMiB = 0;
+    std::map<std::string, double> threadCpuSeconds;  // by thread name (sluice-writer, ZMQbg/IO/0, ...)
 };
+
+// utime + stime of a /proc/.../stat file, in seconds.
+double cpuSecondsOf(const std::string& statPath)
+{
+    std::ifstream stat(statPath);
+    std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+    auto close = text.rfind(')');
+    if (close == std::string::npos)
+        return 0;
+    std::istringstream fields(text.substr(close + 2));
+    std::string f;
+    unsigned long long utime = 0, stime = 0;
+    for (int i = 3; i <= 15 && fields >> f; ++i) {
+        if (i == 14)
+            utime = std::stoull(f);
+        if (i == 15)
+            stime = std::stoull(f);
+    }
+    return static_cast<double>(utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
 
 ProcessUsage usageOf(int pid)
 {
     ProcessUsage u;
     if (pid <= 0)
         return u;
-    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-    std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
-    auto close = text.rfind(')');
-    if (close != std::string::npos) {
-        std::istringstream fields(text.substr(close + 2));
-        std::string f;
-        unsigned long long utime = 0, stime = 0;
-        for (int i = 3; i <= 15 && fields >> f; ++i) {
-            if (i == 14)
-                utime = std::stoull(f);
-            if (i == 15)
-                stime = std::stoull(f);
-        }
-        u.cpuSeconds = static_cast<double>(utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+    const std::string proc = "/proc/" + std::to_string(pid);
+    u.cpuSeconds = cpuSecondsOf(proc + "/stat");
+    std::error_code ec;
+    for (const auto& task : fs::directory_iterator(proc + "/task", ec)) {
+        std::ifstream comm(task.path() / "comm");
+        std::string name;
+        if (std::getline(comm, name))
+            u.threadCpuSeconds[name] += cpuSecondsOf((task.path() / "stat").string());
     }
-    std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+    std::ifstream status(proc + "/status");
     std::string line;
     while (std::getline(status, line)) {
         if (line.rfind("VmHWM:", 0) == 0)
@@ -444,11 +459,19 @@ int runBench(const std::vector<std::string>& args)
         lat = shared.latenciesNs;
     }
     const double p50 = percentile(lat, 0.50), p99 = percentile(lat, 0.99), pmax = percentile(lat, 1.0);
-    const char* stages[] = {"parse", "transform", "aggregate", "write", "commit"};
+    const char* stages[] = {"receive", "parse", "transform", "aggregate", "write", "commit"};
     std::map<std::string, double> stageUsPerEvent;
     for (const char* s : stages) {
         const double us = delta(std::string("sluice_stage_microseconds_total{stage=\"") + s + "\"}");
         stageUsPerEvent[s] = committed > 0 ? us / committed : 0;
+    }
+    // Threads that used at least 0.01 µs per event (the daemon's own and ZeroMQ's I/O threads).
+    std::map<std::string, double> threadCpuUsPerEvent;
+    for (const auto& [name, after] : u1.threadCpuSeconds) {
+        auto before = u0.threadCpuSeconds.find(name);
+        const double used = after - (before == u0.threadCpuSeconds.end() ? 0 : before->second);
+        if (committed > 0 && used / committed * 1e6 >= 0.01)
+            threadCpuUsPerEvent[name] = used / committed * 1e6;
     }
 
     if (o.json) {
@@ -462,6 +485,13 @@ int runBench(const std::vector<std::string>& args)
                     batches > 0 ? committed / batches : 0);
         for (const auto& [s, us] : stageUsPerEvent)
             std::printf(",\"%s_us_per_event\":%.3f", s.c_str(), us);
+        std::printf(",\"thread_cpu_us_per_event\":{");
+        const char* sep = "";
+        for (const auto& [name, us] : threadCpuUsPerEvent) {
+            std::printf("%s\"%s\":%.3f", sep, name.c_str(), us);
+            sep = ",";
+        }
+        std::printf("}");
         std::printf(",\"errors\":%llu}\n", static_cast<unsigned long long>(shared.errors.load()));
     } else {
         std::printf("sluice bench: reference workload, %s mode, %d producers, %u events/message, %s\n",
@@ -481,9 +511,19 @@ int runBench(const std::vector<std::string>& args)
             std::printf("  daemon memory   peak RSS %.1f MiB, now %.1f MiB\n", u1.peakRssMiB, u1.rssMiB);
         }
         std::printf("  batches         %.0f, mean %.0f events\n", batches, batches > 0 ? committed / batches : 0);
-        std::printf("  per event (µs)  parse %.2f, transform %.2f, aggregate %.2f, write %.2f, commit %.2f\n",
-                    stageUsPerEvent["parse"], stageUsPerEvent["transform"], stageUsPerEvent["aggregate"],
-                    stageUsPerEvent["write"], stageUsPerEvent["commit"]);
+        std::printf("  stage wall time per event (µs): receive %.2f, parse %.2f, transform %.2f, aggregate %.2f, "
+                    "write %.2f, commit %.2f\n",
+                    stageUsPerEvent["receive"], stageUsPerEvent["parse"], stageUsPerEvent["transform"],
+                    stageUsPerEvent["aggregate"], stageUsPerEvent["write"], stageUsPerEvent["commit"]);
+        if (!threadCpuUsPerEvent.empty()) {
+            std::printf("  thread CPU per event (µs):");
+            const char* sep = " ";
+            for (const auto& [name, us] : threadCpuUsPerEvent) {
+                std::printf("%s%s %.2f", sep, name.c_str(), us);
+                sep = ", ";
+            }
+            std::printf("\n");
+        }
         if (shared.errors)
             std::printf("  errors          %llu\n", static_cast<unsigned long long>(shared.errors.load()));
     }

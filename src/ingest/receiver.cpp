@@ -181,6 +181,7 @@ void Receiver::Impl::loop()
     bool acksClosed = false;
     int64_t lastForgetMs = clock.wallMs();
     std::vector<zmq::pollitem_t> items;
+    int64_t turnStart = clock.monoNs();
     while (true) {
         if (beat)
             beat();
@@ -217,10 +218,12 @@ void Receiver::Impl::loop()
         } else if (int64_t ns = batcher.nanosUntilDeadline(); ns >= 0) {
             timeout = std::min(timeout, std::chrono::milliseconds((ns + 999'999) / 1'000'000));
         }
-        const int64_t pauseStart = ready.empty() ? 0 : clock.monoNs();
+        const int64_t pollStart = clock.monoNs();
+        stats.busyNs.fetch_add(pollStart - turnStart, std::memory_order_relaxed);
         zmq::poll(items, timeout);
-        if (pauseStart)
-            stats.pausedNs.fetch_add(clock.monoNs() - pauseStart, std::memory_order_relaxed);
+        turnStart = clock.monoNs();
+        if (!ready.empty())
+            stats.pausedNs.fetch_add(turnStart - pollStart, std::memory_order_relaxed);
 
         if (items[0].revents & ZMQ_POLLIN) {
             auto batches = acks.takeAll(&acksClosed);

@@ -54,6 +54,7 @@ struct IngestStats {
     std::atomic<uint64_t> repliesDropped{0};
     std::atomic<uint64_t> batchesClosed{0};
     std::atomic<int64_t> pausedNs{0};        // time spent not reading because the pipeline was full
+    std::atomic<int64_t> busyNs{0};          // time spent outside poll: receiving, batching, replying
 };
 
 class Receiver {

@@ -224,7 +224,7 @@ void KeyCache::makeResident(uint32_t index)
         ++resident_;
     }
     order_.emplace_back(index, s.generation);
-    if (resident_ > capacity_)
+    if (resident_ > capacity_ && !allPinned_)
         evict();
 }
 
@@ -246,6 +246,7 @@ void KeyCache::evict()
         dropKey(s);
         ++stats_.evicted;
     }
+    allPinned_ = resident_ > capacity_;
 }
 
 void KeyCache::committedKeys(const std::vector<StoredKeyRef>& keys)
@@ -260,6 +261,7 @@ void KeyCache::committedKeys(const std::vector<StoredKeyRef>& keys)
             s.rowid = k.rowid;
     }
     // Keys pinned until now may go: get back within the budget.
+    allPinned_ = false;
     if (resident_ > capacity_)
         evict();
 }

@@ -176,6 +176,10 @@ private:
     size_t used_ = 0;
     std::deque<std::pair<uint32_t, uint32_t>> order_;  // (slot, generation) made resident, oldest first
     size_t resident_ = 0;
+    // Set when eviction went round every resident key and found all of them pinned: further
+    // evictions wait for the writer to unpin some (committedKeys) instead of going round again
+    // for every new key, which would make a burst of new keys quadratic.
+    bool allPinned_ = false;
     KeyCacheStats stats_;
 };
 

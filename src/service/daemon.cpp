@@ -80,8 +80,8 @@ public:
         for (size_t i = 0; i < kReasonCount; ++i)
             rejected_[i] = &r.counter("sluice_events_rejected_total", "Events rejected, by reason.",
                                       {{"reason", std::string(reasonCode(static_cast<Reason>(i)))}});
-        const char* stages[] = {"parse", "transform", "aggregate", "write", "commit"};
-        for (size_t i = 0; i < 5; ++i)
+        const char* stages[] = {"receive", "parse", "transform", "aggregate", "write", "commit"};
+        for (size_t i = 0; i < stageUs_.size(); ++i)
             stageUs_[i] = &r.counter("sluice_stage_microseconds_total",
                                      "Time spent per pipeline stage (wall time of its phase).", {{"stage", stages[i]}});
     }
@@ -114,11 +114,12 @@ public:
         set(pausedUs_, static_cast<uint64_t>(ingest_.pausedNs.load() / 1000));
         for (size_t i = 0; i < kReasonCount; ++i)
             set(*rejected_[i], processor_.rejected[i].load());
-        set(*stageUs_[0], processor_.parseUs.load());
-        set(*stageUs_[1], processor_.transformUs.load());
-        set(*stageUs_[2], processor_.aggregateUs.load());
-        set(*stageUs_[3], writer_.writeUs.load());
-        set(*stageUs_[4], writer_.commitUs.load());
+        set(*stageUs_[0], static_cast<uint64_t>(ingest_.busyNs.load() / 1000));
+        set(*stageUs_[1], processor_.parseUs.load());
+        set(*stageUs_[2], processor_.transformUs.load());
+        set(*stageUs_[3], processor_.aggregateUs.load());
+        set(*stageUs_[4], writer_.writeUs.load());
+        set(*stageUs_[5], writer_.commitUs.load());
         {
             std::lock_guard lock(processor_.lateMutex);
             for (const auto& [aggregation, count] : processor_.lateByAggregation)
@@ -160,7 +161,7 @@ private:
     Histogram& commitSeconds_;
     Histogram& batchLatency_;
     std::array<Counter*, kReasonCount> rejected_{};
-    std::array<Counter*, 5> stageUs_{};
+    std::array<Counter*, 6> stageUs_{};
 };
 
 struct ExitCode {
