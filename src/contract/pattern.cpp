@@ -20,7 +20,7 @@ std::string pcre2Message(int code)
 
 }  // namespace
 
-Result<std::shared_ptr<const Pattern>> Pattern::compile(std::string source)
+Result<std::shared_ptr<const Pattern>> Pattern::compile(std::string source, bool jit)
 {
     // ALT_BSUX: \uXXXX as in ECMAScript, the dialect JSON Schema patterns are written in.
     // DOLLAR_ENDONLY: `$` must not match before a trailing newline.
@@ -33,7 +33,7 @@ Result<std::shared_ptr<const Pattern>> Pattern::compile(std::string source)
                                    pattern->source_.size(), options, &error, &offset, nullptr);
     if (!pattern->code_)
         return Status::invalid("invalid regex at offset " + std::to_string(offset) + ": " + pcre2Message(error));
-    pattern->jit_ = pcre2_jit_compile(pattern->code_, PCRE2_JIT_COMPLETE) == 0;
+    pattern->jit_ = jit && pcre2_jit_compile(pattern->code_, PCRE2_JIT_COMPLETE) == 0;
     return std::shared_ptr<const Pattern>(std::move(pattern));
 }
 

@@ -18,8 +18,10 @@ namespace sluice::contract {
 
 class Pattern {
 public:
-    // Fails with the PCRE2 message and the offset of the problem in `source`.
-    static Result<std::shared_ptr<const Pattern>> compile(std::string source);
+    // Fails with the PCRE2 message and the offset of the problem in `source`. JIT compilation
+    // is tried when `jit` is set; where it fails (systemd's MemoryDenyWriteExecute= forbids the
+    // executable memory it needs) matching falls back to PCRE2's interpreter, same results.
+    static Result<std::shared_ptr<const Pattern>> compile(std::string source, bool jit = true);
 
     ~Pattern();
     Pattern(const Pattern&) = delete;

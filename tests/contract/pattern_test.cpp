@@ -16,12 +16,19 @@ using Catch::Matchers::StartsWith;
 
 namespace {
 
+// Every case runs through the JIT and through the interpreter (what runs under systemd's
+// MemoryDenyWriteExecute=): both must agree.
 MatchResult matchOf(const std::string& pattern, std::string_view subject)
 {
-    auto p = Pattern::compile(pattern);
-    REQUIRE(p.isOk());
+    auto jitted = Pattern::compile(pattern, true);
+    auto interpreted = Pattern::compile(pattern, false);
+    REQUIRE(jitted.isOk());
+    REQUIRE(interpreted.isOk());
+    REQUIRE_FALSE((*interpreted)->jit());
     PatternMatcher m;
-    return m.match(**p, subject);
+    const MatchResult result = m.match(**jitted, subject);
+    CHECK(m.match(**interpreted, subject) == result);
+    return result;
 }
 
 bool matches(const std::string& pattern, std::string_view subject)
