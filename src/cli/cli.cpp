@@ -20,6 +20,7 @@ int runBenchEntry(const std::vector<std::string>& args, Io&) { return runBench(a
 
 const Entry kCommands[] = {
     {"send", "send JSONL events to sluiced (acknowledged by default) and report what happened", runSend},
+    {"curve-keygen", "create a CURVE key pair (secret into a file, public printed) for the daemon or a producer", runCurveKeygen},
     {"keys export", "export data keys as Tink keysets (JSON lines) or the keyLink CSV", runKeysExport},
     {"decrypt", "decrypt values with an exported keyset, or a contract's events with the database", runDecrypt},
     {"mask", "compute the mask of values (hmac-sha256 or murmur3), e.g. to look a record up", runMask},

@@ -10,6 +10,7 @@
 namespace sluice::cli {
 
 int runSend(const std::vector<std::string>& args, Io& io);
+int runCurveKeygen(const std::vector<std::string>& args, Io& io);
 int runKeysExport(const std::vector<std::string>& args, Io& io);
 int runDecrypt(const std::vector<std::string>& args, Io& io);
 int runMask(const std::vector<std::string>& args, Io& io);

@@ -7,10 +7,14 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include <zmq.h>
+
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "core/encoding.h"
 #include "core/time_format.h"
 #include "ingest/producer.h"
+#include "privacy/secret.h"
 #include "workload/generator.h"
 
 namespace sluice::cli {
@@ -66,7 +70,7 @@ public:
                     throw Failure(kExitUsage, p.status().message());
                 ack_ = std::move(*p);
             } else {
-                auto p = ingest::PushProducer::connect(settings_.endpoint);
+                auto p = ingest::PushProducer::connect(settings_.endpoint, 1000, settings_.ack.curve);
                 if (!p)
                     throw Failure(kExitUsage, p.status().message());
                 push_ = std::move(*p);
@@ -245,6 +249,10 @@ int runSend(const std::vector<std::string>& args, Io& io)
         ("invalid-fraction", po::value<double>()->default_value(0.0)->value_name("F"),
          "--generate: share of invalid events (0..1)")
         ("seed", po::value<int64_t>()->default_value(1)->value_name("N"), "--generate: generator seed")
+        ("curve-server-key", po::value<std::string>()->value_name("KEY"),
+         "CURVE: the daemon's public key (40 Z85 characters or 64 hex digits)")
+        ("curve-secret-key-file", po::value<std::string>()->value_name("FILE"),
+         "CURVE: this producer's secret key (sluicectl curve-keygen)")
         ("fail-on-reject", "exit 65 when any event was rejected")
         ("quiet,q", "no report (errors only)")
         ("json", "print the report as one JSON object");
@@ -270,6 +278,18 @@ int runSend(const std::vector<std::string>& args, Io& io)
     if (s.ack.timeoutMs < 1)
         throw Failure(kExitUsage, "--timeout must be at least 1ms");
     s.ack.giveUpMs = duration(vm, "give-up");
+    if (vm.count("curve-server-key") != vm.count("curve-secret-key-file"))
+        throw Failure(kExitUsage, "CURVE needs both --curve-server-key and --curve-secret-key-file");
+    if (vm.count("curve-server-key")) {
+        auto server = curveKeyFromText(vm["curve-server-key"].as<std::string>());
+        if (!server)
+            throw Failure(kExitUsage, "--curve-server-key: not a CURVE public key (40 Z85 characters or 64 hex digits)");
+        auto secret = privacy::readSecretFile(vm["curve-secret-key-file"].as<std::string>(), 32);
+        if (!secret)
+            throw Failure(kExitConfig, secret.status().message());
+        s.ack.curve.serverPublicKey = *server;
+        s.ack.curve.secretKey.assign(reinterpret_cast<const char*>(secret->data()), secret->size());
+    }
     s.lingerMs = s.ack.timeoutMs;
     if (vm.count("producer-id"))
         s.ack.producerId = vm["producer-id"].as<std::string>();
@@ -338,6 +358,44 @@ int runSend(const std::vector<std::string>& args, Io& io)
     }
     if (vm.count("fail-on-reject") && r.rejected)
         return kExitDataErr;
+    return kExitOk;
+}
+
+const Command kCurveKeygen = {
+    "curve-keygen",
+    "FILE [options]",
+    "Creates a CURVE key pair for sluiced or for a producer: the secret key goes into FILE (created\n"
+    "with mode 0600, never overwritten), the public key is printed (Z85).",
+    R"(For the daemon: FILE is ingest.curve_secret_key_file, and producers pass the printed key as
+--curve-server-key. For a producer: FILE is its --curve-secret-key-file, and the printed key goes
+into the daemon's ingest.curve_clients_file.)",
+};
+
+int runCurveKeygen(const std::vector<std::string>& args, Io& io)
+{
+    po::options_description options = optionGroup();
+    po::options_description hidden;
+    hidden.add_options()("file", po::value<std::string>(), "secret key file");
+    po::positional_options_description positional;
+    positional.add("file", 1);
+    po::variables_map vm;
+    if (!parseCommandLine(kCurveKeygen, args, options, vm, io, &hidden, &positional))
+        return kExitOk;
+    if (!vm.count("file"))
+        throw Failure(kExitUsage, "curve-keygen needs the FILE to write the secret key to");
+    char publicZ85[41] = {};
+    char secretZ85[41] = {};
+    if (zmq_curve_keypair(publicZ85, secretZ85) != 0)
+        throw Failure(kExitSoftware, "this libzmq has no CURVE support");
+    std::string secret = fromZ85(std::string_view(secretZ85, 40)).value_or(std::string());
+    std::string hex = toHex(secret) + "\n";
+    Status written = privacy::writeNewSecretFile(vm["file"].as<std::string>(), hex);
+    std::fill(std::begin(secretZ85), std::end(secretZ85), '\0');
+    std::fill(secret.begin(), secret.end(), '\0');
+    std::fill(hex.begin(), hex.end(), '\0');
+    if (!written)
+        throw Failure(kExitIoErr, written.message());
+    io.out << publicZ85 << "\n";
     return kExitOk;
 }
 

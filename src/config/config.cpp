@@ -10,6 +10,7 @@
 #include <boost/program_options.hpp>
 
 #include "config/builtin.h"
+#include "core/encoding.h"
 #include "core/time_format.h"
 
 namespace sluice::config {
@@ -42,6 +43,8 @@ constexpr Key kFileKeys[] = {
     {"ingest.heartbeat_timeout", false, "ZeroMQ heartbeat timeout"},
     {"ingest.dedupe_window", false, "sequence numbers remembered per acknowledged producer"},
     {"ingest.dedupe_retention", false, "forget producers silent for this long"},
+    {"ingest.curve_secret_key_file", false, "CURVE: the daemon's secret key (32 bytes or 64 hex digits); turns CURVE on"},
+    {"ingest.curve_clients_file", false, "CURVE: public keys of the producers allowed in (Z85 or hex, one per line)"},
     {"batch.max_events", false, "close a batch at this many events"},
     {"batch.max_bytes", false, "close a batch at this many bytes"},
     {"batch.max_delay", false, "close a batch this long after its first message"},
@@ -157,6 +160,31 @@ std::string absoluteFrom(const fs::path& base, const std::string& path)
     return p.lexically_normal().string();
 }
 
+// The allow-list of CURVE clients: one public key per line (40 Z85 characters or 64 hex
+// digits), blank lines and lines starting with '#' ignored. An empty list is an error: nobody could connect.
+Result<std::vector<std::string>> readCurveClients(const std::string& path)
+{
+    std::ifstream in(path);
+    if (!in)
+        return Status::invalid(path + ": cannot be read");
+    std::vector<std::string> keys;
+    std::string line;
+    for (int number = 1; std::getline(in, line); ++number) {
+        const auto first = line.find_first_not_of(" \t\r");
+        if (first == std::string::npos || line[first] == '#')
+            continue;  // '#' starts a comment only at the start of a line: it is a Z85 character
+        const auto last = line.find_last_not_of(" \t\r");
+        auto key = curveKeyFromText(std::string_view(line).substr(first, last - first + 1));
+        if (!key)
+            return Status::invalid(path + ":" + std::to_string(number) +
+                                   ": not a CURVE public key (40 Z85 characters or 64 hex digits)");
+        keys.push_back(std::move(*key));
+    }
+    if (keys.empty())
+        return Status::invalid(path + ": lists no client key, so no producer could connect");
+    return keys;
+}
+
 Status fill(const po::variables_map& vm, const std::string& origin, const fs::path& fileDir, Config& c)
 {
     Reader r(vm, origin);
@@ -202,6 +230,17 @@ Status fill(const po::variables_map& vm, const std::string& origin, const fs::pa
     SLUICE_RETURN_IF_ERROR(r.duration("ingest.dedupe_retention", in.dedupeRetentionMs, 60'000, 3650LL * 86'400'000));
     if (in.maxEventBytes > in.maxMessageBytes)
         return r.error("ingest.max_event_size", "is larger than ingest.max_message_size");
+    in.curveSecretKeyFile = absoluteFrom(c.stateDir, r.text("ingest.curve_secret_key_file", ""));
+    in.curveClientsFile = absoluteFrom(fileDir, r.text("ingest.curve_clients_file", ""));
+    if (in.curveSecretKeyFile.empty() != in.curveClientsFile.empty())
+        return r.error(in.curveSecretKeyFile.empty() ? "ingest.curve_clients_file" : "ingest.curve_secret_key_file",
+                       "CURVE needs both ingest.curve_secret_key_file and ingest.curve_clients_file");
+    if (!in.curveClientsFile.empty()) {
+        auto clients = readCurveClients(in.curveClientsFile);
+        if (!clients)
+            return r.error("ingest.curve_clients_file", clients.status().message());
+        in.curveClients = std::move(*clients);
+    }
 
     BatchConfig& b = c.batch;
     SLUICE_RETURN_IF_ERROR(r.integer("batch.max_events", b.maxEvents, 1, 10'000'000));

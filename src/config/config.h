@@ -26,6 +26,11 @@ struct IngestConfig {
     int64_t heartbeatTimeoutMs = 30'000;
     uint64_t dedupeWindow = 65536;    // sequence numbers remembered per producer
     int64_t dedupeRetentionMs = 7LL * 86'400'000;  // producers silent this long are forgotten
+    // CURVE: on when curveSecretKeyFile is set (absolute after load). The clients are the
+    // 32-byte public keys of the producers allowed to connect, read from curve_clients_file.
+    std::string curveSecretKeyFile;
+    std::string curveClientsFile;
+    std::vector<std::string> curveClients;
 };
 
 struct BatchConfig {

@@ -2,6 +2,7 @@
 
 #include <array>
 #include <cstdint>
+#include <cstring>
 
 namespace sluice {
 namespace {
@@ -141,6 +142,63 @@ std::optional<std::string> fromBase64(std::string_view text)
             out += static_cast<char>(word & 0xff);
     }
     return out;
+}
+
+
+namespace {
+constexpr char kZ85[] = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#";
+}
+
+std::string toZ85(std::string_view bytes)
+{
+    std::string out;
+    out.reserve(bytes.size() / 4 * 5);
+    for (size_t i = 0; i + 4 <= bytes.size(); i += 4) {
+        uint32_t v = 0;
+        for (size_t j = 0; j < 4; ++j)
+            v = v * 256 + static_cast<uint8_t>(bytes[i + j]);
+        char chunk[5];
+        for (int j = 4; j >= 0; --j) {
+            chunk[j] = kZ85[v % 85];
+            v /= 85;
+        }
+        out.append(chunk, 5);
+    }
+    return out;
+}
+
+std::optional<std::string> fromZ85(std::string_view text)
+{
+    if (text.size() % 5 != 0)
+        return std::nullopt;
+    std::string out;
+    out.reserve(text.size() / 5 * 4);
+    for (size_t i = 0; i < text.size(); i += 5) {
+        uint64_t v = 0;
+        for (size_t j = 0; j < 5; ++j) {
+            const char* at = std::strchr(kZ85, text[i + j]);
+            if (text[i + j] == '\0' || !at)
+                return std::nullopt;
+            v = v * 85 + static_cast<uint64_t>(at - kZ85);
+        }
+        if (v > 0xffffffffull)
+            return std::nullopt;
+        for (int shift = 24; shift >= 0; shift -= 8)
+            out.push_back(static_cast<char>((v >> shift) & 0xff));
+    }
+    return out;
+}
+
+std::optional<std::string> curveKeyFromText(std::string_view text)
+{
+    std::optional<std::string> key;
+    if (text.size() == 40)
+        key = fromZ85(text);
+    else if (text.size() == 64)
+        key = fromHex(text);
+    if (key && key->size() != 32)
+        key.reset();
+    return key;
 }
 
 }  // namespace sluice

@@ -2,13 +2,42 @@
 
 #include <zmq.hpp>
 
+#include "core/encoding.h"
+
 #include <chrono>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <thread>
 
 namespace sluice::ingest {
+
+std::string curvePublicKeyOf(const std::string& secretKey)
+{
+    if (secretKey.size() != 32)
+        return {};
+    std::string secretZ85 = toZ85(secretKey);
+    char publicZ85[41] = {};
+    const int rc = zmq_curve_public(publicZ85, secretZ85.c_str());
+    std::fill(secretZ85.begin(), secretZ85.end(), '\0');
+    if (rc != 0)
+        return {};
+    return fromZ85(std::string_view(publicZ85, 40)).value_or(std::string());
+}
+
 namespace {
+
+// Throws zmq::error_t like the other socket calls; a bad key is an invalid-argument error.
+void applyCurve(zmq::socket_t& socket, const CurveClient& curve)
+{
+    if (!curve.on())
+        return;
+    const std::string publicKey = curvePublicKeyOf(curve.secretKey);
+    if (curve.serverPublicKey.size() != 32 || publicKey.size() != 32)
+        throw zmq::error_t();
+    socket.set(zmq::sockopt::curve_serverkey, zmq::const_buffer(curve.serverPublicKey.data(), 32));
+    socket.set(zmq::sockopt::curve_publickey, zmq::const_buffer(publicKey.data(), 32));
+    socket.set(zmq::sockopt::curve_secretkey, zmq::const_buffer(curve.secretKey.data(), 32));
+}
 
 int64_t monoNs()
 {
@@ -73,8 +102,11 @@ struct AckProducer::Impl {
     {
         const std::string header =
             "{\"producer\":" + nlohmann::json(options.producerId).dump() + ",\"seq\":" + std::to_string(seq) + "}";
-        socket.send(zmq::buffer(header), zmq::send_flags::sndmore);
-        socket.send(zmq::buffer(p.body), zmq::send_flags::none);
+        // Never blocks: with no connected daemon (down, or refusing our CURVE key) the request
+        // stays pending and goes again at its deadline, so --give-up still ends the wait. Once a
+        // first frame is queued, ZeroMQ takes the rest of the message.
+        if (socket.send(zmq::buffer(header), zmq::send_flags::sndmore | zmq::send_flags::dontwait))
+            socket.send(zmq::buffer(p.body), zmq::send_flags::none);
         p.deadlineNs = monoNs() + p.backoffMs * 1'000'000;
     }
 
@@ -161,6 +193,7 @@ Result<std::unique_ptr<AckProducer>> AckProducer::connect(Options options)
         impl->socket.set(zmq::sockopt::linger, 0);
         impl->socket.set(zmq::sockopt::sndhwm, 100'000);
         impl->socket.set(zmq::sockopt::rcvhwm, 100'000);
+        applyCurve(impl->socket, impl->options.curve);
         impl->socket.connect(impl->options.endpoint);
     } catch (const zmq::error_t& e) {
         return Status::invalid("cannot connect to " + impl->options.endpoint + ": " + e.what());
@@ -225,11 +258,13 @@ struct PushProducer::Impl {
 PushProducer::PushProducer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 PushProducer::~PushProducer() = default;
 
-Result<std::unique_ptr<PushProducer>> PushProducer::connect(const std::string& endpoint, int sendHwm)
+Result<std::unique_ptr<PushProducer>> PushProducer::connect(const std::string& endpoint, int sendHwm,
+                                                            const CurveClient& curve)
 {
     auto impl = std::make_unique<Impl>();
     try {
         impl->socket.set(zmq::sockopt::sndhwm, sendHwm);
+        applyCurve(impl->socket, curve);
         impl->socket.connect(endpoint);
     } catch (const zmq::error_t& e) {
         return Status::invalid("cannot connect to " + endpoint + ": " + e.what());

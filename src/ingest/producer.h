@@ -45,10 +45,22 @@ struct ProducerReport {
     std::array<uint64_t, kReasonCount> byReason{};
 };
 
+// CURVE for a producer: the daemon's public key and this producer's secret key, 32 bytes each
+// (its public key is derived from the secret). Both empty: a plain connection.
+struct CurveClient {
+    std::string serverPublicKey;
+    std::string secretKey;
+    bool on() const { return !serverPublicKey.empty(); }
+};
+
+// The public key that belongs to a 32-byte CURVE secret key ("" if it is not one).
+std::string curvePublicKeyOf(const std::string& secretKey);
+
 class AckProducer {
 public:
     struct Options {
         std::string endpoint;
+        CurveClient curve;
         std::string producerId;          // "" : a random one
         uint64_t firstSeq = 1;
         size_t window = 64;              // requests in flight
@@ -82,7 +94,8 @@ private:
 // Fire-and-forget: a PUSH socket. send() queues; close() waits up to `lingerMs` for delivery.
 class PushProducer {
 public:
-    static Result<std::unique_ptr<PushProducer>> connect(const std::string& endpoint, int sendHwm = 1000);
+    static Result<std::unique_ptr<PushProducer>> connect(const std::string& endpoint, int sendHwm = 1000,
+                                                         const CurveClient& curve = {});
     ~PushProducer();
     Status send(const std::string& body);
     void close(int lingerMs);

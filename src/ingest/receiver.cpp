@@ -2,13 +2,16 @@
 
 #include <zmq.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <deque>
 #include <future>
 #include <optional>
+#include <set>
 #include <thread>
 
 #include "core/thread_name.h"
+#include "core/encoding.h"
 #include "core/log.h"
 #include "ingest/protocol.h"
 
@@ -48,6 +51,8 @@ struct Receiver::Impl {
     std::function<void()> beat;
 
     zmq::context_t context{1};
+    std::optional<zmq::socket_t> zap;  // CURVE only: the ZAP handler's REP socket
+    std::set<std::string> refusedKeys;  // logged once each
     std::vector<zmq::socket_t> pulls;
     std::vector<zmq::socket_t> routers;
     std::vector<std::string> bound;
@@ -63,6 +68,7 @@ struct Receiver::Impl {
     void sendReplies(std::vector<AckBatch>& batches);
     void rejectRequest(Request& r, Reason reason, std::string message, std::string_view body);
     void configure(zmq::socket_t& socket);
+    void answerZap();
 };
 
 Receiver::Receiver(Options options, const Clock& clock, DedupeIndex dedupe, uint64_t firstBatchId,
@@ -123,11 +129,56 @@ void Receiver::Impl::configure(zmq::socket_t& socket)
     socket.set(zmq::sockopt::heartbeat_timeout, static_cast<int>(options.heartbeatTimeoutMs));
     // Replies still queued when the daemon stops get this long to leave.
     socket.set(zmq::sockopt::linger, 2000);
+    if (!options.curveSecretKey.empty()) {
+        socket.set(zmq::sockopt::curve_server, true);
+        socket.set(zmq::sockopt::curve_secretkey, zmq::const_buffer(options.curveSecretKey.data(), 32));
+        socket.set(zmq::sockopt::zap_domain, "sluice");
+    }
+}
+
+// One ZAP request (RFC 27): version, request id, domain, address, identity, mechanism,
+// credentials. Only CURVE clients whose public key is on the list get "200".
+void Receiver::Impl::answerZap()
+{
+    std::vector<zmq::message_t> frames;
+    do {
+        zmq::message_t frame;
+        if (!zap->recv(frame, zmq::recv_flags::dontwait))
+            return;
+        frames.push_back(std::move(frame));
+    } while (frames.back().more());
+    if (frames.size() < 6)
+        return;  // not a ZAP request; libzmq never sends one
+    const std::string mechanism = frames[5].to_string();
+    const std::string clientKey = frames.size() > 6 ? frames[6].to_string() : std::string();
+    const bool allowed = mechanism == "CURVE" && clientKey.size() == 32 &&
+                         std::find(options.curveClients.begin(), options.curveClients.end(), clientKey) !=
+                             options.curveClients.end();
+    if (!allowed) {
+        stats.curveRefused.fetch_add(1, std::memory_order_relaxed);
+        const std::string shown = clientKey.size() == 32 ? toZ85(clientKey) : mechanism;
+        if (refusedKeys.size() < 1024 && refusedKeys.insert(shown).second)
+            log::warning("refused a producer from ", frames[3].to_string(), ": CURVE key ", shown,
+                         " is not in ingest.curve_clients_file");
+    }
+    const std::string status = allowed ? "200" : "400";
+    zap->send(zmq::buffer(std::string_view("1.0")), zmq::send_flags::sndmore);
+    zap->send(frames[1], zmq::send_flags::sndmore);
+    zap->send(zmq::buffer(status), zmq::send_flags::sndmore);
+    zap->send(zmq::buffer(std::string_view(allowed ? "OK" : "client key not allowed")), zmq::send_flags::sndmore);
+    zap->send(zmq::buffer(std::string_view("")), zmq::send_flags::sndmore);
+    zap->send(zmq::buffer(std::string_view("")), zmq::send_flags::none);
 }
 
 Status Receiver::Impl::bind()
 {
     try {
+        if (!options.curveSecretKey.empty()) {
+            // Bound before any ingest socket: no handshake can happen without the handler.
+            zap.emplace(context, zmq::socket_type::rep);
+            zap->set(zmq::sockopt::linger, 0);
+            zap->bind("inproc://zeromq.zap.01");
+        }
         for (const std::string& endpoint : options.pull) {
             zmq::socket_t s(context, zmq::socket_type::pull);
             configure(s);
@@ -147,6 +198,7 @@ Status Receiver::Impl::bind()
     } catch (const zmq::error_t& e) {
         pulls.clear();
         routers.clear();
+        zap.reset();
         return Status::error(StatusCode::kUnavailable, std::string("cannot bind ingest endpoint: ") + e.what());
     }
     return Status::ok();
@@ -206,6 +258,8 @@ void Receiver::Impl::loop()
 
         items.clear();
         items.push_back({nullptr, acks.fd(), ZMQ_POLLIN, 0});
+        if (zap)
+            items.push_back({zap->handle(), 0, ZMQ_POLLIN, 0});
         if (reading) {
             for (auto& s : pulls)
                 items.push_back({s.handle(), 0, ZMQ_POLLIN, 0});
@@ -229,8 +283,12 @@ void Receiver::Impl::loop()
             auto batches = acks.takeAll(&acksClosed);
             sendReplies(batches);
         }
+        size_t i = 1;
+        if (zap && (items[i++].revents & ZMQ_POLLIN)) {
+            for (int n = 0; n < kReadsPerTurn; ++n)
+                answerZap();
+        }
         if (reading) {
-            size_t i = 1;
             for (auto& s : pulls)
                 if (items[i++].revents & ZMQ_POLLIN)
                     readPull(s);

@@ -41,6 +41,11 @@ struct Options {
     int64_t heartbeatTimeoutMs = 30'000;
     int64_t dedupeRetentionMs = 7LL * 86'400'000;
     batch::Limits batch;
+    // CURVE (ZeroMQ RFC 26) on every ingest socket when set: the daemon's 32-byte secret key, and
+    // the 32-byte public keys of the producers let in. Every other client is refused by the ZAP
+    // handler (RFC 27) that the ingest thread serves.
+    std::string curveSecretKey;
+    std::vector<std::string> curveClients;
 };
 
 struct IngestStats {
@@ -54,7 +59,8 @@ struct IngestStats {
     std::atomic<uint64_t> repliesDropped{0};
     std::atomic<uint64_t> batchesClosed{0};
     std::atomic<int64_t> pausedNs{0};        // time spent not reading because the pipeline was full
-    std::atomic<int64_t> busyNs{0};          // time spent outside poll: receiving, batching, replying
+    std::atomic<int64_t> busyNs{0};
+    std::atomic<uint64_t> curveRefused{0};   // handshakes refused by the ZAP handler          // time spent outside poll: receiving, batching, replying
 };
 
 class Receiver {

@@ -245,6 +245,15 @@ int runDaemon(const config::Config& cfg)
         log::error(master.status().message());
         return kExitConfig;
     }
+    privacy::SecretBytes curveSecret;
+    if (!cfg.ingest.curveSecretKeyFile.empty()) {
+        auto secret = privacy::readSecretFile(cfg.ingest.curveSecretKeyFile, 32);
+        if (!secret) {
+            log::error("CURVE: ", secret.status().message());
+            return kExitConfig;
+        }
+        curveSecret = std::move(*secret);
+    }
     if (master->created)
         log::warning("DEMO: created a new master key at ", master->source,
                      " (mode 0600). It protects every key in the database: keep it secret, keep a copy.");
@@ -376,6 +385,11 @@ int runDaemon(const config::Config& cfg)
     io.batch.maxEvents = cfg.batch.maxEvents;
     io.batch.maxBytes = cfg.batch.maxBytes;
     io.batch.maxDelayMs = cfg.batch.maxDelayMs;
+    if (curveSecret.size() == 32) {
+        io.curveSecretKey.assign(reinterpret_cast<const char*>(curveSecret.data()), curveSecret.size());
+        io.curveClients = cfg.ingest.curveClients;
+        log::info("CURVE on: ", io.curveClients.size(), " producer key(s) allowed");
+    }
     ingest::Receiver receiver(io, clock, std::move(dedupe), *lastBatch + 1, batchQueue, acks, ingestStats);
     receiver.setHeartbeat([&ingestStage] { ingestStage.beat(); });
 

@@ -51,3 +51,24 @@ TEST_CASE("hex encodes lowercase and decodes either case", "[encoding]")
     CHECK_FALSE(fromHex("abc"));
     CHECK_FALSE(fromHex("zz"));
 }
+
+TEST_CASE("Z85 matches ZeroMQ RFC 32's example and refuses what is not Z85", "[encoding]")
+{
+    const std::string bytes("\x86\x4F\xD2\x6F\xB5\x59\xF7\x5B", 8);
+    CHECK(toZ85(bytes) == "HelloWorld");
+    CHECK(fromZ85("HelloWorld") == bytes);
+    CHECK_FALSE(fromZ85("Hello"
+                        "Worl"));   // not a multiple of 5
+    CHECK_FALSE(fromZ85("Hello Worl"));  // a space is not a Z85 character
+    CHECK_FALSE(fromZ85("%%%%%"));       // 85^5 - 1 is more than 32 bits
+}
+
+TEST_CASE("a CURVE key is 40 Z85 characters or 64 hex digits of 32 bytes", "[encoding]")
+{
+    const std::string key(32, '\x5a');
+    CHECK(curveKeyFromText(toZ85(key)) == key);
+    CHECK(curveKeyFromText(toHex(key)) == key);
+    CHECK_FALSE(curveKeyFromText(toZ85(key).substr(0, 35)));
+    CHECK_FALSE(curveKeyFromText(toHex(key) + "00"));
+    CHECK_FALSE(curveKeyFromText(std::string(40, ' ')));
+}
