@@ -34,8 +34,8 @@ wait "$pid" || { echo "sluiced did not exit 0"; cat "$dir/log"; exit 1; }
 
 committed=$(sqlite3 "$dir/state/sluice.db" "select count(*) from acme_checkout_1_0_0")
 [ "$committed" = 200 ] || { echo "expected 200 committed events, found $committed"; exit 1; }
-grep -q "CURVE key $other_public is not in ingest.curve_clients_file" "$dir/log" \
+grep -qF "CURVE key $other_public is not in ingest.curve_clients_file" "$dir/log" \
   || { echo "the refusal of the other key is not logged"; cat "$dir/log"; exit 1; }
 secret_hex=$(cat "$dir/state/curve.key")
-if grep -q "$secret_hex" "$dir/log"; then echo "the daemon's secret key is in its log"; exit 1; fi
+if grep -qF "$secret_hex" "$dir/log"; then echo "the daemon's secret key is in its log"; exit 1; fi
 echo "CURVE: 200 events from the allowed producer, none from the others"
