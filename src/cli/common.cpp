@@ -338,13 +338,6 @@ void forEachValue(const std::vector<std::string>& values, Io& io, const std::fun
     wipe(line);
 }
 
-void wipe(std::string& s)
-{
-    if (!s.empty())
-        explicit_bzero(s.data(), s.size());
-    s.clear();
-}
-
 OutputSink::OutputSink(Io& io, const std::string& path, bool replace) : io_(io), path_(path)
 {
     if (path_.empty() || path_ == "-") {

@@ -21,6 +21,7 @@
 #include "config/config.h"
 #include "core/commit.h"
 #include "core/status.h"
+#include "core/wipe.h"
 #include "privacy/key_wrap.h"
 #include "privacy/secret.h"
 #include "store/db.h"
@@ -106,9 +107,6 @@ std::string humanDuration(int64_t ms);
 
 // Values from the command line, or else one per line of io.in (a trailing "\r" removed).
 void forEachValue(const std::vector<std::string>& values, Io& io, const std::function<void(std::string_view)>& fn);
-
-// Overwrites the bytes of `s` (explicit_bzero, which the compiler may not drop) and clears it.
-void wipe(std::string& s);
 
 // Where output goes: io.out, or a new file created with mode 0600 (an existing file is refused
 // unless `replace`, and then truncated and set to 0600). A file that was not finish()ed is removed.

@@ -390,9 +390,9 @@ int runCurveKeygen(const std::vector<std::string>& args, Io& io)
     std::string secret = fromZ85(std::string_view(secretZ85, 40)).value_or(std::string());
     std::string hex = toHex(secret) + "\n";
     Status written = privacy::writeNewSecretFile(vm["file"].as<std::string>(), hex);
-    std::fill(std::begin(secretZ85), std::end(secretZ85), '\0');
-    std::fill(secret.begin(), secret.end(), '\0');
-    std::fill(hex.begin(), hex.end(), '\0');
+    explicit_bzero(secretZ85, sizeof secretZ85);
+    wipe(secret);
+    wipe(hex);
     if (!written)
         throw Failure(kExitIoErr, written.message());
     io.out << publicZ85 << "\n";

@@ -173,6 +173,21 @@ struct RequestOutcome {
     uint32_t rejected = 0;
     std::vector<EventError> errors;
     int64_t receivedMonoNs = 0;
+
+    // The reply-relevant part of a request; counts and errors are filled in by the processor.
+    static RequestOutcome of(const Request& r)
+    {
+        RequestOutcome o;
+        o.routingId = r.routingId;
+        o.reqEnvelope = r.reqEnvelope;
+        o.producer = r.producer;
+        o.seq = r.seq;
+        o.state = r.state;
+        o.rejectReason = r.rejectReason;
+        o.rejectMessage = r.rejectMessage;
+        o.receivedMonoNs = r.receivedMonoNs;
+        return o;
+    }
 };
 
 // Time spent on a batch per stage, in microseconds (the per-stage profile).

@@ -3,6 +3,7 @@
 #include <zmq.hpp>
 
 #include "core/encoding.h"
+#include "core/wipe.h"
 
 #include <chrono>
 #include <nlohmann/json.hpp>
@@ -18,7 +19,7 @@ std::string curvePublicKeyOf(const std::string& secretKey)
     std::string secretZ85 = toZ85(secretKey);
     char publicZ85[41] = {};
     const int rc = zmq_curve_public(publicZ85, secretZ85.c_str());
-    std::fill(secretZ85.begin(), secretZ85.end(), '\0');
+    wipe(secretZ85);
     if (rc != 0)
         return {};
     return fromZ85(std::string_view(publicZ85, 40)).value_or(std::string());

@@ -13,6 +13,7 @@
 #include "core/thread_name.h"
 #include "core/encoding.h"
 #include "core/log.h"
+#include "core/wipe.h"
 #include "ingest/protocol.h"
 
 namespace sluice::ingest {
@@ -199,8 +200,10 @@ Status Receiver::Impl::bind()
         pulls.clear();
         routers.clear();
         zap.reset();
+        wipe(options.curveSecretKey);
         return Status::error(StatusCode::kUnavailable, std::string("cannot bind ingest endpoint: ") + e.what());
     }
+    wipe(options.curveSecretKey);  // libzmq has its own copy in each socket now
     return Status::ok();
 }
 

@@ -7,6 +7,7 @@
 #include <openssl/crypto.h>
 
 #include "core/encoding.h"
+#include "core/wipe.h"
 #include "privacy/tink_ciphertext.h"
 
 namespace sluice::privacy {
@@ -17,13 +18,6 @@ using Json = nlohmann::json;
 constexpr size_t kMaxKeysetText = 1 << 20;
 constexpr int kMaxKeysetDepth = 16;
 constexpr size_t kMaxKeys = 4096;
-
-void wipe(std::string& s)
-{
-    if (!s.empty())
-        OPENSSL_cleanse(s.data(), s.size());
-    s.clear();
-}
 
 // Nesting depth of objects and arrays, ignoring brackets inside strings. nlohmann has no depth
 // limit of its own, and destroying a deeply nested value recurses.

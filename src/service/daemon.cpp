@@ -390,7 +390,7 @@ int runDaemon(const config::Config& cfg)
         io.curveClients = cfg.ingest.curveClients;
         log::info("CURVE on: ", io.curveClients.size(), " producer key(s) allowed");
     }
-    ingest::Receiver receiver(io, clock, std::move(dedupe), *lastBatch + 1, batchQueue, acks, ingestStats);
+    ingest::Receiver receiver(std::move(io), clock, std::move(dedupe), *lastBatch + 1, batchQueue, acks, ingestStats);
     receiver.setHeartbeat([&ingestStage] { ingestStage.beat(); });
 
     auto shutdownPipeline = [&] {

@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include "core/encoding.h"
+#include "core/wipe.h"
 #include "privacy/key_wrap.h"
 #include "privacy/random.h"
 
@@ -42,7 +43,7 @@ Result<MasterKey> loadMasterKey(const config::Config& config, bool createIfMissi
         fs::create_directories(fs::path(file).parent_path(), ec);
         std::string hex = toHex(fresh->view()) + "\n";
         Status s = privacy::writeNewSecretFile(file, hex);
-        std::fill(hex.begin(), hex.end(), '\0');
+        wipe(hex);
         if (!s)
             return s;
         key.bytes = std::move(*fresh);

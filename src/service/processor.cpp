@@ -707,15 +707,7 @@ WriteBatch Processor::Impl::process(Batch&& batch)
         const Request& req = batch.requests[r];
         if (req.mode == RequestMode::kAcknowledged) {
             outcomeOf[r] = static_cast<int32_t>(wb.outcomes.size());
-            RequestOutcome& o = wb.outcomes.emplace_back();
-            o.routingId = req.routingId;
-            o.reqEnvelope = req.reqEnvelope;
-            o.producer = req.producer;
-            o.seq = req.seq;
-            o.state = req.state;
-            o.rejectReason = req.rejectReason;
-            o.rejectMessage = req.rejectMessage;
-            o.receivedMonoNs = req.receivedMonoNs;
+            wb.outcomes.push_back(RequestOutcome::of(req));
         }
         if (req.state == RequestState::kRejected) {
             ++rec.received;

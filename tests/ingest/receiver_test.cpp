@@ -92,14 +92,7 @@ struct Rig {
         AckBatch a;
         a.batchId = batch.id;
         for (const Request& r : batch.requests) {
-            RequestOutcome o;
-            o.routingId = r.routingId;
-            o.reqEnvelope = r.reqEnvelope;
-            o.producer = r.producer;
-            o.seq = r.seq;
-            o.state = r.state;
-            o.rejectReason = r.rejectReason;
-            o.rejectMessage = r.rejectMessage;
+            RequestOutcome o = RequestOutcome::of(r);
             o.accepted = r.state == RequestState::kRejected ? 0 : accepted;
             a.outcomes.push_back(std::move(o));
         }

@@ -53,17 +53,13 @@ TEST_CASE("a stalled writer: producers block and wait, memory stays bounded, not
     REQUIRE(daemon.start());
 
     constexpr size_t kProducers = 2;
-    std::vector<std::unique_ptr<TrackedProducer>> producers;
-    for (size_t p = 0; p < kProducers; ++p) {
-        TrackedProducer::Options o;
-        o.endpoint = daemon.routerEndpoint();
-        o.producerId = "backpressure-producer-" + std::to_string(p);
-        o.window = kWindow;
-        o.timeoutMs = 3000;
-        o.maxBackoffMs = 6000;
-        o.giveUpMs = 30'000;  // the stall lasts a few seconds
-        producers.push_back(std::make_unique<TrackedProducer>(o));
-    }
+    TrackedProducer::Options o;
+    o.endpoint = daemon.routerEndpoint();
+    o.window = kWindow;
+    o.timeoutMs = 3000;
+    o.maxBackoffMs = 6000;
+    o.giveUpMs = 30'000;  // the stall lasts a few seconds
+    auto producers = makeProducers(kProducers, o, "backpressure-producer");
     std::atomic<size_t> baselineDone{0};
     std::atomic<bool> go{false};
     std::atomic<bool> abandon{false};

@@ -54,16 +54,12 @@ TEST_CASE("kill -9 at random moments loses no acknowledged event and duplicates 
     REQUIRE(daemon.start());
 
     std::atomic<bool> stop{false};
-    std::vector<std::unique_ptr<TrackedProducer>> producers;
-    for (size_t p = 0; p < kProducers; ++p) {
-        TrackedProducer::Options o;
-        o.endpoint = daemon.routerEndpoint();
-        o.producerId = "crash-producer-" + std::to_string(p);
-        o.window = 6;
-        o.timeoutMs = 300;
-        o.maxBackoffMs = 1000;
-        producers.push_back(std::make_unique<TrackedProducer>(o));
-    }
+    TrackedProducer::Options o;
+    o.endpoint = daemon.routerEndpoint();
+    o.window = 6;
+    o.timeoutMs = 300;
+    o.maxBackoffMs = 1000;
+    auto producers = makeProducers(kProducers, o, "crash-producer");
     std::vector<std::thread> threads;
     JoinOnExit joiner(threads, stop);
     std::atomic<size_t> finished{0};

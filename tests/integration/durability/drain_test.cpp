@@ -28,16 +28,12 @@ TEST_CASE("SIGTERM under load drains within 5 s; unanswered requests land once a
     Daemon daemon(dir, options);  // the default batch bounds (200 ms): the open batch is worth draining
     REQUIRE(daemon.start());
 
-    std::vector<std::unique_ptr<TrackedProducer>> producers;
-    for (size_t p = 0; p < kProducers; ++p) {
-        TrackedProducer::Options o;
-        o.endpoint = daemon.routerEndpoint();
-        o.producerId = "drain-producer-" + std::to_string(p);
-        o.window = 8;
-        o.timeoutMs = 500;
-        o.maxBackoffMs = 1000;
-        producers.push_back(std::make_unique<TrackedProducer>(o));
-    }
+    TrackedProducer::Options o;
+    o.endpoint = daemon.routerEndpoint();
+    o.window = 8;
+    o.timeoutMs = 500;
+    o.maxBackoffMs = 1000;
+    auto producers = makeProducers(kProducers, o, "drain-producer");
     std::atomic<bool> stop{false};
     std::vector<std::thread> threads;
     JoinOnExit joiner(threads, stop);

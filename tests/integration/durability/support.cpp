@@ -44,6 +44,17 @@ std::string ndjson(const std::vector<std::string>& lines, size_t from, size_t to
     return body;
 }
 
+std::vector<std::unique_ptr<TrackedProducer>> makeProducers(size_t count, TrackedProducer::Options options,
+                                                            const std::string& name)
+{
+    std::vector<std::unique_ptr<TrackedProducer>> producers;
+    for (size_t p = 0; p < count; ++p) {
+        options.producerId = name + "-" + std::to_string(p);
+        producers.push_back(std::make_unique<TrackedProducer>(options));
+    }
+    return producers;
+}
+
 TrackedProducer::TrackedProducer(Options options) : options_(std::move(options)), nextSeq_(options_.firstSeq)
 {
     ingest::AckProducer::Options o;

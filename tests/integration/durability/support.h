@@ -104,6 +104,10 @@ private:
     std::atomic<uint64_t> ackedEvents_{0};
 };
 
+// `count` producers with the same options, named "<name>-0", "<name>-1", ...
+std::vector<std::unique_ptr<TrackedProducer>> makeProducers(size_t count, TrackedProducer::Options options,
+                                                            const std::string& name);
+
 // Sets `stop` and joins the threads on every way out of a test, so that a failed REQUIRE does
 // not leave joinable threads behind (declare it after the threads and what they use).
 class JoinOnExit {

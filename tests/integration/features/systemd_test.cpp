@@ -12,6 +12,7 @@
 #include <set>
 #include <thread>
 
+#include "config/builtin.h"
 #include "core/encoding.h"
 #include "core/reason.h"
 #include "feature_support.h"
@@ -26,18 +27,6 @@ using namespace sluice::testing;
 using namespace std::chrono_literals;
 
 namespace {
-
-const char* const kContract100 = R"JSON({"ref": "acme/checkout/1.0.0", "key_field": "session_id",
- "data_subject_field": "customer_id", "retention_days": 30,
- "fields": {
-   "session_id":  {"type": "string",  "required": true, "pii": 0},
-   "customer_id": {"type": "string",  "pii": 1},
-   "email":       {"type": "string",  "pii": 2, "pattern": "^[^@]+@[^@]+$"},
-   "ip":          {"type": "string",  "pii": 2},
-   "country":     {"type": "string",  "required": true, "pattern": "^[A-Z]{2}$"},
-   "device":      {"type": "string"},
-   "total":       {"type": "number",  "required": true},
-   "items":       {"type": "integer"}}})JSON";
 
 const char* const kContract110 = R"JSON({"ref": "acme/checkout/1.1.0", "key_field": "session_id",
  "data_subject_field": "customer_id", "retention_days": 30,
@@ -91,6 +80,18 @@ bool waitUntil(const std::function<bool()>& done, std::chrono::milliseconds time
 size_t countAfter(const std::vector<NotifySocket::Message>& ms, std::chrono::steady_clock::time_point t)
 {
     return static_cast<size_t>(std::count_if(ms.begin(), ms.end(), [&](const auto& m) { return m.at > t; }));
+}
+
+// A daemon whose contracts directory (holding 1.0.0) the test can change before a SIGHUP, and
+// whose notifications go to `notify`.
+DaemonOptions reloadableDaemon(const std::string& contracts, const NotifySocket& notify)
+{
+    std::filesystem::create_directories(contracts);
+    writeFileAtomically(contracts + "/acme-checkout-1.0.0.json", config::kBuiltinContract);
+    DaemonOptions o;
+    o.contracts = contracts;
+    o.env["NOTIFY_SOCKET"] = notify.path();
+    return o;
 }
 
 }  // namespace
@@ -234,11 +235,7 @@ TEST_CASE("systemd: SIGHUP reloads a new contract under load without losing an e
     TempDir dir("sluice-features");
     NotifySocket notify(dir.file("notify.sock"));
     const std::string contracts = dir.file("contracts");
-    std::filesystem::create_directories(contracts);
-    writeFileAtomically(contracts + "/acme-checkout-1.0.0.json", kContract100);
-    DaemonOptions o;
-    o.contracts = contracts;
-    o.env["NOTIFY_SOCKET"] = notify.path();
+    DaemonOptions o = reloadableDaemon(contracts, notify);
     o.extraConfig = "[batch]\nmax_delay = 20ms\n";
     Daemon daemon(dir, o);
     REQUIRE(daemon.start());
@@ -474,11 +471,7 @@ TEST_CASE("logs: every line has a journald priority prefix; no PII canary and no
     TempDir dir("sluice-features");
     NotifySocket notify(dir.file("notify.sock"));
     const std::string contracts = dir.file("contracts");
-    std::filesystem::create_directories(contracts);
-    writeFileAtomically(contracts + "/acme-checkout-1.0.0.json", kContract100);
-    DaemonOptions o;
-    o.contracts = contracts;
-    o.env["NOTIFY_SOCKET"] = notify.path();
+    DaemonOptions o = reloadableDaemon(contracts, notify);
     o.env["WATCHDOG_USEC"] = "2000000";
     o.extraConfig = "[log]\nlevel = debug\n[batch]\nmax_delay = 20ms\n[testing]\nstall_writer_file = stall\n";
     Daemon daemon(dir, o);
