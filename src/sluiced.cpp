@@ -1,10 +1,16 @@
-// sluiced: the daemon. Everything it does is in service/daemon.cpp; this is argument handling.
+// sluiced: the daemon. Everything it does is in service/daemon.cpp; this is argument handling
+// and the one place that turns what went wrong into an exit code.
+#include <exception>
 #include <iostream>
 
 #include "config/config.h"
+#include "core/exit_codes.h"
+#include "core/log.h"
 #include "service/daemon.h"
 
-int main(int argc, char** argv)
+namespace {
+
+int run(int argc, char** argv)
 {
     using namespace sluice;
     config::LoadError error;
@@ -13,22 +19,39 @@ int main(int argc, char** argv)
         std::cerr << "sluiced: " << cfg.status().message() << "\n";
         if (error.usage)
             std::cerr << "Try 'sluiced --help'.\n";
-        return error.usage ? 64 : 78;  // EX_USAGE, EX_CONFIG
+        return error.usage ? kExitUsage : kExitConfig;
     }
     if (cfg->showHelp) {
         std::cout << cfg->helpText;
-        return 0;
+        return kExitOk;
     }
     if (cfg->showVersion) {
         std::cout << "sluiced " << SLUICE_VERSION << "\n";
-        return 0;
+        return kExitOk;
     }
     if (cfg->checkOnly) {
         const auto& p = *cfg->pipelineSpec;
         std::cout << "configuration OK (" << (cfg->configFile.empty() ? "embedded" : cfg->configFile) << "): "
                   << p.contracts.size() << " contract(s), " << p.outputs.size() << " derived output(s), "
                   << p.aggregations.size() << " aggregation(s)\n";
-        return 0;
+        return kExitOk;
     }
     return service::runDaemon(*cfg);
+}
+
+}  // namespace
+
+int main(int argc, char** argv)
+{
+    try {
+        return run(argc, argv);
+    } catch (const std::exception& e) {
+        // Startup may throw (allocation, a library's exception); the pipeline threads never let
+        // one escape (they report a Status to runDaemon).
+        sluice::log::error("sluiced: internal error: ", e.what());
+        return sluice::kExitSoftware;
+    } catch (...) {
+        sluice::log::error("sluiced: internal error: unknown exception");
+        return sluice::kExitSoftware;
+    }
 }

@@ -6,18 +6,9 @@
 #include <string>
 #include <vector>
 
-namespace sluice::cli {
+#include "core/exit_codes.h"
 
-// Exit codes (sysexits.h values, plus 0). docs/cli.md lists which command returns which.
-inline constexpr int kExitOk = 0;
-inline constexpr int kExitUsage = 64;        // bad command line
-inline constexpr int kExitDataErr = 65;      // bad input data; values that did not decrypt
-inline constexpr int kExitUnavailable = 69;  // the database or the daemon is not there
-inline constexpr int kExitSoftware = 70;     // an internal error
-inline constexpr int kExitIoErr = 74;        // reading or writing a file or the database failed
-inline constexpr int kExitTempFail = 75;     // something was not finished; retrying may help
-inline constexpr int kExitNoPerm = 77;       // the master key is missing or does not match
-inline constexpr int kExitConfig = 78;       // the configuration is invalid
+namespace sluice::cli {
 
 // The streams a command reads and writes: std::cin/cout/cerr for the real tool.
 struct Io {

@@ -78,12 +78,12 @@ TEST_CASE("help, usage errors and exit codes", "[cli]")
     for (const char* name : {"send", "keys export", "decrypt", "mask", "forget", "status", "check-config", "bench"})
         CHECK(help.out.find(name) != std::string::npos);
 
-    CHECK(sluicectl({}).code == cli::kExitUsage);
+    CHECK(sluicectl({}).code == sluice::kExitUsage);
     auto unknown = sluicectl({"frobnicate"});
-    CHECK(unknown.code == cli::kExitUsage);
+    CHECK(unknown.code == sluice::kExitUsage);
     CHECK(unknown.err.find("unknown command 'frobnicate'") != std::string::npos);
-    CHECK(sluicectl({"keys"}).code == cli::kExitUsage);
-    CHECK(sluicectl({"keys", "import"}).code == cli::kExitUsage);
+    CHECK(sluicectl({"keys"}).code == sluice::kExitUsage);
+    CHECK(sluicectl({"keys", "import"}).code == sluice::kExitUsage);
 
     for (std::vector<std::string> cmd : {std::vector<std::string>{"send"}, {"keys", "export"}, {"decrypt"}, {"mask"},
                                          {"forget"}, {"status"}, {"check-config"}}) {
@@ -97,15 +97,15 @@ TEST_CASE("help, usage errors and exit codes", "[cli]")
     }
 
     auto badOption = sluicectl({"mask", "--no-such-option"});
-    CHECK(badOption.code == cli::kExitUsage);
+    CHECK(badOption.code == sluice::kExitUsage);
     CHECK(badOption.err.find("sluicectl mask:") == 0);
-    CHECK(sluicectl({"send", "--events-per-message", "0"}).code == cli::kExitUsage);
-    CHECK(sluicectl({"send", "--generate", "5", "file.jsonl"}).code == cli::kExitUsage);
-    CHECK(sluicectl({"forget"}).code == cli::kExitUsage);
-    CHECK(sluicectl({"forget", "--subject", "x", "--key-link", "y"}).code == cli::kExitUsage);
-    CHECK(sluicectl({"keys", "export", "--format", "xml"}).code == cli::kExitUsage);
-    CHECK(sluicectl({"keys", "export", "--all", "--key-link", "x"}).code == cli::kExitUsage);
-    CHECK(sluicectl({"decrypt", "--contract", "a/b/1", "AXJmOD6IkOv787yGFRqgwGHJTUVzcdja"}).code == cli::kExitUsage);
+    CHECK(sluicectl({"send", "--events-per-message", "0"}).code == sluice::kExitUsage);
+    CHECK(sluicectl({"send", "--generate", "5", "file.jsonl"}).code == sluice::kExitUsage);
+    CHECK(sluicectl({"forget"}).code == sluice::kExitUsage);
+    CHECK(sluicectl({"forget", "--subject", "x", "--key-link", "y"}).code == sluice::kExitUsage);
+    CHECK(sluicectl({"keys", "export", "--format", "xml"}).code == sluice::kExitUsage);
+    CHECK(sluicectl({"keys", "export", "--all", "--key-link", "x"}).code == sluice::kExitUsage);
+    CHECK(sluicectl({"decrypt", "--contract", "a/b/1", "AXJmOD6IkOv787yGFRqgwGHJTUVzcdja"}).code == sluice::kExitUsage);
 }
 
 TEST_CASE("mask: hmac-sha256 is HMAC-SHA256(seed, value) in lowercase hex (RFC 4231)", "[cli][mask]")
@@ -164,15 +164,15 @@ TEST_CASE("mask: murmur3 reproduces published MurmurHash3_x64_128 values in STRM
 TEST_CASE("mask: refusals", "[cli][mask]")
 {
     TempDir dir("sluicectl-mask");
-    CHECK(sluicectl({"mask", "x"}).code == cli::kExitUsage);  // no seed
-    CHECK(sluicectl({"mask", "--algorithm", "md5", "--seed-file", dir.file("none"), "x"}).code == cli::kExitUsage);
+    CHECK(sluicectl({"mask", "x"}).code == sluice::kExitUsage);  // no seed
+    CHECK(sluicectl({"mask", "--algorithm", "md5", "--seed-file", dir.file("none"), "x"}).code == sluice::kExitUsage);
     auto missing = sluicectl({"mask", "--seed-file", dir.file("none"), "x"});
     CHECK(missing.code != 0);
     CHECK(missing.out.empty());
     writeFile(dir.file("empty"), "");
     CHECK(sluicectl({"mask", "--seed-file", dir.file("empty"), "x"}).code != 0);
     auto noOutput = sluicectl({"mask", "--output", "nope", "x"});  // the embedded configuration has 'analytics'
-    CHECK(noOutput.code == cli::kExitUsage);
+    CHECK(noOutput.code == sluice::kExitUsage);
     CHECK(noOutput.err.find("no derived output 'nope'") != std::string::npos);
 }
 
@@ -238,7 +238,7 @@ TEST_CASE("decrypt --keys: values that do not decrypt give a message, never garb
     const std::string input = std::string(kVectors[0].first) + "\n" + altered + "\nnot base64!\n" +
                               "AQAAAAEAAAAAAAAAAAAAAAAAAAAAAA==\n" + kVectors[2].first + "\n";
     auto r = sluicectl({"decrypt", "--keys", dir.file("tinkey.json")}, input);
-    CHECK(r.code == cli::kExitDataErr);
+    CHECK(r.code == sluice::kExitDataErr);
     CHECK(r.out == "msg\n\n\n\nann@example.com\n");  // one line per input, empty for a failure
     CHECK(r.err.find("value 2: the value does not decrypt under key id 1919301694") != std::string::npos);
     CHECK(r.err.find("value 3: not a Base64 Tink ciphertext") != std::string::npos);
@@ -246,16 +246,16 @@ TEST_CASE("decrypt --keys: values that do not decrypt give a message, never garb
     CHECK(r.err.find("3 value(s) in 3 of 5 input(s) could not be decrypted") != std::string::npos);
 
     auto json = sluicectl({"decrypt", "--keys", dir.file("tinkey.json"), "--json", altered});
-    CHECK(json.code == cli::kExitDataErr);
+    CHECK(json.code == sluice::kExitDataErr);
     CHECK(json.out.find("{\"input\":1,\"error\":\"the value does not decrypt") == 0);
     CHECK(json.out.find("plaintext") == std::string::npos);
 
     writeFile(dir.file("bad.json"), "{\"not\": \"a keyset\"}");
-    CHECK(sluicectl({"decrypt", "--keys", dir.file("bad.json"), "x"}).code == cli::kExitDataErr);
-    CHECK(sluicectl({"decrypt", "--keys", dir.file("missing.json"), "x"}).code == cli::kExitIoErr);
+    CHECK(sluicectl({"decrypt", "--keys", dir.file("bad.json"), "x"}).code == sluice::kExitDataErr);
+    CHECK(sluicectl({"decrypt", "--keys", dir.file("missing.json"), "x"}).code == sluice::kExitIoErr);
     writeFile(dir.file("garbage.txt"), "hello");
     auto garbage = sluicectl({"decrypt", "--keys", dir.file("garbage.txt"), "x"});
-    CHECK(garbage.code == cli::kExitDataErr);
+    CHECK(garbage.code == sluice::kExitDataErr);
     CHECK(garbage.err.find("not a key export") != std::string::npos);
 }
 
@@ -270,7 +270,7 @@ TEST_CASE("send: requests that are never answered are reported and the exit code
                         "--give-up", "300ms", "--producer-id", "test-producer"},
                        input);
     const auto took = std::chrono::steady_clock::now() - start;
-    CHECK(r.code == cli::kExitTempFail);
+    CHECK(r.code == sluice::kExitTempFail);
     CHECK(r.out.find("sent 3 event(s) in 2 request(s)") != std::string::npos);
     CHECK(r.out.find("as producer test-producer") != std::string::npos);
     CHECK(r.out.find("acknowledged: 0 request(s)") != std::string::npos);
@@ -280,17 +280,17 @@ TEST_CASE("send: requests that are never answered are reported and the exit code
 
     auto json = sluicectl({"send", "--endpoint", endpoint, "--timeout", "50ms", "--give-up", "200ms", "--json"},
                           "{\"a\":1}\n");
-    CHECK(json.code == cli::kExitTempFail);
+    CHECK(json.code == sluice::kExitTempFail);
     CHECK(json.out.find("\"unanswered\":1") != std::string::npos);
     CHECK(json.out.find("\"acknowledged\":0") != std::string::npos);
 
     auto quiet = sluicectl({"send", "--endpoint", endpoint, "--timeout", "50ms", "--give-up", "100ms", "-q"},
                            "{\"a\":1}\n");
-    CHECK(quiet.code == cli::kExitTempFail);
+    CHECK(quiet.code == sluice::kExitTempFail);
     CHECK(quiet.out.empty());
 
-    CHECK(sluicectl({"send", "--endpoint", "nonsense://x"}, "{}\n").code == cli::kExitUsage);
-    CHECK(sluicectl({"send", dir.file("missing.jsonl")}).code == cli::kExitIoErr);
+    CHECK(sluicectl({"send", "--endpoint", "nonsense://x"}, "{}\n").code == sluice::kExitUsage);
+    CHECK(sluicectl({"send", dir.file("missing.jsonl")}).code == sluice::kExitIoErr);
 }
 
 TEST_CASE("check-config: the same verdict as sluiced --check-config", "[cli][config]")
@@ -303,11 +303,11 @@ TEST_CASE("check-config: the same verdict as sluiced --check-config", "[cli][con
 
     writeFile(dir.file("bad.conf"), "[batch]\nmax_delay = forever\n[pipeline]\ncontracts = builtin:\n[ingest]\npull = tcp://127.0.0.1:0\n");
     auto bad = sluicectl({"check-config", "--config", dir.file("bad.conf")});
-    CHECK(bad.code == cli::kExitConfig);
+    CHECK(bad.code == sluice::kExitConfig);
     CHECK(bad.err.find("batch.max_delay") != std::string::npos);
-    CHECK(sluicectl({"check-config", "--config", dir.file("missing.conf")}).code == cli::kExitConfig);
-    CHECK(sluicectl({"check-config", "--no-such-flag"}).code == cli::kExitUsage);
-    CHECK(sluicectl({"check-config", "--demo"}).code == cli::kExitUsage);
+    CHECK(sluicectl({"check-config", "--config", dir.file("missing.conf")}).code == sluice::kExitConfig);
+    CHECK(sluicectl({"check-config", "--no-such-flag"}).code == sluice::kExitUsage);
+    CHECK(sluicectl({"check-config", "--demo"}).code == sluice::kExitUsage);
 }
 
 TEST_CASE("commands that need the database say when there is none", "[cli]")
@@ -320,11 +320,11 @@ TEST_CASE("commands that need the database say when there is none", "[cli]")
         cmd.push_back(dir.file("state"));
         auto r = sluicectl(cmd);
         INFO(cmd[0]);
-        CHECK(r.code == cli::kExitUnavailable);
+        CHECK(r.code == sluice::kExitUnavailable);
         CHECK(r.err.find("no database at " + dir.file("state") + "/sluice.db") != std::string::npos);
     }
     writeFile(dir.file("bad.conf"), "[nonsense]\nkey = 1\n");
-    CHECK(sluicectl({"keys", "export", "--config", dir.file("bad.conf")}).code == cli::kExitConfig);
+    CHECK(sluicectl({"keys", "export", "--config", dir.file("bad.conf")}).code == sluice::kExitConfig);
 }
 
 TEST_CASE("time arguments: ISO-8601 or epoch milliseconds", "[cli]")

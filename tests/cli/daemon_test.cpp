@@ -203,7 +203,7 @@ TEST_CASE("round trip: events -> keys export (tink and csv) -> decrypt gives bac
     }
     CHECK(exportedKeys(readFile(jsonl)).size() == 15);
     CHECK(readFile(csv).rfind("keyLink,encryptionKey,policyId,expiresAt\n\"", 0) == 0);
-    CHECK(sluicectl({"keys", "export", "--config", f.config(), "--output", csv}).code == cli::kExitIoErr);  // exists
+    CHECK(sluicectl({"keys", "export", "--config", f.config(), "--output", csv}).code == sluice::kExitIoErr);  // exists
     CHECK(sluicectl({"keys", "export", "--config", f.config(), "--output", csv, "--force", "-q"}).code == 0);
 
     // Every stored ciphertext (strings and array elements) through both exports.
@@ -251,9 +251,9 @@ TEST_CASE("round trip: events -> keys export (tink and csv) -> decrypt gives bac
     for (const auto& [id, got] : bob)
         CHECK(got.at("person") == f.personValue["bob"]);
     auto output = sluicectl({"decrypt", "--config", f.config(), "--view", "people_marketing"});
-    CHECK(output.code == cli::kExitUsage);
+    CHECK(output.code == sluice::kExitUsage);
     CHECK(output.err.find("--contract test/people/1.0.0") != std::string::npos);
-    CHECK(sluicectl({"decrypt", "--config", f.config(), "--contract", "no/such/1.0.0"}).code == cli::kExitDataErr);
+    CHECK(sluicectl({"decrypt", "--config", f.config(), "--contract", "no/such/1.0.0"}).code == sluice::kExitDataErr);
 
     // keys export --subject selects exactly that subject's keys.
     auto aliceKeys = sluicectl({"keys", "export", "--config", f.config(), "--subject", f.personValue["alice"]});
@@ -284,7 +284,7 @@ TEST_CASE("mask --output uses the output's seed as the daemon does (derived from
         CHECK(r.out == row[1] + "\n");
     }
     CHECK(sluicectl({"mask", "--config", f.config(), "--output", "people_marketing", "--algorithm", "hmac-sha256", "x"})
-              .code == cli::kExitUsage);
+              .code == sluice::kExitUsage);
 }
 
 TEST_CASE("forget a subject: keys and derived rows gone, no copy in the files, others still decrypt", "[cli][it]")
@@ -349,7 +349,7 @@ TEST_CASE("forget a subject: keys and derived rows gone, no copy in the files, o
             CHECK(bytes.find(key) == std::string::npos);
     }
 
-    auto events = f.decryptAll(cli::kExitDataErr);
+    auto events = f.decryptAll(sluice::kExitDataErr);
     REQUIRE(events.size() == 30);
     size_t shredded = 0;
     for (const auto& [id, got] : events) {
@@ -378,7 +378,7 @@ TEST_CASE("forget a subject: keys and derived rows gone, no copy in the files, o
     CHECK(report["wal_truncated"] == true);
     CHECK(report["notes"][0].get<std::string>().find("already shredded") != std::string::npos);
     CHECK(sluicectl({"forget", "--config", f.config(), "--key-link", "00000000-0000-4000-8000-000000000000"}).code ==
-          cli::kExitDataErr);
+          sluice::kExitDataErr);
 }
 
 TEST_CASE("send reports what the daemon did; duplicates, dead letters, fire-and-forget", "[cli][it]")
@@ -440,7 +440,7 @@ TEST_CASE("send reports what the daemon did; duplicates, dead letters, fire-and-
     const std::string input = "{\"meta\":{\"contract\":\"acme/checkout/1.0.0\",\"consent\":[0]},\"session_id\":\"s\","
                               "\"country\":\"NL\",\"total\":1}\nnot json\r\n\n";
     auto text = sluicectl({"send", "--endpoint", daemon.routerEndpoint(), "--fail-on-reject", "--give-up", kGiveUp}, input);
-    CHECK(text.code == cli::kExitDataErr);
+    CHECK(text.code == sluice::kExitDataErr);
     CHECK(text.out.find("sent 2 event(s) in 1 request(s)") != std::string::npos);
     CHECK(text.out.find("events accepted 1, rejected 1") != std::string::npos);
     CHECK(text.out.find("rejected by reason: not_json 1") != std::string::npos);
@@ -496,14 +496,14 @@ TEST_CASE("status: from the metrics while running, from the database when down",
 
     REQUIRE(daemon.stop() == 0);
     auto down = sluicectl({"status", "--config", daemon.configPath(), "--metrics", url});
-    CHECK(down.code == cli::kExitUnavailable);
+    CHECK(down.code == sluice::kExitUnavailable);
     CHECK(down.out.find("sluiced is not running") != std::string::npos);
     CHECK(down.out.find("From the database " + daemon.database()) != std::string::npos);
     CHECK(down.out.find("300 received, 300 committed, 0 rejected") != std::string::npos);
 
     // metrics.listen with port 0 cannot be guessed; the database summary still comes.
     auto ephemeral = sluicectl({"status", "--config", daemon.configPath()});
-    CHECK(ephemeral.code == cli::kExitUnavailable);
+    CHECK(ephemeral.code == sluice::kExitUnavailable);
     CHECK(ephemeral.out.find("ephemeral port") != std::string::npos);
     CHECK(ephemeral.out.find("From the database") != std::string::npos);
 }
@@ -528,13 +528,13 @@ TEST_CASE("a wrong or missing master key is refused clearly (exit 77)", "[cli][i
         cmd.push_back(cfg);
         auto r = sluicectl(cmd);
         INFO(cmd[0]);
-        CHECK(r.code == cli::kExitNoPerm);
+        CHECK(r.code == sluice::kExitNoPerm);
         CHECK(r.err.find("does not match the database") != std::string::npos);
         CHECK(r.out.empty());
     }
     std::filesystem::remove(daemon.stateDir() + "/master.key");
     auto missing = sluicectl({"keys", "export", "--config", cfg});
-    CHECK(missing.code == cli::kExitNoPerm);
+    CHECK(missing.code == sluice::kExitNoPerm);
     CHECK(missing.err.find("no master key") != std::string::npos);
     // Forgetting by key link needs no master key.
     const auto link = queryRows(daemon.database(), "SELECT key_link FROM keys WHERE kind = 'data' LIMIT 1").at(0).at(0);
