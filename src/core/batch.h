@@ -93,7 +93,35 @@ struct Batch {
     CloseReason closeReason = CloseReason::kDelay;
 };
 
-// Counts the events a message holds: its non-blank NDJSON lines.
+// The event lines of an NDJSON body, in order: the body is split at '\n'; a line holding only
+// spaces, tabs and '\r' is blank and skipped; one '\r' before the '\n' is dropped. A line's
+// index (its position among the non-blank lines, from 0) is what replies and dead letters call
+// the event's index. `fn(line)` sees views into `body`.
+template <typename Fn>
+void forEachLine(std::string_view body, Fn&& fn)
+{
+    size_t pos = 0;
+    while (pos < body.size()) {
+        const void* nl = std::memchr(body.data() + pos, '\n', body.size() - pos);
+        const size_t end = nl ? static_cast<size_t>(static_cast<const char*>(nl) - body.data()) : body.size();
+        std::string_view line = body.substr(pos, end - pos);
+        pos = end + 1;
+        bool blank = true;
+        for (char c : line) {
+            if (c != ' ' && c != '\t' && c != '\r') {
+                blank = false;
+                break;
+            }
+        }
+        if (blank)
+            continue;
+        if (line.back() == '\r')
+            line.remove_suffix(1);
+        fn(line);
+    }
+}
+
+// Counts the events a message holds: the lines forEachLine() visits.
 uint32_t countEvents(std::string_view body);
 
 }  // namespace sluice

@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "core/arena.h"
@@ -236,7 +237,8 @@ struct WriteBatch {
     std::vector<ProducerMark> marks;
     std::vector<RequestOutcome> outcomes;  // acknowledged requests, in arrival order
     std::array<uint64_t, kReasonCount> rejectedByReason{};
-    uint64_t lateEvents = 0;
+    uint64_t lateEvents = 0;                                          // summed over aggregations
+    std::vector<std::pair<std::string, uint64_t>> lateByAggregation;  // (name, late events), non-zero only
 };
 
 }  // namespace sluice

@@ -122,9 +122,10 @@ Status KeyCache::preload(int64_t nowMs, const std::function<bool(const Digest&)>
     });
 }
 
-Result<ActiveKey*> KeyCache::acquire(const Digest& lookup, std::string_view contract, int64_t nowMs, SivCipher& cipher,
-                                     std::vector<KeyRecord>& created)
+Result<ActiveKey*> KeyCache::acquire(const Digest& lookup, std::string_view contract, const KeyTerm& term,
+                                     SivCipher& cipher, std::vector<KeyRecord>& created)
 {
+    const int64_t nowMs = term.nowMs;
     const uint32_t index = findOrInsert(lookup);
     Slot& s = slot(index);
     if (s.expiresAtMs > nowMs) {
@@ -146,7 +147,7 @@ Result<ActiveKey*> KeyCache::acquire(const Digest& lookup, std::string_view cont
         }
     }
     const bool wasResident = s.resident;
-    auto made = create(s, contract, nowMs, cipher, created);
+    auto made = create(s, contract, term, cipher, created);
     if (made && !wasResident)
         makeResident(index);
     return made;
@@ -176,7 +177,7 @@ Result<ActiveKey*> KeyCache::load(Slot& slot, int64_t nowMs, SivCipher& cipher)
     return &slot.key;
 }
 
-Result<ActiveKey*> KeyCache::create(Slot& slot, std::string_view contract, int64_t nowMs, SivCipher& cipher,
+Result<ActiveKey*> KeyCache::create(Slot& slot, std::string_view contract, const KeyTerm& term, SivCipher& cipher,
                                     std::vector<KeyRecord>& created)
 {
     auto bytes = randomBytes(kSivKeySize);
@@ -202,8 +203,8 @@ Result<ActiveKey*> KeyCache::create(Slot& slot, std::string_view contract, int64
     record.kind = kind_;
     record.lookup = slot.lookup;
     record.wrapped = std::move(*wrapped);
-    record.createdAtMs = nowMs;
-    record.expiresAtMs = nowMs + lifetimeMs_;
+    record.createdAtMs = term.createdAtMs;
+    record.expiresAtMs = term.expiresAtMs;
     created.push_back(std::move(record));
 
     std::memcpy(slot.key.keyLink, link->data(), kKeyLinkSize);
@@ -211,7 +212,7 @@ Result<ActiveKey*> KeyCache::create(Slot& slot, std::string_view contract, int64
     slot.key.subjectFingerprint = 0;
     slot.key.siv = std::move(*siv);
     slot.rowid = 0;  // pinned in memory until the writer reports where it stored it
-    slot.expiresAtMs = nowMs + lifetimeMs_;
+    slot.expiresAtMs = term.expiresAtMs;
     ++stats_.created;
     return &slot.key;
 }

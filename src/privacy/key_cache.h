@@ -74,6 +74,15 @@ struct KeyCacheStats {
     uint64_t forgotten = 0;
 };
 
+// When a key must be valid, and for how long a key made now lives. The daemon judges by the
+// wall clock and gives a new key `lifetime`; a batch job judges by the record's time and gives
+// a new key the rest of that UTC day.
+struct KeyTerm {
+    int64_t nowMs = 0;        // a key is active while nowMs < its expiry
+    int64_t createdAtMs = 0;  // recorded with a key made for this term
+    int64_t expiresAtMs = 0;  // the expiry of a key made for this term
+};
+
 // A key the writer stored: which lookup it serves, and where it now lives.
 struct StoredKeyRef {
     Digest lookup{};
@@ -93,7 +102,14 @@ public:
     // The active key for `lookup` at `nowMs`, made current in `cipher`. Creates one when none is
     // active, appending its record to `created`. The pointer is valid until the next acquire().
     Result<ActiveKey*> acquire(const Digest& lookup, std::string_view contract, int64_t nowMs, SivCipher& cipher,
-                               std::vector<KeyRecord>& created);
+                               std::vector<KeyRecord>& created)
+    {
+        return acquire(lookup, contract, KeyTerm{nowMs, nowMs, nowMs + lifetimeMs_}, cipher, created);
+    }
+    // The same with the term given: a key created here lives from term.createdAtMs to
+    // term.expiresAtMs instead of `lifetime` from nowMs.
+    Result<ActiveKey*> acquire(const Digest& lookup, std::string_view contract, const KeyTerm& term,
+                               SivCipher& cipher, std::vector<KeyRecord>& created);
 
     // The writer stored these keys: they may be evicted from now on.
     void committedKeys(const std::vector<StoredKeyRef>& keys);
@@ -150,7 +166,7 @@ private:
     void erase(uint32_t slot);
     void rehash(size_t buckets);
 
-    Result<ActiveKey*> create(Slot& slot, std::string_view contract, int64_t nowMs, SivCipher& cipher,
+    Result<ActiveKey*> create(Slot& slot, std::string_view contract, const KeyTerm& term, SivCipher& cipher,
                               std::vector<KeyRecord>& created);
     Result<ActiveKey*> load(Slot& slot, int64_t nowMs, SivCipher& cipher);
     void makeResident(uint32_t slot);

@@ -4,178 +4,45 @@
 #include <sys/stat.h>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include <atomic>
 #include <filesystem>
-#include <iostream>
-#include <thread>
+#include <memory>
+#include <optional>
+#include <sstream>
 
 #include "aggregate/hyper_log_log.h"
 #include "core/clock.h"
+#include "core/exit_codes.h"
 #include "core/log.h"
 #include "ingest/receiver.h"
 #include "privacy/key_wrap.h"
+#include "service/commit_listeners.h"
+#include "service/daemon_metrics.h"
 #include "service/demo.h"
 #include "service/master_key.h"
 #include "service/metrics.h"
 #include "service/metrics_server.h"
 #include "service/notify.h"
-#include "service/pipeline_runtime.h"
 #include "service/processor.h"
 #include "service/writer_stage.h"
 #include "store/batch_writer.h"
 #include "store/fault_vfs.h"
 #include "store/schema.h"
 #include "store/state.h"
+#include "transform/pipeline_runtime.h"
 
 namespace sluice::service {
 namespace {
 
-constexpr int kExitUnavailable = 69;
-constexpr int kExitSoftware = 70;
-constexpr int kExitIo = 74;
-constexpr int kExitConfig = 78;
+using transform::PipelineRuntime;
 
-
-// Pipeline counters live in the stages as plain atomics; the registry is brought up to date
-// from them whenever /metrics is scraped.
-class DaemonMetrics {
-public:
-    DaemonMetrics(Registry& r, const ingest::IngestStats& ingest, ProcessorStats& processor,
-                  const WriterStats& writer, const BoundedQueue<Batch>& batches,
-                  const BoundedQueue<WriteBatch>& commits)
-        : registry_(r), ingest_(ingest), processor_(processor), writer_(writer), batchQueue_(batches),
-          commitQueue_(commits),
-          received_(r.counter("sluice_events_received_total", "Events received (every line of every message).")),
-          committed_(r.counter("sluice_events_committed_total", "Events committed to the database.")),
-          duplicates_(r.counter("sluice_events_duplicate_total",
-                                "Events in retried requests that were already committed (applied zero times).")),
-          late_(r.counter("sluice_events_late_total",
-                          "Late events summed over aggregations (an event late for two aggregations counts twice).")),
-          batches_(r.counter("sluice_batches_total", "Batches committed.")),
-          messages_(r.counter("sluice_ingest_messages_total", "ZeroMQ messages received.")),
-          bytes_(r.counter("sluice_ingest_bytes_total", "Bytes of message bodies received.")),
-          replies_(r.counter("sluice_replies_total", "Replies sent to acknowledged producers.")),
-          repliesDropped_(r.counter("sluice_replies_dropped_total",
-                                    "Replies that could not be sent (producer gone or its queue full); it retries.")),
-          keysCreated_(r.counter("sluice_keys_created_total", "Data keys created.")),
-          keysShredded_(r.counter("sluice_keys_shredded_total", "Keys shredded by retention.")),
-          pausedUs_(r.counter("sluice_ingest_paused_microseconds_total",
-                              "Time ingest stopped reading because the pipeline was full (backpressure).")),
-          keysCached_(r.gauge("sluice_keys_cached", "Active data keys held in memory.")),
-          batchQueueDepth_(r.gauge("sluice_queue_depth", "Batches waiting between stages.", {{"queue", "transform"}})),
-          commitQueueDepth_(r.gauge("sluice_queue_depth", "Batches waiting between stages.", {{"queue", "commit"}})),
-          lastCommit_(r.gauge("sluice_last_commit_timestamp_seconds", "Wall-clock time of the last commit.")),
-          batchEvents_(r.histogram("sluice_batch_events", "Events per committed batch.",
-                                   {1, 10, 100, 1000, 2500, 5000, 10000, 25000, 100000})),
-          commitSeconds_(r.histogram("sluice_commit_seconds", "Time to COMMIT a batch (the fsync).",
-                                     exponentialBuckets(0.0001, 2, 14))),
-          batchLatency_(r.histogram("sluice_batch_latency_seconds",
-                                    "From a batch closing to its commit (what an acknowledgement waits for).",
-                                    exponentialBuckets(0.001, 2, 14)))
-    {
-        r.gauge("sluice_build_info", "Build information.", {{"version", SLUICE_VERSION}}).set(1);
-        for (size_t i = 0; i < kReasonCount; ++i)
-            rejected_[i] = &r.counter("sluice_events_rejected_total", "Events rejected, by reason.",
-                                      {{"reason", std::string(reasonCode(static_cast<Reason>(i)))}});
-        const char* stages[] = {"receive", "parse", "transform", "aggregate", "write", "commit"};
-        for (size_t i = 0; i < stageUs_.size(); ++i)
-            stageUs_[i] = &r.counter("sluice_stage_microseconds_total",
-                                     "Time spent per pipeline stage (wall time of its phase).", {{"stage", stages[i]}});
-    }
-
-    void observe(const WriteBatch& batch, const store::CommitTiming& timing, int64_t latencyNs)
-    {
-        batchEvents_.observe(static_cast<double>(batch.record.received));
-        commitSeconds_.observe(static_cast<double>(timing.commitUs) / 1e6);
-        batchLatency_.observe(static_cast<double>(latencyNs) / 1e9);
-    }
-
-    void sync()
-    {
-        auto set = [](Counter& c, uint64_t v) {
-            uint64_t now = c.value();
-            if (v > now)
-                c.inc(v - now);
-        };
-        set(received_, processor_.received.load());
-        set(committed_, writer_.events.load());
-        set(duplicates_, processor_.duplicates.load());
-        set(late_, processor_.late.load());
-        set(batches_, writer_.batches.load());
-        set(messages_, ingest_.messages.load());
-        set(bytes_, ingest_.bytes.load());
-        set(replies_, ingest_.repliesSent.load());
-        set(repliesDropped_, ingest_.repliesDropped.load());
-        set(keysCreated_, processor_.keysCreated.load());
-        set(keysShredded_, writer_.keysShredded.load());
-        set(pausedUs_, static_cast<uint64_t>(ingest_.pausedNs.load() / 1000));
-        for (size_t i = 0; i < kReasonCount; ++i)
-            set(*rejected_[i], processor_.rejected[i].load());
-        set(*stageUs_[0], static_cast<uint64_t>(ingest_.busyNs.load() / 1000));
-        set(*stageUs_[1], processor_.parseUs.load());
-        set(*stageUs_[2], processor_.transformUs.load());
-        set(*stageUs_[3], processor_.aggregateUs.load());
-        set(*stageUs_[4], writer_.writeUs.load());
-        set(*stageUs_[5], writer_.commitUs.load());
-        {
-            std::lock_guard lock(processor_.lateMutex);
-            for (const auto& [aggregation, count] : processor_.lateByAggregation)
-                set(registry_.counter("sluice_aggregation_late_events_total",
-                                      "Events that arrived for a final window of this aggregation (not counted in it).",
-                                      {{"aggregation", aggregation}}),
-                    count);
-        }
-        keysCached_.set(static_cast<double>(processor_.keysCached.load()));
-        batchQueueDepth_.set(static_cast<double>(batchQueue_.size()));
-        commitQueueDepth_.set(static_cast<double>(commitQueue_.size()));
-        lastCommit_.set(static_cast<double>(writer_.lastCommitMs.load()) / 1000.0);
-    }
-
-private:
-    Registry& registry_;
-    const ingest::IngestStats& ingest_;
-    ProcessorStats& processor_;
-    const WriterStats& writer_;
-    const BoundedQueue<Batch>& batchQueue_;
-    const BoundedQueue<WriteBatch>& commitQueue_;
-    Counter& received_;
-    Counter& committed_;
-    Counter& duplicates_;
-    Counter& late_;
-    Counter& batches_;
-    Counter& messages_;
-    Counter& bytes_;
-    Counter& replies_;
-    Counter& repliesDropped_;
-    Counter& keysCreated_;
-    Counter& keysShredded_;
-    Counter& pausedUs_;
-    Gauge& keysCached_;
-    Gauge& batchQueueDepth_;
-    Gauge& commitQueueDepth_;
-    Gauge& lastCommit_;
-    Histogram& batchEvents_;
-    Histogram& commitSeconds_;
-    Histogram& batchLatency_;
-    std::array<Counter*, kReasonCount> rejected_{};
-    std::array<Counter*, 6> stageUs_{};
-};
-
-struct ExitCode {
-    int code;
-};
-
-// Every way out of runDaemon after this point tells systemd it is stopping.
-class StoppingGuard {
-public:
-    explicit StoppingGuard(Notifier& n) : notifier_(n) {}
-    ~StoppingGuard() { notifier_.stopping(); }
-
-private:
-    Notifier& notifier_;
+// A startup step that failed has logged why; this is the exit code it chose.
+struct StepFailed {
+    int exitCode;
 };
 
 Status ensureStateDir(const std::string& dir)
@@ -207,6 +74,12 @@ Status checkMasterKey(store::Db& db, const privacy::KeyWrapper& wrapper)
     return store::setMeta(db, store::kMasterKeyCheckMeta, *made);
 }
 
+// A full or failing disk is not a configuration problem.
+int storageExit(const Status& s)
+{
+    return s.code() == StatusCode::kIoError || s.code() == StatusCode::kCorruption ? kExitIoErr : kExitConfig;
+}
+
 std::string statusLine(const ProcessorStats& p, const WriterStats& w, double rate, int64_t nowMs)
 {
     std::ostringstream s;
@@ -225,34 +98,130 @@ std::string statusLine(const ProcessorStats& p, const WriterStats& w, double rat
     return s.str();
 }
 
-}  // namespace
+// Everything sluiced holds while it runs. Members are declared in the order they are built;
+// run() is the whole life of the daemon as a sequence of named steps, and joins every thread
+// before it returns, so that no thread outlives what it uses.
+class Daemon {
+public:
+    explicit Daemon(const config::Config& cfg) : cfg_(cfg), clock_(SystemClock::instance()) {}
+    ~Daemon() { notifier_.stopping(); }  // every way out tells systemd
 
-int runDaemon(const config::Config& cfg)
+    int run();
+
+private:
+    // Startup: each step logs what went wrong and throws StepFailed with the exit code.
+    void openState();
+    void openDatabase();
+    void loadRecoveryState();
+    void startPipeline();
+    void startMetricsEndpoint();
+    void announceReady();
+    // Running.
+    void serve();
+    void onSignal(int signo);
+    void reload();
+    void tick();
+    // Stopping.
+    void shutdownPipeline();
+    void reportDrained(std::chrono::steady_clock::time_point since);
+    // Pipeline threads: a fault that stops one of them. First come, first served.
+    void fatal(int exitCode, const Status& why);
+
+    [[noreturn]] static void fail(int exitCode) { throw StepFailed{exitCode}; }
+
+    const config::Config& cfg_;
+    SystemClock& clock_;
+    Notifier notifier_;
+    boost::asio::io_context ioc_;
+    std::atomic<int> fatalExit_{0};
+
+    privacy::SecretBytes curveSecret_;
+    std::optional<privacy::KeyWrapper> wrapper_;
+    std::unique_ptr<store::BatchWriter> writer_;
+    std::shared_ptr<const PipelineRuntime> runtime_;
+    uint64_t lastBatch_ = 0;
+    std::vector<std::pair<std::string, int64_t>> watermarks_;
+    std::optional<ingest::DedupeIndex> dedupe_;
+    size_t marks_ = 0;
+
+    BoundedQueue<Batch> batchQueue_{1};
+    BoundedQueue<WriteBatch> commitQueue_{1};
+    ingest::AckChannel acks_;
+    ingest::IngestStats ingestStats_;
+    ProcessorStats processorStats_;
+    WriterStats writerStats_;
+    Registry registry_;
+    std::optional<DaemonMetrics> metrics_;
+    std::optional<std::chrono::microseconds> watchdogInterval_;
+    std::optional<ProgressWatchdog> watchdog_;
+    ProgressWatchdog::Stage* ingestStage_ = nullptr;
+    ProgressWatchdog::Stage* processorStage_ = nullptr;
+    ProgressWatchdog::Stage* writerStage_ = nullptr;
+
+    std::unique_ptr<Processor> processor_;
+    std::unique_ptr<WriterStage> writerThread_;
+    std::optional<AckListener> ackListener_;
+    std::optional<KeyNoticeListener> keyListener_;
+    std::unique_ptr<ingest::Receiver> receiver_;
+    bool pipelineStarted_ = false;
+    std::unique_ptr<MetricsServer> metricsServer_;
+    std::unique_ptr<Demo> demo_;
+
+    std::optional<boost::asio::signal_set> signals_;
+    std::optional<boost::asio::steady_timer> timer_;
+    std::chrono::nanoseconds tickEvery_{std::chrono::seconds(1)};
+    bool stalledReported_ = false;
+    uint64_t lastEvents_ = 0;
+    int64_t lastTickMs_ = 0;
+};
+
+int Daemon::run()
 {
-    Notifier notifier;
-    StoppingGuard stopping(notifier);
     log::Level level = log::Level::kInfo;
-    log::parseLevel(cfg.logLevel, level);
+    log::parseLevel(cfg_.logLevel, level);
     log::setLevel(level);
-    SystemClock& clock = SystemClock::instance();
-
-    if (Status s = ensureStateDir(cfg.stateDir); !s) {
-        log::error(s.message());
-        return kExitIo;
+    try {
+        openState();
+        openDatabase();
+        loadRecoveryState();
+        startPipeline();
+        startMetricsEndpoint();
+        announceReady();
+    } catch (const StepFailed& f) {
+        shutdownPipeline();
+        return fatalExit_.load() ? fatalExit_.load() : f.exitCode;
     }
-    auto master = loadMasterKey(cfg, cfg.demo);
+    serve();
+    const auto drainStart = std::chrono::steady_clock::now();
+    if (demo_)
+        demo_->stop();
+    shutdownPipeline();
+    if (const int code = fatalExit_.load())
+        return code;
+    reportDrained(drainStart);
+    return kExitOk;
+}
+
+// The state directory, the master key and the CURVE secret: the secrets come from files or
+// systemd credentials only.
+void Daemon::openState()
+{
+    if (Status s = ensureStateDir(cfg_.stateDir); !s) {
+        log::error(s.message());
+        fail(kExitIoErr);
+    }
+    auto master = loadMasterKey(cfg_, cfg_.demo);
     if (!master) {
         log::error(master.status().message());
-        return kExitConfig;
+        fail(kExitConfig);
     }
-    privacy::SecretBytes curveSecret;
-    if (!cfg.ingest.curveSecretKeyFile.empty()) {
-        auto secret = privacy::readSecretFile(cfg.ingest.curveSecretKeyFile, 32);
+    if (!cfg_.ingest.curveSecretKeyFile.empty()) {
+        auto secret = privacy::readSecretFile(cfg_.ingest.curveSecretKeyFile, 32);
         if (!secret) {
             log::error("CURVE: ", secret.status().message());
-            return kExitConfig;
+            fail(kExitConfig);
         }
-        curveSecret = std::move(*secret);
+        curveSecret_ = std::move(*secret);
     }
     if (master->created)
         log::warning("DEMO: created a new master key at ", master->source,
@@ -260,289 +229,347 @@ int runDaemon(const config::Config& cfg)
     auto wrapper = privacy::KeyWrapper::create(std::move(master->bytes));
     if (!wrapper) {
         log::error(wrapper.status().withContext(master->source).message());
-        return kExitConfig;
+        fail(kExitConfig);
     }
+    wrapper_.emplace(std::move(*wrapper));
+}
 
-    store::BatchWriter::Options writerOptions;
-    writerOptions.path = cfg.store.database;
-    writerOptions.cacheBytes = static_cast<int64_t>(cfg.store.cacheBytes);
-    writerOptions.backgroundCheckpoints = true;
-    writerOptions.sketches.merge = aggregate::mergeSerialized;
-    writerOptions.sketches.estimate = aggregate::estimateSerialized;
-    if (!cfg.testing.failWritesFile.empty()) {
-        if (Status s = store::registerFaultVfs(cfg.testing.failWritesFile); !s) {
+// The database: opened by the one writer, checked after whatever crash came before, matched
+// with the master key, and brought to the configuration's tables.
+void Daemon::openDatabase()
+{
+    store::BatchWriter::Options options;
+    options.path = cfg_.store.database;
+    options.cacheBytes = static_cast<int64_t>(cfg_.store.cacheBytes);
+    options.backgroundCheckpoints = true;
+    options.sketches.merge = aggregate::mergeSerialized;
+    options.sketches.estimate = aggregate::estimateSerialized;
+    if (!cfg_.testing.failWritesFile.empty()) {
+        if (Status s = store::registerFaultVfs(cfg_.testing.failWritesFile); !s) {
             log::error(s.message());
-            return kExitSoftware;
+            fail(kExitSoftware);
         }
-        writerOptions.vfs = store::kFaultVfsName;
-        log::warning("testing: database writes fail while ", cfg.testing.failWritesFile, " exists");
+        options.vfs = store::kFaultVfsName;
+        log::warning("testing: database writes fail while ", cfg_.testing.failWritesFile, " exists");
     }
-    auto writer = store::BatchWriter::open(writerOptions);
+    auto writer = store::BatchWriter::open(options);
     if (!writer) {
         log::error(writer.status().message());
-        return writer.status().code() == StatusCode::kInvalidArgument ? kExitConfig : kExitIo;
+        fail(writer.status().code() == StatusCode::kInvalidArgument ? kExitConfig : kExitIoErr);
     }
+    writer_ = std::move(*writer);
     // After a crash SQLite has already rolled the WAL forward or back; check before accepting
     // anything that the file is sound.
-    if (Status s = store::quickCheck((*writer)->db()); !s) {
-        log::error(cfg.store.database, ": ", s.message());
-        return kExitIo;
+    if (Status s = store::quickCheck(writer_->db()); !s) {
+        log::error(cfg_.store.database, ": ", s.message());
+        fail(kExitIoErr);
     }
-    if (Status s = checkMasterKey((*writer)->db(), *wrapper); !s) {
-        log::error(cfg.store.database, ": ", s.message());
-        return s.code() == StatusCode::kPermission ? kExitConfig : kExitIo;
+    if (Status s = checkMasterKey(writer_->db(), *wrapper_); !s) {
+        log::error(cfg_.store.database, ": ", s.message());
+        fail(s.code() == StatusCode::kPermission ? kExitConfig : kExitIoErr);
     }
-
-    auto runtime = PipelineRuntime::build(cfg.pipelineSpec, *wrapper);
+    auto runtime = PipelineRuntime::build(cfg_.pipelineSpec, *wrapper_);
     if (!runtime) {
         log::error(runtime.status().message());
-        return kExitConfig;
+        fail(kExitConfig);
     }
-    if (Status s = (*writer)->applySchema(*cfg.pipelineSpec, (*runtime)->schema->tables, clock.wallMs()); !s) {
-        log::error(cfg.store.database, ": recording the schema and pipeline: ", s.message());
-        // A full or failing disk is not a configuration problem.
-        return s.code() == StatusCode::kIoError || s.code() == StatusCode::kCorruption ? kExitIo : kExitConfig;
+    runtime_ = std::move(*runtime);
+    if (Status s = writer_->applySchema(*cfg_.pipelineSpec, runtime_->schema->tables, clock_.wallMs()); !s) {
+        log::error(cfg_.store.database, ": recording the schema and pipeline: ", s.message());
+        fail(storageExit(s));
     }
+}
 
-    auto lastBatch = (*writer)->lastBatchId();
-    auto watermarks = store::loadWatermarks((*writer)->db());
+// Where the last run stopped: the next batch id, the contracts' watermarks and the producers'
+// sequence marks (what makes resends exactly-once).
+void Daemon::loadRecoveryState()
+{
+    auto lastBatch = writer_->lastBatchId();
+    auto watermarks = store::loadWatermarks(writer_->db());
     if (!lastBatch || !watermarks) {
         log::error((!lastBatch ? lastBatch.status() : watermarks.status()).message());
-        return kExitIo;
+        fail(kExitIoErr);
     }
-    ingest::DedupeIndex dedupe(cfg.ingest.dedupeWindow);
-    size_t marks = 0;
-    const int64_t startMs = clock.wallMs();
-    if (Status s = store::forEachMark((*writer)->db(),
+    lastBatch_ = *lastBatch;
+    watermarks_ = std::move(*watermarks);
+    dedupe_.emplace(cfg_.ingest.dedupeWindow);
+    const int64_t startMs = clock_.wallMs();
+    if (Status s = store::forEachMark(writer_->db(),
                                       [&](store::MarkRow&& m) {
-                                          dedupe.load(m.producer, m.seq, startMs);
-                                          ++marks;
+                                          dedupe_->load(m.producer, m.seq, startMs);
+                                          ++marks_;
                                       });
         !s) {
         log::error(s.message());
-        return kExitIo;
+        fail(kExitIoErr);
     }
+}
 
-    BoundedQueue<Batch> batchQueue(1);
-    BoundedQueue<WriteBatch> commitQueue(1);
-    ingest::AckChannel acks;
-    ingest::IngestStats ingestStats;
-    ProcessorStats processorStats;
-    WriterStats writerStats;
-    Registry registry;
-    DaemonMetrics metrics(registry, ingestStats, processorStats, writerStats, batchQueue, commitQueue);
-    writerStats.observe = [&metrics](const WriteBatch& b, const store::CommitTiming& t, int64_t ns) {
-        metrics.observe(b, t, ns);
-    };
-
-    const auto watchdogInterval = notifier.watchdogInterval();
-    const auto stallLimit = watchdogInterval ? std::max<std::chrono::nanoseconds>(*watchdogInterval / 2,
-                                                                                   std::chrono::milliseconds(500))
-                                             : std::chrono::nanoseconds(std::chrono::seconds(30));
-    ProgressWatchdog watchdog(stallLimit);
-    auto& ingestStage = watchdog.addStage("ingest");
-    auto& processorStage = watchdog.addStage("processor");
-    auto& writerStage = watchdog.addStage("writer");
+// The three pipeline threads, writer first (it must be there to drain whatever the others
+// hand on), then the processor, then ingest (its sockets are bound last).
+void Daemon::startPipeline()
+{
+    metrics_.emplace(registry_, ingestStats_, processorStats_, writerStats_, batchQueue_, commitQueue_);
+    watchdogInterval_ = notifier_.watchdogInterval();
+    const auto stallLimit = watchdogInterval_ ? std::max<std::chrono::nanoseconds>(*watchdogInterval_ / 2,
+                                                                                    std::chrono::milliseconds(500))
+                                              : std::chrono::nanoseconds(std::chrono::seconds(30));
+    watchdog_.emplace(stallLimit);
+    ingestStage_ = &watchdog_->addStage("ingest");
+    processorStage_ = &watchdog_->addStage("processor");
+    writerStage_ = &watchdog_->addStage("writer");
 
     Processor::Options po;
-    po.workers = cfg.workers;
-    po.limits.maxEventBytes = cfg.ingest.maxEventBytes;
-    po.limits.maxDepth = cfg.ingest.maxDepth;
-    po.limits.maxFutureMs = cfg.pipeline.maxFutureMs;
-    po.keyLifetimeMs = cfg.privacy.keyLifetimeMs;
-    po.keyCacheEntries = cfg.privacy.keyCacheEntries;
-    po.deadLetterInputBytes = cfg.store.deadLetterInputBytes;
-    po.databasePath = cfg.store.database;
-    Processor processor(po, clock, *wrapper, batchQueue, commitQueue, processorStats);
-    processor.setHeartbeat([&processorStage] { processorStage.beat(); });
-    if (Status s = processor.start(*runtime, *watermarks); !s) {
-        log::error(s.message());
-        return kExitSoftware;
-    }
+    po.workers = cfg_.workers;
+    po.transform.limits.maxEventBytes = cfg_.ingest.maxEventBytes;
+    po.transform.limits.maxDepth = cfg_.ingest.maxDepth;
+    po.transform.limits.maxFutureMs = cfg_.pipeline.maxFutureMs;
+    po.transform.keyCacheEntries = cfg_.privacy.keyCacheEntries;
+    po.transform.deadLetterInputBytes = cfg_.store.deadLetterInputBytes;
+    po.keyLifetimeMs = cfg_.privacy.keyLifetimeMs;
+    po.databasePath = cfg_.store.database;
+    processor_ = std::make_unique<Processor>(po, clock_, *wrapper_, batchQueue_, commitQueue_, processorStats_);
+    processor_->setHeartbeat([this] { processorStage_->beat(); });
+    processor_->setFatal([this](const Status& s) { fatal(kExitSoftware, s); });
 
     WriterStage::Options wo;
-    wo.stallFile = cfg.testing.stallWriterFile;
-    wo.pipeline = cfg.pipelineSpec;
-    wo.keyLifetimeMs = cfg.privacy.keyLifetimeMs;
-    wo.deadLetterRetentionMs = cfg.store.deadLetterRetentionMs;
-    wo.dedupeWindow = cfg.ingest.dedupeWindow;
-    wo.dedupeRetentionMs = cfg.ingest.dedupeRetentionMs;
-    WriterStage writerThread(wo, **writer, clock, commitQueue, acks, processor, writerStats);
-    writerThread.setHeartbeat([&writerStage] { writerStage.beat(); }, [&writerStage] { writerStage.busy("commit"); });
-    writerThread.start();
+    wo.stallFile = cfg_.testing.stallWriterFile;
+    wo.pipeline = cfg_.pipelineSpec;
+    wo.keyLifetimeMs = cfg_.privacy.keyLifetimeMs;
+    wo.deadLetterRetentionMs = cfg_.store.deadLetterRetentionMs;
+    wo.dedupeWindow = cfg_.ingest.dedupeWindow;
+    wo.dedupeRetentionMs = cfg_.ingest.dedupeRetentionMs;
+    writerThread_ = std::make_unique<WriterStage>(wo, *writer_, clock_, commitQueue_, writerStats_);
+    writerThread_->setHeartbeat([this] { writerStage_->beat(); }, [this] { writerStage_->busy("commit"); });
+    writerThread_->setFatal([this](const Status& s) { fatal(kExitIoErr, s); });
+    keyListener_.emplace(*processor_);
+    ackListener_.emplace(acks_);
+    writerThread_->addListener(*metrics_);
+    writerThread_->addListener(*keyListener_);
+    writerThread_->addListener(*ackListener_);  // last: producers hear of a batch once all else did
 
     ingest::Options io;
-    io.pull = cfg.ingest.pull;
-    io.router = cfg.ingest.router;
-    io.receiveHwm = cfg.ingest.receiveHwm;
-    io.sendHwm = cfg.ingest.sendHwm;
-    io.maxMessageBytes = cfg.ingest.maxMessageBytes;
-    io.deadLetterInputBytes = cfg.store.deadLetterInputBytes;
-    io.handshakeIvlMs = cfg.ingest.handshakeIvlMs;
-    io.heartbeatIvlMs = cfg.ingest.heartbeatIvlMs;
-    io.heartbeatTimeoutMs = cfg.ingest.heartbeatTimeoutMs;
-    io.dedupeRetentionMs = cfg.ingest.dedupeRetentionMs;
-    io.batch.maxEvents = cfg.batch.maxEvents;
-    io.batch.maxBytes = cfg.batch.maxBytes;
-    io.batch.maxDelayMs = cfg.batch.maxDelayMs;
-    if (curveSecret.size() == 32) {
-        io.curveSecretKey.assign(reinterpret_cast<const char*>(curveSecret.data()), curveSecret.size());
-        io.curveClients = cfg.ingest.curveClients;
+    io.pull = cfg_.ingest.pull;
+    io.router = cfg_.ingest.router;
+    io.receiveHwm = cfg_.ingest.receiveHwm;
+    io.sendHwm = cfg_.ingest.sendHwm;
+    io.maxMessageBytes = cfg_.ingest.maxMessageBytes;
+    io.deadLetterInputBytes = cfg_.store.deadLetterInputBytes;
+    io.handshakeIvlMs = cfg_.ingest.handshakeIvlMs;
+    io.heartbeatIvlMs = cfg_.ingest.heartbeatIvlMs;
+    io.heartbeatTimeoutMs = cfg_.ingest.heartbeatTimeoutMs;
+    io.dedupeRetentionMs = cfg_.ingest.dedupeRetentionMs;
+    io.batch.maxEvents = cfg_.batch.maxEvents;
+    io.batch.maxBytes = cfg_.batch.maxBytes;
+    io.batch.maxDelayMs = cfg_.batch.maxDelayMs;
+    if (curveSecret_.size() == 32) {
+        io.curveSecretKey.assign(reinterpret_cast<const char*>(curveSecret_.data()), curveSecret_.size());
+        io.curveClients = cfg_.ingest.curveClients;
         log::info("CURVE on: ", io.curveClients.size(), " producer key(s) allowed");
     }
-    ingest::Receiver receiver(std::move(io), clock, std::move(dedupe), *lastBatch + 1, batchQueue, acks, ingestStats);
-    receiver.setHeartbeat([&ingestStage] { ingestStage.beat(); });
+    curveSecret_ = privacy::SecretBytes();  // the ingest options hold the only copy now
+    receiver_ = std::make_unique<ingest::Receiver>(std::move(io), clock_, std::move(*dedupe_), lastBatch_ + 1,
+                                                   batchQueue_, acks_, ingestStats_);
+    dedupe_.reset();
+    receiver_->setHeartbeat([this] { ingestStage_->beat(); });
 
-    auto shutdownPipeline = [&] {
-        receiver.requestDrain();
-        receiver.join();
-        batchQueue.close();
-        processor.join();
-        commitQueue.close();
-        writerThread.join();
-    };
-
-    if (Status s = receiver.start(); !s) {
+    if (Status s = processor_->start(runtime_, watermarks_); !s) {
         log::error(s.message());
-        batchQueue.close();
-        processor.join();
-        writerThread.join();
-        return kExitUnavailable;
+        fail(kExitSoftware);
     }
-
-    boost::asio::io_context ioc;
-    std::unique_ptr<MetricsServer> metricsServer;
-    if (!cfg.metricsListen.empty()) {
-        MetricsServer::Options mo;
-        mo.listen = cfg.metricsListen;
-        auto server = MetricsServer::start(ioc, mo, [&] {
-            metrics.sync();
-            return registry.render();
-        });
-        if (!server) {
-            log::error("metrics endpoint: ", server.status().message());
-            shutdownPipeline();
-            return kExitUnavailable;
-        }
-        metricsServer = std::move(*server);
+    writerThread_->start();
+    pipelineStarted_ = true;
+    if (Status s = receiver_->start(); !s) {
+        log::error(s.message());
+        fail(kExitUnavailable);
     }
+}
 
+void Daemon::startMetricsEndpoint()
+{
+    if (cfg_.metricsListen.empty())
+        return;
+    MetricsServer::Options mo;
+    mo.listen = cfg_.metricsListen;
+    auto server = MetricsServer::start(ioc_, mo, [this] {
+        metrics_->sync();
+        return registry_.render();
+    });
+    if (!server) {
+        log::error("metrics endpoint: ", server.status().message());
+        fail(kExitUnavailable);
+    }
+    metricsServer_ = std::move(*server);
+}
+
+void Daemon::announceReady()
+{
     std::string endpoints;
-    for (const std::string& e : receiver.boundEndpoints())
+    for (const std::string& e : receiver_->boundEndpoints())
         endpoints += (endpoints.empty() ? "" : ", ") + e;
-    log::notice("sluiced ", SLUICE_VERSION, " ready: ", cfg.pipelineSpec->contracts.size(), " contract(s), ",
-                cfg.pipelineSpec->outputs.size(), " output(s), ", cfg.pipelineSpec->aggregations.size(),
-                " aggregation(s); database ", cfg.store.database, " (", marks, " producer marks, next batch ",
-                *lastBatch + 1, "); listening on ", endpoints,
-                metricsServer ? "; metrics on http://" + metricsServer->address() + "/metrics" : std::string());
-    notifier.ready();
-    notifier.status("ready; waiting for events");
-
-    std::unique_ptr<Demo> demo;
-    if (cfg.demo) {
-        const auto bound = receiver.boundEndpoints();
-        const bool acknowledged = !cfg.ingest.router.empty();
-        const std::string endpoint = acknowledged ? bound[cfg.ingest.pull.size()] : bound.front();
-        demo = std::make_unique<Demo>(cfg.store.database, endpoint, acknowledged);
+    log::notice("sluiced ", SLUICE_VERSION, " ready: ", cfg_.pipelineSpec->contracts.size(), " contract(s), ",
+                cfg_.pipelineSpec->outputs.size(), " output(s), ", cfg_.pipelineSpec->aggregations.size(),
+                " aggregation(s); database ", cfg_.store.database, " (", marks_, " producer marks, next batch ",
+                lastBatch_ + 1, "); listening on ", endpoints,
+                metricsServer_ ? "; metrics on http://" + metricsServer_->address() + "/metrics" : std::string());
+    notifier_.ready();
+    notifier_.status("ready; waiting for events");
+    if (cfg_.demo) {
+        const auto bound = receiver_->boundEndpoints();
+        const bool acknowledged = !cfg_.ingest.router.empty();
+        const std::string endpoint = acknowledged ? bound[cfg_.ingest.pull.size()] : bound.front();
+        demo_ = std::make_unique<Demo>(cfg_.store.database, endpoint, acknowledged);
     }
+}
 
-    // Main loop: signals, watchdog, status.
-    bool stopRequested = false;
-    boost::asio::signal_set signals(ioc, SIGTERM, SIGINT, SIGHUP);
-    std::function<void(const boost::system::error_code&, int)> onSignal;
-    onSignal = [&](const boost::system::error_code& ec, int signo) {
+// The main loop: signals, the watchdog tick and the metrics endpoint, until SIGTERM/SIGINT or
+// a pipeline thread's fault stops it.
+void Daemon::serve()
+{
+    signals_.emplace(ioc_, SIGTERM, SIGINT, SIGHUP);
+    std::function<void(const boost::system::error_code&, int)> wait;
+    wait = [this, &wait](const boost::system::error_code& ec, int signo) {
         if (ec)
             return;
-        if (signo == SIGHUP) {
-            notifier.reloading();
-            log::notice("SIGHUP: reloading contracts and pipelines");
-            Status result = [&]() -> Status {
-                auto spec = config::loadPipeline(cfg.pipeline);
-                if (!spec)
-                    return spec.status();
-                auto next = PipelineRuntime::build(*spec, *wrapper);
-                if (!next)
-                    return next.status();
-                store::Db::Options ro;
-                ro.readOnly = true;
-                auto db = store::Db::open(cfg.store.database, ro);
-                if (!db)
-                    return db.status();
-                SLUICE_RETURN_IF_ERROR(store::checkTables(*db, (*next)->schema->tables));
-                processor.setPipeline(*next);
-                log::notice("reload accepted: ", (*spec)->contracts.size(), " contract(s), ", (*spec)->outputs.size(),
-                            " output(s), ", (*spec)->aggregations.size(), " aggregation(s); applies from the next batch");
-                return Status::ok();
-            }();
-            if (!result)
-                log::error("reload refused, the running configuration stays: ", result.message());
-            notifier.ready();
-            signals.async_wait(onSignal);
-            return;
-        }
-        log::notice(signo == SIGTERM ? "SIGTERM" : "SIGINT", ": draining");
-        notifier.stopping();
-        stopRequested = true;
-        if (metricsServer)
-            metricsServer->stop();
-        ioc.stop();
+        onSignal(signo);
+        if (signo == SIGHUP)
+            signals_->async_wait(wait);
     };
-    signals.async_wait(onSignal);
+    signals_->async_wait(wait);
 
-    boost::asio::steady_timer timer(ioc);
-    const auto tickEvery = watchdogInterval
-                               ? std::min<std::chrono::nanoseconds>(*watchdogInterval / 4, std::chrono::seconds(1))
-                               : std::chrono::nanoseconds(std::chrono::seconds(1));
-    bool stalledReported = false;
-    uint64_t lastEvents = 0;
-    int64_t lastTickMs = clock.wallMs();
+    timer_.emplace(ioc_);
+    tickEvery_ = watchdogInterval_ ? std::min<std::chrono::nanoseconds>(*watchdogInterval_ / 4, std::chrono::seconds(1))
+                                   : std::chrono::nanoseconds(std::chrono::seconds(1));
+    lastTickMs_ = clock_.wallMs();
     std::function<void(const boost::system::error_code&)> onTick;
-    onTick = [&](const boost::system::error_code& ec) {
+    onTick = [this, &onTick](const boost::system::error_code& ec) {
         if (ec)
             return;
-        auto health = watchdog.tick(std::chrono::nanoseconds(clock.monoNs()));
-        if (health) {
-            if (watchdogInterval)
-                notifier.watchdogPing();
-            stalledReported = false;
-        } else if (!stalledReported) {
-            log::error(health.describe(), "; no more watchdog pings (under systemd, sluiced will be restarted)");
-            stalledReported = true;
-        }
-        const int64_t now = clock.wallMs();
-        const uint64_t events = writerStats.events.load();
-        const double rate = now > lastTickMs ? static_cast<double>(events - lastEvents) * 1000.0 /
-                                                   static_cast<double>(now - lastTickMs)
-                                             : 0.0;
-        lastEvents = events;
-        lastTickMs = now;
-        notifier.status(statusLine(processorStats, writerStats, rate, now));
-        // Batches come and go in different threads' malloc arenas; hand their free pages back
-        // to the kernel so that the resident size reflects what is in use.
-        ::malloc_trim(0);
-        timer.expires_after(tickEvery);
-        timer.async_wait(onTick);
+        tick();
+        timer_->expires_after(tickEvery_);
+        timer_->async_wait(onTick);
     };
-    timer.expires_after(tickEvery);
-    timer.async_wait(onTick);
+    timer_->expires_after(tickEvery_);
+    timer_->async_wait(onTick);
 
     try {
-        ioc.run();
+        ioc_.run();
     } catch (const std::exception& e) {
         log::error("main loop failed: ", e.what());
+        fatal(kExitSoftware, Status::internal(e.what()));
     }
-    (void)stopRequested;
-    const auto drainStart = std::chrono::steady_clock::now();
-    if (demo)
-        demo->stop();
-    shutdownPipeline();
-    ingestStage.retire();
-    processorStage.retire();
-    writerStage.retire();
+    notifier_.stopping();
+    if (metricsServer_)
+        metricsServer_->stop();
+}
+
+void Daemon::onSignal(int signo)
+{
+    if (signo == SIGHUP) {
+        reload();
+        return;
+    }
+    log::notice(signo == SIGTERM ? "SIGTERM" : "SIGINT", ": draining");
+    notifier_.stopping();
+    ioc_.stop();
+}
+
+// SIGHUP: contracts and pipelines are read again; the new configuration must compile and fit the
+// database's tables, else it is refused and the running one stays.
+void Daemon::reload()
+{
+    notifier_.reloading();
+    log::notice("SIGHUP: reloading contracts and pipelines");
+    Status result = [&]() -> Status {
+        auto spec = config::loadPipeline(cfg_.pipeline);
+        if (!spec)
+            return spec.status();
+        auto next = PipelineRuntime::build(*spec, *wrapper_);
+        if (!next)
+            return next.status();
+        store::Db::Options ro;
+        ro.readOnly = true;
+        auto db = store::Db::open(cfg_.store.database, ro);
+        if (!db)
+            return db.status();
+        SLUICE_RETURN_IF_ERROR(store::checkTables(*db, (*next)->schema->tables));
+        processor_->setPipeline(*next);
+        log::notice("reload accepted: ", (*spec)->contracts.size(), " contract(s), ", (*spec)->outputs.size(),
+                    " output(s), ", (*spec)->aggregations.size(), " aggregation(s); applies from the next batch");
+        return Status::ok();
+    }();
+    if (!result)
+        log::error("reload refused, the running configuration stays: ", result.message());
+    notifier_.ready();
+}
+
+// Every tick: a watchdog ping while every stage makes progress, a STATUS= line, and memory the
+// batches freed handed back to the kernel.
+void Daemon::tick()
+{
+    auto health = watchdog_->tick(std::chrono::nanoseconds(clock_.monoNs()));
+    if (health) {
+        if (watchdogInterval_)
+            notifier_.watchdogPing();
+        stalledReported_ = false;
+    } else if (!stalledReported_) {
+        log::error(health.describe(), "; no more watchdog pings (under systemd, sluiced will be restarted)");
+        stalledReported_ = true;
+    }
+    const int64_t now = clock_.wallMs();
+    const uint64_t events = writerStats_.events.load();
+    const double rate = now > lastTickMs_ ? static_cast<double>(events - lastEvents_) * 1000.0 /
+                                                static_cast<double>(now - lastTickMs_)
+                                          : 0.0;
+    lastEvents_ = events;
+    lastTickMs_ = now;
+    notifier_.status(statusLine(processorStats_, writerStats_, rate, now));
+    // Batches come and go in different threads' malloc arenas; hand their free pages back to
+    // the kernel so that the resident size reflects what is in use.
+    ::malloc_trim(0);
+}
+
+// Drain: ingest stops reading and hands on its open batch; the processor and the writer finish
+// what they have; the last replies go out. After a fault the queues are already closed and the
+// same sequence only joins the threads.
+void Daemon::shutdownPipeline()
+{
+    if (!pipelineStarted_)
+        return;
+    pipelineStarted_ = false;
+    receiver_->requestDrain();
+    receiver_->join();
+    batchQueue_.close();
+    processor_->join();
+    commitQueue_.close();
+    writerThread_->join();
+    ingestStage_->retire();
+    processorStage_->retire();
+    writerStage_->retire();
+}
+
+void Daemon::reportDrained(std::chrono::steady_clock::time_point since)
+{
     log::notice("stopped after draining in ",
-                std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - drainStart).count(),
-                " ms: ", writerStats.batches.load(), " batch(es), ", writerStats.events.load(), " event(s) committed");
-    return 0;
+                std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - since).count(),
+                " ms: ", writerStats_.batches.load(), " batch(es), ", writerStats_.events.load(), " event(s) committed");
+}
+
+void Daemon::fatal(int exitCode, const Status& why)
+{
+    int none = 0;
+    if (!fatalExit_.compare_exchange_strong(none, exitCode))
+        return;
+    log::error(why.message(), "; stopping (exit ", exitCode, ")");
+    boost::asio::post(ioc_, [this] { ioc_.stop(); });
+}
+
+}  // namespace
+
+int runDaemon(const config::Config& cfg)
+{
+    Daemon daemon(cfg);
+    return daemon.run();
 }
 
 }  // namespace sluice::service

@@ -1,18 +1,16 @@
-// The transform stage: turns a Batch of requests into a WriteBatch. It runs on its own thread
-// and uses a WorkerPool (one worker per core) for the per-event work, in phases:
+// The daemon's transform stage: a thread that takes closed Batches from the batch queue, runs
+// each through the Transformer (src/transform/, on a WorkerPool of one lane per core) and hands
+// the WriteBatch to the commit queue. What changes between batches (a reloaded configuration,
+// keys the writer stored, keys shredded elsewhere) is handed in from other threads and applied
+// before the next batch.
 //
-//   A  parse + validate     workers take contiguous ranges of requests; each event's key-field
-//                           value is hashed (the key lookup) to pick its shard
-//   S  plan (sequential)    arrival order: rows are numbered, rejects become dead letters and
-//                           reply entries, derived-output rows are assigned by consent
-//   B  transform            worker i handles the events of shard i: keys (its own KeyCache,
-//                           no locks), AES-SIV of every PII field, derived rows, masking
-//   C  aggregate (seq.)     every event in arrival order into the aggregators
-//
-// Workers write into disjoint slots of preallocated rows, so the per-event path takes no lock.
-// Configuration changes (setPipeline) and commit notices (committed) are applied between batches.
+// A batch that cannot be transformed (a key that cannot be made or read, a cipher failure) is
+// fatal: nothing of it may be committed or acknowledged. The thread then closes both queues,
+// reports the Status through the fatal callback and stops; the owner shuts the daemon down
+// (systemd restarts it, producers retry).
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -21,17 +19,18 @@
 #include <mutex>
 #include <string>
 #include <thread>
-#include <unordered_set>
 #include <vector>
 
-#include "contract/validator.h"
 #include "core/batch.h"
 #include "core/clock.h"
 #include "core/commit.h"
 #include "core/queue.h"
 #include "core/reason.h"
+#include "core/status.h"
 #include "privacy/key_wrap.h"
-#include "service/pipeline_runtime.h"
+#include "transform/pipeline_runtime.h"
+#include "transform/transformer.h"
+#include "transform/worker_pool.h"
 
 namespace sluice::service {
 
@@ -51,39 +50,64 @@ struct ProcessorStats {
     std::atomic<uint64_t> parseUs{0};
     std::atomic<uint64_t> transformUs{0};
     std::atomic<uint64_t> aggregateUs{0};
+
+    // Adds what one transformed batch counted.
+    void add(const WriteBatch& wb, const transform::KeyCacheCounts& keys);
 };
 
 class Processor {
 public:
     struct Options {
         int workers = 2;
-        contract::Limits limits;
+        transform::TransformOptions transform;
         int64_t keyLifetimeMs = 86'400'000;
-        size_t keyCacheEntries = 150'000;
-        uint64_t deadLetterInputBytes = 4096;
-        std::string databasePath;
+        std::string databasePath;  // where committed keys are read from
     };
 
     Processor(Options options, const Clock& clock, const privacy::KeyWrapper& wrapper, BoundedQueue<Batch>& in,
               BoundedQueue<WriteBatch>& out, ProcessorStats& stats);
     ~Processor();
+    Processor(const Processor&) = delete;
+    Processor& operator=(const Processor&) = delete;
 
+    // Called on the processor thread: beat while making progress; fatal once, when it stops on
+    // a failure. Set both before start().
     void setHeartbeat(std::function<void()> beat);
-    // Opens the workers' database readers and prepares them for `pipeline`; starts the thread.
+    void setFatal(std::function<void(const Status&)> fatal);
+    // Prepares the Transformer for `pipeline` (reading the key directory) and starts the thread.
     // `watermarks` are the contracts' largest event times read from the database.
-    Status start(std::shared_ptr<const PipelineRuntime> pipeline,
+    Status start(std::shared_ptr<const transform::PipelineRuntime> pipeline,
                  const std::vector<std::pair<std::string, int64_t>>& watermarks);
     // Applies from the next batch. Any thread.
-    void setPipeline(std::shared_ptr<const PipelineRuntime> pipeline);
+    void setPipeline(std::shared_ptr<const transform::PipelineRuntime> pipeline);
     // The writer stored `keys` (their rowids set); `shredded` key links were shredded by
     // retention or by another process. Any thread; applied before the next batch.
     void committed(const std::vector<KeyRecord>& keys, const std::vector<std::string>& shredded);
-    // Returns when the input queue is closed and drained (the output queue is then closed).
+    // Returns when the thread has stopped: the input queue closed and drained (the output queue
+    // is then closed), or a fatal failure.
     void join();
 
 private:
-    struct Impl;
-    std::unique_ptr<Impl> impl_;
+    void run();
+    void applyNotices();
+
+    Options options_;
+    const Clock& clock_;
+    const privacy::KeyWrapper& wrapper_;
+    BoundedQueue<Batch>& in_;
+    BoundedQueue<WriteBatch>& out_;
+    ProcessorStats& stats_;
+    std::function<void()> beat_;
+    std::function<void(const Status&)> fatal_;
+    transform::WorkerPool pool_;
+    transform::RollingKeys keyPolicy_;
+    std::unique_ptr<transform::Transformer> transformer_;
+    std::thread thread_;
+
+    std::mutex pendingMutex_;
+    std::shared_ptr<const transform::PipelineRuntime> pendingPipeline_;
+    std::vector<KeyRecord> pendingStored_;
+    std::vector<std::string> pendingShredded_;
 };
 
 }  // namespace sluice::service

@@ -3,20 +3,17 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <cstdio>
-#include <cstdlib>
 #include <thread>
 
-#include "core/thread_name.h"
 #include "core/log.h"
+#include "core/thread_name.h"
 #include "store/key_table.h"
 
 namespace sluice::service {
 
 WriterStage::WriterStage(Options options, store::BatchWriter& writer, const Clock& clock, BoundedQueue<WriteBatch>& in,
-                         ingest::AckChannel& acks, Processor& processor, WriterStats& stats)
-    : options_(std::move(options)), writer_(writer), clock_(clock), in_(in), acks_(acks), processor_(processor),
-      stats_(stats)
+                         WriterStats& stats)
+    : options_(std::move(options)), writer_(writer), clock_(clock), in_(in), stats_(stats)
 {
     lastMaintenanceMs_ = clock_.wallMs() - options_.maintenanceEveryMs + 5'000;  // first run soon after start
 }
@@ -26,11 +23,15 @@ WriterStage::~WriterStage()
     join();
 }
 
+void WriterStage::addListener(CommitListener& listener) { listeners_.push_back(&listener); }
+
 void WriterStage::setHeartbeat(std::function<void()> beat, std::function<void()> busy)
 {
     beat_ = std::move(beat);
     busy_ = std::move(busy);
 }
+
+void WriterStage::setFatal(std::function<void(const Status&)> fatal) { fatal_ = std::move(fatal); }
 
 void WriterStage::start()
 {
@@ -53,17 +54,28 @@ void WriterStage::run()
             beat_();
         auto batch = in_.popFor(std::chrono::milliseconds(500));
         if (batch) {
-            commit(*batch);
+            if (!commit(*batch))
+                break;
         } else if (in_.closed()) {
             break;
         }
-        if (clock_.wallMs() - lastMaintenanceMs_ >= options_.maintenanceEveryMs)
-            maintain();
+        if (clock_.wallMs() - lastMaintenanceMs_ >= options_.maintenanceEveryMs && !maintain())
+            break;
     }
-    acks_.close();
+    for (CommitListener* l : listeners_)
+        l->writerStopped();
 }
 
-void WriterStage::commit(WriteBatch& batch)
+void WriterStage::stop(const Status& fault)
+{
+    // Do not retry on this connection: a failed commit may leave it in an unknown state. Nothing
+    // more is committed; SQLite recovers from the WAL when the daemon starts again.
+    in_.close();
+    if (fatal_)
+        fatal_(fault);
+}
+
+bool WriterStage::commit(WriteBatch& batch)
 {
     if (busy_)
         busy_();
@@ -74,34 +86,29 @@ void WriterStage::commit(WriteBatch& batch)
     if (batch.schema)
         options_.pipeline = batch.schema->pipeline;
     std::vector<std::string> shredded;
-    store::CommitTiming timing;
-    Status s = writer_.commit(batch, shredded, timing);
+    CommitInfo info{batch, shredded, {}, 0};
+    Status s = writer_.commit(batch, shredded, info.timing);
     if (!s) {
-        // Nothing of this batch is acknowledged. Do not retry on this handle: a failed commit
-        // may leave the connection in an unknown state. systemd restarts the daemon; SQLite
-        // recovers from the WAL; producers resend what was not acknowledged.
-        log::error("commit of batch ", batch.record.id, " failed, exiting without acknowledging it: ", s.message());
-        std::fflush(stderr);
-        std::_Exit(74);  // EX_IOERR
+        stop(s.withContext("commit of batch " + std::to_string(batch.record.id) +
+                           " failed, exiting without acknowledging it"));
+        return false;
     }
-    const int64_t now = clock_.monoNs();
+    info.latencyNs = clock_.monoNs() - batch.record.closedMonoNs;
     stats_.batches.fetch_add(1, std::memory_order_relaxed);
     stats_.events.fetch_add(batch.record.committed, std::memory_order_relaxed);
     stats_.rejected.fetch_add(batch.record.rejected, std::memory_order_relaxed);
     stats_.bytes.fetch_add(batch.record.bytes, std::memory_order_relaxed);
-    stats_.writeUs.fetch_add(static_cast<uint64_t>(timing.writeUs), std::memory_order_relaxed);
-    stats_.commitUs.fetch_add(static_cast<uint64_t>(timing.commitUs), std::memory_order_relaxed);
+    stats_.writeUs.fetch_add(static_cast<uint64_t>(info.timing.writeUs), std::memory_order_relaxed);
+    stats_.commitUs.fetch_add(static_cast<uint64_t>(info.timing.commitUs), std::memory_order_relaxed);
     stats_.lastCommitMs.store(clock_.wallMs(), std::memory_order_relaxed);
-    if (stats_.observe)
-        stats_.observe(batch, timing, now - batch.record.closedMonoNs);
     if (!shredded.empty())
         log::notice(shredded.size(), " key(s) were shredded by another process; no new event will use them");
-    processor_.committed(batch.keys, shredded);
-    if (!batch.outcomes.empty())
-        acks_.push(ingest::AckBatch{batch.record.id, std::move(batch.outcomes)});
+    for (CommitListener* l : listeners_)
+        l->committed(info);
+    return true;
 }
 
-void WriterStage::maintain()
+bool WriterStage::maintain()
 {
     lastMaintenanceMs_ = clock_.wallMs();
     store::MaintenancePlan plan;
@@ -126,17 +133,17 @@ void WriterStage::maintain()
     auto report = store::runMaintenance(writer_.db(), plan);
     if (!report) {
         if (report.status().code() == StatusCode::kIoError || report.status().code() == StatusCode::kCorruption) {
-            log::error("maintenance failed on a storage fault, exiting: ", report.status().message());
-            std::fflush(stderr);
-            std::_Exit(74);
+            stop(report.status().withContext("maintenance failed on a storage fault"));
+            return false;
         }
         log::warning("maintenance failed, will retry: ", report.status().message());
-        return;
+        return true;
     }
     if (report->shredded.keys) {
         stats_.keysShredded.fetch_add(static_cast<uint64_t>(report->shredded.keys), std::memory_order_relaxed);
         log::notice("retention: shredded ", report->shredded.keys, " key(s)");
-        processor_.committed({}, report->shredded.keyLinks);
+        for (CommitListener* l : listeners_)
+            l->shreddedByRetention(report->shredded.keyLinks);
         Status s = store::checkpointTruncate(writer_.db(), 2000);
         if (!s)
             log::warning("after retention: ", s.message());
@@ -146,6 +153,7 @@ void WriterStage::maintain()
         log::info("retention: removed ", report->derivedRows, " derived row(s) past their contract's retention");
     if (report->deadLetters)
         log::info("retention: removed ", report->deadLetters, " dead letter(s)");
+    return true;
 }
 
 }  // namespace sluice::service

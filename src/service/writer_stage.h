@@ -1,7 +1,8 @@
-// The writer thread: takes WriteBatches in order, commits each in one transaction, then posts
-// the batch's outcomes to the AckChannel (the ingest thread replies to producers) and tells the
-// processor what is durable. A failed commit is never acknowledged: the daemon logs why and
-// exits at once (systemd restarts it; producers retry).
+// The writer thread: takes WriteBatches in order, commits each in one transaction, then tells
+// the CommitListeners (acknowledgements, key notices, metrics, exporters: commit_listener.h).
+// A failed commit is never acknowledged: the thread closes its input queue, reports the Status
+// through the fatal callback and stops; the owner shuts the daemon down (systemd restarts it;
+// producers resend what was not acknowledged).
 //
 // Between batches, once a minute, it runs maintenance (retention, dead-letter expiry, mark
 // pruning) on the same connection.
@@ -17,8 +18,8 @@
 #include "core/clock.h"
 #include "core/commit.h"
 #include "core/queue.h"
-#include "ingest/ack_channel.h"
-#include "service/processor.h"
+#include "core/status.h"
+#include "service/commit_listener.h"
 #include "store/batch_writer.h"
 #include "store/maintenance.h"
 
@@ -34,8 +35,6 @@ struct WriterStats {
     std::atomic<int64_t> lastCommitMs{0};
     std::atomic<uint64_t> keysShredded{0};
     std::atomic<uint64_t> derivedRowsShredded{0};
-    // Per committed batch, for histograms (set by the observer).
-    std::function<void(const WriteBatch&, const store::CommitTiming&, int64_t latencyNs)> observe;
 };
 
 class WriterStage {
@@ -51,28 +50,34 @@ public:
     };
 
     WriterStage(Options options, store::BatchWriter& writer, const Clock& clock, BoundedQueue<WriteBatch>& in,
-                ingest::AckChannel& acks, Processor& processor, WriterStats& stats);
+                WriterStats& stats);
     ~WriterStage();
 
+    // Before start(): listeners are told in the order they were added. Not owned.
+    void addListener(CommitListener& listener);
     // Progress beats; busy() marks a commit in progress (watchdog).
     void setHeartbeat(std::function<void()> beat, std::function<void()> busy);
+    // Called once, on the writer thread, when it stops on a storage fault.
+    void setFatal(std::function<void(const Status&)> fatal);
     void start();
+    // Returns when the input queue is closed and drained, or after a fatal failure.
     void join();
 
 private:
     void run();
-    void commit(WriteBatch& batch);
-    void maintain();
+    bool commit(WriteBatch& batch);
+    bool maintain();
+    void stop(const Status& fault);
 
     Options options_;
     store::BatchWriter& writer_;
     const Clock& clock_;
     BoundedQueue<WriteBatch>& in_;
-    ingest::AckChannel& acks_;
-    Processor& processor_;
     WriterStats& stats_;
+    std::vector<CommitListener*> listeners_;
     std::function<void()> beat_;
     std::function<void()> busy_;
+    std::function<void(const Status&)> fatal_;
     std::thread thread_;
     int64_t lastMaintenanceMs_ = 0;
 };

@@ -1,6 +1,6 @@
 // In-process benchmark of the pipeline without ZeroMQ: batches of the reference workload go
-// through the Processor (parse, transform, aggregate on N workers) and the BatchWriter (SQLite,
-// synchronous=FULL) on their own threads, as in the daemon. Prints events/s for the transform
+// through the Transformer (parse, transform, aggregate on a WorkerPool of N lanes) and the
+// BatchWriter (SQLite, synchronous=FULL), on threads of their own when pipelined, as in the daemon. Prints events/s for the transform
 // alone, the writer alone, and both pipelined, after a first pass that creates the keys.
 //
 //   bench_pipeline [events=200000] [workers=2] [sessions=100000] [pad-bytes=0] [batch-events=10000]
@@ -21,8 +21,9 @@
 #include "core/queue.h"
 #include "privacy/key_wrap.h"
 #include "privacy/random.h"
-#include "service/pipeline_runtime.h"
-#include "service/processor.h"
+#include "transform/pipeline_runtime.h"
+#include "transform/transformer.h"
+#include "transform/worker_pool.h"
 #include "store/batch_writer.h"
 #include "workload/generator.h"
 
@@ -127,7 +128,7 @@ int main(int argc, char** argv)
     }
     auto master = privacy::randomBytes(32);
     auto wrapper = privacy::KeyWrapper::create(std::move(*master));
-    auto runtime = service::PipelineRuntime::build(cfg->pipelineSpec, *wrapper);
+    auto runtime = transform::PipelineRuntime::build(cfg->pipelineSpec, *wrapper);
     store::BatchWriter::Options wo;
     wo.path = database;
     wo.sketches.merge = aggregate::mergeSerialized;
@@ -143,17 +144,39 @@ int main(int argc, char** argv)
         return 1;
     }
 
-    BoundedQueue<Batch> in(1000);
-    BoundedQueue<WriteBatch> out(1000);
-    service::ProcessorStats stats;
-    service::Processor::Options po;
-    po.workers = workers;
-    po.databasePath = database;
-    service::Processor processor(po, SystemClock::instance(), *wrapper, in, out, stats);
-    if (Status s = processor.start(*runtime, {}); !s) {
-        std::fprintf(stderr, "%s\n", s.message().c_str());
+    transform::WorkerPool pool(workers);
+    transform::RollingKeys keyPolicy(86'400'000);
+    transform::Transformer::Parts parts{pool, *wrapper, keyPolicy, transform::databaseKeySources(database),
+                                        SystemClock::instance()};
+    auto created = transform::Transformer::create({}, std::move(parts), *runtime, {});
+    if (!created) {
+        std::fprintf(stderr, "%s\n", created.status().message().c_str());
         return 1;
     }
+    transform::Transformer& transformer = **created;
+    // The processor thread of the daemon, minus its queue handling.
+    BoundedQueue<Batch> in(1000);
+    BoundedQueue<WriteBatch> out(1000);
+    BoundedQueue<std::pair<std::vector<KeyRecord>, std::vector<std::string>>> notices(1000);
+    std::thread processor([&] {
+        pthread_setname_np(pthread_self(), "bench-transform");
+        while (auto batch = in.pop()) {
+            while (auto n = notices.tryPop()) {
+                transformer.keysStored(n->first);
+                transformer.keysShredded(n->second);
+            }
+            auto wb = transformer.transform(std::move(*batch));
+            if (!wb) {
+                std::fprintf(stderr, "%s\n", wb.status().message().c_str());
+                std::exit(1);
+            }
+            out.push(std::move(*wb));
+        }
+        out.close();
+    });
+    auto committed = [&](const WriteBatch& wb, const std::vector<std::string>& shredded) {
+        notices.push({wb.keys, shredded});
+    };
 
     uint64_t nextId = 1;
     auto pass = [&](const char* name, bool write, bool pipelined) {
@@ -175,7 +198,7 @@ int main(int argc, char** argv)
                 store::CommitTiming timing;
                 if (Status s = (*writer)->commit(*wb, shredded, timing); !s)
                     std::fprintf(stderr, "%s\n", s.message().c_str());
-                processor.committed(wb->keys, shredded);
+                committed(*wb, shredded);
             }
             feeder.join();
         } else {
@@ -197,7 +220,7 @@ int main(int argc, char** argv)
                         store::CommitTiming timing;
                         if (Status s = (*writer)->commit(wb, shredded, timing); !s)
                             std::fprintf(stderr, "%s\n", s.message().c_str());
-                        processor.committed(wb.keys, shredded);
+                        committed(wb, shredded);
                     }
                     writeSeconds = secondsSince(ws);
                     writeCpu = threadCpuSeconds() - wc;

@@ -1,4 +1,4 @@
-#include "service/pipeline_runtime.h"
+#include "transform/pipeline_runtime.h"
 
 #include <algorithm>
 
@@ -6,7 +6,7 @@
 #include "privacy/consent.h"
 #include "store/schema.h"
 
-namespace sluice::service {
+namespace sluice::transform {
 
 Result<std::shared_ptr<const PipelineRuntime>> PipelineRuntime::build(PipelinePtr spec,
                                                                        const privacy::KeyWrapper& wrapper)
@@ -78,4 +78,4 @@ std::string aggregationSignature(const AggregationSpec& a)
     return s;
 }
 
-}  // namespace sluice::service
+}  // namespace sluice::transform

@@ -1,6 +1,6 @@
 // A fixed set of threads that run one task together: run(task) calls task(i) for every worker
-// index i, index 0 on the calling thread, and returns when all are done. Used by the processor
-// for its parallel phases; each phase is one run().
+// index i, index 0 on the calling thread, and returns when all are done. The Executor of the
+// daemon and of batch jobs: each parallel phase of the Transformer is one run().
 #pragma once
 
 #include <condition_variable>
@@ -9,9 +9,11 @@
 #include <thread>
 #include <vector>
 
-namespace sluice::service {
+#include "transform/executor.h"
 
-class WorkerPool {
+namespace sluice::transform {
+
+class WorkerPool final : public Executor {
 public:
     explicit WorkerPool(int workers);
     ~WorkerPool();
@@ -19,8 +21,9 @@ public:
     WorkerPool& operator=(const WorkerPool&) = delete;
 
     int size() const { return size_; }
+    int lanes() const override { return size_; }
     // `task` must not throw.
-    void run(const std::function<void(int)>& task);
+    void run(const std::function<void(int)>& task) override;
 
 private:
     void loop(int index);
@@ -36,4 +39,4 @@ private:
     bool stopping_ = false;
 };
 
-}  // namespace sluice::service
+}  // namespace sluice::transform

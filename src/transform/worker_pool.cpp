@@ -1,10 +1,10 @@
-#include "service/worker_pool.h"
+#include "transform/worker_pool.h"
 
 #include <string>
 
 #include "core/thread_name.h"
 
-namespace sluice::service {
+namespace sluice::transform {
 
 WorkerPool::WorkerPool(int workers) : size_(workers < 1 ? 1 : workers)
 {
@@ -61,4 +61,4 @@ void WorkerPool::loop(int index)
     }
 }
 
-}  // namespace sluice::service
+}  // namespace sluice::transform

@@ -14,7 +14,7 @@
 #include "privacy/key_wrap.h"
 #include "privacy/secret.h"
 
-namespace sluice::service {
+namespace sluice::transform {
 
 struct OutputPlan {
     const OutputSpec* spec = nullptr;
@@ -40,4 +40,4 @@ struct PipelineRuntime {
 // keep one Aggregator across a reload.
 std::string aggregationSignature(const AggregationSpec& spec);
 
-}  // namespace sluice::service
+}  // namespace sluice::transform

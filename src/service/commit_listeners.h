@@ -1,0 +1,37 @@
+// The daemon's own CommitListeners: acknowledgements and key notices.
+#pragma once
+
+#include "ingest/ack_channel.h"
+#include "service/commit_listener.h"
+#include "service/processor.h"
+
+namespace sluice::service {
+
+// Hands each committed batch's outcomes to the ingest thread, which sends the replies; closes
+// the channel when the writer stops (the ingest thread then sends the last replies and exits).
+class AckListener final : public CommitListener {
+public:
+    explicit AckListener(ingest::AckChannel& acks) : acks_(acks) {}
+    void committed(const CommitInfo& info) override;
+    void writerStopped() override { acks_.close(); }
+
+private:
+    ingest::AckChannel& acks_;
+};
+
+// Tells the processor which new keys are now stored (it may evict them from memory) and which
+// keys were shredded elsewhere or by retention (no new event may use them).
+class KeyNoticeListener final : public CommitListener {
+public:
+    explicit KeyNoticeListener(Processor& processor) : processor_(processor) {}
+    void committed(const CommitInfo& info) override
+    {
+        processor_.committed(info.batch.keys, info.shreddedElsewhere);
+    }
+    void shreddedByRetention(const std::vector<std::string>& keyLinks) override { processor_.committed({}, keyLinks); }
+
+private:
+    Processor& processor_;
+};
+
+}  // namespace sluice::service

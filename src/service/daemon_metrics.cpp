@@ -1,0 +1,99 @@
+#include "service/daemon_metrics.h"
+
+#include <mutex>
+#include <string>
+
+namespace sluice::service {
+
+DaemonMetrics::DaemonMetrics(Registry& r, const ingest::IngestStats& ingest, ProcessorStats& processor,
+                         const WriterStats& writer, const BoundedQueue<Batch>& batches,
+                         const BoundedQueue<WriteBatch>& commits)
+    : registry_(r), ingest_(ingest), processor_(processor), writer_(writer), batchQueue_(batches),
+      commitQueue_(commits),
+      received_(r.counter("sluice_events_received_total", "Events received (every line of every message).")),
+      committed_(r.counter("sluice_events_committed_total", "Events committed to the database.")),
+      duplicates_(r.counter("sluice_events_duplicate_total",
+                            "Events in retried requests that were already committed (applied zero times).")),
+      late_(r.counter("sluice_events_late_total",
+                      "Late events summed over aggregations (an event late for two aggregations counts twice).")),
+      batches_(r.counter("sluice_batches_total", "Batches committed.")),
+      messages_(r.counter("sluice_ingest_messages_total", "ZeroMQ messages received.")),
+      bytes_(r.counter("sluice_ingest_bytes_total", "Bytes of message bodies received.")),
+      replies_(r.counter("sluice_replies_total", "Replies sent to acknowledged producers.")),
+      repliesDropped_(r.counter("sluice_replies_dropped_total",
+                                "Replies that could not be sent (producer gone or its queue full); it retries.")),
+      keysCreated_(r.counter("sluice_keys_created_total", "Data keys created.")),
+      keysShredded_(r.counter("sluice_keys_shredded_total", "Keys shredded by retention.")),
+      pausedUs_(r.counter("sluice_ingest_paused_microseconds_total",
+                          "Time ingest stopped reading because the pipeline was full (backpressure).")),
+      keysCached_(r.gauge("sluice_keys_cached", "Active data keys held in memory.")),
+      batchQueueDepth_(r.gauge("sluice_queue_depth", "Batches waiting between stages.", {{"queue", "transform"}})),
+      commitQueueDepth_(r.gauge("sluice_queue_depth", "Batches waiting between stages.", {{"queue", "commit"}})),
+      lastCommit_(r.gauge("sluice_last_commit_timestamp_seconds", "Wall-clock time of the last commit.")),
+      batchEvents_(r.histogram("sluice_batch_events", "Events per committed batch.",
+                               {1, 10, 100, 1000, 2500, 5000, 10000, 25000, 100000})),
+      commitSeconds_(r.histogram("sluice_commit_seconds", "Time to COMMIT a batch (the fsync).",
+                                 exponentialBuckets(0.0001, 2, 14))),
+      batchLatency_(r.histogram("sluice_batch_latency_seconds",
+                                "From a batch closing to its commit (what an acknowledgement waits for).",
+                                exponentialBuckets(0.001, 2, 14)))
+{
+    r.gauge("sluice_build_info", "Build information.", {{"version", SLUICE_VERSION}}).set(1);
+    for (size_t i = 0; i < kReasonCount; ++i)
+        rejected_[i] = &r.counter("sluice_events_rejected_total", "Events rejected, by reason.",
+                                  {{"reason", std::string(reasonCode(static_cast<Reason>(i)))}});
+    for (size_t i = 0; i < stageUs_.size(); ++i)
+        stageUs_[i] = &r.counter("sluice_stage_microseconds_total",
+                                 "Time spent per pipeline stage (wall time of its phase).",
+                                 {{"stage", std::string(kStageNames[i])}});
+}
+
+void DaemonMetrics::committed(const CommitInfo& info)
+{
+    batchEvents_.observe(static_cast<double>(info.batch.record.received));
+    commitSeconds_.observe(static_cast<double>(info.timing.commitUs) / 1e6);
+    batchLatency_.observe(static_cast<double>(info.latencyNs) / 1e9);
+}
+
+void DaemonMetrics::sync()
+{
+    auto set = [](Counter& c, uint64_t v) {
+        uint64_t now = c.value();
+        if (v > now)
+            c.inc(v - now);
+    };
+    set(received_, processor_.received.load());
+    set(committed_, writer_.events.load());
+    set(duplicates_, processor_.duplicates.load());
+    set(late_, processor_.late.load());
+    set(batches_, writer_.batches.load());
+    set(messages_, ingest_.messages.load());
+    set(bytes_, ingest_.bytes.load());
+    set(replies_, ingest_.repliesSent.load());
+    set(repliesDropped_, ingest_.repliesDropped.load());
+    set(keysCreated_, processor_.keysCreated.load());
+    set(keysShredded_, writer_.keysShredded.load());
+    set(pausedUs_, static_cast<uint64_t>(ingest_.pausedNs.load() / 1000));
+    for (size_t i = 0; i < kReasonCount; ++i)
+        set(*rejected_[i], processor_.rejected[i].load());
+    set(*stageUs_[0], static_cast<uint64_t>(ingest_.busyNs.load() / 1000));
+    set(*stageUs_[1], processor_.parseUs.load());
+    set(*stageUs_[2], processor_.transformUs.load());
+    set(*stageUs_[3], processor_.aggregateUs.load());
+    set(*stageUs_[4], writer_.writeUs.load());
+    set(*stageUs_[5], writer_.commitUs.load());
+    {
+        std::lock_guard lock(processor_.lateMutex);
+        for (const auto& [aggregation, count] : processor_.lateByAggregation)
+            set(registry_.counter("sluice_aggregation_late_events_total",
+                                  "Events that arrived for a final window of this aggregation (not counted in it).",
+                                  {{"aggregation", aggregation}}),
+                count);
+    }
+    keysCached_.set(static_cast<double>(processor_.keysCached.load()));
+    batchQueueDepth_.set(static_cast<double>(batchQueue_.size()));
+    commitQueueDepth_.set(static_cast<double>(commitQueue_.size()));
+    lastCommit_.set(static_cast<double>(writer_.lastCommitMs.load()) / 1000.0);
+}
+
+}  // namespace sluice::service

@@ -1,0 +1,45 @@
+#include "transform/db_key_source.h"
+
+namespace sluice::transform {
+
+Result<std::unique_ptr<DbKeySource>> DbKeySource::open(const std::string& databasePath)
+{
+    auto reader = store::KeyReader::open(databasePath);
+    if (!reader)
+        return reader.status();
+    return std::unique_ptr<DbKeySource>(new DbKeySource(std::move(*reader)));
+}
+
+Status DbKeySource::forEachActive(std::string_view kind, int64_t nowMs, const Visit& visit)
+{
+    return reader_.forEachActive(kind, nowMs, visit);
+}
+
+Result<std::optional<privacy::KeySource::Found>> DbKeySource::fetch(int64_t rowid)
+{
+    auto key = reader_.byRowid(rowid);
+    if (!key)
+        return key.status();
+    if (!*key)
+        return std::optional<Found>();
+    Found f;
+    f.keyLink = std::move((*key)->keyLink);
+    f.keyId = (*key)->keyId;
+    f.wrapped = std::move((*key)->wrapped);
+    f.createdAtMs = (*key)->createdAtMs;
+    f.expiresAtMs = (*key)->expiresAtMs;
+    f.lookup = (*key)->lookup;
+    return std::optional<Found>(std::move(f));
+}
+
+KeySourceFactory databaseKeySources(std::string path)
+{
+    return [path = std::move(path)]() -> Result<std::unique_ptr<privacy::KeySource>> {
+        auto source = DbKeySource::open(path);
+        if (!source)
+            return source.status();
+        return std::unique_ptr<privacy::KeySource>(std::move(*source));
+    };
+}
+
+}  // namespace sluice::transform

@@ -1,0 +1,33 @@
+// The committed keys of a sluice database as the key caches see them: one read-only
+// connection per lane (each lane's KeyCache reads from its own thread).
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "core/status.h"
+#include "privacy/key_cache.h"
+#include "store/key_table.h"
+
+namespace sluice::transform {
+
+class DbKeySource final : public privacy::KeySource {
+public:
+    static Result<std::unique_ptr<DbKeySource>> open(const std::string& databasePath);
+
+    Status forEachActive(std::string_view kind, int64_t nowMs, const Visit& visit) override;
+    Result<std::optional<Found>> fetch(int64_t rowid) override;
+
+private:
+    explicit DbKeySource(store::KeyReader reader) : reader_(std::move(reader)) {}
+    store::KeyReader reader_;
+};
+
+// Makes the key source of one lane; called once per lane when a Transformer is created.
+using KeySourceFactory = std::function<Result<std::unique_ptr<privacy::KeySource>>()>;
+
+// A factory of DbKeySources over the database at `path`.
+KeySourceFactory databaseKeySources(std::string path);
+
+}  // namespace sluice::transform
