@@ -137,7 +137,7 @@ private:
 
     privacy::SecretBytes curveSecret_;
     std::optional<privacy::KeyWrapper> wrapper_;
-    std::unique_ptr<store::BatchWriter> writer_;
+    std::unique_ptr<store::BatchWriter> batchWriter_;
     std::shared_ptr<const PipelineRuntime> runtime_;
     uint64_t lastBatch_ = 0;
     std::vector<std::pair<std::string, int64_t>> watermarks_;
@@ -154,12 +154,12 @@ private:
     std::optional<DaemonMetrics> metrics_;
     std::optional<std::chrono::microseconds> watchdogInterval_;
     std::optional<ProgressWatchdog> watchdog_;
-    ProgressWatchdog::Stage* ingestStage_ = nullptr;
-    ProgressWatchdog::Stage* processorStage_ = nullptr;
-    ProgressWatchdog::Stage* writerStage_ = nullptr;
+    ProgressWatchdog::Stage* ingestProgress_ = nullptr;
+    ProgressWatchdog::Stage* processorProgress_ = nullptr;
+    ProgressWatchdog::Stage* writerProgress_ = nullptr;
 
     std::unique_ptr<Processor> processor_;
-    std::unique_ptr<WriterStage> writerThread_;
+    std::unique_ptr<WriterStage> writer_;
     std::optional<AckListener> ackListener_;
     std::optional<KeyNoticeListener> keyListener_;
     std::unique_ptr<ingest::Receiver> receiver_;
@@ -257,14 +257,14 @@ void Daemon::openDatabase()
         log::error(writer.status().message());
         fail(writer.status().code() == StatusCode::kInvalidArgument ? kExitConfig : kExitIoErr);
     }
-    writer_ = std::move(*writer);
+    batchWriter_ = std::move(*writer);
     // After a crash SQLite has already rolled the WAL forward or back; check before accepting
     // anything that the file is sound.
-    if (Status s = store::quickCheck(writer_->db()); !s) {
+    if (Status s = store::quickCheck(batchWriter_->db()); !s) {
         log::error(cfg_.store.database, ": ", s.message());
         fail(kExitIoErr);
     }
-    if (Status s = checkMasterKey(writer_->db(), *wrapper_); !s) {
+    if (Status s = checkMasterKey(batchWriter_->db(), *wrapper_); !s) {
         log::error(cfg_.store.database, ": ", s.message());
         fail(s.code() == StatusCode::kPermission ? kExitConfig : kExitIoErr);
     }
@@ -274,7 +274,7 @@ void Daemon::openDatabase()
         fail(kExitConfig);
     }
     runtime_ = std::move(*runtime);
-    if (Status s = writer_->applySchema(*cfg_.pipelineSpec, runtime_->schema->tables, clock_.wallMs()); !s) {
+    if (Status s = batchWriter_->applySchema(*cfg_.pipelineSpec, runtime_->schema->tables, clock_.wallMs()); !s) {
         log::error(cfg_.store.database, ": recording the schema and pipeline: ", s.message());
         fail(storageExit(s));
     }
@@ -284,8 +284,8 @@ void Daemon::openDatabase()
 // sequence marks (what makes resends exactly-once).
 void Daemon::loadRecoveryState()
 {
-    auto lastBatch = writer_->lastBatchId();
-    auto watermarks = store::loadWatermarks(writer_->db());
+    auto lastBatch = batchWriter_->lastBatchId();
+    auto watermarks = store::loadWatermarks(batchWriter_->db());
     if (!lastBatch || !watermarks) {
         log::error((!lastBatch ? lastBatch.status() : watermarks.status()).message());
         fail(kExitIoErr);
@@ -294,7 +294,7 @@ void Daemon::loadRecoveryState()
     watermarks_ = std::move(*watermarks);
     dedupe_.emplace(cfg_.ingest.dedupeWindow);
     const int64_t startMs = clock_.wallMs();
-    if (Status s = store::forEachMark(writer_->db(),
+    if (Status s = store::forEachMark(batchWriter_->db(),
                                       [&](store::MarkRow&& m) {
                                           dedupe_->load(m.producer, m.seq, startMs);
                                           ++marks_;
@@ -315,9 +315,9 @@ void Daemon::startPipeline()
                                                                                     std::chrono::milliseconds(500))
                                               : std::chrono::nanoseconds(std::chrono::seconds(30));
     watchdog_.emplace(stallLimit);
-    ingestStage_ = &watchdog_->addStage("ingest");
-    processorStage_ = &watchdog_->addStage("processor");
-    writerStage_ = &watchdog_->addStage("writer");
+    ingestProgress_ = &watchdog_->addStage("ingest");
+    processorProgress_ = &watchdog_->addStage("processor");
+    writerProgress_ = &watchdog_->addStage("writer");
 
     Processor::Options po;
     po.workers = cfg_.workers;
@@ -329,7 +329,7 @@ void Daemon::startPipeline()
     po.keyLifetimeMs = cfg_.privacy.keyLifetimeMs;
     po.databasePath = cfg_.store.database;
     processor_ = std::make_unique<Processor>(po, clock_, *wrapper_, batchQueue_, commitQueue_, processorStats_);
-    processor_->setHeartbeat([this] { processorStage_->beat(); });
+    processor_->setHeartbeat([this] { processorProgress_->beat(); });
     processor_->setFatal([this](const Status& s) { fatal(kExitSoftware, s); });
 
     WriterStage::Options wo;
@@ -339,14 +339,14 @@ void Daemon::startPipeline()
     wo.deadLetterRetentionMs = cfg_.store.deadLetterRetentionMs;
     wo.dedupeWindow = cfg_.ingest.dedupeWindow;
     wo.dedupeRetentionMs = cfg_.ingest.dedupeRetentionMs;
-    writerThread_ = std::make_unique<WriterStage>(wo, *writer_, clock_, commitQueue_, writerStats_);
-    writerThread_->setHeartbeat([this] { writerStage_->beat(); }, [this] { writerStage_->busy("commit"); });
-    writerThread_->setFatal([this](const Status& s) { fatal(kExitIoErr, s); });
+    writer_ = std::make_unique<WriterStage>(wo, *batchWriter_, clock_, commitQueue_, writerStats_);
+    writer_->setHeartbeat([this] { writerProgress_->beat(); }, [this] { writerProgress_->busy("commit"); });
+    writer_->setFatal([this](const Status& s) { fatal(kExitIoErr, s); });
     keyListener_.emplace(*processor_);
     ackListener_.emplace(acks_);
-    writerThread_->addListener(*metrics_);
-    writerThread_->addListener(*keyListener_);
-    writerThread_->addListener(*ackListener_);  // last: producers hear of a batch once all else did
+    writer_->addListener(*metrics_);
+    writer_->addListener(*keyListener_);
+    writer_->addListener(*ackListener_);  // last: producers hear of a batch once all else did
 
     ingest::Options io;
     io.pull = cfg_.ingest.pull;
@@ -371,13 +371,13 @@ void Daemon::startPipeline()
     receiver_ = std::make_unique<ingest::Receiver>(std::move(io), clock_, std::move(*dedupe_), lastBatch_ + 1,
                                                    batchQueue_, acks_, ingestStats_);
     dedupe_.reset();
-    receiver_->setHeartbeat([this] { ingestStage_->beat(); });
+    receiver_->setHeartbeat([this] { ingestProgress_->beat(); });
 
     if (Status s = processor_->start(runtime_, watermarks_); !s) {
         log::error(s.message());
         fail(kExitSoftware);
     }
-    writerThread_->start();
+    writer_->start();
     pipelineStarted_ = true;
     if (Status s = receiver_->start(); !s) {
         log::error(s.message());
@@ -542,10 +542,10 @@ void Daemon::shutdownPipeline()
     batchQueue_.close();
     processor_->join();
     commitQueue_.close();
-    writerThread_->join();
-    ingestStage_->retire();
-    processorStage_->retire();
-    writerStage_->retire();
+    writer_->join();
+    ingestProgress_->retire();
+    processorProgress_->retire();
+    writerProgress_->retire();
 }
 
 void Daemon::reportDrained(std::chrono::steady_clock::time_point since)
