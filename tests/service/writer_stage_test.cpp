@@ -1,0 +1,122 @@
+// The writer thread with a real database: listeners hear of a batch only once it is durable,
+// in order; a failed commit is never announced, closes the queue and reports the fault.
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/clock.h"
+#include "service/writer_stage.h"
+#include "store/fault_vfs.h"
+#include "../store/fixtures.h"
+
+namespace sluice::service {
+namespace {
+
+using namespace sluice::store::testing;
+
+// Records what it is told; checks on a connection of its own that each batch it hears of is
+// already in the database.
+class Recorder final : public CommitListener {
+public:
+    Recorder(std::string name, std::string database, std::vector<std::string>& journal, std::mutex& mutex)
+        : name_(std::move(name)), database_(std::move(database)), journal_(journal), mutex_(mutex)
+    {
+    }
+
+    void committed(const CommitInfo& info) override
+    {
+        store::Db db = openDb(database_, true);
+        const int64_t stored = queryInt(db, "SELECT count(*) FROM batches WHERE id = " + std::to_string(info.batch.record.id));
+        std::lock_guard lock(mutex_);
+        journal_.push_back(name_ + ":" + std::to_string(info.batch.record.id) + (stored == 1 ? "" : ":NOT-STORED"));
+    }
+    void writerStopped() override
+    {
+        std::lock_guard lock(mutex_);
+        journal_.push_back(name_ + ":stopped");
+    }
+
+private:
+    std::string name_;
+    std::string database_;
+    std::vector<std::string>& journal_;
+    std::mutex& mutex_;
+};
+
+WriteBatch batch(uint64_t id)
+{
+    BatchBuilder b(id);
+    b.event("e" + std::to_string(id), "link-" + std::to_string(id), "NL", 1.0);
+    return b.take();
+}
+
+}  // namespace
+
+TEST_CASE("listeners hear of each batch after its commit, in the order they were added")
+{
+    TempDir dir;
+    const std::string path = dir.file("w.db");
+    auto writer = openWriterWithSchema(path);
+    BoundedQueue<WriteBatch> in(4);
+    WriterStats stats;
+    std::vector<std::string> journal;
+    std::mutex mutex;
+    Recorder first("a", path, journal, mutex), second("b", path, journal, mutex);
+    WriterStage stage({}, *writer, SystemClock::instance(), in, stats);
+    stage.addListener(first);
+    stage.addListener(second);
+    bool fatal = false;
+    stage.setFatal([&](const Status&) { fatal = true; });
+    stage.start();
+    REQUIRE(in.push(batch(1)));
+    REQUIRE(in.push(batch(2)));
+    in.close();
+    stage.join();
+    CHECK_FALSE(fatal);
+    CHECK(journal == std::vector<std::string>{"a:1", "b:1", "a:2", "b:2", "a:stopped", "b:stopped"});
+    CHECK(stats.batches.load() == 2);
+    CHECK(stats.events.load() == 2);
+}
+
+TEST_CASE("a failed commit is announced to no listener: the stage closes its queue and reports the fault")
+{
+    TempDir dir;
+    const std::string path = dir.file("w.db");
+    const std::string trigger = dir.file("fail-writes");
+    REQUIRE(store::registerFaultVfs(trigger).isOk());
+    auto writer = openWriterWithSchema(path, store::kFaultVfsName);
+    BoundedQueue<WriteBatch> in(4);
+    WriterStats stats;
+    std::vector<std::string> journal;
+    std::mutex mutex;
+    Recorder recorder("a", path, journal, mutex);
+    WriterStage stage({}, *writer, SystemClock::instance(), in, stats);
+    stage.addListener(recorder);
+    Status fault;
+    stage.setFatal([&](const Status& s) { fault = s; });
+    stage.start();
+    REQUIRE(in.push(batch(1)));
+    // Wait until batch 1 is committed, then make the disk fail.
+    for (int i = 0; i < 500 && stats.batches.load() < 1; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    REQUIRE(stats.batches.load() == 1);
+    std::ofstream(trigger).put('x');
+    REQUIRE(in.push(batch(2)));
+    stage.join();  // returns on its own: the fault stopped it
+    std::remove(trigger.c_str());
+    CHECK_FALSE(fault.isOk());
+    CHECK(fault.message().find("commit of batch 2 failed") != std::string::npos);
+    CHECK(in.closed());
+    CHECK_FALSE(in.push(batch(3)));
+    CHECK(journal == std::vector<std::string>{"a:1", "a:stopped"});
+    store::Db db = openDb(path, true);
+    CHECK(queryInt(db, "SELECT count(*) FROM batches") == 1);
+}
+
+}  // namespace sluice::service
