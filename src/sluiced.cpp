@@ -16,7 +16,9 @@ int run(int argc, char** argv)
     config::LoadError error;
     auto cfg = config::load(argc, argv, &error);
     if (!cfg) {
-        std::cerr << "sluiced: " << cfg.status().message() << "\n";
+        // With the "<3>" prefix: under systemd this is the journal's err line for a broken
+        // configuration (the unit has no ExecStartPre; this check is the one that fails).
+        log::error(cfg.status().message());
         if (error.usage)
             std::cerr << "Try 'sluiced --help'.\n";
         return error.usage ? kExitUsage : kExitConfig;

@@ -77,10 +77,10 @@ else
 fi
 
 # --- 3. required settings and comments -----------------------------------------------------
-for required in '^Type=notify$' '^NotifyAccess=main$' '^ExecStartPre=.* --check-config' \
+for required in '^Type=notify$' '^NotifyAccess=main$' '^RestartPreventExitStatus=78$' \
                 '^ExecReload=.*-HUP' '^WatchdogSec=' '^Restart=on-failure$' '^TimeoutStopSec=' \
-                '^StateDirectory=sluice$' '^RuntimeDirectory=sluice$' '^ConfigurationDirectory=sluice$' \
-                '^LoadCredential=master\.key:' '^MemoryMax='; do
+                '^StateDirectory=sluice$' '^RuntimeDirectory=sluice$' \
+                '^LoadCredential=master\.key:' '^SetCredential=master\.key:absent$' '^MemoryMax='; do
     if ! grep -q -- "$required" "$unit"; then
         echo "FAIL: no line matching $required"
         status=1
