@@ -7,9 +7,32 @@
 
 #include "core/log.h"
 #include "core/thread_name.h"
+#include "ingest/protocol.h"
+#include "store/dead_letters.h"
 #include "store/key_table.h"
 
 namespace sluice::service {
+namespace {
+
+// A duplicate is answered as its original was: the commit filled in the counts; the per-event
+// errors come back from the original's dead letters (one more than a reply lists, so that the
+// reply says when it truncated them).
+void fillDuplicateErrors(store::Db& db, std::vector<RequestOutcome>& outcomes)
+{
+    for (RequestOutcome& o : outcomes) {
+        if (o.state != RequestState::kDuplicate || o.rejected == 0)
+            continue;
+        auto errors = store::requestErrors(db, o.producer, o.seq, ingest::kMaxErrorsInReply + 1);
+        if (!errors) {
+            log::warning("the reply to a retry of producer ", o.producer, " seq ", o.seq,
+                         " goes without its errors: ", errors.status().message());
+            continue;
+        }
+        o.errors = std::move(*errors);
+    }
+}
+
+}  // namespace
 
 WriterStage::WriterStage(Options options, store::BatchWriter& writer, const Clock& clock, BoundedQueue<WriteBatch>& in,
                          WriterStats& stats)
@@ -103,6 +126,7 @@ bool WriterStage::commit(WriteBatch& batch)
     stats_.lastCommitMs.store(clock_.wallMs(), std::memory_order_relaxed);
     if (!shredded.empty())
         log::notice(shredded.size(), " key(s) were shredded by another process; no new event will use them");
+    fillDuplicateErrors(writer_.db(), batch.outcomes);
     for (CommitListener* l : listeners_)
         l->committed(info);
     return true;

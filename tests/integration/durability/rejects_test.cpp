@@ -9,10 +9,12 @@
 
 #include <signal.h>
 
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <zmq.hpp>
 
 #include "harness.h"
+#include "ingest/protocol.h"
 #include "support.h"
 #include "workload/generator.h"
 
@@ -152,6 +154,56 @@ TEST_CASE("every reject reason reaches the acknowledged producer and the dead le
               stored);
         CHECK(queryInt(db, "SELECT count(*) FROM events_acme_checkout_1_0_0 WHERE event_id IN ('valid-1', 'valid-2')") ==
               2);
+    }
+
+    SECTION("a retry is answered with the original's per-event errors")
+    {
+        zmq::context_t context(1);
+        zmq::socket_t dealer(context, zmq::socket_type::dealer);
+        dealer.set(zmq::sockopt::linger, 0);
+        dealer.connect(daemon.routerEndpoint());
+        auto exchange = [&](const std::vector<std::string>& frames) {
+            sendFrames(dealer, frames);
+            auto reply = receive(dealer, std::chrono::seconds(20));
+            REQUIRE(reply);
+            INFO(reply->back());
+            auto json = nlohmann::json::parse(reply->back(), nullptr, false);
+            REQUIRE(json.is_object());
+            return json;
+        };
+
+        const std::string body = event("ok-1", kFields) + "\n" + event("wrong-type", kFields + R"(,"items":"three")") +
+                                 "\n\n" + R"({"meta":{"consent":[0]}})" + "\n" + event("ok-2", kFields) + "\n";
+        const auto original = exchange({header("retry-producer", 7), body});
+        CHECK_FALSE(original.contains("duplicate"));
+        CHECK(original["accepted"] == 2);
+        CHECK(original["rejected"] == 2);
+        REQUIRE(original["errors"].size() == 2);
+        CHECK(original["errors"][0]["index"] == 1);
+        CHECK(original["errors"][0]["reason"] == "wrong_type");
+        CHECK(original["errors"][1]["index"] == 2);
+        CHECK(original["errors"][1]["reason"] == "bad_meta");
+
+        const auto retry = exchange({header("retry-producer", 7), body});
+        CHECK(retry["duplicate"] == true);
+        CHECK(retry["accepted"] == 2);
+        CHECK(retry["rejected"] == 2);
+        CHECK(retry["errors"] == original["errors"]);
+
+        // A retry of a request with more errors than a reply lists is truncated the same way.
+        std::string many;
+        for (size_t i = 0; i < ingest::kMaxErrorsInReply + 5; ++i)
+            many += "{}\n";
+        const auto first = exchange({header("retry-producer", 8), many});
+        const auto again = exchange({header("retry-producer", 8), many});
+        CHECK(again["duplicate"] == true);
+        CHECK(again["rejected"] == ingest::kMaxErrorsInReply + 5);
+        CHECK(first["errors"].size() == ingest::kMaxErrorsInReply);
+        CHECK(again["errors"] == first["errors"]);
+        CHECK(again["errors_truncated"] == true);
+        // Nothing of the retries was stored twice.
+        CHECK(queryInt(db, "SELECT count(*) FROM dead_letters WHERE producer = 'retry-producer'") ==
+              static_cast<int64_t>(2 + ingest::kMaxErrorsInReply + 5));
     }
 
     SECTION("whole-request errors, a stale sequence number, and a REQ socket")
