@@ -314,7 +314,9 @@ void Receiver::Impl::rejectRequest(Request& r, Reason reason, std::string messag
     r.rejectMessage = std::move(message);
     r.payload = Payload(body.substr(0, options.deadLetterInputBytes));
     r.wireBytes = body.size();
-    r.events = 1;  // a refused message counts as one received, one rejected
+    // Every line of a refused message counts as received and rejected (an empty body as one);
+    // the message is stored as one dead letter.
+    r.events = std::max<uint32_t>(1, countEvents(body));
 }
 
 void Receiver::Impl::readPull(zmq::socket_t& socket)

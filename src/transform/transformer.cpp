@@ -473,10 +473,14 @@ Status Transformer::addRequests(std::span<const Request> requests)
             m.wb.outcomes.push_back(RequestOutcome::of(req));
         }
         if (req.state == RequestState::kRejected) {
-            ++m.wb.record.received;
+            // One dead letter; each of the message's lines (req.events) is received and rejected.
+            m.wb.record.received += req.events;
             m.addDeadLetter(req.rejectReason, req.rejectMessage,
                             Origin{m.requestsSeen + static_cast<uint32_t>(r), 0, req.receivedAtMs}, &req, -1,
                             req.payload.view(), -1, {});
+            const uint32_t more = req.events > 1 ? req.events - 1 : 0;
+            m.wb.record.rejected += more;
+            m.wb.rejectedByReason[static_cast<size_t>(req.rejectReason)] += more;
         } else if (req.state == RequestState::kDuplicate) {
             m.wb.record.received += req.events;
             m.wb.record.duplicates += req.events;

@@ -245,7 +245,7 @@ TEST_CASE("receiver: a sequence number below the window is refused as stale", "[
     CHECK(r.state == RequestState::kRejected);
     CHECK(r.rejectReason == Reason::kBadRequest);
     CHECK_THAT(r.rejectMessage, Contains("sequence 10 is older than the window of remembered requests (from 37)"));
-    CHECK(r.events == 1);
+    CHECK(r.events == 2);  // each line of a refused message counts as received (and rejected)
     rig.ack(stale);
     Json reply = dealer.reply();
     CHECK(reply["status"] == "error");
@@ -353,6 +353,18 @@ TEST_CASE("receiver: an oversized message is refused, and is not remembered as a
     CHECK(reply["producer"] == "p");
     CHECK(reply["seq"] == 3);
     CHECK(rig.stats.oversized.load() == 1);
+
+    // A refused message counts every one of its lines, as the processor's received and rejected.
+    std::string lines;
+    for (int i = 0; i < 700; ++i)
+        lines += "{\"a\":1}\n\n";
+    dealer.send("p", 5, lines);
+    Batch many = rig.pop();
+    REQUIRE(many.requests.size() == 1);
+    CHECK(many.requests[0].state == RequestState::kRejected);
+    CHECK(many.requests[0].events == 700);
+    rig.ack(many);
+    CHECK(dealer.reply()["reason"] == "too_large");
 
     // A resend of the same sequence number that fits is new: the refused one was never applied.
     dealer.send("p", 3, kTwoEvents);

@@ -206,6 +206,30 @@ TEST_CASE("every reject reason reaches the acknowledged producer and the dead le
               static_cast<int64_t>(2 + ingest::kMaxErrorsInReply + 5));
     }
 
+    SECTION("a message refused as a whole counts each of its lines as received and rejected")
+    {
+        zmq::context_t context(1);
+        zmq::socket_t dealer(context, zmq::socket_type::dealer);
+        dealer.set(zmq::sockopt::linger, 0);
+        dealer.connect(daemon.routerEndpoint());
+        const std::string three =
+            event("w-1", kFields) + "\n" + event("w-2", kFields) + "\n \n" + event("w-3", kFields) + "\n";
+        auto [badHeader, n1] = roundTrip(dealer, {"not a header", three});
+        CHECK(badHeader.errorReason == "bad_request");
+        std::string big;
+        int64_t bigLines = 0;
+        for (; big.size() <= kMaxMessageSize; ++bigLines)
+            big += event("big-" + std::to_string(bigLines), kFields) + "\n";
+        auto [tooLarge, n2] = roundTrip(dealer, {header("whole-producer", 1), big});
+        CHECK(tooLarge.errorReason == "too_large");
+
+        // Replies come after the commit: both batches are in the table.
+        const std::string lines = std::to_string(3 + bigLines);
+        CHECK(queryRows(db, "SELECT sum(received), sum(committed), sum(duplicates), sum(rejected) FROM batches") ==
+              std::vector<std::vector<std::string>>{{lines, "0", "0", lines}});
+        CHECK(queryInt(db, "SELECT count(*) FROM dead_letters") == 2);
+    }
+
     SECTION("whole-request errors, a stale sequence number, and a REQ socket")
     {
         zmq::context_t context(1);
