@@ -227,6 +227,9 @@ Status fill(const po::variables_map& vm, const std::string& origin, const fs::pa
     SLUICE_RETURN_IF_ERROR(r.duration("ingest.heartbeat_interval", in.heartbeatIvlMs, 0, 3'600'000));
     SLUICE_RETURN_IF_ERROR(r.duration("ingest.heartbeat_timeout", in.heartbeatTimeoutMs, 0, 3'600'000));
     SLUICE_RETURN_IF_ERROR(r.integer("ingest.dedupe_window", in.dedupeWindow, 64, 1LL << 26));
+    // In whole 64-bit words, as the dedupe index keeps it: maintenance keeps the marks of exactly
+    // the sequence numbers the index remembers after a restart.
+    in.dedupeWindow = (in.dedupeWindow + 63) / 64 * 64;
     SLUICE_RETURN_IF_ERROR(r.duration("ingest.dedupe_retention", in.dedupeRetentionMs, 60'000, 3650LL * 86'400'000));
     if (in.maxEventBytes > in.maxMessageBytes)
         return r.error("ingest.max_event_size", "is larger than ingest.max_message_size");

@@ -4,7 +4,10 @@
 
 namespace sluice::ingest {
 
-DedupeIndex::DedupeIndex(uint64_t window) : window_(window < 64 ? 64 : (window + 63) / 64 * 64) {}
+DedupeIndex::DedupeIndex(uint64_t window)
+    : window_(window < 64 ? 64 : (window + 63) / 64 * 64), ring_(window_ + 64)
+{
+}
 
 DedupeIndex::Producer& DedupeIndex::find(std::string_view producer)
 {
@@ -16,19 +19,19 @@ DedupeIndex::Producer& DedupeIndex::find(std::string_view producer)
 
 bool DedupeIndex::test(const Producer& p, uint64_t seq) const
 {
-    uint64_t i = seq % window_;
+    uint64_t i = seq % ring_;
     return i / 64 < p.bits.size() && ((p.bits[i / 64] >> (i % 64)) & 1);
 }
 
 void DedupeIndex::set(Producer& p, uint64_t seq)
 {
-    uint64_t i = seq % window_;
+    uint64_t i = seq % ring_;
     // The ring grows on demand: a producer that sent a few requests costs a few words, not the
     // whole window (128 KiB at the default), and daemons see thousands of producers.
     const size_t word = i / 64;
     if (word >= p.bits.size()) {
         if (word >= p.bits.capacity())  // grow geometrically, but never past the whole window
-            p.bits.reserve(std::min<size_t>(window_ / 64, std::max<size_t>(word + 1, 2 * p.bits.capacity())));
+            p.bits.reserve(std::min<size_t>(ring_ / 64, std::max<size_t>(word + 1, 2 * p.bits.capacity())));
         p.bits.resize(word + 1, 0);
     }
     p.bits[i / 64] |= uint64_t{1} << (i % 64);
@@ -45,11 +48,11 @@ void DedupeIndex::advance(Producer& p, uint64_t seq)
         return;
     // Positions (high, seq] now stand for new sequence numbers: clear what they remembered.
     uint64_t steps = seq - p.high;
-    if (steps >= window_) {
+    if (steps >= ring_) {
         std::fill(p.bits.begin(), p.bits.end(), 0);
     } else {
         for (uint64_t s = p.high + 1; s <= seq; ++s) {
-            uint64_t i = s % window_;
+            uint64_t i = s % ring_;
             if (i / 64 < p.bits.size())  // words not allocated yet are clear
                 p.bits[i / 64] &= ~(uint64_t{1} << (i % 64));
         }
@@ -109,7 +112,7 @@ uint64_t DedupeIndex::windowStart(std::string_view producer) const
     auto it = producers_.find(std::string(producer));
     if (it == producers_.end() || !it->second.any)
         return 0;
-    return it->second.high >= window_ ? it->second.high - window_ + 1 : 0;
+    return it->second.high >= window_ ? it->second.high - window_ : 0;
 }
 
 }  // namespace sluice::ingest

@@ -21,7 +21,8 @@ class DedupeIndex {
 public:
     enum class Verdict { kNew, kDuplicate, kStale };
 
-    // `window` is rounded up to a multiple of 64.
+    // `window` is rounded up to a multiple of 64: the sequence numbers remembered below the
+    // highest one seen (which is remembered too).
     explicit DedupeIndex(uint64_t window);
 
     // Classifies a request; a kNew request is recorded as in flight.
@@ -42,7 +43,7 @@ private:
     struct Producer {
         bool any = false;
         uint64_t high = 0;                     // highest sequence number admitted
-        std::vector<uint64_t> bits;            // committed marks, ring indexed by seq % window
+        std::vector<uint64_t> bits;            // committed marks, ring indexed by seq % ring_
         std::unordered_set<uint64_t> inFlight;
         int64_t lastSeenMs = 0;
     };
@@ -50,9 +51,10 @@ private:
     void advance(Producer& p, uint64_t seq);
     bool test(const Producer& p, uint64_t seq) const;
     void set(Producer& p, uint64_t seq);
-    bool inWindow(const Producer& p, uint64_t seq) const { return p.high - seq < window_; }
+    bool inWindow(const Producer& p, uint64_t seq) const { return p.high - seq <= window_; }
 
     uint64_t window_;
+    uint64_t ring_;  // window_ + 64 bits: the highest number and window_ below it, in whole words
     std::unordered_map<std::string, Producer> producers_;
 };
 

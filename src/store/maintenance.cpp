@@ -128,13 +128,14 @@ Result<MaintenanceReport> runMaintenance(Db& db, const MaintenancePlan& plan)
                                         shredded->keyLinks.end());
     }
 
-    // Marks below a producer's dedupe window can no longer match a retry; a producer silent for
+    // Marks below a producer's dedupe window (its highest seq and dedupeWindow below it) can no
+    // longer match a retry; a producer silent for
     // longer than the retention is forgotten whole. Both are range deletes on the primary key.
     auto idle = lastBatchBefore(db, plan.nowMs - plan.dedupeRetentionMs);
     if (!idle)
         return idle.status();
     auto producers = db.prepare("SELECT producer, high_seq, last_batch FROM producers");
-    auto trim = db.prepare("DELETE FROM producer_marks WHERE producer = ? AND seq <= ?");
+    auto trim = db.prepare("DELETE FROM producer_marks WHERE producer = ? AND seq < ?");
     auto drop = db.prepare("DELETE FROM producers WHERE producer = ?");
     if (!producers || !trim || !drop)
         return (!producers ? producers.status() : !trim ? trim.status() : drop.status());
@@ -148,7 +149,7 @@ Result<MaintenanceReport> runMaintenance(Db& db, const MaintenancePlan& plan)
         const int64_t high = producers->columnInt(1);
         const bool silent = producers->columnInt(2) <= *idle;
         const int64_t below = silent ? INT64_MAX : high - static_cast<int64_t>(plan.dedupeWindow);
-        if (below >= 0)
+        if (below > 0)
             toTrim.emplace_back(std::string(producers->columnText(0)), below);
     }
     producers->reset();

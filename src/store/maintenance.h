@@ -31,7 +31,7 @@ struct MaintenancePlan {
     int64_t keyLifetimeMs = 86'400'000;
     std::vector<RetentionRule> retention;
     int64_t deadLetterRetentionMs = 7LL * 86'400'000;
-    uint64_t dedupeWindow = 65536;
+    uint64_t dedupeWindow = 65536;  // marks kept: each producer's highest seq and this many below
     int64_t dedupeRetentionMs = 7LL * 86'400'000;
 };
 

@@ -548,3 +548,16 @@ TEST_CASE("loadForTools: the daemon's configuration with a state directory overr
     REQUIRE_FALSE(bad.isOk());
     CHECK_THAT(bad.status().message(), Contains("missing.conf: cannot open"));
 }
+
+TEST_CASE("ingest.dedupe_window is kept in whole 64-bit words, as the dedupe index keeps it", "[config]")
+{
+    TempDir dir("sluice-config");
+    for (const auto& [text, window] : std::vector<std::pair<std::string, uint64_t>>{
+             {"64", 64}, {"65", 128}, {"100", 128}, {"65536", 65536}}) {
+        const std::string path =
+            writeConfig(dir, "[ingest]\nrouter = tcp://127.0.0.1:7401\ndedupe_window = " + text + "\n");
+        auto c = run({"--config", path});
+        REQUIRE(c.isOk());
+        CHECK(c->ingest.dedupeWindow == window);
+    }
+}

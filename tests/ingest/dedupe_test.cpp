@@ -65,6 +65,20 @@ TEST_CASE("producers are independent", "[ingest][dedupe]")
     CHECK(name(d.admit("a", 2, 0)) == std::string("new"));  // b's high mark does not slide a's window
 }
 
+TEST_CASE("the window is the highest sequence number and exactly `window` below it", "[ingest][dedupe]")
+{
+    // The documented default: 65,536 sequence numbers below the highest are remembered.
+    DedupeIndex d(65536);
+    applied(d, "p", 0);
+    applied(d, "p", 65536);
+    CHECK(d.windowStart("p") == 0);
+    CHECK(name(d.admit("p", 0, 0)) == std::string("duplicate"));
+    applied(d, "p", 65537);
+    CHECK(name(d.admit("p", 0, 0)) == std::string("stale"));
+    CHECK(name(d.admit("p", 1, 0)) == std::string("new"));
+    CHECK(name(d.admit("p", 65536, 0)) == std::string("duplicate"));
+}
+
 TEST_CASE("out-of-order requests within the window are new once", "[ingest][dedupe]")
 {
     DedupeIndex d(64);
@@ -81,10 +95,10 @@ TEST_CASE("below the window a sequence number is stale", "[ingest][dedupe]")
 {
     DedupeIndex d(64);
     applied(d, "p", 200);
-    CHECK(d.windowStart("p") == 137);
-    CHECK(name(d.admit("p", 136, 0)) == std::string("stale"));  // 200 - 136 = 64: outside
+    CHECK(d.windowStart("p") == 136);
+    CHECK(name(d.admit("p", 135, 0)) == std::string("stale"));  // 200 - 135 = 65: outside
     CHECK(name(d.admit("p", 0, 0)) == std::string("stale"));
-    CHECK(name(d.admit("p", 137, 0)) == std::string("new"));    // 200 - 137 = 63: inside, never seen
+    CHECK(name(d.admit("p", 136, 0)) == std::string("new"));    // 200 - 136 = 64: inside, never seen
     CHECK(d.windowStart("unknown") == 0);
 }
 
@@ -97,8 +111,12 @@ TEST_CASE("the window slides: old marks leave it, reused ring slots start clear"
     for (uint64_t s = 0; s < 64; ++s)
         CHECK(name(d.admit("p", s, 0)) == std::string("duplicate"));
 
-    // seq 64 takes seq 0's slot: 0 is now stale, 1..63 still duplicates, 64 new then in flight.
+    // 64 below the highest are remembered: with 64 in flight, 0 is still a duplicate.
     CHECK(name(d.admit("p", 64, 0)) == std::string("new"));
+    CHECK(d.windowStart("p") == 0);
+    CHECK(name(d.admit("p", 0, 0)) == std::string("duplicate"));
+    // 65 pushes 0 out: 0 is now stale, 1..63 still duplicates, 64 in flight.
+    CHECK(name(d.admit("p", 65, 0)) == std::string("new"));
     CHECK(d.windowStart("p") == 1);
     CHECK(name(d.admit("p", 0, 0)) == std::string("stale"));
     CHECK(name(d.admit("p", 1, 0)) == std::string("duplicate"));
@@ -108,28 +126,29 @@ TEST_CASE("the window slides: old marks leave it, reused ring slots start clear"
     CHECK(name(d.admit("p", 64, 0)) == std::string("duplicate"));
 
     // A jump lands on slots that remembered older numbers: those must not read as duplicates.
+    // The ring holds the highest number and the 64 below it: 128 slots.
     DedupeIndex e(64);
     applied(e, "p", 5);
-    CHECK(name(e.admit("p", 69, 0)) == std::string("new"));  // 69 % 64 == 5
+    CHECK(name(e.admit("p", 133, 0)) == std::string("new"));  // 133 % 128 == 5
     CHECK(name(e.admit("p", 5, 0)) == std::string("stale"));
-    CHECK(name(e.admit("p", 70, 0)) == std::string("new"));
-    // A partial slide clears exactly the slots it passes: 69 was skipped by the jump to 70, and
+    CHECK(name(e.admit("p", 134, 0)) == std::string("new"));
+    // A partial slide clears exactly the slots it passes: 133 was skipped by the jump to 134, and
     // its slot (5's) must not say "seen".
     DedupeIndex f(64);
     applied(f, "p", 5);
-    applied(f, "p", 60);
-    CHECK(name(f.admit("p", 70, 0)) == std::string("new"));
-    CHECK(name(f.admit("p", 69, 0)) == std::string("new"));
-    CHECK(name(f.admit("p", 60, 0)) == std::string("duplicate"));
-    CHECK(name(f.admit("p", 6, 0)) == std::string("stale"));
-    CHECK(name(f.admit("p", 7, 0)) == std::string("new"));
+    applied(f, "p", 100);
+    CHECK(name(f.admit("p", 134, 0)) == std::string("new"));
+    CHECK(name(f.admit("p", 133, 0)) == std::string("new"));
+    CHECK(name(f.admit("p", 100, 0)) == std::string("duplicate"));
+    CHECK(name(f.admit("p", 69, 0)) == std::string("stale"));  // 134 - 69 = 65
+    CHECK(name(f.admit("p", 70, 0)) == std::string("new"));    // 134 - 70 = 64
 
-    // A jump of more than the whole window clears everything remembered.
-    applied(e, "p", 71);
+    // A jump of more than the whole ring clears everything remembered.
+    applied(e, "p", 140);
     CHECK(name(e.admit("p", 1000, 0)) == std::string("new"));
-    CHECK(name(e.admit("p", 71, 0)) == std::string("stale"));
+    CHECK(name(e.admit("p", 140, 0)) == std::string("stale"));
     CHECK(name(e.admit("p", 999, 0)) == std::string("new"));
-    CHECK(name(e.admit("p", 1000 - 63, 0)) == std::string("new"));
+    CHECK(name(e.admit("p", 1000 - 64, 0)) == std::string("new"));
 }
 
 TEST_CASE("a request committed after the window passed it is not remembered", "[ingest][dedupe]")
@@ -139,7 +158,7 @@ TEST_CASE("a request committed after the window passed it is not remembered", "[
     applied(d, "p", 100);
     d.committed("p", 1);  // its batch committed late
     CHECK(name(d.admit("p", 1, 0)) == std::string("stale"));
-    CHECK(name(d.admit("p", 37, 0)) == std::string("new"));  // 100 - 37 = 63
+    CHECK(name(d.admit("p", 36, 0)) == std::string("new"));  // 100 - 36 = 64
 }
 
 TEST_CASE("load() rebuilds the index from stored marks at startup", "[ingest][dedupe]")
@@ -156,7 +175,7 @@ TEST_CASE("load() rebuilds the index from stored marks at startup", "[ingest][de
     CHECK(name(d.admit("p", 8, 2000)) == std::string("new"));
     CHECK(name(d.admit("q", 300, 2000)) == std::string("duplicate"));
     CHECK(name(d.admit("q", 200, 2000)) == std::string("stale"));
-    CHECK(d.windowStart("q") == 237);
+    CHECK(d.windowStart("q") == 236);
 
     // Marks below the window of a later one are not remembered; order does not matter.
     DedupeIndex e(64);

@@ -244,7 +244,7 @@ TEST_CASE("receiver: a sequence number below the window is refused as stale", "[
     const Request& r = stale.requests[0];
     CHECK(r.state == RequestState::kRejected);
     CHECK(r.rejectReason == Reason::kBadRequest);
-    CHECK_THAT(r.rejectMessage, Contains("sequence 10 is older than the window of remembered requests (from 37)"));
+    CHECK_THAT(r.rejectMessage, Contains("sequence 10 is older than the window of remembered requests (from 36)"));
     CHECK(r.events == 2);  // each line of a refused message counts as received (and rejected)
     rig.ack(stale);
     Json reply = dealer.reply();
