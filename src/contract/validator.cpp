@@ -2,6 +2,13 @@
 
 #include <simdjson.h>
 
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <climits>
+#include <cmath>
+#include <system_error>
+
 #include "contract/pattern.h"
 
 namespace sluice::contract {
@@ -49,6 +56,178 @@ bool reject(Rejection& why, Reason reason, std::string message)
     return false;
 }
 
+// A number the JSON grammar allows but beyond a double's range (1e400), and where it was.
+struct Overflow {
+    std::string topKey;   // the top-level key it is under (as written, without quotes)
+    std::string metaKey;  // under "meta": the meta key
+};
+
+// Whether `t` is a JSON number: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?. `integer` says
+// it has neither fraction nor exponent.
+bool jsonNumber(std::string_view t, bool& integer)
+{
+    size_t i = 0;
+    auto digits = [&] {
+        const size_t start = i;
+        while (i < t.size() && t[i] >= '0' && t[i] <= '9')
+            ++i;
+        return i - start;
+    };
+    if (i < t.size() && t[i] == '-')
+        ++i;
+    if (i < t.size() && t[i] == '0')
+        ++i;
+    else if (digits() == 0)
+        return false;
+    integer = true;
+    if (i < t.size() && t[i] == '.') {
+        ++i;
+        integer = false;
+        if (digits() == 0)
+            return false;
+    }
+    if (i < t.size() && (t[i] == 'e' || t[i] == 'E')) {
+        ++i;
+        integer = false;
+        if (i < t.size() && (t[i] == '+' || t[i] == '-'))
+            ++i;
+        if (digits() == 0)
+            return false;
+    }
+    return i == t.size();
+}
+
+// Whether an integer token fits int64 (negative) or uint64 (positive), as simdjson reads them.
+bool fits64(std::string_view t)
+{
+    const bool negative = t.front() == '-';
+    std::string_view magnitude = t.substr(negative ? 1 : 0);
+    const std::string_view limit = negative ? "9223372036854775808" : "18446744073709551615";
+    return magnitude.size() < limit.size() || (magnitude.size() == limit.size() && magnitude <= limit);
+}
+
+// The decimal exponent of a number token's first significant digit (0 for zero): positive
+// when a double out of range overflows, negative when it underflows (which parses as 0).
+int64_t decimalExponent(std::string_view t)
+{
+    int64_t exponent = 0;
+    const size_t e = t.find_first_of("eE");
+    if (e != std::string_view::npos) {
+        const bool negative = t[e + 1] == '-';
+        const char* digits = t.data() + e + 1 + (t[e + 1] == '+' || negative ? 1 : 0);
+        if (std::from_chars(digits, t.data() + t.size(), exponent).ec != std::errc())
+            exponent = INT64_MAX / 2;  // more digits than an int64: huge either way
+        if (negative)
+            exponent = -exponent;
+        t = t.substr(0, e);
+    }
+    if (t.front() == '-')
+        t.remove_prefix(1);
+    const size_t dot = t.find('.');
+    const std::string_view whole = t.substr(0, dot);
+    const size_t lead = whole.find_first_not_of('0');
+    if (lead != std::string_view::npos)
+        return exponent + static_cast<int64_t>(whole.size() - lead) - 1;
+    if (dot == std::string_view::npos)
+        return 0;
+    const size_t first = t.find_first_not_of('0', dot + 1);
+    return first == std::string_view::npos ? 0 : exponent - static_cast<int64_t>(first - dot);
+}
+
+// simdjson refuses a whole document over one number it cannot hold in 64 bits. So that such an
+// event gets the reason of the field it is in, the text is rewritten and parsed again: an
+// integer beyond 64 bits becomes its double value (a number field takes it, an integer field
+// refuses it as out of range), a number beyond a double's range becomes 0 and is listed in
+// `overflows` with its place. False when there was nothing to rewrite (a malformed number).
+bool rewriteOutOfRange(std::string_view line, std::string& out, std::vector<Overflow>& overflows)
+{
+    struct Level {
+        bool object = false;
+        bool expectKey = false;
+        std::string_view key;
+    };
+    std::vector<Level> levels;
+    bool rewritten = false;
+    out.clear();
+    out.reserve(line.size() + 16);
+    size_t i = 0;
+    while (i < line.size()) {
+        const char c = line[i];
+        if (c == '"') {
+            size_t j = i + 1;
+            while (j < line.size() && line[j] != '"')
+                j += line[j] == '\\' ? 2 : 1;
+            j = std::min(j + 1, line.size());
+            if (!levels.empty() && levels.back().object && levels.back().expectKey)
+                levels.back().key = line.substr(i + 1, j - i - 2);
+            out.append(line.substr(i, j - i));
+            i = j;
+            continue;
+        }
+        if (c == '-' || (c >= '0' && c <= '9')) {
+            size_t j = i + 1;
+            while (j < line.size() && (std::isdigit(static_cast<unsigned char>(line[j])) || line[j] == '.' ||
+                                       line[j] == 'e' || line[j] == 'E' || line[j] == '+' || line[j] == '-'))
+                ++j;
+            const std::string_view token = line.substr(i, j - i);
+            i = j;
+            bool integer = false;
+            if (!jsonNumber(token, integer) || (integer && fits64(token))) {
+                out.append(token);
+                continue;
+            }
+            double value = 0;
+            const auto parsed = std::from_chars(token.data(), token.data() + token.size(), value);
+            if (parsed.ec == std::errc() && std::isfinite(value)) {
+                if (integer) {  // beyond 64 bits: as a double
+                    char text[32];
+                    const auto written = std::to_chars(text, text + sizeof text, value);
+                    out.append(text, written.ptr);
+                    if (std::string_view(text, written.ptr).find_first_of(".e") == std::string_view::npos)
+                        out.append(".0");
+                    rewritten = true;
+                } else {
+                    out.append(token);
+                }
+                continue;
+            }
+            if (decimalExponent(token) < 0) {  // underflow: simdjson reads it as 0 already
+                out.append(token);
+                continue;
+            }
+            Overflow& o = overflows.emplace_back();
+            if (!levels.empty())
+                o.topKey = std::string(levels.front().key);
+            if (levels.size() > 1 && o.topKey == "meta" && levels[1].object)
+                o.metaKey = std::string(levels[1].key);
+            out.push_back('0');
+            rewritten = true;
+            continue;
+        }
+        switch (c) {
+        case '{': levels.push_back({true, true, {}}); break;
+        case '[': levels.push_back({false, false, {}}); break;
+        case '}':
+        case ']':
+            if (!levels.empty())
+                levels.pop_back();
+            break;
+        case ':':
+            if (!levels.empty())
+                levels.back().expectKey = false;
+            break;
+        case ',':
+            if (!levels.empty() && levels.back().object)
+                levels.back().expectKey = true;
+            break;
+        default: break;
+        }
+        out.push_back(c);
+        ++i;
+    }
+    return rewritten;
+}
+
 }  // namespace
 
 Result<std::shared_ptr<const ContractSet>> ContractSet::build(PipelinePtr pipeline)
@@ -90,6 +269,12 @@ struct Validator::Impl {
     simdjson::dom::parser parser;
     PatternMatcher matcher;
     std::vector<uint8_t> seen;
+    std::string rewritten;  // a line whose numbers were rewritten (rewriteOutOfRange)
+
+    bool document(element root, const ContractSet& set, const Limits& limits, int64_t receivedAtMs, int64_t nowMs,
+                  Arena& arena, ParsedEvent& out, Rejection& why);
+    bool outOfRange(std::string_view line, const ContractSet& set, const Limits& limits, int64_t receivedAtMs,
+                    int64_t nowMs, Arena& arena, ParsedEvent& out, Rejection& why);
 
     bool meta(element el, const ContractSet& set, int64_t receivedAtMs, int64_t nowMs, int64_t maxFutureMs,
               Arena& arena, ParsedEvent& out, Rejection& why);
@@ -122,6 +307,8 @@ bool Validator::validate(std::string_view line, int64_t receivedAtMs, int64_t no
 
     element root;
     auto error = impl_->parser.parse(line.data(), line.size(), false).get(root);
+    if (error == simdjson::NUMBER_ERROR)
+        return impl_->outOfRange(line, *contracts_, limits_, receivedAtMs, nowMs, arena, out, why);
     if (error) {
         switch (error) {
         case simdjson::UTF8_ERROR: return reject(why, Reason::kBadUtf8, "invalid UTF-8");
@@ -133,6 +320,58 @@ bool Validator::validate(std::string_view line, int64_t receivedAtMs, int64_t no
         default: return reject(why, Reason::kNotJson, std::string("not JSON: ") + simdjson::error_message(error));
         }
     }
+    return impl_->document(root, *contracts_, limits_, receivedAtMs, nowMs, arena, out, why);
+}
+
+bool Validator::Impl::outOfRange(std::string_view line, const ContractSet& set, const Limits& limits,
+                                 int64_t receivedAtMs, int64_t nowMs, Arena& arena, ParsedEvent& out, Rejection& why)
+{
+    std::vector<Overflow> overflows;
+    if (!rewriteOutOfRange(line, rewritten, overflows))
+        return reject(why, Reason::kNotJson,
+                      std::string("not JSON: ") + simdjson::error_message(simdjson::NUMBER_ERROR));
+    // The rewritten text is at most a few bytes longer; the parser grows for it if it must.
+    const simdjson::padded_string text(rewritten);
+    element root;
+    if (auto error = parser.parse(text).get(root))
+        return reject(why, Reason::kNotJson, std::string("not JSON: ") + simdjson::error_message(error));
+    if (!document(root, set, limits, receivedAtMs, nowMs, arena, out, why))
+        return false;  // refused for another reason, found in the usual order
+    if (overflows.empty())
+        return true;  // integers beyond 64 bits only, and number fields took them as doubles
+
+    // Otherwise valid: refused for its first number beyond a double's range, meta's first.
+    const Overflow* o = &overflows.front();
+    for (const Overflow& candidate : overflows) {
+        if (candidate.topKey == "meta") {
+            o = &candidate;
+            break;
+        }
+    }
+    if (o->topKey == "meta") {
+        if (o->metaKey == "consent")
+            return reject(why, Reason::kBadConsent,
+                          "meta.consent must hold integers from 0 to " + std::to_string(kMaxPurposeLevel));
+        if (o->metaKey == "event_time")
+            return reject(why, Reason::kTimestampOutOfRange, "meta.event_time is out of range (epoch milliseconds)");
+        return reject(why, Reason::kBadMeta, "meta." + quoteName(o->metaKey) + " holds a number out of range");
+    }
+    const ContractSet::Compiled& compiled = set.compiled(out.contract);
+    const auto it = compiled.fieldIndex.find(o->topKey);
+    if (it == compiled.fieldIndex.end())
+        return reject(why, Reason::kWrongType, "a number is out of the range of a 64-bit floating-point value");
+    const FieldSpec& field = compiled.spec->fields[static_cast<size_t>(it->second)];
+    if (field.isPii())
+        return reject(why, Reason::kPiiNotString, "PII field '" + field.name + "' must be a string, got number");
+    return reject(why, Reason::kWrongType,
+                  "field '" + field.name + "' is out of the " +
+                      (field.type == FieldType::kInteger ? "64-bit integer range"
+                                                          : "range of a 64-bit floating-point number"));
+}
+
+bool Validator::Impl::document(element root, const ContractSet& set, const Limits& limits, int64_t receivedAtMs,
+                               int64_t nowMs, Arena& arena, ParsedEvent& out, Rejection& why)
+{
     simdjson::dom::object object;
     if (root.get_object().get(object))
         return reject(why, Reason::kNotObject,
@@ -151,13 +390,13 @@ bool Validator::validate(std::string_view line, int64_t receivedAtMs, int64_t no
     }
     if (!haveMeta)
         return reject(why, Reason::kBadMeta, "meta is missing");
-    if (!impl_->meta(metaElement, *contracts_, receivedAtMs, nowMs, limits_.maxFutureMs, arena, out, why))
+    if (!meta(metaElement, set, receivedAtMs, nowMs, limits.maxFutureMs, arena, out, why))
         return false;
 
-    const ContractSet::Compiled& compiled = contracts_->compiled(out.contract);
+    const ContractSet::Compiled& compiled = set.compiled(out.contract);
     const ContractSpec& spec = *compiled.spec;
     out.fields = arena.allocateArray<Value>(spec.fields.size());
-    impl_->seen.assign(spec.fields.size(), 0);
+    seen.assign(spec.fields.size(), 0);
     for (auto [key, value] : object) {
         if (key == "meta")
             continue;
@@ -166,10 +405,10 @@ bool Validator::validate(std::string_view line, int64_t receivedAtMs, int64_t no
             return reject(why, Reason::kUnknownField,
                           "field " + quoteName(key) + " is not in contract " + spec.ref);
         size_t f = static_cast<size_t>(it->second);
-        if (impl_->seen[f])
+        if (seen[f])
             return reject(why, Reason::kDuplicateField, "field " + quoteName(key) + " appears twice");
-        impl_->seen[f] = 1;
-        if (!impl_->field(spec.fields[f], compiled.patterns[f].get(), value, arena, out.fields[f], why))
+        seen[f] = 1;
+        if (!field(spec.fields[f], compiled.patterns[f].get(), value, arena, out.fields[f], why))
             return false;
     }
     for (size_t f = 0; f < spec.fields.size(); ++f) {
@@ -251,9 +490,23 @@ bool Validator::Impl::meta(element el, const ContractSet& set, int64_t receivedA
 
     out.eventTimeMs = receivedAtMs;
     if (haveEventTime) {
-        int64_t t;
-        if (eventTime.get_int64().get(t))
+        int64_t t = 0;
+        const element_type type = eventTime.type();
+        if (type == element_type::UINT64)
+            return reject(why, Reason::kTimestampOutOfRange, "meta.event_time is out of range (epoch milliseconds)");
+        if (type == element_type::DOUBLE) {
+            // An integral number counts as an integer (as for integer fields); one beyond the
+            // 64-bit range is a time out of range, not a malformed one.
+            const double d = eventTime.get_double().value_unsafe();
+            if (d != std::floor(d))
+                return reject(why, Reason::kBadMeta, "meta.event_time must be an integer (epoch milliseconds)");
+            if (d >= 9223372036854775808.0)
+                return reject(why, Reason::kTimestampOutOfRange,
+                              "meta.event_time is out of range (epoch milliseconds)");
+            t = d < 0 ? -1 : static_cast<int64_t>(d);
+        } else if (eventTime.get_int64().get(t)) {
             return reject(why, Reason::kBadMeta, "meta.event_time must be an integer (epoch milliseconds)");
+        }
         if (t < 0)
             return reject(why, Reason::kTimestampOutOfRange, "meta.event_time is negative");
         if (t > nowMs + maxFutureMs)
@@ -343,6 +596,10 @@ bool Validator::Impl::scalar(const FieldSpec& spec, const Pattern* pattern, elem
                 out = Value::ofInt(static_cast<int64_t>(d));
                 return true;
             }
+            // An integer written beyond 64 bits arrives here as a double (rewriteOutOfRange).
+            if (!spec.isPii() && std::fabs(d) >= 9223372036854775808.0 && d == std::floor(d))
+                return reject(why, Reason::kWrongType,
+                              std::string(where) + "field '" + spec.name + "' is out of the 64-bit integer range");
         }
         return wrongType();
     case FieldType::kNumber:
