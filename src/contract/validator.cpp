@@ -427,6 +427,10 @@ bool Validator::Impl::meta(element el, const ContractSet& set, int64_t receivedA
 
     element contract, consent, eventId, eventTime;
     bool haveContract = false, haveConsent = false, haveEventId = false, haveEventTime = false;
+    // An unknown or repeated meta key refuses the event, but only after the loop: the dead
+    // letter gets the contract and event id whenever they can be read.
+    Rejection keyProblem;
+    bool badKey = false;
     for (auto [key, value] : meta) {
         bool* have = nullptr;
         element* slot = nullptr;
@@ -442,22 +446,35 @@ bool Validator::Impl::meta(element el, const ContractSet& set, int64_t receivedA
         } else if (key == "event_time") {
             have = &haveEventTime;
             slot = &eventTime;
-        } else if (key == "key_link" || key == "received_at") {
-            return reject(why, Reason::kBadMeta, "meta." + std::string(key) + " is set by sluice, not by producers");
+        } else if (!badKey) {
+            badKey = true;
+            if (key == "key_link" || key == "received_at")
+                reject(keyProblem, Reason::kBadMeta, "meta." + std::string(key) + " is set by sluice, not by producers");
+            else
+                reject(keyProblem, Reason::kBadMeta, "unknown meta field " + quoteName(key));
+            continue;
         } else {
-            return reject(why, Reason::kBadMeta, "unknown meta field " + quoteName(key));
+            continue;
         }
-        if (*have)
-            return reject(why, Reason::kDuplicateField, "meta." + std::string(key) + " appears twice");
+        if (*have) {
+            if (!badKey)
+                reject(keyProblem, Reason::kDuplicateField, "meta." + std::string(key) + " appears twice");
+            badKey = true;
+            continue;
+        }
         *have = true;
         *slot = value;
     }
+    auto keyRejection = [&] { return reject(why, keyProblem.reason, std::move(keyProblem.message)); };
 
     if (haveEventId) {
         std::string_view id;
-        if (eventId.get_string().get(id) || id.size() > kMaxEventIdBytes)
+        if (eventId.get_string().get(id) || id.size() > kMaxEventIdBytes) {
+            if (badKey)
+                return keyRejection();
             return reject(why, Reason::kBadMeta,
                           "meta.event_id must be a string of at most " + std::to_string(kMaxEventIdBytes) + " bytes");
+        }
         out.eventId = arena.copy(id);
         why.eventId = std::string(id);
     } else {
@@ -465,6 +482,13 @@ bool Validator::Impl::meta(element el, const ContractSet& set, int64_t receivedA
     }
 
     std::string_view ref;
+    if (haveContract && !contract.get_string().get(ref)) {
+        const int found = set.find(ref);
+        if (found >= 0)
+            why.contract = found;
+    }
+    if (badKey)
+        return keyRejection();
     if (!haveContract)
         return reject(why, Reason::kBadMeta, "meta.contract is missing");
     if (contract.get_string().get(ref))

@@ -606,3 +606,34 @@ TEST_CASE("every validator reason has a test above", "[contract][reject]")
     CHECK(reasonFromCode("pii_not_string") == Reason::kPiiNotString);
     CHECK_FALSE(reasonFromCode("nope").has_value());
 }
+
+// Issue 11: a dead letter's contract and event id are filled whenever they can be read, also
+// when meta holds an unknown or repeated key (meta is read whole before that refuses the event).
+TEST_CASE("the contract and event id of a refused event are kept whenever readable", "[contract][reject]")
+{
+    Harness h;
+    const std::string body = ",\"sid\":\"s\",\"country\":\"NL\",\"total\":1}";
+    const std::string c = std::string("\"contract\":\"") + kRef + "\"";
+    Rejection unknownKey = h.reject("{\"meta\":{\"colour\":1," + c + ",\"consent\":[],\"event_id\":\"x-1\"}" + body);
+    CHECK(unknownKey.reason == Reason::kBadMeta);
+    CHECK(unknownKey.message == "unknown meta field 'colour'");
+    CHECK(unknownKey.contract == 0);
+    CHECK(unknownKey.eventId == "x-1");
+    Rejection twice = h.reject("{\"meta\":{\"event_id\":\"x-2\",\"consent\":[],\"consent\":[1]," + c + "}" + body);
+    CHECK(twice.reason == Reason::kDuplicateField);
+    CHECK(twice.message == "meta.consent appears twice");
+    CHECK(twice.contract == 0);
+    CHECK(twice.eventId == "x-2");
+    Rejection setBySluice = h.reject("{\"meta\":{" + c + ",\"key_link\":\"k\",\"consent\":[],\"event_id\":\"x-3\"}" + body);
+    CHECK(setBySluice.message == "meta.key_link is set by sluice, not by producers");
+    CHECK(setBySluice.eventId == "x-3");
+    // An unknown contract is no contract; a bad event id is no event id.
+    Rejection unknownRef = h.reject("{\"meta\":{\"contract\":\"a/b/1.0.0\",\"consent\":[],\"event_id\":\"x-4\"}" + body);
+    CHECK(unknownRef.reason == Reason::kUnknownContract);
+    CHECK(unknownRef.contract == -1);
+    CHECK(unknownRef.eventId == "x-4");
+    Rejection later = h.reject("{\"meta\":{" + c + ",\"consent\":[],\"event_id\":\"x-5\"},\"sid\":\"s\",\"country\":\"NL\",\"total\":\"x\"}");
+    CHECK(later.reason == Reason::kWrongType);
+    CHECK(later.contract == 0);
+    CHECK(later.eventId == "x-5");
+}
