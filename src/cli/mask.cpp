@@ -20,7 +20,9 @@ derives from the master key when the output names none) or --algorithm with --se
   murmur3      hex(h1) + hex(h2) of MurmurHash3_x64_128(seed + value, 0), each half without
                leading zeros (STRM Privacy compatible; 2 to 32 characters)
 
-A seed file's bytes are the seed; one trailing newline is not part of it.
+A seed file's bytes are the seed; one trailing newline is not part of it. An empty file is an
+empty seed: valid for murmur3 (STRM Privacy's outputs made without a seed), refused for
+hmac-sha256 (an HMAC with an empty key is no secret).
 
 Examples:
   sluicectl mask --output analytics --config /etc/sluice/sluiced.conf ann@example.com
@@ -37,9 +39,9 @@ MaskAlgorithm parseAlgorithm(const std::string& name)
     throw Failure(kExitUsage, "--algorithm must be hmac-sha256 or murmur3, not '" + name + "'");
 }
 
-privacy::SecretBytes readSeed(const std::string& path)
+privacy::SecretBytes readSeed(const std::string& path, MaskAlgorithm algorithm)
 {
-    auto seed = privacy::readSecretFile(path, 0);
+    auto seed = privacy::readMaskSeed(path, algorithm);
     if (!seed)
         throw Failure(seed.status().code() == StatusCode::kInvalidArgument ? kExitDataErr : kExitIoErr,
                       seed.status().message());
@@ -87,7 +89,7 @@ int runMask(const std::vector<std::string>& args, Io& io)
         if (output->maskedFields.empty())
             io.err << "sluicectl mask: note: output '" << name << "' masks no fields\n";
         if (!output->seedFile.empty()) {
-            seed = readSeed(output->seedFile);
+            seed = readSeed(output->seedFile, algorithm);
         } else {
             // The seed derives from the master key; check that key against the database when there
             // is one, since a wrong key would silently give masks that match nothing.
@@ -101,7 +103,7 @@ int runMask(const std::vector<std::string>& args, Io& io)
     } else {
         if (!vm.count("seed-file"))
             throw Failure(kExitUsage, "give --seed-file FILE (with --algorithm), or --output NAME with --config");
-        seed = readSeed(vm["seed-file"].as<std::string>());
+        seed = readSeed(vm["seed-file"].as<std::string>(), algorithm);
     }
 
     auto masker = take(privacy::Masker::create(algorithm, std::move(seed)), "masking");

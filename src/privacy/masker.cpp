@@ -5,11 +5,18 @@
 #include "privacy/murmur3.h"
 
 namespace sluice::privacy {
+namespace {
+
+constexpr const char* kEmptyHmacSeed =
+    "is empty: hmac-sha256 needs a secret seed (with an empty key anyone can compute the masks and "
+    "find the values behind them by guessing); an empty seed is valid for murmur3 only";
+
+}  // namespace
 
 Result<Masker> Masker::create(MaskAlgorithm algorithm, SecretBytes seed)
 {
-    if (seed.empty())
-        return Status::invalid("masking seed is empty");
+    if (seed.empty() && algorithm == MaskAlgorithm::kHmacSha256)
+        return Status::invalid(std::string("the masking seed ") + kEmptyHmacSeed);
     Masker masker(algorithm, std::move(seed));
     if (algorithm == MaskAlgorithm::kHmacSha256) {
         auto hmac = HmacSha256::create(masker.seed_.view());
@@ -22,6 +29,14 @@ Result<Masker> Masker::create(MaskAlgorithm algorithm, SecretBytes seed)
         masker.scratch_.reserve(masker.seed_.size() + 64);
     }
     return masker;
+}
+
+Result<SecretBytes> readMaskSeed(const std::string& path, MaskAlgorithm algorithm)
+{
+    auto seed = readSecretFile(path, 0, true);
+    if (seed && seed->empty() && algorithm == MaskAlgorithm::kHmacSha256)
+        return Status::invalid(path + ": the seed file " + kEmptyHmacSeed);
+    return seed;
 }
 
 Result<Masker> Masker::clone() const { return create(algorithm_, seed_.clone()); }

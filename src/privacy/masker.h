@@ -19,7 +19,8 @@ namespace sluice::privacy {
 
 class Masker {
 public:
-    // `seed` is the output's masking secret (readSecretFile(path, 0)).
+    // `seed` is the output's masking secret (readMaskSeed). An empty seed is valid for murmur3
+    // (STRM Privacy's outputs made without one); hmac-sha256 refuses it, kInvalidArgument.
     static Result<Masker> create(MaskAlgorithm algorithm, SecretBytes seed);
     Result<Masker> clone() const;
 
@@ -41,5 +42,10 @@ private:
     std::optional<HmacSha256> hmac_;  // kHmacSha256
     std::string scratch_;              // kMurmur3: seed + value; wiped before it is released
 };
+
+// Reads a masking seed file (a pipeline output's seed_file): its bytes, one trailing newline
+// removed. An empty file is an empty seed for murmur3 and refused, with the reason, for
+// hmac-sha256.
+Result<SecretBytes> readMaskSeed(const std::string& path, MaskAlgorithm algorithm);
 
 }  // namespace sluice::privacy

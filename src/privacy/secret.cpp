@@ -129,7 +129,7 @@ bool secretEquals(const SecretBytes& a, const SecretBytes& b)
     return a.size() == b.size() && (a.empty() || CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0);
 }
 
-Result<SecretBytes> readSecretFile(const std::string& path, size_t expectedSize)
+Result<SecretBytes> readSecretFile(const std::string& path, size_t expectedSize, bool allowEmpty)
 {
     Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
     if (fd.get() < 0) {
@@ -165,12 +165,12 @@ Result<SecretBytes> readSecretFile(const std::string& path, size_t expectedSize)
     if (got > static_cast<size_t>(st.st_size))
         return Status::ioError(path + ": secret file changed while it was read");
     content.truncate(got);
-    if (content.empty())
+    if (content.empty() && !(allowEmpty && expectedSize == 0))
         return Status::invalid(path + ": secret file is empty");
 
     if (expectedSize == 0) {
         size_t n = withoutNewline(content);
-        if (n == 0)
+        if (n == 0 && !content.empty() && !allowEmpty)
             return Status::invalid(path + ": secret file holds only a newline");
         content.truncate(n);
         return content;

@@ -58,10 +58,12 @@ bool secretEquals(const SecretBytes& a, const SecretBytes& b);
 // Reads a secret file (a master key, a masking seed, a systemd credential).
 //   expectedSize > 0: the file holds exactly `expectedSize` raw bytes, or 2*expectedSize hex
 //                     digits optionally followed by one "\n" (or "\r\n").
-//   expectedSize == 0: any non-empty content; one trailing "\n" (or "\r\n") is removed.
+//   expectedSize == 0: any non-empty content; one trailing "\n" (or "\r\n") is removed. With
+//                     `allowEmpty`, an empty file (or one holding only a newline) is an empty
+//                     secret instead of an error.
 // Errors name the file and the problem (missing, unreadable, not a regular file, empty, wrong
 // size, bad hex), never any content. Files over 1 MiB are refused.
-Result<SecretBytes> readSecretFile(const std::string& path, size_t expectedSize);
+Result<SecretBytes> readSecretFile(const std::string& path, size_t expectedSize, bool allowEmpty = false);
 
 // Creates `path` with mode 0600 (O_CREAT|O_EXCL: an existing file is never replaced), writes
 // `bytes` exactly as given and fsyncs it. On failure the partial file is removed.

@@ -4,6 +4,7 @@
 
 #include "aggregate/aggregation_table.h"
 #include "privacy/consent.h"
+#include "privacy/masker.h"
 #include "store/schema.h"
 
 namespace sluice::transform {
@@ -41,7 +42,7 @@ Result<std::shared_ptr<const PipelineRuntime>> PipelineRuntime::build(PipelinePt
         }
         Result<privacy::SecretBytes> seed = o.seedFile.empty()
                                                 ? wrapper.deriveKey("sluice mask seed v1 " + o.name, 32)
-                                                : privacy::readSecretFile(o.seedFile, 0);
+                                                : privacy::readMaskSeed(o.seedFile, o.algorithm);
         if (!seed)
             return seed.status().withContext("output " + o.name + ": masking seed");
         plan.seed = std::make_shared<const privacy::SecretBytes>(std::move(*seed));

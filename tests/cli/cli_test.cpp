@@ -161,6 +161,21 @@ TEST_CASE("mask: murmur3 reproduces published MurmurHash3_x64_128 values in STRM
     CHECK(found == 3);
 }
 
+TEST_CASE("mask: an empty seed file is an empty murmur3 seed (issue 11)", "[cli][mask]")
+{
+    TempDir dir("sluicectl-mask");
+    // Guava's known value for the whole sentence with seed 0: the mask of an output made without
+    // a seed, as STRM Privacy publishes them.
+    for (const char* content : {"", "\n"}) {
+        writeFile(dir.file("empty"), content);
+        auto r = sluicectl({"mask", "--algorithm", "murmur3", "--seed-file", dir.file("empty"),
+                            "The quick brown fox jumps over the lazy dog"});
+        CHECK(r.code == 0);
+        CHECK(r.out == "e34bbc7bbc071b6c7a433ca9c49a9347\n");
+        CHECK(r.err.empty());
+    }
+}
+
 TEST_CASE("mask: refusals", "[cli][mask]")
 {
     TempDir dir("sluicectl-mask");
@@ -170,7 +185,10 @@ TEST_CASE("mask: refusals", "[cli][mask]")
     CHECK(missing.code != 0);
     CHECK(missing.out.empty());
     writeFile(dir.file("empty"), "");
-    CHECK(sluicectl({"mask", "--seed-file", dir.file("empty"), "x"}).code != 0);
+    auto emptyHmac = sluicectl({"mask", "--seed-file", dir.file("empty"), "x"});
+    CHECK(emptyHmac.code == sluice::kExitDataErr);
+    CHECK(emptyHmac.out.empty());
+    CHECK(emptyHmac.err.find("hmac-sha256 needs a secret seed") != std::string::npos);
     auto noOutput = sluicectl({"mask", "--output", "nope", "x"});  // the embedded configuration has 'analytics'
     CHECK(noOutput.code == sluice::kExitUsage);
     CHECK(noOutput.err.find("no derived output 'nope'") != std::string::npos);

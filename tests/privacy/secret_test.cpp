@@ -95,6 +95,11 @@ TEST_CASE("seed files of any size lose one trailing newline", "[secret]")
     CHECK(readSecretFile(dir.write("s3", "my seed\n\n"), 0)->view() == "my seed\n");
     CHECK(readSecretFile(dir.write("s4", "my seed"), 0)->view() == "my seed");
     CHECK(readSecretFile(dir.write("s5", "\n"), 0).status().code() == StatusCode::kInvalidArgument);
+    // allowEmpty (a murmur3 seed): an empty file, or a lone newline, is an empty secret.
+    CHECK(readSecretFile(dir.write("s6", ""), 0, true)->empty());
+    CHECK(readSecretFile(dir.write("s7", "\n"), 0, true)->empty());
+    CHECK(readSecretFile(dir.write("s8", "my seed\n"), 0, true)->view() == "my seed");
+    CHECK(readSecretFile(dir.write("s9", ""), 32, true).status().code() == StatusCode::kInvalidArgument);
 }
 
 TEST_CASE("writeNewSecretFile creates mode 0600 and never replaces", "[secret]")
