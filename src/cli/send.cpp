@@ -31,8 +31,13 @@ is committed. Requests without an answer are resent unchanged (a retry of a comm
 answered "duplicate" and applied zero times), with back-off, until --give-up (0: never).
 --fire-and-forget: a PUSH socket to the PULL endpoint (tcp://127.0.0.1:7400); nothing comes back.
 
-The report: events and requests sent, requests acknowledged, events accepted and rejected (by
-reason), duplicates, retries and unanswered requests; --json prints it as one object.
+The report counts events, except where it says requests: events and requests sent, requests
+acknowledged, events accepted and rejected (by reason; the events of a request refused as a
+whole count as rejected), duplicates (events of requests that an earlier sender with the same
+producer id and sequence numbers had already committed: applied zero times now; like the
+daemon's sluice_events_duplicate_total), resends, and requests given up on. Every event sent is
+counted once: events = accepted + rejected + duplicates + the events of unanswered requests.
+--json prints it as one object ("duplicates" in events, "duplicate_requests" in requests).
 
 Exit codes: 0 every request answered, 75 some request was neither acknowledged nor rejected
 (given up), 65 with --fail-on-reject when an event was rejected, 74 the input could not be read.
@@ -186,7 +191,8 @@ void printReport(Io& io, const Settings& s, const Sender& sender, double seconds
                 if (r.byReason[i])
                     reasons[std::string(kReasonCodes[i])] = r.byReason[i];
             j["rejected_by_reason"] = reasons;
-            j["duplicates"] = r.duplicates;
+            j["duplicates"] = r.duplicateEvents;
+            j["duplicate_requests"] = r.duplicateRequests;
             j["retries"] = r.retries;
             j["unanswered"] = r.unanswered;
         }
@@ -220,8 +226,11 @@ void printReport(Io& io, const Settings& s, const Sender& sender, double seconds
             }
             o << "\n";
         }
-        o << "whole requests refused: " << r.failed << "; duplicates (already committed, applied zero times): "
-          << r.duplicates << "; retries: " << r.retries << "; unanswered: " << r.unanswered << "\n";
+        if (r.duplicateRequests)
+            o << "duplicates: " << r.duplicateEvents << " event(s) in " << r.duplicateRequests
+              << " request(s) already committed by an earlier sender with this producer id; applied zero times now\n";
+        o << "whole requests refused: " << r.failed << "; resends: " << r.retries << "; unanswered: " << r.unanswered
+          << " request(s)\n";
     }
     io.out << o.str();
 }

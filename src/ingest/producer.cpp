@@ -90,6 +90,7 @@ struct AckProducer::Impl {
         int64_t firstSentNs = 0;
         int64_t deadlineNs = 0;
         int64_t backoffMs = 0;
+        uint32_t sends = 0;
     };
 
     Options options;
@@ -108,6 +109,7 @@ struct AckProducer::Impl {
         // first frame is queued, ZeroMQ takes the rest of the message.
         if (socket.send(zmq::buffer(header), zmq::send_flags::sndmore | zmq::send_flags::dontwait))
             socket.send(zmq::buffer(p.body), zmq::send_flags::none);
+        ++p.sends;
         p.deadlineNs = monoNs() + p.backoffMs * 1'000'000;
     }
 
@@ -159,12 +161,16 @@ struct AckProducer::Impl {
             reply->latencyNs = monoNs() - it->second.firstSentNs;
             if (reply->ok) {
                 ++report.acknowledged;
-                report.accepted += reply->accepted;
-                report.rejected += reply->rejected;
-                if (reply->duplicate)
-                    ++report.duplicates;
-                for (const auto& [index, reason] : reply->errors)
-                    ++report.byReason[static_cast<size_t>(reason)];
+                report.duplicateReplies += reply->duplicate ? 1 : 0;
+                if (reply->duplicate && it->second.sends <= 1) {
+                    ++report.duplicateRequests;
+                    report.duplicateEvents += it->second.events;
+                } else {
+                    report.accepted += reply->accepted;
+                    report.rejected += reply->rejected;
+                    for (const auto& [index, reason] : reply->errors)
+                        ++report.byReason[static_cast<size_t>(reason)];
+                }
             } else {
                 ++report.failed;
                 report.rejected += it->second.events;

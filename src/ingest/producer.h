@@ -32,17 +32,26 @@ struct Reply {
     int64_t latencyNs = 0;          // from the first send of the request
 };
 
+// What became of the requests one producer object sent. Every event sent is counted once, in
+// accepted, rejected, duplicateEvents or the events of unanswered requests. A request that
+// another sender had already committed (the same producer id and seq, e.g. a second run over
+// the same input) is answered "duplicate" at its first send: nothing was applied now, so it
+// counts as duplicates, not as accepted. A duplicate answer to a resend of this object's own
+// request means its first send was committed and that reply lost: the counts the answer
+// repeats are what this object's request did, and count as accepted and rejected.
 struct ProducerReport {
     uint64_t requests = 0;          // distinct requests sent
     uint64_t events = 0;            // events in them
     uint64_t acknowledged = 0;      // requests answered ok
-    uint64_t failed = 0;            // requests answered status "error"
-    uint64_t duplicates = 0;        // answered "duplicate" (retries of committed requests)
+    uint64_t failed = 0;            // requests answered status "error" (their events count as rejected)
+    uint64_t duplicateRequests = 0; // requests already committed by another sender (applied zero times)
+    uint64_t duplicateEvents = 0;   // events in them
+    uint64_t duplicateReplies = 0;  // replies saying "duplicate", to resends of this object's requests too
     uint64_t accepted = 0;          // events accepted
     uint64_t rejected = 0;          // events rejected
     uint64_t retries = 0;           // resends after a timeout
     uint64_t unanswered = 0;        // requests given up on
-    std::array<uint64_t, kReasonCount> byReason{};
+    std::array<uint64_t, kReasonCount> byReason{};  // rejected events by reason
 };
 
 // CURVE for a producer: the daemon's public key and this producer's secret key, 32 bytes each

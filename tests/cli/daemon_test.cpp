@@ -432,8 +432,13 @@ TEST_CASE("send reports what the daemon did; duplicates, dead letters, fire-and-
     auto second = sluicectl(args);
     REQUIRE(second.code == 0);
     const Json r2 = Json::parse(second.out);
-    CHECK(r2["duplicates"] == 10);
+    // Issue 11: duplicates count events, as the daemon's counters do; nothing counts as accepted.
+    CHECK(r2["duplicates"] == 1000);
+    CHECK(r2["duplicate_requests"] == 10);
+    CHECK(r2["accepted"] == 0);
+    CHECK(r2["rejected"] == 0);
     CHECK(r2["unanswered"] == 0);
+    CHECK(queryInt(db, "SELECT sum(duplicates) FROM batches") == 1000);
     CHECK(queryInt(db, "SELECT count(*) FROM events_acme_checkout_1_0_0") == static_cast<int64_t>(1000 - expectedRejected));
 
     // The human report and --fail-on-reject, from standard input.

@@ -133,7 +133,7 @@ TEST_CASE("kill -9 at random moments loses no acknowledged event and duplicates 
         CHECK(r.failed == 0);
         CHECK(r.rejected == 0);
         retries += r.retries;
-        duplicates += r.duplicates;
+        duplicates += r.duplicateReplies;
         const auto sent = p->sent();
         for (const auto& [seq, s] : sent) {
             sentIds.insert(s.eventIds.begin(), s.eventIds.end());

@@ -609,7 +609,7 @@ TEST_CASE("aggregation: exact after SIGKILL and restart mid-stream, and unchange
     CHECK(report.unanswered == 0);
     CHECK(report.acknowledged == requests.size());
     CHECK(report.retries > 0);
-    INFO("producer: " << report.retries << " resends, " << report.duplicates << " answered as duplicates");
+    INFO("producer: " << report.retries << " resends, " << report.duplicateReplies << " answered as duplicates");
 
     const std::string db = daemon.database();
     // Nothing lost, nothing twice.
@@ -630,7 +630,7 @@ TEST_CASE("aggregation: exact after SIGKILL and restart mid-stream, and unchange
     for (const auto& [body, n] : requests)
         REQUIRE((*replay)->send(body, n));
     REQUIRE((*replay)->flush());
-    CHECK((*replay)->report().duplicates == requests.size());
+    CHECK((*replay)->report().duplicateRequests == requests.size());
     CHECK((*replay)->report().acknowledged == requests.size());
     REQUIRE(daemon.stop() == 0);
     CHECK(aggregateSnapshot(db) == before);

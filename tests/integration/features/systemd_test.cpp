@@ -407,7 +407,7 @@ TEST_CASE("metrics: the Prometheus endpoint agrees with SQL during and after a r
         for (int r = 0; r < 10; ++r)
             REQUIRE((*p)->send(bodies[static_cast<size_t>(r)], 50));
         REQUIRE((*p)->flush());
-        CHECK((*p)->report().duplicates == 10);
+        CHECK((*p)->report().duplicateRequests == 10);
     }
     REQUIRE(waitUntil([&] { return queryInt(db, "SELECT coalesce(sum(received), 0) FROM batches") >= 6000 + 3000 + 500; },
                       30s));
