@@ -34,11 +34,13 @@ by element):
   --key-link L (repeatable), --subject VALUE / --subject-file FILE, --limit N
   A value whose key was shredded (sluicectl forget, retention) is printed as null, with an entry
   in the event's "_errors" list: {"field": "email", "error": "key ... was shredded at ..."}.
+  A --subject with no key (forgotten, or never seen) has no events to print: it says so on
+  standard error and exits 65, as a shredded key does.
   --dead-letters  rejected inputs (the capped copy, decrypted with its day key); --reason R
                   and --contract REF filter them.
 
 Exit codes: 0 everything decrypted, 65 some value did not (shredded key, altered or foreign
-value), 77 master key missing or wrong, 69 no database.
+value) or the --subject has no key, 77 master key missing or wrong, 69 no database.
 
 Examples:
   sluicectl decrypt --keys keys.jsonl AXJmOD6IkOv787yGFRqgwGHJTUVzcdja
@@ -480,15 +482,21 @@ int runDecrypt(const std::vector<std::string>& args, Io& io)
         std::optional<std::vector<std::string>> links;
         if (vm.count("key-link"))
             links = vm["key-link"].as<std::vector<std::string>>();
+        bool unknownSubject = false;
         if (auto subject = readSubject(vm)) {
             std::vector<std::string> found = subjectLinks(db, subjectDigest(wrapper, subject->view()));
-            if (found.empty())
-                io.err << "sluicectl decrypt: no key is linked to that subject (never seen, or forgotten)\n";
+            unknownSubject = found.empty();
             if (!links)
                 links.emplace();
             links->insert(links->end(), found.begin(), found.end());
         }
-        return decryptEvents(db, keys, vm, links, io);
+        const int code = decryptEvents(db, keys, vm, links, io);
+        if (!unknownSubject)
+            return code;
+        // As for a key link whose key was shredded: nothing of the subject can be decrypted.
+        io.err << "sluicectl decrypt: no key is linked to that subject: it was forgotten (its keys were shredded; "
+                  "its events stay encrypted for ever) or never seen\n";
+        return kExitDataErr;
     }
     return decryptValues(values, vm.count("json") > 0, io, [&](std::string_view v) { return keys.decryptAnyBase64(v); });
 }

@@ -188,9 +188,13 @@ int runForget(const std::vector<std::string>& args, Io& io)
         } else if (notes.empty()) {
             io.out << "nothing to forget\n";
         }
-        if (checkpointed)
+        if (checkpointed && !links.empty())
             io.out << "WAL checkpointed and truncated: no copy of a deleted key remains in " << cfg.store.database
                    << " or its -wal file\n";
+        else if (checkpointed)
+            io.out << "nothing was deleted now; the WAL was checkpointed and truncated all the same, so no copy of a "
+                      "key deleted before remains in "
+                   << cfg.store.database << " or its -wal file\n";
     }
     io.out.flush();
     if (!dryRun && !checkpointed) {

@@ -336,6 +336,23 @@ TEST_CASE("forget a subject: keys and derived rows gone, no copy in the files, o
     CHECK(queryInt(db, "SELECT count(*) FROM derived_people_marketing WHERE key_link IN (" + linkList + ")") == 0);
     CHECK(queryInt(db, std::string("SELECT count(*) FROM ") + kPeopleTable + " WHERE key_link IN (" + linkList + ")") == 5);
 
+    // Issue 11: asked by subject or by key link, a forgotten subject reads alike: exit 65 and why.
+    auto bySubject = sluicectl({"decrypt", "--config", f.config(), "--contract", "test/people/1.0.0", "--subject-file",
+                                f.dir.file("alice.txt")});
+    CHECK(bySubject.code == sluice::kExitDataErr);
+    CHECK(bySubject.out.empty());
+    CHECK(bySubject.err.find("no key is linked to that subject: it was forgotten") != std::string::npos);
+    auto byLink = sluicectl({"decrypt", "--config", f.config(), "--contract", "test/people/1.0.0", "--key-link",
+                             aliceKeys.begin()->first});
+    CHECK(byLink.code == sluice::kExitDataErr);
+    CHECK(byLink.err.find("because their key was shredded") != std::string::npos);
+    // Forgetting again deletes nothing, and says so.
+    auto repeat = sluicectl({"forget", "--config", f.config(), "--subject-file", f.dir.file("alice.txt")});
+    CHECK(repeat.code == 0);
+    CHECK(repeat.out.find("no key is linked to that subject") != std::string::npos);
+    CHECK(repeat.out.find("nothing was deleted now") != std::string::npos);
+    CHECK(repeat.out.find("no copy of a deleted key remains") == std::string::npos);
+
     // The daemon keeps working; a new event of the subject gets a new key.
     f.send(f.makeEvents(2));
     REQUIRE(f.daemon->stop() == 0);
