@@ -41,7 +41,8 @@ void printUsage(std::ostream& out)
     }
     out << "\n'sluicectl <command> --help' (or 'sluicectl help <command>') shows a command's options.\n"
            "Commands that read the database take --config FILE (default: the embedded configuration,\n"
-           "state in ./sluice-data) and --state-dir DIR. Exit codes: 0 ok, 64 usage, 65 bad data,\n"
+           "state in ./sluice-data), --state-dir DIR and sluiced's --section.key=value overrides.\n"
+           "Exit codes: 0 ok, 64 usage, 65 bad data,\n"
            "69 unavailable, 70 internal, 74 I/O, 75 incomplete, 77 master key, 78 configuration.\n";
 }
 

@@ -21,6 +21,18 @@
 namespace sluice::cli {
 namespace {
 
+// Where parseCommandLine keeps a command's "--section.key=value" arguments for loadToolConfig.
+constexpr const char* kOverridesKey = "--section.key overrides";
+
+// "--section.key=value" or "--section.key" (its value the next argument): a sluiced setting.
+bool isSettingOverride(std::string_view arg)
+{
+    if (arg.size() < 3 || arg.substr(0, 2) != "--")
+        return false;
+    const std::string_view name = arg.substr(2, arg.find('=') == std::string_view::npos ? arg.npos : arg.find('=') - 2);
+    return name.find('.') != std::string_view::npos;
+}
+
 // The sluice_meta key under which sluiced stores its master-key check value (service/daemon.cpp).
 
 bool allDigits(std::string_view s)
@@ -99,9 +111,30 @@ bool parseCommandLine(const Command& command, const std::vector<std::string>& ar
     all.add(options);
     if (hidden)
         all.add(*hidden);
+    // A command that reads the configuration takes sluiced's setting overrides, as sluiced does;
+    // config::load checks their names and values.
+    std::vector<std::string> rest;
+    std::vector<std::string> overrides;
+    const bool readsConfig = options.find_nothrow("config", false) != nullptr;
+    for (size_t i = 0; i < args.size(); ++i) {
+        if (args[i] == "--") {
+            rest.insert(rest.end(), args.begin() + static_cast<std::ptrdiff_t>(i), args.end());
+            break;
+        }
+        if (!readsConfig || !isSettingOverride(args[i])) {
+            rest.push_back(args[i]);
+        } else if (args[i].find('=') != std::string::npos) {
+            overrides.push_back(args[i]);
+        } else if (i + 1 < args.size()) {
+            overrides.push_back(args[i] + "=" + args[i + 1]);
+            ++i;
+        } else {
+            throw Failure(kExitUsage, "'" + args[i] + "' needs a value (see 'sluicectl " + command.name + " --help')");
+        }
+    }
     const po::positional_options_description none;
     try {
-        po::store(po::command_line_parser(args).options(all).positional(positional ? *positional : none).run(), vm);
+        po::store(po::command_line_parser(rest).options(all).positional(positional ? *positional : none).run(), vm);
         if (vm.count("help")) {
             io.out << "usage: sluicectl " << command.name << " " << command.synopsis << "\n\n"
                    << command.summary << "\n\n"
@@ -114,6 +147,8 @@ bool parseCommandLine(const Command& command, const std::vector<std::string>& ar
     } catch (const po::error& e) {
         throw Failure(kExitUsage, std::string(e.what()) + " (see 'sluicectl " + command.name + " --help')");
     }
+    if (!overrides.empty())
+        vm.emplace(kOverridesKey, po::variable_value(overrides, false));
     return true;
 }
 
@@ -122,16 +157,27 @@ void addConfigOptions(po::options_description& options)
     options.add_options()
         ("config,c", po::value<std::string>()->value_name("FILE"),
          "sluiced's configuration file (default: the embedded configuration, state in ./sluice-data)")
-        ("state-dir", po::value<std::string>()->value_name("DIR"), "override service.state_dir");
+        ("state-dir", po::value<std::string>()->value_name("DIR"), "override service.state_dir")
+        ("SECTION.KEY", po::value<std::string>()->value_name("VALUE"),
+         "any sluiced setting, as sluiced's command line takes it (repeatable), e.g. "
+         "--privacy.master_key_file=/etc/sluice/master.key");
+}
+
+bool hasConfigArguments(const po::variables_map& vm)
+{
+    return vm.count("config") || vm.count("state-dir") || vm.count(kOverridesKey);
 }
 
 config::Config loadToolConfig(const po::variables_map& vm)
 {
     const std::string file = vm.count("config") ? vm["config"].as<std::string>() : std::string();
     const std::string state = vm.count("state-dir") ? vm["state-dir"].as<std::string>() : std::string();
-    auto cfg = config::loadForTools(file, state);
+    const std::vector<std::string> overrides =
+        vm.count(kOverridesKey) ? vm[kOverridesKey].as<std::vector<std::string>>() : std::vector<std::string>{};
+    config::LoadError error;
+    auto cfg = config::loadForTools(file, state, overrides, &error);
     if (!cfg)
-        throw Failure(kExitConfig, cfg.status().message());
+        throw Failure(error.usage ? kExitUsage : kExitConfig, cfg.status().message());
     return std::move(cfg).value();
 }
 

@@ -72,10 +72,15 @@ bool parseCommandLine(const Command& command, const std::vector<std::string>& ar
                       const po::options_description* hidden = nullptr,
                       const po::positional_options_description* positional = nullptr);
 
-// --config FILE and --state-dir DIR.
+// --config FILE, --state-dir DIR and sluiced's --section.key=value overrides (which
+// parseCommandLine takes aside for a command with these options).
 void addConfigOptions(po::options_description& options);
 
-// The configuration sluiced would run with (config::loadForTools); Failure(kExitConfig) if invalid.
+// Whether the command line said anything about the configuration.
+bool hasConfigArguments(const po::variables_map& vm);
+
+// The configuration sluiced would run with (config::loadForTools); Failure(kExitConfig) if
+// invalid, Failure(kExitUsage) for an unknown setting.
 config::Config loadToolConfig(const po::variables_map& vm);
 
 // Opens the configuration's database, which must exist and be a sluice database. Read-only

@@ -229,7 +229,7 @@ int runStatus(const std::vector<std::string>& args, Io& io)
         throw Failure(kExitUsage, "--timeout: not a duration from 1ms to 10m");
 
     std::optional<config::Config> cfg;
-    if (vm.count("config") || vm.count("state-dir") || !vm.count("metrics"))
+    if (hasConfigArguments(vm) || !vm.count("metrics"))
         cfg = loadToolConfig(vm);
     std::string url;
     if (vm.count("metrics")) {

@@ -351,7 +351,8 @@ Result<Config> load(int argc, const char* const* argv, LoadError* error)
     return c;
 }
 
-Result<Config> loadForTools(const std::string& configFile, const std::string& stateDir)
+Result<Config> loadForTools(const std::string& configFile, const std::string& stateDir,
+                            const std::vector<std::string>& overrides, LoadError* error)
 {
     std::vector<std::string> args = {"sluiced"};
     if (!configFile.empty()) {
@@ -362,10 +363,11 @@ Result<Config> loadForTools(const std::string& configFile, const std::string& st
         args.push_back("--state-dir");
         args.push_back(stateDir);
     }
+    args.insert(args.end(), overrides.begin(), overrides.end());
     std::vector<const char*> argv;
     for (const std::string& a : args)
         argv.push_back(a.c_str());
-    return load(static_cast<int>(argv.size()), argv.data());
+    return load(static_cast<int>(argv.size()), argv.data(), error);
 }
 
 }  // namespace sluice::config

@@ -102,8 +102,10 @@ struct LoadError {
 Result<Config> load(int argc, const char* const* argv, LoadError* error = nullptr);
 
 // For tools (sluicectl): the configuration sluiced would run with, from `configFile` ("" = the
-// embedded one), with an optional state directory override.
-Result<Config> loadForTools(const std::string& configFile, const std::string& stateDir = "");
+// embedded one), with an optional state directory override and sluiced's setting overrides
+// ("--section.key=value", as its command line takes them).
+Result<Config> loadForTools(const std::string& configFile, const std::string& stateDir = "",
+                            const std::vector<std::string>& overrides = {}, LoadError* error = nullptr);
 
 // Reads and checks the contract and pipeline files only (what SIGHUP re-reads).
 Result<PipelinePtr> loadPipeline(const PipelineConfig& config);

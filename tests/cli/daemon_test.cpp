@@ -541,6 +541,8 @@ TEST_CASE("a wrong or missing master key is refused clearly (exit 77)", "[cli][i
     const std::string cfg = daemon.configPath();
     REQUIRE(sluicectl({"keys", "export", "--config", cfg, "-q"}).code == 0);
 
+    const std::string goodKey = dir.file("elsewhere.key");
+    std::filesystem::copy_file(daemon.stateDir() + "/master.key", goodKey);
     writeFile(daemon.stateDir() + "/master.key", std::string(64, 'a') + "\n");
     for (std::vector<std::string> cmd : {std::vector<std::string>{"keys", "export"},
                                          {"decrypt", "--contract", "acme/checkout/1.0.0"},
@@ -558,6 +560,23 @@ TEST_CASE("a wrong or missing master key is refused clearly (exit 77)", "[cli][i
     auto missing = sluicectl({"keys", "export", "--config", cfg});
     CHECK(missing.code == sluice::kExitNoPerm);
     CHECK(missing.err.find("no master key") != std::string::npos);
+
+    // Issue 11: every command that reads the configuration takes sluiced's --section.key=value.
+    auto overridden = sluicectl({"keys", "export", "--config", cfg, "-q", "--privacy.master_key_file=" + goodKey});
+    CHECK(overridden.code == 0);
+    CHECK_FALSE(overridden.out.empty());
+    auto spaced = sluicectl({"keys", "export", "-q", "--state-dir", daemon.stateDir(), "--privacy.master_key_file", goodKey});
+    CHECK(spaced.code == 0);
+    CHECK(spaced.out == overridden.out);
+    auto decrypted = sluicectl({"decrypt", "--service.state_dir=" + daemon.stateDir(), "--privacy.master_key_file=" + goodKey,
+                                "--contract", "acme/checkout/1.0.0", "--limit", "1"});
+    INFO(decrypted.err);
+    CHECK(decrypted.code == 0);
+    CHECK(lines(decrypted.out).size() == 1);
+    auto unknown = sluicectl({"keys", "export", "--config", cfg, "--privacy.no_such_setting=1"});
+    CHECK(unknown.code == sluice::kExitUsage);
+    CHECK(unknown.err.find("no_such_setting") != std::string::npos);
+    CHECK(sluicectl({"mask", "--output", "analytics", "--privacy.master_key_file"}).code == sluice::kExitUsage);
     // Forgetting by key link needs no master key.
     const auto link = queryRows(daemon.database(), "SELECT key_link FROM keys WHERE kind = 'data' LIMIT 1").at(0).at(0);
     auto forget = sluicectl({"forget", "--config", cfg, "--key-link", link});
