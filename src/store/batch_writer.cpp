@@ -238,14 +238,9 @@ Status BatchWriter::checkShredded(uint64_t batchId, std::unordered_set<std::stri
         if (!stmt)
             return stmt.status();
         stmt->bind(1, lastShredId_);
-        for (;;) {
-            auto row = stmt->step();
-            if (!row)
-                return row.status();
-            if (!*row)
-                break;
-            lastShredId_ = stmt->columnInt(0);
-            std::string_view links = stmt->columnText(1);
+        SLUICE_RETURN_IF_ERROR(stmt->forEachRow([&](const Stmt& row) {
+            lastShredId_ = row.columnInt(0);
+            std::string_view links = row.columnText(1);
             size_t pos = 0;
             while (pos < links.size()) {
                 size_t end = links.find('\n', pos);
@@ -258,7 +253,7 @@ Status BatchWriter::checkShredded(uint64_t batchId, std::unordered_set<std::stri
                 }
                 pos = end + 1;
             }
-        }
+        }));
     }
     for (const auto& [link, noticed] : recentShreds_)
         dropped.insert(link);

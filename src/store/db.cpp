@@ -206,15 +206,7 @@ Result<bool> Stmt::step()
 
 Status Stmt::run()
 {
-    for (;;) {
-        auto r = step();
-        if (!r)
-            return r.status();
-        if (!*r)
-            break;
-    }
-    reset();
-    return Status::ok();
+    return forEachRow([](const Stmt&) {});
 }
 
 void Stmt::reset()

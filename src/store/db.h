@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 
 #include "core/commit.h"
 #include "core/status.h"
@@ -80,6 +81,10 @@ public:
 
     // Steps once: true when a row is ready, false when done.
     Result<bool> step();
+    // Steps through every row, calling `fn(const Stmt&)` with the statement positioned on it,
+    // then resets. `fn` returns void, or a Status: an error stops the loop and is returned.
+    template <typename Fn>
+    Status forEachRow(Fn&& fn);
     // Steps to completion and resets: for statements that return no rows.
     Status run();
     void reset();
@@ -104,6 +109,29 @@ private:
     sqlite3_stmt* stmt_ = nullptr;
     Status bindStatus_;
 };
+
+template <typename Fn>
+Status Stmt::forEachRow(Fn&& fn)
+{
+    for (;;) {
+        auto row = step();
+        if (!row)
+            return row.status();
+        if (!*row)
+            break;
+        if constexpr (std::is_same_v<std::invoke_result_t<Fn&, const Stmt&>, Status>) {
+            Status s = fn(static_cast<const Stmt&>(*this));
+            if (!s) {
+                reset();
+                return s;
+            }
+        } else {
+            fn(static_cast<const Stmt&>(*this));
+        }
+    }
+    reset();
+    return Status::ok();
+}
 
 // BEGIN IMMEDIATE on creation; rolls back on destruction unless committed.
 class Txn {

@@ -14,17 +14,13 @@ Result<std::vector<EventError>> requestErrors(Db& db, std::string_view producer,
         return stmt.status();
     stmt->bindText(1, producer).bind(2, static_cast<int64_t>(seq)).bind(3, static_cast<int64_t>(limit));
     std::vector<EventError> errors;
-    for (;;) {
-        auto row = stmt->step();
-        if (!row)
-            return row.status();
-        if (!*row)
-            return errors;
+    SLUICE_RETURN_IF_ERROR(stmt->forEachRow([&](const Stmt& row) {
         EventError& e = errors.emplace_back();
-        e.index = static_cast<uint32_t>(stmt->columnInt(0));
-        e.reason = reasonFromCode(stmt->columnText(1)).value_or(Reason::kBadRequest);
-        e.message = std::string(stmt->columnText(2));
-    }
+        e.index = static_cast<uint32_t>(row.columnInt(0));
+        e.reason = reasonFromCode(row.columnText(1)).value_or(Reason::kBadRequest);
+        e.message = std::string(row.columnText(2));
+    }));
+    return errors;
 }
 
 }  // namespace sluice::store

@@ -82,19 +82,15 @@ Status KeyReader::forEachActive(std::string_view kind, int64_t nowMs,
     if (!stmt)
         return stmt.status();
     stmt->bind(1, nowMs).bindText(2, kind);
-    for (;;) {
-        auto row = stmt->step();
-        if (!row)
-            return row.status();
-        if (!*row)
-            return Status::ok();
-        std::string_view bytes = stmt->columnBlob(0);
+    return stmt->forEachRow([&](const Stmt& row) -> Status {
+        std::string_view bytes = row.columnBlob(0);
         Digest lookup{};
         if (bytes.size() != lookup.size())
-            return Status::corruption("key " + std::to_string(stmt->columnInt(1)) + " has a malformed lookup hash");
+            return Status::corruption("key " + std::to_string(row.columnInt(1)) + " has a malformed lookup hash");
         std::memcpy(lookup.data(), bytes.data(), bytes.size());
-        fn(lookup, stmt->columnInt(1), stmt->columnInt(2));
-    }
+        fn(lookup, row.columnInt(1), row.columnInt(2));
+        return Status::ok();
+    });
 }
 
 Result<std::optional<StoredKey>> KeyReader::byRowid(int64_t rowid)
@@ -135,14 +131,9 @@ Result<std::vector<StoredKey>> findKeys(Db& db, const KeyFilter& filter)
     if (filter.createdToMs)
         stmt->bind(5, filter.createdToMs);
     std::vector<StoredKey> keys;
-    for (;;) {
-        auto row = stmt->step();
-        if (!row)
-            return row.status();
-        if (!*row)
-            break;
-        keys.push_back(readKey(*stmt));
-    }
+    SLUICE_RETURN_IF_ERROR(stmt->forEachRow([&](const Stmt& row) {
+        keys.push_back(readKey(row));
+    }));
     return keys;
 }
 
@@ -171,14 +162,9 @@ Result<ShredReport> shredKeys(Db& db, const std::vector<std::string>& keyLinks, 
         if (!tables)
             return tables.status();
         std::vector<std::string> derived;
-        for (;;) {
-            auto row = tables->step();
-            if (!row)
-                return row.status();
-            if (!*row)
-                break;
-            derived.emplace_back(tables->columnText(0));
-        }
+        SLUICE_RETURN_IF_ERROR(tables->forEachRow([&](const Stmt& row) {
+            derived.emplace_back(row.columnText(0));
+        }));
         for (const std::string& t : derived)
             SLUICE_RETURN_IF_ERROR(run("DELETE FROM " + quoteIdent(t) + " WHERE key_link" + in, &report.derivedRows));
     }

@@ -14,14 +14,10 @@ Result<std::vector<std::string>> keyLinks(Db& db, const std::string& sql, const 
         return stmt.status();
     stmt->bindText(1, text).bind(2, before);
     std::vector<std::string> links;
-    for (;;) {
-        auto row = stmt->step();
-        if (!row)
-            return row.status();
-        if (!*row)
-            return links;
-        links.emplace_back(stmt->columnText(0));
-    }
+    SLUICE_RETURN_IF_ERROR(stmt->forEachRow([&](const Stmt& row) {
+        links.emplace_back(row.columnText(0));
+    }));
+    return links;
 }
 
 Result<int64_t> deleteThroughBatch(Db& db, const std::string& table, int64_t batchId)
@@ -140,19 +136,13 @@ Result<MaintenanceReport> runMaintenance(Db& db, const MaintenancePlan& plan)
     if (!producers || !trim || !drop)
         return (!producers ? producers.status() : !trim ? trim.status() : drop.status());
     std::vector<std::pair<std::string, int64_t>> toTrim;
-    for (;;) {
-        auto row = producers->step();
-        if (!row)
-            return row.status();
-        if (!*row)
-            break;
-        const int64_t high = producers->columnInt(1);
-        const bool silent = producers->columnInt(2) <= *idle;
+    SLUICE_RETURN_IF_ERROR(producers->forEachRow([&](const Stmt& row) {
+        const int64_t high = row.columnInt(1);
+        const bool silent = row.columnInt(2) <= *idle;
         const int64_t below = silent ? INT64_MAX : high - static_cast<int64_t>(plan.dedupeWindow);
         if (below > 0)
-            toTrim.emplace_back(std::string(producers->columnText(0)), below);
-    }
-    producers->reset();
+            toTrim.emplace_back(std::string(row.columnText(0)), below);
+    }));
     for (const auto& [producer, below] : toTrim) {
         trim->bindText(1, producer).bind(2, below);
         SLUICE_RETURN_IF_ERROR(trim->run());

@@ -7,19 +7,14 @@ Status forEachMark(Db& db, const std::function<void(MarkRow&&)>& fn)
     auto stmt = db.prepare("SELECT producer, seq, accepted, rejected FROM producer_marks ORDER BY producer, seq");
     if (!stmt)
         return stmt.status();
-    for (;;) {
-        auto row = stmt->step();
-        if (!row)
-            return row.status();
-        if (!*row)
-            return Status::ok();
+    return stmt->forEachRow([&](const Stmt& row) {
         MarkRow m;
-        m.producer = std::string(stmt->columnText(0));
-        m.seq = static_cast<uint64_t>(stmt->columnInt(1));
-        m.accepted = static_cast<uint32_t>(stmt->columnInt(2));
-        m.rejected = static_cast<uint32_t>(stmt->columnInt(3));
+        m.producer = std::string(row.columnText(0));
+        m.seq = static_cast<uint64_t>(row.columnInt(1));
+        m.accepted = static_cast<uint32_t>(row.columnInt(2));
+        m.rejected = static_cast<uint32_t>(row.columnInt(3));
         fn(std::move(m));
-    }
+    });
 }
 
 Result<std::vector<std::pair<std::string, int64_t>>> loadWatermarks(Db& db)
@@ -28,14 +23,10 @@ Result<std::vector<std::pair<std::string, int64_t>>> loadWatermarks(Db& db)
     if (!stmt)
         return stmt.status();
     std::vector<std::pair<std::string, int64_t>> out;
-    for (;;) {
-        auto row = stmt->step();
-        if (!row)
-            return row.status();
-        if (!*row)
-            return out;
-        out.emplace_back(std::string(stmt->columnText(0)), stmt->columnInt(1));
-    }
+    SLUICE_RETURN_IF_ERROR(stmt->forEachRow([&](const Stmt& row) {
+        out.emplace_back(std::string(row.columnText(0)), row.columnInt(1));
+    }));
+    return out;
 }
 
 Result<std::optional<std::string>> getMeta(Db& db, const std::string& key)
@@ -67,16 +58,11 @@ Status quickCheck(Db& db)
     if (!stmt)
         return stmt.status();
     std::string problems;
-    for (;;) {
-        auto row = stmt->step();
-        if (!row)
-            return row.status();
-        if (!*row)
-            break;
-        std::string_view line = stmt->columnText(0);
+    SLUICE_RETURN_IF_ERROR(stmt->forEachRow([&](const Stmt& row) {
+        std::string_view line = row.columnText(0);
         if (line != "ok")
             problems += (problems.empty() ? "" : "; ") + std::string(line);
-    }
+    }));
     if (!problems.empty())
         return Status::corruption("database integrity check failed: " + problems.substr(0, 500));
     return Status::ok();

@@ -15,30 +15,25 @@ Status printQuery(Db& db, const std::string& sql, std::ostream& out, size_t maxW
     std::vector<std::string> header;
     for (int i = 0; i < n; ++i)
         header.emplace_back(stmt->columnName(i));
-    for (;;) {
-        auto row = stmt->step();
-        if (!row)
-            return row.status();
-        if (!*row)
-            break;
+    SLUICE_RETURN_IF_ERROR(stmt->forEachRow([&](const Stmt& row) {
         std::vector<std::string> cells;
         for (int i = 0; i < n; ++i) {
-            if (stmt->columnIsNull(i)) {
+            if (row.columnIsNull(i)) {
                 cells.emplace_back();
-            } else if (stmt->columnIsBlob(i)) {
+            } else if (row.columnIsBlob(i)) {
                 std::string blob = "<";
-                blob += std::to_string(stmt->columnBlob(i).size());
+                blob += std::to_string(row.columnBlob(i).size());
                 blob += " bytes>";
                 cells.push_back(std::move(blob));
             } else {
-                std::string s(stmt->columnText(i));
+                std::string s(row.columnText(i));
                 if (s.size() > maxWidth)
                     s = s.substr(0, maxWidth - 3) + "...";
                 cells.push_back(std::move(s));
             }
         }
         rows.push_back(std::move(cells));
-    }
+    }));
     std::vector<size_t> width(static_cast<size_t>(n), 0);
     for (int i = 0; i < n; ++i) {
         width[static_cast<size_t>(i)] = header[static_cast<size_t>(i)].size();
