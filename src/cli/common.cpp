@@ -33,8 +33,6 @@ bool isSettingOverride(std::string_view arg)
     return name.find('.') != std::string_view::npos;
 }
 
-// The sluice_meta key under which sluiced stores its master-key check value (service/daemon.cpp).
-
 bool allDigits(std::string_view s)
 {
     if (s.empty())
@@ -216,24 +214,15 @@ privacy::KeyWrapper loadKeyWrapper(const config::Config& config, store::Db* db)
     if (!wrapper)
         throw Failure(kExitNoPerm, source + ": " + wrapper.status().message());
     if (db) {
-        auto stored = store::getMeta(*db, store::kMasterKeyCheckMeta);
-        if (!stored)
-            check(stored.status(), config.store.database);
-        if (*stored) {
-            Status s = wrapper->verifyCheck(**stored);
-            if (s.code() == StatusCode::kPermission)
-                throw Failure(kExitNoPerm, "the master key from " + source + " does not match the database " +
-                                               config.store.database +
-                                               " (it was made with another master key); nothing can be unwrapped");
-            check(s, config.store.database);
-        } else {
-            auto keys = db->queryInt("SELECT count(*) FROM keys");
-            if (!keys)
-                check(keys.status(), config.store.database);
-            if (keys->value_or(0) > 0)
-                throw Failure(kExitDataErr, config.store.database +
-                                                " holds keys but no master-key check value; refusing to guess");
-        }
+        const store::MasterKeyCheck stored = take(store::readMasterKeyCheck(*db), config.store.database);
+        Status s = privacy::verifyMasterKey(*wrapper, stored.value, stored.holdsKeys);
+        if (s.code() == StatusCode::kPermission)
+            throw Failure(kExitNoPerm, "the master key from " + source + " does not match the database " +
+                                           config.store.database +
+                                           " (it was made with another master key); nothing can be unwrapped");
+        if (s.code() == StatusCode::kCorruption)
+            throw Failure(kExitDataErr, config.store.database + ": " + s.message());
+        check(s, config.store.database);
     }
     return std::move(wrapper).value();
 }

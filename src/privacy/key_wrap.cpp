@@ -143,4 +143,13 @@ Result<SecretBytes> KeyWrapper::deriveKey(std::string_view label, size_t size) c
     return out;
 }
 
+Status verifyMasterKey(const KeyWrapper& wrapper, const std::optional<std::string>& stored, bool databaseHoldsKeys)
+{
+    if (stored)
+        return wrapper.verifyCheck(*stored);
+    if (databaseHoldsKeys)
+        return Status::corruption("the database holds keys but no master-key check value; refusing to guess");
+    return Status::ok();
+}
+
 }  // namespace sluice::privacy

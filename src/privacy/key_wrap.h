@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -56,5 +57,11 @@ private:
     CipherPtr gcm_;
     KdfPtr hkdf_;
 };
+
+// The master-key check of a database (its stored check value, store::readMasterKeyCheck): ok
+// when `stored` was made with this key, or when the database has neither a check value nor keys
+// yet (then store wrapper.makeCheck()); kPermission for another master key; kCorruption when
+// the database holds keys but no check value, so that no key can be told right or wrong.
+Status verifyMasterKey(const KeyWrapper& wrapper, const std::optional<std::string>& stored, bool databaseHoldsKeys);
 
 }  // namespace sluice::privacy

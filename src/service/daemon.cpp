@@ -58,20 +58,16 @@ Status ensureStateDir(const std::string& dir)
 
 Status checkMasterKey(store::Db& db, const privacy::KeyWrapper& wrapper)
 {
-    auto check = store::getMeta(db, store::kMasterKeyCheckMeta);
-    if (!check)
-        return check.status();
-    if (*check)
-        return wrapper.verifyCheck(**check);
-    auto keys = db.queryInt("SELECT count(*) FROM keys");
-    if (!keys)
-        return keys.status();
-    if (keys->value_or(0) > 0)
-        return Status::corruption("the database holds keys but no master-key check value; refusing to guess");
+    auto stored = store::readMasterKeyCheck(db);
+    if (!stored)
+        return stored.status();
+    SLUICE_RETURN_IF_ERROR(privacy::verifyMasterKey(wrapper, stored->value, stored->holdsKeys));
+    if (stored->value)
+        return Status::ok();
     auto made = wrapper.makeCheck();
     if (!made)
         return made.status();
-    return store::setMeta(db, store::kMasterKeyCheckMeta, *made);
+    return store::recordMasterKeyCheck(db, *made);
 }
 
 // A full or failing disk is not a configuration problem.

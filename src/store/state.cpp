@@ -52,6 +52,25 @@ Status setMeta(Db& db, const std::string& key, std::string_view value)
     return stmt->run();
 }
 
+Result<MasterKeyCheck> readMasterKeyCheck(Db& db)
+{
+    MasterKeyCheck check;
+    auto value = getMeta(db, kMasterKeyCheckMeta);
+    if (!value)
+        return value.status();
+    check.value = std::move(*value);
+    auto keys = db.queryInt("SELECT EXISTS (SELECT 1 FROM keys)");
+    if (!keys)
+        return keys.status();
+    check.holdsKeys = keys->value_or(0) != 0;
+    return check;
+}
+
+Status recordMasterKeyCheck(Db& db, std::string_view value)
+{
+    return setMeta(db, kMasterKeyCheckMeta, value);
+}
+
 Status quickCheck(Db& db)
 {
     auto stmt = db.prepare("PRAGMA quick_check");

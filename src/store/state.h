@@ -27,6 +27,15 @@ Result<std::vector<std::pair<std::string, int64_t>>> loadWatermarks(Db& db);
 inline constexpr const char* kMasterKeyCheckMeta = "master_key_check";
 
 Result<std::optional<std::string>> getMeta(Db& db, const std::string& key);
+
+// What privacy::verifyMasterKey needs of a database: its master-key check value, and whether
+// it holds keys. recordMasterKeyCheck stores the value (once, for a database without keys).
+struct MasterKeyCheck {
+    std::optional<std::string> value;
+    bool holdsKeys = false;
+};
+Result<MasterKeyCheck> readMasterKeyCheck(Db& db);
+Status recordMasterKeyCheck(Db& db, std::string_view value);
 Status setMeta(Db& db, const std::string& key, std::string_view value);
 
 // PRAGMA quick_check: "ok" or what is wrong.

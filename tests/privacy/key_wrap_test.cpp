@@ -74,6 +74,18 @@ TEST_CASE("master key check value", "[keywrap]")
     CHECK(w.verifyCheck("sluice-mkcheck-v1:AAAA").code() == StatusCode::kCorruption);
 }
 
+TEST_CASE("verifyMasterKey: the right key, another key, a database that cannot say", "[keywrap]")
+{
+    const KeyWrapper w = wrapper(1);
+    const std::string check = *w.makeCheck();
+    CHECK(verifyMasterKey(w, check, true));
+    CHECK(verifyMasterKey(w, std::nullopt, false));  // a new database: record a check value
+    CHECK(verifyMasterKey(wrapper(2), check, true).code() == StatusCode::kPermission);
+    const Status guess = verifyMasterKey(w, std::nullopt, true);
+    CHECK(guess.code() == StatusCode::kCorruption);
+    CHECK(guess.message() == "the database holds keys but no master-key check value; refusing to guess");
+}
+
 TEST_CASE("deriveKey is HKDF-SHA256(master, no salt, info = label)", "[keywrap]")
 {
     KeyWrapper w = wrapper();  // master key bytes 00 01 .. 1f
