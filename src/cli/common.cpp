@@ -14,7 +14,7 @@
 #include <sstream>
 
 #include "privacy/hmac.h"
-#include "service/master_key.h"
+#include "privacy/master_key.h"
 #include "store/schema.h"
 #include "store/state.h"
 
@@ -206,7 +206,8 @@ store::Db openDatabase(const config::Config& config, bool writable)
 
 privacy::KeyWrapper loadKeyWrapper(const config::Config& config, store::Db* db)
 {
-    auto master = service::loadMasterKey(config, false);
+    auto master = privacy::loadMasterKey(
+        {config.privacy.masterKeyFile, config.privacy.masterKeyCredential, config.configFile}, false);
     if (!master)
         throw Failure(kExitNoPerm, master.status().message());
     const std::string source = master->source;

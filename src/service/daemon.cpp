@@ -20,10 +20,10 @@
 #include "core/log.h"
 #include "ingest/receiver.h"
 #include "privacy/key_wrap.h"
+#include "privacy/master_key.h"
 #include "service/commit_listeners.h"
 #include "service/daemon_metrics.h"
 #include "service/demo.h"
-#include "service/master_key.h"
 #include "service/metrics.h"
 #include "service/metrics_server.h"
 #include "service/notify.h"
@@ -206,7 +206,8 @@ void Daemon::openState()
         log::error(s.message());
         fail(kExitIoErr);
     }
-    auto master = loadMasterKey(cfg_, cfg_.demo);
+    auto master = privacy::loadMasterKey(
+        {cfg_.privacy.masterKeyFile, cfg_.privacy.masterKeyCredential, cfg_.configFile}, cfg_.demo);
     if (!master) {
         log::error(master.status().message());
         fail(kExitConfig);

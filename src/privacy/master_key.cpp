@@ -1,4 +1,4 @@
-#include "service/master_key.h"
+#include "privacy/master_key.h"
 
 #include <cstdlib>
 #include <filesystem>
@@ -10,7 +10,7 @@
 #include "privacy/key_wrap.h"
 #include "privacy/random.h"
 
-namespace sluice::service {
+namespace sluice::privacy {
 namespace {
 
 // What the shipped unit's SetCredential= passes when its LoadCredential= file is missing
@@ -29,18 +29,18 @@ bool isAbsentMarker(const std::filesystem::path& path)
 
 }  // namespace
 
-Result<MasterKey> loadMasterKey(const config::Config& config, bool createIfMissing)
+Result<MasterKey> loadMasterKey(const MasterKeyLocation& where, bool createIfMissing)
 {
     namespace fs = std::filesystem;
     MasterKey key;
     std::error_code ec;
     const char* credentials = std::getenv("CREDENTIALS_DIRECTORY");
     bool credentialAbsent = false;
-    if (credentials && *credentials && !config.privacy.masterKeyCredential.empty()) {
-        const fs::path path = fs::path(credentials) / config.privacy.masterKeyCredential;
+    if (credentials && *credentials && !where.credential.empty()) {
+        const fs::path path = fs::path(credentials) / where.credential;
         credentialAbsent = isAbsentMarker(path);
         if (!credentialAbsent && fs::exists(path, ec)) {
-            auto bytes = privacy::readSecretFile(path.string(), privacy::kMasterKeySize);
+            auto bytes = readSecretFile(path.string(), kMasterKeySize);
             if (!bytes)
                 return bytes.status();
             key.bytes = std::move(*bytes);
@@ -48,9 +48,9 @@ Result<MasterKey> loadMasterKey(const config::Config& config, bool createIfMissi
             return key;
         }
     }
-    const std::string& file = config.privacy.masterKeyFile;
+    const std::string& file = where.file;
     if (!file.empty() && fs::exists(file, ec)) {
-        auto bytes = privacy::readSecretFile(file, privacy::kMasterKeySize);
+        auto bytes = readSecretFile(file, kMasterKeySize);
         if (!bytes)
             return bytes.status();
         key.bytes = std::move(*bytes);
@@ -58,12 +58,12 @@ Result<MasterKey> loadMasterKey(const config::Config& config, bool createIfMissi
         return key;
     }
     if (createIfMissing && !file.empty()) {
-        auto fresh = privacy::randomBytes(privacy::kMasterKeySize);
+        auto fresh = randomBytes(kMasterKeySize);
         if (!fresh)
             return fresh.status();
         fs::create_directories(fs::path(file).parent_path(), ec);
         std::string hex = toHex(fresh->view()) + "\n";
-        Status s = privacy::writeNewSecretFile(file, hex);
+        Status s = writeNewSecretFile(file, hex);
         wipe(hex);
         if (!s)
             return s;
@@ -72,22 +72,20 @@ Result<MasterKey> loadMasterKey(const config::Config& config, bool createIfMissi
         key.created = true;
         return key;
     }
-    std::string where = file.empty() ? std::string("privacy.master_key_file") : file;
+    std::string path = file.empty() ? std::string("privacy.master_key_file") : file;
     if (credentialAbsent) {
         // Started by the unit, whose LoadCredential= names <config dir>/master.key.
-        where = config.configFile.empty() ? std::string("the file named by LoadCredential=")
-                                          : (fs::path(config.configFile).parent_path() / "master.key").string();
+        path = where.configFile.empty() ? std::string("the file named by LoadCredential=")
+                                        : (fs::path(where.configFile).parent_path() / "master.key").string();
         return Status::permission(
-            "no master key: sluiced refuses to start without one. The unit's credential '" +
-            config.privacy.masterKeyCredential + "' is absent: create " + where +
-            " (as root: umask 077; head -c 32 /dev/urandom > " + where +
+            "no master key: sluiced refuses to start without one. The unit's credential '" + where.credential +
+            "' is absent: create " + path + " (as root: umask 077; head -c 32 /dev/urandom > " + path +
             "), then start sluiced again. Keep a copy: without it nothing encrypted can be read again.");
     }
     return Status::permission(
-        "no master key: sluiced refuses to start without one. Put 32 random bytes (or 64 hex digits) in " + where +
-        " (for example: umask 077; head -c 32 /dev/urandom > " + where +
-        "), or pass it as the systemd credential '" + config.privacy.masterKeyCredential +
-        "' (LoadCredential=). Keep a copy: without it nothing encrypted can be read again.");
+        "no master key: sluiced refuses to start without one. Put 32 random bytes (or 64 hex digits) in " + path +
+        " (for example: umask 077; head -c 32 /dev/urandom > " + path + "), or pass it as the systemd credential '" +
+        where.credential + "' (LoadCredential=). Keep a copy: without it nothing encrypted can be read again.");
 }
 
-}  // namespace sluice::service
+}  // namespace sluice::privacy
