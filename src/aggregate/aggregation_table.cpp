@@ -2,6 +2,7 @@
 
 #include <set>
 
+#include "aggregate/subject_set.h"
 #include "aggregate/window.h"
 
 namespace sluice::aggregate {
@@ -68,8 +69,10 @@ Status checkSpec(const AggregationSpec& spec, const ContractSpec& contract, cons
         return c.error("allowed_lateness must not be negative");
     if (spec.allowedLatenessMs > kMaxLatenessMs)
         return c.error("allowed_lateness longer than " + std::to_string(kMaxLatenessMs) + " ms");
-    if (spec.minGroupSize < 1)
-        return c.error("min_group_size must be at least 1");
+    if (spec.minGroupSize < 1 || spec.minGroupSize > static_cast<int>(SubjectSet::kExactLimit))
+        return c.error("min_group_size must be from 1 to " + std::to_string(SubjectSet::kExactLimit) +
+                       " (distinct subjects are counted exactly up to " + std::to_string(SubjectSet::kExactLimit) +
+                       ")");
     for (int level : spec.consent)
         if (level < 0 || level > kMaxPurposeLevel)
             return c.error("consent level " + std::to_string(level) + " outside 0.." +
@@ -202,12 +205,26 @@ Result<AggregationTable> AggregationTable::create(const AggregationSpec& spec, c
         }
         }
     }
+    t.subjectsColumn_ = static_cast<int>(t.columns_.size());
+    t.addColumn("subjects", MergeOp::kSubjectsCount, "INTEGER NOT NULL DEFAULT 0");
     t.finalColumn_ = static_cast<int>(t.columns_.size());
     t.addColumn("final", MergeOp::kKeep, "INTEGER NOT NULL DEFAULT 0");
     for (DistinctField& d : t.distinct_) {
         d.sketchColumn = static_cast<int>(t.columns_.size());
         t.addColumn("hll_" + d.field, MergeOp::kHllMerge, "BLOB NOT NULL");
         t.columns_[static_cast<size_t>(d.estimateColumn)].source = d.sketchColumn;
+    }
+    // The empty set as the default, so that rows of an upgraded table merge like new ones.
+    t.subjectSetColumn_ = static_cast<int>(t.columns_.size());
+    t.addColumn("subject_set", MergeOp::kSubjectsMerge, "BLOB NOT NULL DEFAULT x'0300'");
+    t.columns_[static_cast<size_t>(t.subjectsColumn_)].source = t.subjectSetColumn_;
+    if (contract.subjectFieldIndex >= 0) {
+        t.subjectFieldIndex_ = contract.subjectFieldIndex;
+        t.subjectField_ = contract.subjectField;
+    } else if (contract.keyFieldIndex >= 0) {
+        t.subjectFieldIndex_ = contract.keyFieldIndex;
+        t.subjectField_ = contract.keyField;
+        t.subjectIsKeyField_ = true;
     }
 
     // A group field may not take the name of another column, in the table or in the view.
@@ -223,11 +240,18 @@ Result<AggregationTable> AggregationTable::create(const AggregationSpec& spec, c
     return t;
 }
 
-std::string AggregationTable::createTableSql() const
+std::string AggregationTable::createTableSql() const { return createTableSql(true); }
+
+std::string AggregationTable::createTableSql(bool withSubjects) const
 {
     std::string sql = "CREATE TABLE IF NOT EXISTS " + quoteIdentifier(tableName_) + " (";
+    bool first = true;
     for (size_t i = 0; i < columns_.size(); ++i) {
-        sql += i ? ", " : "";
+        const int column = static_cast<int>(i);
+        if (!withSubjects && (column == subjectsColumn_ || column == subjectSetColumn_))
+            continue;
+        sql += first ? "" : ", ";
+        first = false;
         sql += quoteIdentifier(columns_[i].name) + " " + sqlTypes_[i];
     }
     sql += ", PRIMARY KEY (\"window_start\", \"group_key\"))";
@@ -272,8 +296,30 @@ std::string AggregationTable::createViewSql() const
     }
     sql += ", \"final\" FROM " + quoteIdentifier(tableName_);
     if (minGroupSize_ > 1)
-        sql += " WHERE \"count\" >= " + std::to_string(minGroupSize_);
+        sql += " WHERE \"subjects\" >= " + std::to_string(minGroupSize_);
     return sql;
+}
+
+std::vector<TableUpgrade> AggregationTable::upgrades() const
+{
+    TableUpgrade before;
+    before.fromCreateSql = createTableSql(false);
+    for (int column : {subjectsColumn_, subjectSetColumn_})
+        before.statements.push_back("ALTER TABLE " + quoteIdentifier(tableName_) + " ADD COLUMN " +
+                                    quoteIdentifier(columns_[static_cast<size_t>(column)].name) + " " +
+                                    sqlTypes_[static_cast<size_t>(column)]);
+    return {std::move(before)};
+}
+
+TableDef AggregationTable::tableDef() const
+{
+    TableDef def;
+    def.name = tableName_;
+    def.createSql = createTableSql();
+    def.viewName = name_;
+    def.viewSql = createViewSql();
+    def.upgrades = upgrades();
+    return def;
 }
 
 Status checkAggregation(const AggregationSpec& spec, const ContractSpec& contract)

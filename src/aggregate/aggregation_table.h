@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/commit.h"
+#include "core/schema.h"
 #include "core/spec.h"
 #include "core/status.h"
 
@@ -56,26 +57,42 @@ public:
     int64_t windowMs() const { return windowMs_; }
 
     // In table order: window_start, group_key, the group columns, count, the metric columns
-    // (sum_f, n_f, min_f, max_f, distinct_f in the order the metrics first name them), final,
-    // then the hll_f sketches last, so that reading any other column never has to follow a
-    // sketch's overflow pages.
+    // (sum_f, n_f, min_f, max_f, distinct_f in the order the metrics first name them),
+    // subjects, final, then the hll_f sketches and subject_set last, so that reading any other
+    // column never has to follow a blob's overflow pages.
     const std::vector<UpsertColumn>& columns() const { return columns_; }
     const std::vector<GroupColumn>& groups() const { return groups_; }
     const std::vector<NumericField>& numericFields() const { return numeric_; }
     const std::vector<DistinctField>& distinctFields() const { return distinct_; }
     int countColumn() const { return countColumn_; }
     int finalColumn() const { return finalColumn_; }
+    // k-anonymity: `subjects` (the count) and `subject_set` (the SubjectSet blob).
+    int subjectsColumn() const { return subjectsColumn_; }
+    int subjectSetColumn() const { return subjectSetColumn_; }
+    // The field whose distinct values are the group's people: the contract's
+    // data_subject_field, or its key_field when it names none; -1 when the contract has neither.
+    int subjectFieldIndex() const { return subjectFieldIndex_; }
+    const std::string& subjectField() const { return subjectField_; }
+    bool subjectIsKeyField() const { return subjectIsKeyField_; }
+    int minGroupSize() const { return minGroupSize_; }
 
     // CREATE TABLE IF NOT EXISTS "agg_<name>" (...): primary key (window_start, group_key);
     // WITHOUT ROWID unless the table holds sketches (rows of several KiB).
     std::string createTableSql() const;
     // CREATE VIEW IF NOT EXISTS "<name>": ISO-8601 window_start and window_end, window_start_ms,
     // the group columns, the requested metrics under MetricSpec::column() names, final; groups
-    // with count < min_group_size are left out.
+    // with fewer than min_group_size distinct subjects are left out.
     std::string createViewSql() const;
+    // The older layouts of this table that applyTable may bring to this one: the layout of
+    // sluice before k-anonymity counted people (no subjects and subject_set columns; their rows
+    // count no subjects, so they stay hidden until reprocessed).
+    std::vector<TableUpgrade> upgrades() const;
+    // The table, its view and its upgrades, for store/.
+    TableDef tableDef() const;
 
 private:
     void addColumn(std::string name, MergeOp op, std::string sqlType);
+    std::string createTableSql(bool withSubjects) const;
 
     std::string name_;
     std::string tableName_;
@@ -90,6 +107,11 @@ private:
     std::vector<DistinctField> distinct_;
     int countColumn_ = -1;
     int finalColumn_ = -1;
+    int subjectsColumn_ = -1;
+    int subjectSetColumn_ = -1;
+    int subjectFieldIndex_ = -1;
+    std::string subjectField_;
+    bool subjectIsKeyField_ = false;
 };
 
 // Whether `spec` is a valid aggregation over `contract`; the message names the aggregation and

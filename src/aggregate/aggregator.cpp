@@ -217,6 +217,15 @@ void Aggregator::addMetrics(Partial& p, std::span<const Value> fields)
         }
         p.sketches[k].add(hash_(hashScratch_));
     }
+
+    // The group's people, by a fingerprint tagged apart from distinct()'s hashes.
+    const Value& subject = fieldAt(fields, table_.subjectFieldIndex());
+    if (subject.kind == ValueKind::kString) {
+        hashScratch_.clear();
+        hashScratch_ += 'p';
+        hashScratch_.append(subject.text);
+        p.subjects.add(hash_(hashScratch_));
+    }
 }
 
 FlushSummary Aggregator::flush(Arena& arena, std::vector<UpsertRows>& upserts, std::vector<Finalize>& finalizes)
@@ -291,6 +300,11 @@ FlushSummary Aggregator::flush(Arena& arena, std::vector<UpsertRows>& upserts, s
                 c[distinct[k].sketchColumn] = Cell::ofBlob(arena.copy(blobScratch_));
                 c[distinct[k].estimateColumn] = Cell::ofReal(sketch.estimate());
             }
+            p.subjects.compact();
+            c[table_.subjectsColumn()] = Cell::ofInt(static_cast<int64_t>(p.subjects.count()));
+            blobScratch_.clear();
+            p.subjects.serialize(blobScratch_);
+            c[table_.subjectSetColumn()] = Cell::ofBlob(arena.copy(blobScratch_));
             c[table_.finalColumn()] = Cell::ofInt(0);
             c += width;
         }

@@ -22,6 +22,7 @@
 #include "aggregate/aggregation_table.h"
 #include "aggregate/hyper_log_log.h"
 #include "aggregate/siphash.h"
+#include "aggregate/subject_set.h"
 #include "core/arena.h"
 #include "core/commit.h"
 #include "core/spec.h"
@@ -105,6 +106,7 @@ private:
         int64_t count = 0;
         std::vector<NumericState> numeric;  // parallel to table_.numericFields()
         std::vector<HyperLogLog> sketches;  // parallel to table_.distinctFields()
+        SubjectSet subjects;
     };
     struct KeyHash {
         using is_transparent = void;

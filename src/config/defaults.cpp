@@ -52,7 +52,7 @@ const char* const kBuiltinPipeline = R"JSON({
   "aggregations": [
     {"name": "revenue_by_country", "window": "1m", "group_by": ["country"],
      "metrics": ["count", "sum(total)", "distinct(customer_id)"],
-     "allowed_lateness": "30s", "min_group_size": 1}
+     "allowed_lateness": "30s", "min_group_size": 5}
   ]
 })JSON";
 

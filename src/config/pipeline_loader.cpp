@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "aggregate/aggregation_table.h"
+#include "aggregate/subject_set.h"
 #include "config/builtin.h"
 #include "config/config.h"
 #include "contract/pattern.h"
@@ -407,16 +408,23 @@ Result<AggregationSpec> parseAggregation(const Json& j, const std::string& contr
             return levels.status();
         a.consent = std::move(*levels);
     }
-    if (j.contains("allowed_lateness")) {
-        auto lateness = parseDurationField(j["allowed_lateness"], file, where + ".allowed_lateness");
-        if (!lateness)
-            return lateness.status();
-        a.allowedLatenessMs = *lateness;
-    }
+    // How long windows wait for out-of-order events decides what counts as late: no default.
+    if (!j.contains("allowed_lateness"))
+        return bad(file, where + ".allowed_lateness",
+                   "is required: how long a window waits for out-of-order events (for example \"30s\"; \"0s\" "
+                   "makes every event behind the largest event time seen late for windows that ended)");
+    auto lateness = parseDurationField(j["allowed_lateness"], file, where + ".allowed_lateness");
+    if (!lateness)
+        return lateness.status();
+    a.allowedLatenessMs = *lateness;
+    a.minGroupSize = kDefaultMinGroupSize;
     if (j.contains("min_group_size")) {
         const Json& k = j["min_group_size"];
-        if (!isInteger(k) || k.get<int64_t>() < 1 || k.get<int64_t>() > 1'000'000)
-            return bad(file, where + ".min_group_size", "must be an integer of at least 1");
+        const auto limit = static_cast<int64_t>(aggregate::SubjectSet::kExactLimit);
+        if (!isInteger(k) || k.get<int64_t>() < 1 || k.get<int64_t>() > limit)
+            return bad(file, where + ".min_group_size",
+                       "must be an integer from 1 to " + std::to_string(limit) + " (distinct data subjects; default " +
+                           std::to_string(kDefaultMinGroupSize) + ")");
         a.minGroupSize = k.get<int>();
     }
     return a;

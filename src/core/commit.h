@@ -89,13 +89,15 @@ enum class MergeOp : uint8_t {
     kSet,          // new replaces old
     kHllMerge,     // sketch union: sluice_hll_merge(old, new)
     kHllEstimate,  // the estimate of the merged sketch in column `source`
+    kSubjectsMerge,  // subject set union: sluice_subjects_merge(old, new)
+    kSubjectsCount,  // the count of the merged subject set in column `source`
     kKeep,         // written on insert only
 };
 
 struct UpsertColumn {
     std::string name;
     MergeOp op = MergeOp::kSet;
-    int source = -1;  // kHllEstimate: index of the sketch column
+    int source = -1;  // kHllEstimate, kSubjectsCount: index of the sketch or set column
 };
 
 struct UpsertRows {

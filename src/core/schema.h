@@ -8,6 +8,13 @@
 
 namespace sluice {
 
+// How an existing table of an older layout becomes the current one (for example, columns a newer
+// sluice needs, added with defaults). Only layouts listed here are accepted besides the current.
+struct TableUpgrade {
+    std::string fromCreateSql;            // the older layout, as recorded in sluice_tables
+    std::vector<std::string> statements;  // ALTER TABLE ... ADD COLUMN ...
+};
+
 struct TableDef {
     std::string name;
     std::string createSql;                 // CREATE TABLE IF NOT EXISTS ...
@@ -15,6 +22,7 @@ struct TableDef {
     std::vector<std::string> insertColumns;
     std::string viewName;                  // "" for none
     std::string viewSql;                   // CREATE VIEW [IF NOT EXISTS] viewName AS SELECT ...
+    std::vector<TableUpgrade> upgrades;
 };
 
 // Double-quotes an SQL identifier.

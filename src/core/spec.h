@@ -74,6 +74,9 @@ struct MetricSpec {
     std::string column() const;
 };
 
+// k-anonymity when a pipeline file does not say: a group of fewer than 5 people is hidden.
+inline constexpr int kDefaultMinGroupSize = 5;
+
 struct AggregationSpec {
     std::string name;
     std::string contract;               // ref
@@ -82,7 +85,7 @@ struct AggregationSpec {
     std::vector<MetricSpec> metrics;
     std::vector<int> consent;           // only events whose consent includes all of these count
     int64_t allowedLatenessMs = 0;
-    int minGroupSize = 1;
+    int minGroupSize = kDefaultMinGroupSize;  // distinct data subjects a group needs to be shown
     std::string path;
 
     std::string tableName() const { return "agg_" + name; }

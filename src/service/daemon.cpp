@@ -15,6 +15,7 @@
 #include <sstream>
 
 #include "aggregate/hyper_log_log.h"
+#include "aggregate/subject_set.h"
 #include "core/clock.h"
 #include "core/exit_codes.h"
 #include "core/log.h"
@@ -241,6 +242,8 @@ void Daemon::openDatabase()
     options.backgroundCheckpoints = true;
     options.sketches.merge = aggregate::mergeSerialized;
     options.sketches.estimate = aggregate::estimateSerialized;
+    options.sketches.subjectsMerge = aggregate::mergeSubjectSets;
+    options.sketches.subjectsCount = aggregate::countSubjectSet;
     if (!cfg_.testing.failWritesFile.empty()) {
         if (Status s = store::registerFaultVfs(cfg_.testing.failWritesFile); !s) {
             log::error(s.message());

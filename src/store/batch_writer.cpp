@@ -3,6 +3,7 @@
 #include <sqlite3.h>
 
 #include <chrono>
+#include <type_traits>
 
 #include "store/schema.h"
 #include "store/sqlite_error.h"
@@ -24,31 +25,47 @@ std::optional<std::string_view> blobArg(sqlite3_value* v)
     return std::string_view(static_cast<const char*>(p ? p : ""), static_cast<size_t>(n));
 }
 
+const SketchFunctions& functionsOf(sqlite3_context* ctx)
+{
+    return *static_cast<const SketchFunctions*>(sqlite3_user_data(ctx));
+}
+
+// Sets the function's result, or raises its error (which fails the statement and the batch).
+template <typename T>
+void setResult(sqlite3_context* ctx, const Result<T>& result)
+{
+    if (!result)
+        sqlite3_result_error(ctx, result.status().message().c_str(), -1);
+    else if constexpr (std::is_same_v<T, std::string>)
+        sqlite3_result_blob64(ctx, result->data(), result->size(), SQLITE_TRANSIENT);
+    else if constexpr (std::is_same_v<T, double>)
+        sqlite3_result_double(ctx, *result);
+    else
+        sqlite3_result_int64(ctx, *result);
+}
+
 void sketchMerge(sqlite3_context* ctx, int, sqlite3_value** argv)
 {
-    const auto* fns = static_cast<const SketchFunctions*>(sqlite3_user_data(ctx));
-    auto merged = fns->merge(blobArg(argv[0]), blobArg(argv[1]));
-    if (!merged) {
-        sqlite3_result_error(ctx, merged.status().message().c_str(), -1);
-        return;
-    }
-    sqlite3_result_blob64(ctx, merged->data(), merged->size(), SQLITE_TRANSIENT);
+    setResult(ctx, functionsOf(ctx).merge(blobArg(argv[0]), blobArg(argv[1])));
 }
 
 void sketchEstimate(sqlite3_context* ctx, int, sqlite3_value** argv)
 {
-    const auto* fns = static_cast<const SketchFunctions*>(sqlite3_user_data(ctx));
     auto a = blobArg(argv[0]);
-    if (!a) {
+    if (!a)
         sqlite3_result_null(ctx);
-        return;
-    }
-    auto estimate = fns->estimate(a);
-    if (!estimate) {
-        sqlite3_result_error(ctx, estimate.status().message().c_str(), -1);
-        return;
-    }
-    sqlite3_result_double(ctx, *estimate);
+    else
+        setResult(ctx, functionsOf(ctx).estimate(a));
+}
+
+void subjectsMerge(sqlite3_context* ctx, int, sqlite3_value** argv)
+{
+    setResult(ctx, functionsOf(ctx).subjectsMerge(blobArg(argv[0]), blobArg(argv[1])));
+}
+
+void subjectsCount(sqlite3_context* ctx, int, sqlite3_value** argv)
+{
+    setResult(ctx, functionsOf(ctx).subjectsCount(blobArg(argv[0])));
 }
 
 std::string upsertSql(const UpsertRows& rows)
@@ -79,6 +96,12 @@ std::string upsertSql(const UpsertRows& rows)
         case MergeOp::kHllEstimate: {
             const std::string src = quoteIdent(rows.columns[static_cast<size_t>(c.source)].name);
             set("sluice_hll_estimate(sluice_hll_merge(" + src + ", excluded." + src + "))");
+            break;
+        }
+        case MergeOp::kSubjectsMerge: set("sluice_subjects_merge(" + q + ", " + ex + ")"); break;
+        case MergeOp::kSubjectsCount: {
+            const std::string src = quoteIdent(rows.columns[static_cast<size_t>(c.source)].name);
+            set("sluice_subjects_count(sluice_subjects_merge(" + src + ", excluded." + src + "))");
             break;
         }
         case MergeOp::kKeep: break;
@@ -112,6 +135,15 @@ Result<std::unique_ptr<BatchWriter>> BatchWriter::open(const Options& options)
                                             &writer->sketches_, sketchEstimate, nullptr, nullptr, nullptr);
         if (rc != SQLITE_OK)
             return writer->db_.error(rc, "registering sketch functions");
+    }
+    if (writer->sketches_.subjectsMerge && writer->sketches_.subjectsCount) {
+        int rc = sqlite3_create_function_v2(h, "sluice_subjects_merge", 2, SQLITE_UTF8 | SQLITE_DETERMINISTIC,
+                                            &writer->sketches_, subjectsMerge, nullptr, nullptr, nullptr);
+        if (rc == SQLITE_OK)
+            rc = sqlite3_create_function_v2(h, "sluice_subjects_count", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC,
+                                            &writer->sketches_, subjectsCount, nullptr, nullptr, nullptr);
+        if (rc != SQLITE_OK)
+            return writer->db_.error(rc, "registering subject set functions");
     }
 
     struct Prepared {

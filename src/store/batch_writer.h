@@ -21,11 +21,15 @@
 
 namespace sluice::store {
 
-// Sketch functions the writer registers as sluice_hll_merge(a, b) and sluice_hll_estimate(a).
-// store/ only calls them; aggregate/ implements them. Either argument may be NULL (nullopt).
+// Sketch functions the writer registers as sluice_hll_merge(a, b), sluice_hll_estimate(a),
+// sluice_subjects_merge(a, b) and sluice_subjects_count(a). store/ only calls them; aggregate/
+// implements them. Either argument may be NULL (nullopt).
 struct SketchFunctions {
-    std::function<Result<std::string>(std::optional<std::string_view>, std::optional<std::string_view>)> merge;
+    using Merge = std::function<Result<std::string>(std::optional<std::string_view>, std::optional<std::string_view>)>;
+    Merge merge;
     std::function<Result<double>(std::optional<std::string_view>)> estimate;
+    Merge subjectsMerge;
+    std::function<Result<int64_t>(std::optional<std::string_view>)> subjectsCount;
 };
 
 struct CommitTiming {

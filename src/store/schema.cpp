@@ -162,6 +162,14 @@ void appendEventColumns(const ContractSpec& contract, const OutputSpec* output, 
     }
 }
 
+const TableUpgrade* upgradeFrom(const TableDef& table, const std::string& storedCreateSql)
+{
+    for (const TableUpgrade& u : table.upgrades)
+        if (u.fromCreateSql == storedCreateSql)
+            return &u;
+    return nullptr;
+}
+
 }  // namespace
 
 Result<int> schemaVersion(Db& db)
@@ -237,11 +245,23 @@ Status applyTable(Db& db, const TableDef& table)
     if (!row)
         return row.status();
     if (*row) {
-        if (existing->columnText(0) != table.createSql)
-            return Status::invalid("table " + table.name +
-                                   " already exists with a different layout: a contract changed without a new "
-                                   "version, or an aggregation changed under the same name (give it a new name; "
-                                   "the old table is kept)");
+        const std::string stored(existing->columnText(0));
+        existing->reset();
+        if (stored != table.createSql) {
+            const TableUpgrade* upgrade = upgradeFrom(table, stored);
+            if (!upgrade)
+                return Status::invalid("table " + table.name +
+                                       " already exists with a different layout: a contract changed without a new "
+                                       "version, or an aggregation changed under the same name (give it a new name; "
+                                       "the old table is kept)");
+            for (const std::string& statement : upgrade->statements)
+                SLUICE_RETURN_IF_ERROR(db.exec(statement).withContext("upgrading table " + table.name));
+            auto record = db.prepare("UPDATE sluice_tables SET create_sql = ? WHERE name = ?");
+            if (!record)
+                return record.status();
+            record->bindText(1, table.createSql).bindText(2, table.name);
+            SLUICE_RETURN_IF_ERROR(record->run());
+        }
     } else {
         existing->reset();
         SLUICE_RETURN_IF_ERROR(db.exec(table.createSql));
@@ -271,7 +291,8 @@ Status checkTables(Db& db, const std::vector<TableDef>& tables)
         auto row = existing->step();
         if (!row)
             return row.status();
-        bool differs = *row && existing->columnText(0) != t.createSql;
+        bool differs = *row && existing->columnText(0) != t.createSql &&
+                       !upgradeFrom(t, std::string(existing->columnText(0)));
         existing->reset();
         if (differs)
             return Status::invalid("table " + t.name +

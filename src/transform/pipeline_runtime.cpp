@@ -54,12 +54,7 @@ Result<std::shared_ptr<const PipelineRuntime>> PipelineRuntime::build(PipelinePt
         auto table = aggregate::AggregationTable::create(a, *spec->findContract(a.contract));
         if (!table)
             return table.status().withContext(a.path);
-        TableDef def;
-        def.name = table->tableName();
-        def.createSql = table->createTableSql();
-        def.viewName = a.viewName();
-        def.viewSql = table->createViewSql();
-        schema->tables.push_back(std::move(def));
+        schema->tables.push_back(table->tableDef());
     }
     rt->schema = std::move(schema);
     return std::shared_ptr<const PipelineRuntime>(std::move(rt));

@@ -15,7 +15,9 @@ namespace {
 
 std::string describe(const std::vector<UpsertColumn>& columns)
 {
-    static const char* const kOps[] = {"key", "add", "min", "max", "set", "hll_merge", "hll_estimate", "keep"};
+    static const char* const kOps[] = {"key",          "add",           "min",            "max",
+                                       "set",          "hll_merge",     "hll_estimate",   "subjects_merge",
+                                       "subjects_count", "keep"};
     std::string out;
     for (const UpsertColumn& c : columns) {
         out += out.empty() ? "" : " ";
@@ -34,23 +36,30 @@ TEST_CASE("the reference aggregation's columns, table and view", "[table]")
     REQUIRE(t);
     CHECK(describe(t->columns()) ==
           "window_start:key group_key:key country:keep count:add sum_total:add n_total:add "
-          "distinct_customer_id:hll_estimate@8 final:keep hll_customer_id:hll_merge");
+          "distinct_customer_id:hll_estimate@9 subjects:subjects_count@10 final:keep hll_customer_id:hll_merge "
+          "subject_set:subjects_merge");
     CHECK(t->tableName() == "agg_revenue_by_country");
     CHECK(t->countColumn() == 3);
-    CHECK(t->finalColumn() == 7);
+    CHECK(t->subjectsColumn() == 7);
+    CHECK(t->finalColumn() == 8);
+    CHECK(t->subjectSetColumn() == 10);
+    CHECK(t->subjectFieldIndex() == kCustomer);
+    CHECK(t->subjectField() == "customer_id");
+    CHECK_FALSE(t->subjectIsKeyField());
     REQUIRE(t->groups().size() == 1);
     CHECK(t->groups()[0].column == 2);
     CHECK(t->groups()[0].fieldIndex == kCountry);
     REQUIRE(t->distinctFields().size() == 1);
-    CHECK(t->distinctFields()[0].sketchColumn == 8);
+    CHECK(t->distinctFields()[0].sketchColumn == 9);
     CHECK(t->distinctFields()[0].estimateColumn == 6);
 
     CHECK(t->createTableSql() ==
           "CREATE TABLE IF NOT EXISTS \"agg_revenue_by_country\" (\"window_start\" INTEGER NOT NULL, "
           "\"group_key\" TEXT NOT NULL, \"country\" TEXT, \"count\" INTEGER NOT NULL, "
           "\"sum_total\" REAL NOT NULL, \"n_total\" INTEGER NOT NULL, "
-          "\"distinct_customer_id\" REAL NOT NULL, \"final\" INTEGER NOT NULL DEFAULT 0, "
-          "\"hll_customer_id\" BLOB NOT NULL, PRIMARY KEY (\"window_start\", \"group_key\"))");
+          "\"distinct_customer_id\" REAL NOT NULL, \"subjects\" INTEGER NOT NULL DEFAULT 0, "
+          "\"final\" INTEGER NOT NULL DEFAULT 0, \"hll_customer_id\" BLOB NOT NULL, "
+          "\"subject_set\" BLOB NOT NULL DEFAULT x'0300', PRIMARY KEY (\"window_start\", \"group_key\"))");
 
     CHECK(t->createViewSql() ==
           "CREATE VIEW IF NOT EXISTS \"revenue_by_country\" AS SELECT "
@@ -60,6 +69,46 @@ TEST_CASE("the reference aggregation's columns, table and view", "[table]")
           "CASE WHEN \"n_total\" > 0 THEN \"sum_total\" END AS \"sum_total\", "
           "CAST(round(\"distinct_customer_id\") AS INTEGER) AS \"distinct_customer_id\", "
           "\"final\" FROM \"agg_revenue_by_country\"");
+
+    // The layout before k-anonymity counted people, and how it becomes this one.
+    const auto upgrades = t->upgrades();
+    REQUIRE(upgrades.size() == 1);
+    CHECK(upgrades[0].fromCreateSql ==
+          "CREATE TABLE IF NOT EXISTS \"agg_revenue_by_country\" (\"window_start\" INTEGER NOT NULL, "
+          "\"group_key\" TEXT NOT NULL, \"country\" TEXT, \"count\" INTEGER NOT NULL, "
+          "\"sum_total\" REAL NOT NULL, \"n_total\" INTEGER NOT NULL, "
+          "\"distinct_customer_id\" REAL NOT NULL, \"final\" INTEGER NOT NULL DEFAULT 0, "
+          "\"hll_customer_id\" BLOB NOT NULL, PRIMARY KEY (\"window_start\", \"group_key\"))");
+    CHECK(upgrades[0].statements ==
+          std::vector<std::string>{
+              "ALTER TABLE \"agg_revenue_by_country\" ADD COLUMN \"subjects\" INTEGER NOT NULL DEFAULT 0",
+              "ALTER TABLE \"agg_revenue_by_country\" ADD COLUMN \"subject_set\" BLOB NOT NULL DEFAULT x'0300'"});
+    const TableDef def = t->tableDef();
+    CHECK(def.name == "agg_revenue_by_country");
+    CHECK(def.createSql == t->createTableSql());
+    CHECK(def.viewName == "revenue_by_country");
+    CHECK(def.viewSql == t->createViewSql());
+    CHECK(def.upgrades.size() == 1);
+}
+
+TEST_CASE("k-anonymity counts the contract's data subjects, or its key field when it names none", "[table]")
+{
+    ContractSpec contract = checkoutContract();
+    contract.subjectField = "";
+    contract.subjectFieldIndex = -1;
+    auto t = AggregationTable::create(revenueByCountry(), contract);
+    REQUIRE(t);
+    CHECK(t->subjectFieldIndex() == kSession);
+    CHECK(t->subjectField() == "session_id");
+    CHECK(t->subjectIsKeyField());
+    CHECK(t->minGroupSize() == 1);
+
+    AggregationSpec spec = revenueByCountry();
+    spec.minGroupSize = 256;
+    auto k = AggregationTable::create(spec, contract);
+    REQUIRE(k);
+    CHECK_THAT(k->createViewSql(), Catch::EndsWith("WHERE \"subjects\" >= 256"));
+    CHECK(AggregationSpec{}.minGroupSize == 5);
 }
 
 TEST_CASE("every metric: shared sum and n columns, typed min and max, k-anonymity", "[table]")
@@ -72,8 +121,8 @@ TEST_CASE("every metric: shared sum and n columns, typed min and max, k-anonymit
     CHECK(describe(t->columns()) ==
           "window_start:key group_key:key country:keep device:keep vip:keep items:keep ratio:keep count:add "
           "sum_total:add n_total:add min_total:min max_total:max sum_items:add n_items:add "
-          "min_items:min max_items:max distinct_customer_id:hll_estimate@18 final:keep "
-          "hll_customer_id:hll_merge");
+          "min_items:min max_items:max distinct_customer_id:hll_estimate@19 subjects:subjects_count@20 final:keep "
+          "hll_customer_id:hll_merge subject_set:subjects_merge");
     REQUIRE(t->numericFields().size() == 2);
     CHECK(t->numericFields()[0].field == "total");
     CHECK_FALSE(t->numericFields()[0].integer);
@@ -94,7 +143,7 @@ TEST_CASE("every metric: shared sum and n columns, typed min and max, k-anonymit
     CHECK_THAT(view, Catch::Contains("CAST(\"sum_items\" AS REAL) / NULLIF(\"n_items\", 0) AS \"avg_items\""));
     CHECK_THAT(view, Catch::Contains("CASE WHEN \"n_items\" > 0 THEN \"sum_items\" END AS \"sum_items\""));
     CHECK_THAT(view, Catch::Contains(", \"min_items\", \"max_items\", "));
-    CHECK_THAT(view, Catch::EndsWith("FROM \"agg_every_metric\" WHERE \"count\" >= 5"));
+    CHECK_THAT(view, Catch::EndsWith("FROM \"agg_every_metric\" WHERE \"subjects\" >= 5"));
 }
 
 TEST_CASE("tables without sketches are WITHOUT ROWID; identifiers are quoted", "[table]")
@@ -147,7 +196,8 @@ TEST_CASE("checkAggregation rejects each invalid configuration with a specific m
 {
     ContractSpec contract = checkoutContract();
     ContractSpec oddNames = contract;
-    for (const char* name : {"count", "final", "n_total", "avg_total", "window_end", "window_start_ms", "group_key"}) {
+    for (const char* name :
+         {"count", "final", "n_total", "avg_total", "window_end", "window_start_ms", "group_key", "subjects"}) {
         FieldSpec f;
         f.name = name;
         oddNames.fields.push_back(f);
@@ -168,7 +218,9 @@ TEST_CASE("checkAggregation rejects each invalid configuration with a specific m
         {"huge window", [](auto& a) { a.windowMs = kMaxWindowMs + 1; }, "window longer than"},
         {"negative lateness", [](auto& a) { a.allowedLatenessMs = -1; }, "allowed_lateness must not be negative"},
         {"huge lateness", [](auto& a) { a.allowedLatenessMs = kMaxLatenessMs + 1; }, "allowed_lateness longer than"},
-        {"min group size 0", [](auto& a) { a.minGroupSize = 0; }, "min_group_size must be at least 1"},
+        {"min group size 0", [](auto& a) { a.minGroupSize = 0; }, "min_group_size must be from 1 to 256"},
+        {"min group size 257", [](auto& a) { a.minGroupSize = 257; },
+         "min_group_size must be from 1 to 256 (distinct subjects are counted exactly up to 256)"},
         {"consent -1", [](auto& a) { a.consent = {1, -1}; }, "consent level -1 outside 0..63"},
         {"consent 64", [](auto& a) { a.consent = {64}; }, "consent level 64 outside 0..63"},
         {"no metrics", [](auto& a) { a.metrics.clear(); }, "has no metrics"},
@@ -203,6 +255,8 @@ TEST_CASE("checkAggregation rejects each invalid configuration with a specific m
          "group_by field \"count\" has the name of a column the aggregation needs", &oddNames},
         {"group field named final", [](auto& a) { a.groupBy = {"final"}; },
          "group_by field \"final\" has the name of a column the aggregation needs", &oddNames},
+        {"group field named subjects", [](auto& a) { a.groupBy = {"subjects"}; },
+         "group_by field \"subjects\" has the name of a column the aggregation needs", &oddNames},
         {"group field named group_key", [](auto& a) { a.groupBy = {"group_key"}; },
          "group_by field \"group_key\" has the name of a column the aggregation needs", &oddNames},
         {"group field named like a helper column", [](auto& a) { a.groupBy = {"n_total"}; },

@@ -732,3 +732,75 @@ TEST_CASE("merging many batches equals one batch, a restart, and the reference m
     REQUIRE(w.rows.size() == 1);
     CHECK(w.at(w.rows.begin()->second, "max_event_time") == Owned::ofInt(*modelMax));
 }
+
+// Issue 14: min_group_size counts people. Many events of few people are few subjects, exactly,
+// however the events are cut into batches; past the exact limit the set only says "more".
+TEST_CASE("subjects count distinct people exactly across batches, not events", "[aggregator][subjects]")
+{
+    AggregationSpec spec = revenueByCountry();
+    spec.minGroupSize = 5;
+    const std::string table = spec.tableName();
+    std::mt19937_64 rng(14);
+    // NL: 400 events of 4 people; BE: 5 people; DE: 300 people; FR: events without a subject.
+    std::vector<Ev> events;
+    auto event = [&](const char* country, std::optional<std::string> customer) {
+        Ev e;
+        e.time = kT + static_cast<int64_t>(events.size()) * 10;
+        e.country = country;
+        e.customer = std::move(customer);
+        e.total = 1.0;
+        events.push_back(e);
+    };
+    for (int i = 0; i < 400; ++i)
+        event("NL", "c-" + std::to_string(rng() % 4));
+    for (int i = 0; i < 50; ++i)
+        event("BE", "c-" + std::to_string(i % 5));
+    for (int i = 0; i < 600; ++i)
+        event("DE", "d-" + std::to_string(i % 300));
+    for (int i = 0; i < 20; ++i)
+        event("FR", std::nullopt);
+    std::shuffle(events.begin(), events.end(), rng);
+
+    MiniDb db;
+    Aggregator a = make(spec);
+    for (size_t i = 0; i < events.size();) {
+        const size_t n = std::min<size_t>(1 + rng() % 97, events.size() - i);
+        addAll(a, std::vector<Ev>(events.begin() + static_cast<long>(i), events.begin() + static_cast<long>(i + n)));
+        auto out = flushOf(a);
+        db.apply(out->upserts, out->finalizes);
+        i += n;
+    }
+    const MiniTable& t = db.table(table);
+    auto subjects = [&](const char* country) {
+        const Row* row = rowOf(db, table, kT, std::string("[\"") + country + "\"]");
+        REQUIRE(row);
+        auto set = SubjectSet::parse(t.at(*row, "subject_set").text);
+        REQUIRE(set);
+        CHECK(static_cast<int64_t>(set->count()) == t.at(*row, "subjects").i);
+        return t.at(*row, "subjects").i;
+    };
+    CHECK(subjects("NL") == 4);
+    CHECK(subjects("BE") == 5);
+    CHECK(subjects("DE") == static_cast<int64_t>(SubjectSet::kExactLimit) + 1);  // more than 256
+    CHECK(subjects("FR") == 0);
+    CHECK(t.at(*rowOf(db, table, kT, "[\"NL\"]"), "count") == Owned::ofInt(400));
+
+    // Without a data subject field, the key field (sessions) is what is counted.
+    ContractSpec noSubject = checkoutContract();
+    noSubject.subjectField = "";
+    noSubject.subjectFieldIndex = -1;
+    auto bySession = Aggregator::create(spec, noSubject, kHashKey);
+    REQUIRE(bySession);
+    for (int i = 0; i < 30; ++i) {
+        Ev e;
+        e.time = kT;
+        e.customer = "same person";
+        e.session = "s-" + std::to_string(i % 6);
+        auto fields = e.fields();
+        bySession->add(e.time, e.consent, fields);
+    }
+    auto out = flushOf(*bySession);
+    MiniDb sessions;
+    sessions.apply(out->upserts, out->finalizes);
+    CHECK(sessions.table(table).at(*rowOf(sessions, table, kT, "[\"NL\"]"), "subjects") == Owned::ofInt(6));
+}

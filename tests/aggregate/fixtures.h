@@ -39,6 +39,10 @@ inline ContractSpec checkoutContract()
     field("tags", FieldType::kString, -1, true);
     field("scores", FieldType::kNumber, -1, true);
     field("ratio", FieldType::kNumber);
+    c.keyField = "session_id";
+    c.keyFieldIndex = kSession;
+    c.subjectField = "customer_id";
+    c.subjectFieldIndex = kCustomer;
     return c;
 }
 
@@ -88,6 +92,7 @@ struct Ev {
     std::optional<std::string> country = "NL";
     std::optional<std::string> device;
     std::optional<std::string> customer;
+    std::optional<std::string> session;
     std::optional<double> total;
     std::optional<int64_t> items;
     std::optional<bool> vip;
@@ -103,6 +108,8 @@ struct Ev {
             v[kDevice] = Value::ofString(*device);
         if (customer)
             v[kCustomer] = Value::ofString(*customer);
+        if (session)
+            v[kSession] = Value::ofString(*session);
         if (total)
             v[kTotal] = Value::ofReal(*total);
         if (items)

@@ -1,7 +1,8 @@
 // A stand-in for the SQLite writer in tests: applies UpsertRows and Finalize to in-memory
 // tables with the merge rules the writer implements in SQL (NULL + x is NULL, min/max ignore
-// NULL, integer + integer overflows to REAL, sketches merge with mergeSerialized, estimates
-// are recomputed from the merged sketch, kKeep keeps the inserted value).
+// NULL, integer + integer overflows to REAL, sketches merge with mergeSerialized and subject
+// sets with mergeSubjectSets, estimates and counts are recomputed from the merged blob, kKeep
+// keeps the inserted value).
 #pragma once
 
 #include <cmath>
@@ -11,6 +12,7 @@
 #include <vector>
 
 #include "aggregate/hyper_log_log.h"
+#include "aggregate/subject_set.h"
 #include "core/commit.h"
 
 namespace sluice::aggregate::testing {
@@ -175,8 +177,16 @@ private:
                 case MergeOp::kSet: merged[c] = in[c]; break;
                 case MergeOp::kKeep: break;
                 case MergeOp::kHllEstimate: break;  // below, from the merged sketch
+                case MergeOp::kSubjectsCount: break;  // below, from the merged set
                 case MergeOp::kHllMerge: {
                     auto m = mergeSerialized(blob(old[c]), blob(in[c]));
+                    if (!m)
+                        throw std::runtime_error(m.status().message());
+                    merged[c] = Owned{Cell::Kind::kBlob, 0, 0, *m};
+                    break;
+                }
+                case MergeOp::kSubjectsMerge: {
+                    auto m = mergeSubjectSets(blob(old[c]), blob(in[c]));
                     if (!m)
                         throw std::runtime_error(m.status().message());
                     merged[c] = Owned{Cell::Kind::kBlob, 0, 0, *m};
@@ -185,12 +195,18 @@ private:
                 }
             }
             for (size_t c = 0; c < width; ++c) {
-                if (u.columns[c].op != MergeOp::kHllEstimate)
-                    continue;
-                auto e = estimateSerialized(blob(merged[static_cast<size_t>(u.columns[c].source)]));
-                if (!e)
-                    throw std::runtime_error(e.status().message());
-                merged[c] = Owned::ofReal(*e);
+                const Owned& source = u.columns[c].source >= 0 ? merged[static_cast<size_t>(u.columns[c].source)] : merged[c];
+                if (u.columns[c].op == MergeOp::kHllEstimate) {
+                    auto e = estimateSerialized(blob(source));
+                    if (!e)
+                        throw std::runtime_error(e.status().message());
+                    merged[c] = Owned::ofReal(*e);
+                } else if (u.columns[c].op == MergeOp::kSubjectsCount) {
+                    auto n = countSubjectSet(blob(source));
+                    if (!n)
+                        throw std::runtime_error(n.status().message());
+                    merged[c] = Owned::ofInt(*n);
+                }
             }
             old = std::move(merged);
         }

@@ -269,7 +269,7 @@ TEST_CASE("a pipeline file becomes outputs and aggregations", "[config][pipeline
       "aggregations": [
         {"name": "revenue", "window": "5m", "group_by": ["country"], "metrics": ["count", "sum(total)", "avg(total)",
          "min(items)", "max(items)", "distinct(cid)"], "consent": [1], "allowed_lateness": 2000, "min_group_size": 3},
-        {"name": "plain", "window": 60000, "metrics": ["count"]}
+        {"name": "plain", "window": 60000, "metrics": ["count"], "allowed_lateness": "0s"}
       ]})J");
     auto p = d.load();
     INFO((p.isOk() ? "" : p.status().message()));
@@ -312,7 +312,7 @@ TEST_CASE("a pipeline file becomes outputs and aggregations", "[config][pipeline
     CHECK(r.allowedLatenessMs == 2000);
     CHECK(r.minGroupSize == 3);
     CHECK(s.aggregations[1].windowMs == 60'000);
-    CHECK(s.aggregations[1].minGroupSize == 1);
+    CHECK(s.aggregations[1].minGroupSize == 5);  // the documented default
     CHECK(s.aggregations[1].allowedLatenessMs == 0);
 
     // An absolute seed file is kept.
@@ -400,8 +400,14 @@ TEST_CASE("pipeline errors name the file and the JSON path", "[config][pipelines
         {"metric empty", aggs(R"J({"name": "a", "window": "1m", "metrics": [""]})J"), "aggregations[0].metrics: '' is not a metric"},
         {"consent out of range", aggs(R"J({"name": "a", "window": "1m", "metrics": ["count"], "consent": [-1]})J"),
          "aggregations[0].consent: purpose levels are integers from 0 to 63"},
-        {"min_group_size zero", aggs(R"J({"name": "a", "window": "1m", "metrics": ["count"], "min_group_size": 0})J"),
-         "aggregations[0].min_group_size: must be an integer of at least 1"},
+        {"lateness missing", aggs(R"J({"name": "a", "window": "1m", "metrics": ["count"]})J"),
+         "aggregations[0].allowed_lateness: is required: how long a window waits for out-of-order events"},
+        {"min_group_size zero", aggs(R"J({"name": "a", "window": "1m", "metrics": ["count"], "allowed_lateness": 0, "min_group_size": 0})J"),
+         "aggregations[0].min_group_size: must be an integer from 1 to 256 (distinct data subjects; default 5)"},
+        {"min_group_size above the exact limit", aggs(R"J({"name": "a", "window": "1m", "metrics": ["count"], "allowed_lateness": 0, "min_group_size": 257})J"),
+         "aggregations[0].min_group_size: must be an integer from 1 to 256"},
+        {"min_group_size a string", aggs(R"J({"name": "a", "window": "1m", "metrics": ["count"], "allowed_lateness": 0, "min_group_size": "5"})J"),
+         "aggregations[0].min_group_size: must be an integer from 1 to 256"},
     };
     for (const Case& k : cases) {
         Dirs d;
@@ -429,19 +435,19 @@ TEST_CASE("aggregation rules of aggregate::checkAggregation, with the file named
         std::string expected;  // after "<file>: "
     };
     const std::vector<Case> cases = {
-        {"PII in group_by", R"J({"name": "a", "window": "1m", "group_by": ["email"], "metrics": ["count"]})J",
+        {"PII in group_by", R"J({"name": "a", "window": "1m", "group_by": ["email"], "metrics": ["count"], "allowed_lateness": 0})J",
          "aggregation \"a\": group_by field \"email\" is PII (level 2)"},
-        {"unknown group_by field", R"J({"name": "a", "window": "1m", "group_by": ["city"], "metrics": ["count"]})J",
+        {"unknown group_by field", R"J({"name": "a", "window": "1m", "group_by": ["city"], "metrics": ["count"], "allowed_lateness": 0})J",
          "aggregation \"a\": group_by field \"city\" is not a field of t/shop/1.0.0"},
-        {"array in group_by", R"J({"name": "a", "window": "1m", "group_by": ["counts"], "metrics": ["count"]})J",
+        {"array in group_by", R"J({"name": "a", "window": "1m", "group_by": ["counts"], "metrics": ["count"], "allowed_lateness": 0})J",
          "aggregation \"a\": group_by field \"counts\" is an array"},
-        {"sum of a string", R"J({"name": "a", "window": "1m", "metrics": ["sum(country)"]})J",
+        {"sum of a string", R"J({"name": "a", "window": "1m", "metrics": ["sum(country)"], "allowed_lateness": 0})J",
          "aggregation \"a\": sum(country): \"country\" is a string; sum needs an integer or number field"},
-        {"metric on unknown field", R"J({"name": "a", "window": "1m", "metrics": ["max(price)"]})J",
+        {"metric on unknown field", R"J({"name": "a", "window": "1m", "metrics": ["max(price)"], "allowed_lateness": 0})J",
          "aggregation \"a\": max(price): \"price\" is not a field of t/shop/1.0.0"},
-        {"zero window", R"J({"name": "a", "window": "0s", "metrics": ["count"]})J",
+        {"zero window", R"J({"name": "a", "window": "0s", "metrics": ["count"], "allowed_lateness": 0})J",
          "aggregation \"a\": window must be longer than 0 ms"},
-        {"metric twice", R"J({"name": "a", "window": "1m", "metrics": ["count", "count"]})J",
+        {"metric twice", R"J({"name": "a", "window": "1m", "metrics": ["count", "count"], "allowed_lateness": 0})J",
          "aggregation \"a\": the metric count is listed twice"},
     };
     for (const Case& k : cases) {
@@ -466,19 +472,19 @@ TEST_CASE("output and aggregation names share one SQL namespace", "[config][pipe
     };
     const std::string c = R"J("contract": "t/shop/1.0.0")J";
     const std::vector<Case> cases = {
-        {"output and aggregation", "{" + c + R"J(, "outputs": [{"name": "x", "purposes": [1]}], "aggregations": [{"name": "x", "window": "1m", "metrics": ["count"]}]})J",
+        {"output and aggregation", "{" + c + R"J(, "outputs": [{"name": "x", "purposes": [1]}], "aggregations": [{"name": "x", "window": "1m", "metrics": ["count"], "allowed_lateness": 0}]})J",
          "aggregations.x: the name 'x' is used twice (outputs, aggregations and contract views share one namespace)"},
         {"two outputs", "{" + c + R"J(, "outputs": [{"name": "x", "purposes": [1]}, {"name": "x", "purposes": [2]}]})J",
          "outputs.x: the name 'x' is used twice"},
         {"a contract's view", "{" + c + R"J(, "outputs": [{"name": "t_shop_1_0_0", "purposes": [1]}]})J",
          "outputs.t_shop_1_0_0: the name 't_shop_1_0_0' is used twice"},
-        {"a built-in table", "{" + c + R"J(, "aggregations": [{"name": "batches", "window": "1m", "metrics": ["count"]}]})J",
+        {"a built-in table", "{" + c + R"J(, "aggregations": [{"name": "batches", "window": "1m", "metrics": ["count"], "allowed_lateness": 0}]})J",
          "aggregations.batches: 'batches' is the name of a built-in table"},
         {"a built-in view", "{" + c + R"J(, "outputs": [{"name": "dead_letters", "purposes": [1]}]})J",
          "outputs.dead_letters: 'dead_letters' is the name of a built-in table"},
         {"a reserved prefix", "{" + c + R"J(, "outputs": [{"name": "events_x", "purposes": [1]}]})J",
          "outputs.events_x: 'events_x' may not start with events_"},
-        {"sqlite prefix", "{" + c + R"J(, "aggregations": [{"name": "sqlite_stat", "window": "1m", "metrics": ["count"]}]})J",
+        {"sqlite prefix", "{" + c + R"J(, "aggregations": [{"name": "sqlite_stat", "window": "1m", "metrics": ["count"], "allowed_lateness": 0}]})J",
          "aggregations.sqlite_stat: 'sqlite_stat' may not start with sqlite_"},
         {"uppercase", "{" + c + R"J(, "outputs": [{"name": "Analytics", "purposes": [1]}]})J",
          "outputs.Analytics: 'Analytics' must be lowercase letters, digits and _ (starting with a letter)"},
@@ -499,7 +505,7 @@ TEST_CASE("output and aggregation names share one SQL namespace", "[config][pipe
     Dirs d;
     d.contract("shop.json", kShop);
     d.pipeline("a.json", "{" + c + R"J(, "outputs": [{"name": "x", "purposes": [1]}]})J");
-    const std::string b = d.pipeline("b.json", "{" + c + R"J(, "aggregations": [{"name": "x", "window": "1m", "metrics": ["count"]}]})J");
+    const std::string b = d.pipeline("b.json", "{" + c + R"J(, "aggregations": [{"name": "x", "window": "1m", "metrics": ["count"], "allowed_lateness": 0}]})J");
     CHECK_THAT(d.error(), StartsWith(b + ": aggregations.x: the name 'x' is used twice"));
 }
 

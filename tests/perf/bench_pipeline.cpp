@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "aggregate/hyper_log_log.h"
+#include "aggregate/subject_set.h"
 #include "config/config.h"
 #include "core/clock.h"
 #include "core/queue.h"
@@ -133,6 +134,8 @@ int main(int argc, char** argv)
     wo.path = database;
     wo.sketches.merge = aggregate::mergeSerialized;
     wo.sketches.estimate = aggregate::estimateSerialized;
+    wo.sketches.subjectsMerge = aggregate::mergeSubjectSets;
+    wo.sketches.subjectsCount = aggregate::countSubjectSet;
     wo.backgroundCheckpoints = std::getenv("SLUICE_BENCH_INLINE_CHECKPOINTS") == nullptr;
     auto writer = store::BatchWriter::open(wo);
     if (!runtime || !writer) {

@@ -323,6 +323,48 @@ TEST_CASE("upserts merge with every MergeOp; NULL counts as absent for add, min 
     CHECK(queryInt(db, "SELECT sum(final) FROM agg_t") == 3);
 }
 
+TEST_CASE("subject set columns merge with sluice_subjects_merge and count with sluice_subjects_count",
+          "[store][writer]")
+{
+    TempDir dir;
+    auto w = openWriterWithSchema(dir.file("s.db"));
+    REQUIRE(w->db()
+                .exec("CREATE TABLE agg_people(window_start INTEGER NOT NULL, group_key TEXT NOT NULL, "
+                      "subjects INTEGER NOT NULL DEFAULT 0, subject_set BLOB NOT NULL, "
+                      "PRIMARY KEY(window_start, group_key))")
+                .isOk());
+    Db db = openDb(dir.file("s.db"), true);
+    auto batch = [&](uint64_t id, std::vector<std::pair<std::string, std::string>> rows) {
+        BatchBuilder b(id);
+        UpsertRows u;
+        u.table = "agg_people";
+        u.columns = {{"window_start", MergeOp::kKey, -1},
+                     {"group_key", MergeOp::kKey, -1},
+                     {"subjects", MergeOp::kSubjectsCount, 3},
+                     {"subject_set", MergeOp::kSubjectsMerge, -1}};
+        WriteBatch wb = b.take();
+        Arena& arena = wb.arenas.emplace_back();
+        for (const auto& [group, set] : rows) {
+            u.cells.push_back(Cell::ofInt(0));
+            u.cells.push_back(Cell::ofText(arena.copy(group)));
+            u.cells.push_back(Cell::ofInt(static_cast<int64_t>(std::set<char>(set.begin(), set.end()).size())));
+            u.cells.push_back(Cell::ofBlob(arena.copy(set)));
+        }
+        wb.upserts.push_back(std::move(u));
+        return wb;
+    };
+    commitOk(*w, batch(1, {{"NL", "ab"}, {"DE", "x"}}));
+    commitOk(*w, batch(2, {{"NL", "bc"}, {"NL", "d"}}));
+    CHECK(queryText(db, "SELECT subject_set FROM agg_people WHERE group_key = 'NL'") == "abcd");
+    CHECK(queryInt(db, "SELECT subjects FROM agg_people WHERE group_key = 'NL'") == 4);
+    CHECK(queryInt(db, "SELECT subjects FROM agg_people WHERE group_key = 'DE'") == 1);
+    // A corrupt set fails the batch.
+    Status bad = commit(*w, batch(3, {{"DE", "!"}}));
+    REQUIRE_FALSE(bad.isOk());
+    CHECK_THAT(bad.message(), Contains("bad subject set"));
+    CHECK(queryInt(db, "SELECT subjects FROM agg_people WHERE group_key = 'DE'") == 1);
+}
+
 TEST_CASE("a sketch function error fails the upsert and the batch", "[store][writer]")
 {
     TempDir dir;

@@ -337,6 +337,42 @@ TEST_CASE("applyTable creates once, accepts the same layout, refuses a changed o
     CHECK(count(db, kEventsTable) == 0);
 }
 
+TEST_CASE("applyTable upgrades a table of a listed older layout in place and keeps its rows", "[store][schema]")
+{
+    TempDir dir;
+    Db db = openDb(dir.file("a.db"));
+    REQUIRE(migrate(db).isOk());
+    TableDef old;
+    old.name = "agg_up";
+    old.createSql = "CREATE TABLE IF NOT EXISTS \"agg_up\" (\"window_start\" INTEGER NOT NULL, \"n\" INTEGER, "
+                    "PRIMARY KEY (\"window_start\"))";
+    REQUIRE(applyTable(db, old).isOk());
+    REQUIRE(db.exec("INSERT INTO agg_up VALUES (60000, 7)").isOk());
+
+    TableDef current = old;
+    current.createSql = "CREATE TABLE IF NOT EXISTS \"agg_up\" (\"window_start\" INTEGER NOT NULL, \"n\" INTEGER, "
+                        "\"people\" INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (\"window_start\"))";
+    current.viewName = "up";
+    current.viewSql = "CREATE VIEW \"up\" AS SELECT window_start, n FROM agg_up WHERE people >= 5";
+    TableDef unlisted = current;
+    // Without an upgrade from the stored layout: refused, as any other change.
+    CHECK_FALSE(checkTables(db, {unlisted}).isOk());
+    CHECK_FALSE(applyTable(db, unlisted).isOk());
+
+    current.upgrades.push_back({"CREATE TABLE other (x)", {"SELECT no_such_function()"}});  // not this one
+    current.upgrades.push_back({old.createSql, {"ALTER TABLE \"agg_up\" ADD COLUMN \"people\" INTEGER NOT NULL DEFAULT 0"}});
+    CHECK(checkTables(db, {current}).isOk());
+    REQUIRE(applyTable(db, current).isOk());
+    CHECK(queryText(db, "SELECT create_sql FROM sluice_tables WHERE name = 'agg_up'") == current.createSql);
+    CHECK(queryInt(db, "SELECT n FROM agg_up WHERE window_start = 60000") == 7);
+    CHECK(queryInt(db, "SELECT people FROM agg_up WHERE window_start = 60000") == 0);
+    CHECK(count(db, "up") == 0);
+    REQUIRE(applyTable(db, current).isOk());  // now the current layout: nothing to do
+    CHECK(checkTables(db, {current}).isOk());
+    // The older layout is no longer what is stored: applying it is a change, refused.
+    CHECK_FALSE(applyTable(db, old).isOk());
+}
+
 TEST_CASE("registerPipeline records contracts, outputs, aggregations; contracts are immutable", "[store][schema]")
 {
     TempDir dir;

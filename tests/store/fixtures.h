@@ -116,6 +116,17 @@ inline SketchFunctions sketches()
     f.estimate = [](std::optional<std::string_view> a) -> Result<double> {
         return a ? static_cast<double>(a->size()) : 0.0;
     };
+    // Subject sets alike, counted as integers.
+    f.subjectsMerge = [merge = f.merge](std::optional<std::string_view> a,
+                                         std::optional<std::string_view> b) -> Result<std::string> {
+        auto merged = merge(a, b);
+        return merged ? merged : Result<std::string>(Status::corruption("bad subject set"));
+    };
+    f.subjectsCount = [](std::optional<std::string_view> a) -> Result<int64_t> {
+        if (a && a->find('!') != std::string_view::npos)
+            return Status::corruption("bad subject set");
+        return a ? static_cast<int64_t>(a->size()) : 0;
+    };
     return f;
 }
 

@@ -12,6 +12,7 @@
 
 #include "aggregate/hyper_log_log.h"
 #include "aggregate/siphash.h"
+#include "aggregate/subject_set.h"
 #include "feature_support.h"
 #include "harness.h"
 #include "ingest/producer.h"
@@ -47,7 +48,7 @@ struct AggDef {
 const std::vector<AggDef>& modelDefs()
 {
     static const std::vector<AggDef> defs = {
-        {"per_second", 1000, 3000, {"country"}, {}, 1},
+        {"per_second", 1000, 3000, {"country"}, {}, 5},  // min_group_size left out: the default 5
         {"per_minute", 60'000, 20'000, {"device", "country"}, {1}, 3},
         {"per_hour", 3'600'000, 0, {}, {}, 1},
     };
@@ -63,7 +64,7 @@ const char* const kModelPipeline = R"JSON({"contract": "acme/agg/1.0.0", "aggreg
    "metrics": ["count", "sum(items)", "avg(items)", "distinct(customer_id)"],
    "consent": [1], "allowed_lateness": "20s", "min_group_size": 3},
   {"name": "per_hour", "window": "1h", "metrics": ["count", "distinct(customer_id)", "max(amount)"],
-   "allowed_lateness": 0}]})JSON";
+   "allowed_lateness": 0, "min_group_size": 1}]})JSON";
 
 struct AggEvent {
     std::string id;
@@ -334,6 +335,13 @@ void checkColumn(const std::string& column, const SqlValue& v, const GroupState&
         realOrNull(s.nAmount, s.maxAmount);
     } else if (column == "avg_amount") {
         realOrNull(s.nAmount, s.nAmount ? s.sumAmount / static_cast<double>(s.nAmount) : 0);
+    } else if (column == "subjects") {
+        // People (the contract's data_subject_field), exact up to the limit.
+        CHECK(v.i == static_cast<int64_t>(std::min(s.customers.size(), aggregate::SubjectSet::kExactLimit + 1)));
+    } else if (column == "subject_set") {
+        auto set = aggregate::SubjectSet::parse(v.text);
+        REQUIRE(set);
+        CHECK(set->count() == std::min(s.customers.size(), aggregate::SubjectSet::kExactLimit + 1));
     } else if (column == "distinct_customer_id") {
         INFO("true distinct " << s.customers.size());
         if (view)
@@ -409,7 +417,7 @@ void checkAgainstModel(const std::string& db, const std::vector<AggModel>& model
         const SqlResult v = querySqlNamed(db, "SELECT * FROM \"" + d.name + "\" ORDER BY window_start_ms");
         size_t visible = 0;
         for (const auto& [key, s] : m.groups)
-            visible += s.count >= d.minGroupSize;
+            visible += s.customers.size() >= static_cast<size_t>(d.minGroupSize);
         CHECK(v.rows.size() == visible);
         if (d.minGroupSize > 1)
             CHECK(visible < m.groups.size());  // the threshold hid something
@@ -429,7 +437,7 @@ void checkAgainstModel(const std::string& db, const std::vector<AggModel>& model
                 continue;
             }
             const GroupState& s = it->second;
-            CHECK(s.count >= d.minGroupSize);
+            CHECK(s.customers.size() >= static_cast<size_t>(d.minGroupSize));
             for (size_t c = 0; c < v.columns.size(); ++c) {
                 const std::string& col = v.columns[c];
                 if (col == "window_start")
@@ -641,7 +649,7 @@ TEST_CASE("aggregation: exact after SIGKILL and restart mid-stream, and unchange
     CHECK(queryInt(db, "PRAGMA integrity_check") == 0);
 }
 
-TEST_CASE("aggregation: k-anonymity hides groups smaller than min_group_size from the view only",
+TEST_CASE("aggregation: k-anonymity counts people: groups of many events from fewer than k people stay hidden",
           "[features][aggregation]")
 {
     const char* pipeline = R"JSON({"contract": "acme/agg/1.0.0", "aggregations": [
@@ -652,7 +660,9 @@ TEST_CASE("aggregation: k-anonymity hides groups smaller than min_group_size fro
     REQUIRE(daemon.start());
     const int64_t window = (wallMs() - 3'600'000) / 60'000 * 60'000;
     int n = 0;
-    auto send = [&](const std::string& country, int count) {
+    // `count` events of `country`, from the customers "<country>-0" .. "<country>-<people - 1>"
+    // in turn (none when people is 0), in one acknowledged request: one or a few batches.
+    auto send = [&](const std::string& country, int count, int people, int firstPerson = 0) {
         ingest::AckProducer::Options po;
         po.endpoint = daemon.routerEndpoint();
         po.timeoutMs = 60'000;
@@ -665,7 +675,8 @@ TEST_CASE("aggregation: k-anonymity hides groups smaller than min_group_size fro
             e.t = window + 1000 * (n % 50);
             e.consent = {0};
             e.session = "s-" + std::to_string(n);
-            e.customer = "c-" + std::to_string(n);
+            if (people > 0)
+                e.customer = country + "-" + std::to_string(firstPerson + i % people);
             e.country = country;
             body += e.json() + "\n";
         }
@@ -673,27 +684,40 @@ TEST_CASE("aggregation: k-anonymity hides groups smaller than min_group_size fro
         REQUIRE((*producer)->flush());
         REQUIRE((*producer)->report().accepted == static_cast<uint64_t>(count));
     };
-    auto tableCount = [&](const std::string& country) {
-        return queryInt(daemon.database(), "SELECT coalesce(sum(count), -1) FROM agg_k_anon WHERE country = '" +
-                                               country + "'");
+    const std::string db = daemon.database();
+    auto tableRow = [&](const std::string& country, const std::string& column) {
+        return queryInt(db, "SELECT coalesce(sum(" + column + "), -1) FROM agg_k_anon WHERE country = '" + country + "'");
     };
-    auto viewCount = [&](const std::string& country) {
-        return queryInt(daemon.database(), "SELECT count(*) FROM k_anon WHERE country = '" + country + "'");
+    auto shown = [&](const std::string& country) {
+        return queryInt(db, "SELECT count(*) FROM k_anon WHERE country = '" + country + "'") == 1;
     };
-    send("AA", 4);  // k - 1
-    send("BB", 5);  // k
-    send("CC", 1);
-    CHECK(tableCount("AA") == 4);
-    CHECK(viewCount("AA") == 0);
-    CHECK(tableCount("BB") == 5);
-    CHECK(viewCount("BB") == 1);
-    CHECK(queryInt(daemon.database(), "SELECT count FROM k_anon WHERE country = 'BB'") == 5);
-    CHECK(tableCount("CC") == 1);
-    CHECK(viewCount("CC") == 0);
-    // One more event, in another batch, brings AA to k: now it shows.
-    send("AA", 1);
-    CHECK(tableCount("AA") == 5);
-    CHECK(viewCount("AA") == 1);
-    CHECK(queryInt(daemon.database(), "SELECT count(*) FROM k_anon") == 2);
+    send("AA", 400, 4);  // many events, four people
+    send("BB", 5, 5);    // k people, one event each
+    send("CC", 300, 1);  // one person, very active
+    send("DD", 50, 0);   // events without a data subject: nobody to count
+    send("EE", 1000, 300);  // more people than the exact limit
+    CHECK(tableRow("AA", "count") == 400);
+    CHECK(tableRow("AA", "subjects") == 4);
+    CHECK_FALSE(shown("AA"));
+    CHECK(tableRow("BB", "subjects") == 5);
+    CHECK(shown("BB"));
+    CHECK(queryInt(db, "SELECT count FROM k_anon WHERE country = 'BB'") == 5);
+    CHECK(tableRow("CC", "count") == 300);
+    CHECK(tableRow("CC", "subjects") == 1);
+    CHECK_FALSE(shown("CC"));
+    CHECK(tableRow("DD", "count") == 50);
+    CHECK(tableRow("DD", "subjects") == 0);
+    CHECK_FALSE(shown("DD"));
+    CHECK(tableRow("EE", "subjects") == 257);  // "more than 256"
+    CHECK(shown("EE"));
+    // The same four people again, in other batches, leave AA hidden; a fifth person shows it.
+    send("AA", 100, 4);
+    CHECK(tableRow("AA", "count") == 500);
+    CHECK(tableRow("AA", "subjects") == 4);
+    CHECK_FALSE(shown("AA"));
+    send("AA", 1, 1, 4);
+    CHECK(tableRow("AA", "subjects") == 5);
+    CHECK(shown("AA"));
+    CHECK(queryInt(db, "SELECT count(*) FROM k_anon") == 3);
     REQUIRE(daemon.stop() == 0);
 }
