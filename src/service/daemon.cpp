@@ -14,8 +14,6 @@
 #include <optional>
 #include <sstream>
 
-#include "aggregate/hyper_log_log.h"
-#include "aggregate/subject_set.h"
 #include "core/clock.h"
 #include "core/exit_codes.h"
 #include "core/log.h"
@@ -240,10 +238,7 @@ void Daemon::openDatabase()
     options.path = cfg_.store.database;
     options.cacheBytes = static_cast<int64_t>(cfg_.store.cacheBytes);
     options.backgroundCheckpoints = true;
-    options.sketches.merge = aggregate::mergeSerialized;
-    options.sketches.estimate = aggregate::estimateSerialized;
-    options.sketches.subjectsMerge = aggregate::mergeSubjectSets;
-    options.sketches.subjectsCount = aggregate::countSubjectSet;
+    options.sketches = transform::sketchFunctions();
     if (!cfg_.testing.failWritesFile.empty()) {
         if (Status s = store::registerFaultVfs(cfg_.testing.failWritesFile); !s) {
             log::error(s.message());

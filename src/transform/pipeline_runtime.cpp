@@ -3,6 +3,8 @@
 #include <algorithm>
 
 #include "aggregate/aggregation_table.h"
+#include "aggregate/hyper_log_log.h"
+#include "aggregate/subject_set.h"
 #include "privacy/consent.h"
 #include "privacy/masker.h"
 #include "store/schema.h"
@@ -58,6 +60,16 @@ Result<std::shared_ptr<const PipelineRuntime>> PipelineRuntime::build(PipelinePt
     }
     rt->schema = std::move(schema);
     return std::shared_ptr<const PipelineRuntime>(std::move(rt));
+}
+
+store::SketchFunctions sketchFunctions()
+{
+    store::SketchFunctions f;
+    f.merge = aggregate::mergeSerialized;
+    f.estimate = aggregate::estimateSerialized;
+    f.subjectsMerge = aggregate::mergeSubjectSets;
+    f.subjectsCount = aggregate::countSubjectSet;
+    return f;
 }
 
 std::string aggregationSignature(const AggregationSpec& a)

@@ -13,6 +13,7 @@
 #include "core/status.h"
 #include "privacy/key_wrap.h"
 #include "privacy/secret.h"
+#include "store/batch_writer.h"
 
 namespace sluice::transform {
 
@@ -35,6 +36,10 @@ struct PipelineRuntime {
     // an output names no seed file).
     static Result<std::shared_ptr<const PipelineRuntime>> build(PipelinePtr spec, const privacy::KeyWrapper& wrapper);
 };
+
+// The SQL functions the store's writer registers for the aggregation tables: sketch unions and
+// estimates (distinct), subject set unions and counts (k-anonymity).
+store::SketchFunctions sketchFunctions();
 
 // A canonical text of what makes an aggregation's state: two specs with the same signature can
 // keep one Aggregator across a reload.

@@ -15,8 +15,6 @@
 #include <fstream>
 #include <thread>
 
-#include "aggregate/hyper_log_log.h"
-#include "aggregate/subject_set.h"
 #include "config/config.h"
 #include "core/clock.h"
 #include "core/queue.h"
@@ -132,10 +130,7 @@ int main(int argc, char** argv)
     auto runtime = transform::PipelineRuntime::build(cfg->pipelineSpec, *wrapper);
     store::BatchWriter::Options wo;
     wo.path = database;
-    wo.sketches.merge = aggregate::mergeSerialized;
-    wo.sketches.estimate = aggregate::estimateSerialized;
-    wo.sketches.subjectsMerge = aggregate::mergeSubjectSets;
-    wo.sketches.subjectsCount = aggregate::countSubjectSet;
+    wo.sketches = transform::sketchFunctions();
     wo.backgroundCheckpoints = std::getenv("SLUICE_BENCH_INLINE_CHECKPOINTS") == nullptr;
     auto writer = store::BatchWriter::open(wo);
     if (!runtime || !writer) {

@@ -10,7 +10,6 @@
 #include <string>
 #include <vector>
 
-#include "aggregate/hyper_log_log.h"
 #include "config/config.h"
 #include "core/clock.h"
 #include "privacy/key_wrap.h"
@@ -101,8 +100,7 @@ struct Fixture {
         path = database.empty() ? dir.file("sluice.db") : database;
         store::BatchWriter::Options wo;
         wo.path = path;
-        wo.sketches.merge = aggregate::mergeSerialized;
-        wo.sketches.estimate = aggregate::estimateSerialized;
+        wo.sketches = sketchFunctions();
         auto bw = store::BatchWriter::open(wo);
         REQUIRE(bw.isOk());
         writer = std::move(*bw);
