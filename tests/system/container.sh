@@ -175,6 +175,9 @@ ct_up() {
         ct_exec systemctl --failed --no-pager 2>&1 || true
         return 1
     fi
+    # A container left behind by an interrupted run powers itself off after 15 minutes.
+    ct_exec systemd-run --quiet --on-active=15min --timer-property=AccuracySec=1s \
+        systemctl poweroff --no-block >/dev/null 2>&1 || true
 }
 
 # Powers the container off and removes what ct_up made on the host.

@@ -22,6 +22,8 @@ CT_DIR=$work/ct
 . "$here/checks.sh"
 
 check=${1:?usage: run.sh boot|shutdown|CHECK}
+# Interrupted (meson's timeout, Ctrl-C): still run the EXIT trap that powers our container off.
+trap 'exit 130' INT TERM
 t0=$(date +%s.%N)
 elapsed() { awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f s", b - a }'; }
 
@@ -79,7 +81,7 @@ failures=0
 "check_$check"
 if [ "$failures" -ne 0 ]; then
     echo "--- the service's journal (last 60 lines) ---"
-    [ "$check" = package ] || ct_exec journalctl -q -u sluiced.service --no-pager -n 60 2>&1
+    ct_exec journalctl -q -u sluiced.service --no-pager -n 60 2>&1
     echo "FAILED: $failures expectation(s) of '$check' ($(elapsed))"
     exit 1
 fi
