@@ -6,15 +6,52 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
-#include "cli/key_ring.h"
 #include "core/encoding.h"
 #include "core/schema.h"
 #include "core/time_format.h"
+#include "privacy/key_ring.h"
+#include "store/key_table.h"
 
 namespace sluice::cli {
 namespace {
 
 using Json = nlohmann::ordered_json;
+using privacy::FileKeyRing;
+using privacy::StoredKeyRing;
+
+// The database's keys, for a StoredKeyRing.
+class DbWrappedKeys final : public privacy::WrappedKeySource {
+public:
+    explicit DbWrappedKeys(store::Db& db) : db_(db) {}
+
+    Result<std::optional<Wrapped>> byLink(std::string_view keyLink) override
+    {
+        auto key = store::keyByLink(db_, keyLink);
+        if (!key)
+            return key.status();
+        if (!*key)
+            return std::optional<Wrapped>();
+        return std::optional<Wrapped>(Wrapped{(*key)->keyId, std::move((*key)->wrapped)});
+    }
+
+    Result<std::optional<Shredded>> lastShred(std::string_view keyLink) override
+    {
+        auto shred = store::lastShredOf(db_, keyLink);
+        if (!shred)
+            return shred.status();
+        if (!*shred)
+            return std::optional<Shredded>();
+        return std::optional<Shredded>(Shredded{(*shred)->atMs, std::move((*shred)->cause)});
+    }
+
+    Status forEachKeyId(const std::function<void(uint32_t, std::string_view)>& fn) override
+    {
+        return store::forEachKeyId(db_, fn);
+    }
+
+private:
+    store::Db& db_;
+};
 
 const Command kDecrypt = {
     "decrypt",
@@ -237,7 +274,7 @@ std::string linksJson(const std::vector<std::string>& links)
     return j.dump();
 }
 
-int decryptEvents(store::Db& db, DbKeyRing& keys, const po::variables_map& vm,
+int decryptEvents(store::Db& db, StoredKeyRing& keys, const po::variables_map& vm,
                   const std::optional<std::vector<std::string>>& onlyLinks, Io& io)
 {
     const ContractInfo contract = findContract(db, vm);
@@ -345,7 +382,7 @@ int decryptEvents(store::Db& db, DbKeyRing& keys, const po::variables_map& vm,
     return finish(io, tally, "event(s)");
 }
 
-int decryptDeadLetters(store::Db& db, DbKeyRing& keys, const po::variables_map& vm, Io& io)
+int decryptDeadLetters(store::Db& db, StoredKeyRing& keys, const po::variables_map& vm, Io& io)
 {
     std::string sql =
         "SELECT id, batch_id, received_at, producer, seq, event_index, reason, message, contract, event_id, "
@@ -475,7 +512,8 @@ int runDecrypt(const std::vector<std::string>& args, Io& io)
     const config::Config cfg = loadToolConfig(vm);
     store::Db db = openDatabase(cfg, false);
     const privacy::KeyWrapper wrapper = loadKeyWrapper(cfg, &db);
-    DbKeyRing keys(db, wrapper);
+    DbWrappedKeys stored(db);
+    StoredKeyRing keys = take(StoredKeyRing::create(stored, wrapper), "AES-SIV");
     if (deadLetters)
         return decryptDeadLetters(db, keys, vm, io);
     if (events) {

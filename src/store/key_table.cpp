@@ -137,6 +137,45 @@ Result<std::vector<StoredKey>> findKeys(Db& db, const KeyFilter& filter)
     return keys;
 }
 
+Result<std::optional<StoredKey>> keyByLink(Db& db, std::string_view keyLink)
+{
+    auto stmt = db.prepare(std::string("SELECT ") + kKeyColumns + " FROM keys WHERE key_link = ?");
+    if (!stmt)
+        return stmt.status();
+    stmt->bindText(1, keyLink);
+    auto row = stmt->step();
+    if (!row)
+        return row.status();
+    if (!*row)
+        return std::optional<StoredKey>();
+    return std::optional<StoredKey>(readKey(*stmt));
+}
+
+Status forEachKeyId(Db& db, const std::function<void(uint32_t keyId, std::string_view keyLink)>& fn)
+{
+    auto stmt = db.prepare("SELECT key_id, key_link FROM keys ORDER BY created_at");
+    if (!stmt)
+        return stmt.status();
+    return stmt->forEachRow(
+        [&](const Stmt& row) { fn(static_cast<uint32_t>(row.columnInt(0)), row.columnText(1)); });
+}
+
+Result<std::optional<ShredRecord>> lastShredOf(Db& db, std::string_view keyLink)
+{
+    auto stmt = db.prepare("SELECT at, cause FROM shred_log WHERE instr(key_links, ?) > 0 ORDER BY id DESC LIMIT 1");
+    if (!stmt)
+        return stmt.status();
+    stmt->bindText(1, keyLink);
+    auto row = stmt->step();
+    if (!row)
+        return row.status();
+    if (!*row)
+        return std::optional<ShredRecord>();
+    ShredRecord record{stmt->columnInt(0), std::string(stmt->columnText(1))};
+    stmt->reset();
+    return std::optional<ShredRecord>(std::move(record));
+}
+
 Result<ShredReport> shredKeys(Db& db, const std::vector<std::string>& keyLinks, std::string_view cause, int64_t nowMs,
                               const ShredScope& scope)
 {

@@ -60,6 +60,21 @@ struct KeyFilter {
 
 Result<std::vector<StoredKey>> findKeys(Db& db, const KeyFilter& filter);
 
+// The key stored under `keyLink`, of any kind; nullopt when there is none.
+Result<std::optional<StoredKey>> keyByLink(Db& db, std::string_view keyLink);
+
+// Every key's id and link, oldest first.
+Status forEachKeyId(Db& db, const std::function<void(uint32_t keyId, std::string_view keyLink)>& fn);
+
+// A shredding of a key, from shred_log.
+struct ShredRecord {
+    int64_t atMs = 0;
+    std::string cause;  // "sluicectl forget --subject", "sluicectl forget --key-link", "retention"
+};
+
+// The last time `keyLink` was shredded; nullopt when it never was (or its record is gone).
+Result<std::optional<ShredRecord>> lastShredOf(Db& db, std::string_view keyLink);
+
 struct ShredReport {
     int64_t keys = 0;
     int64_t derivedRows = 0;

@@ -1,4 +1,4 @@
-// Where sluicectl decrypt gets its keys.
+// Key rings: where decryption outside the pipeline (sluicectl decrypt) gets its keys.
 //
 // FileKeyRing: an exported key file, in any of the forms a data owner may hold:
 //   - sluicectl's JSON-lines export: one {"keyLink": ..., "keyset": {Tink keyset}, ...} per line
@@ -7,14 +7,16 @@
 //   - a cleartext JSON keyset written by Tink or Tinkey (any number of keys, any output prefix).
 // Ciphertexts are matched to keys by the key id in their Tink prefix, then RAW keys are tried.
 //
-// DbKeyRing: the database's wrapped keys, unwrapped with the master key on first use and cached
-// by key link. It tells a shredded key (listed in shred_log) from a key that never existed.
+// StoredKeyRing: wrapped keys from a WrappedKeySource (the database, through store/),
+// unwrapped with the master key on first use and cached by key link. It tells a shredded key
+// from a key that never existed.
 //
 // Both own a SivCipher: one thread each. Error messages name key links and key ids, never
 // key bytes or plaintext.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -26,9 +28,8 @@
 #include "privacy/key_wrap.h"
 #include "privacy/siv.h"
 #include "privacy/tink_keyset.h"
-#include "store/db.h"
 
-namespace sluice::cli {
+namespace sluice::privacy {
 
 class FileKeyRing {
 public:
@@ -51,17 +52,40 @@ private:
     Status add(std::string_view keysetJson, std::string keyLink, const std::string& where);
 
     std::string origin_;
-    std::vector<privacy::TinkKeyset> keysets_;
+    std::vector<TinkKeyset> keysets_;
     std::vector<std::string> keyLinks_;                      // per keyset; "" when unknown
     std::unordered_multimap<uint32_t, size_t> byKeyId_;      // enabled prefixed keys -> keyset
     std::vector<size_t> rawKeysets_;                         // keysets holding enabled RAW keys
-    std::unique_ptr<privacy::SivCipher> cipher_;
+    std::unique_ptr<SivCipher> cipher_;
 };
 
-class DbKeyRing {
+// The wrapped keys a StoredKeyRing reads: the database's keys and shred_log (cli/ connects this
+// to store/).
+class WrappedKeySource {
 public:
-    DbKeyRing(store::Db& db, const privacy::KeyWrapper& wrapper);
-    ~DbKeyRing();
+    struct Wrapped {
+        uint32_t keyId = 0;
+        std::string wrapped;
+    };
+    struct Shredded {
+        int64_t atMs = 0;
+        std::string cause;
+    };
+    virtual ~WrappedKeySource() = default;
+    // The key stored under `keyLink` (any kind), nullopt when there is none.
+    virtual Result<std::optional<Wrapped>> byLink(std::string_view keyLink) = 0;
+    // The last shredding of `keyLink`, nullopt when it never was.
+    virtual Result<std::optional<Shredded>> lastShred(std::string_view keyLink) = 0;
+    // Every stored key's (key id, key link).
+    virtual Status forEachKeyId(const std::function<void(uint32_t keyId, std::string_view keyLink)>& fn) = 0;
+};
+
+class StoredKeyRing {
+public:
+    static Result<StoredKeyRing> create(WrappedKeySource& source, const KeyWrapper& wrapper);
+    StoredKeyRing(StoredKeyRing&&) noexcept;
+    StoredKeyRing& operator=(StoredKeyRing&&) noexcept;
+    ~StoredKeyRing();
 
     // Decrypts a value that the database says key `keyLink` encrypted. A key that is gone fails
     // with kNotFound and a message "key <link> was shredded (...)" or "... is not in the database".
@@ -79,15 +103,16 @@ private:
         Status error;  // not ok: this link cannot decrypt (message says why)
         bool shredded = false;
         uint32_t keyId = 0;
-        privacy::SivKey key;
+        SivKey key;
     };
 
+    StoredKeyRing(WrappedKeySource& source, const KeyWrapper& wrapper, SivCipher cipher);
     Entry& entry(std::string_view keyLink);
     Result<std::string> decryptWith(Entry& e, std::string_view keyLink, std::string_view raw);
 
-    store::Db& db_;
-    const privacy::KeyWrapper& wrapper_;
-    std::unique_ptr<privacy::SivCipher> cipher_;
+    WrappedKeySource* source_;
+    const KeyWrapper* wrapper_;
+    std::unique_ptr<SivCipher> cipher_;
     std::unordered_map<std::string, Entry> cache_;
     std::optional<std::unordered_multimap<uint32_t, std::string>> linksById_;  // loaded on first use
     bool lastShredded_ = false;
@@ -97,4 +122,4 @@ private:
 // not standard Base64.
 Result<std::string> ciphertextFromBase64(std::string_view text);
 
-}  // namespace sluice::cli
+}  // namespace sluice::privacy

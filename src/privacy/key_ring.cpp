@@ -1,16 +1,16 @@
-#include "cli/key_ring.h"
+#include "privacy/key_ring.h"
 
 #include <algorithm>
 #include <fstream>
 #include <iterator>
 #include <nlohmann/json.hpp>
 
-#include "cli/common.h"
 #include "core/encoding.h"
 #include "core/time_format.h"
+#include "core/wipe.h"
 #include "privacy/tink_ciphertext.h"
 
-namespace sluice::cli {
+namespace sluice::privacy {
 namespace {
 
 using Json = nlohmann::json;
@@ -58,16 +58,16 @@ size_t FileKeyRing::keys() const
 
 Status FileKeyRing::add(std::string_view keysetJson, std::string keyLink, const std::string& where)
 {
-    auto keyset = privacy::parseTinkKeyset(keysetJson);
+    auto keyset = parseTinkKeyset(keysetJson);
     if (!keyset)
         return Status::invalid(origin_ + ": " + where + ": " + keyset.status().message());
     const size_t index = keysets_.size();
     bool raw = false;
     std::vector<uint32_t> ids;
-    for (const privacy::TinkKeysetKey& k : keyset->keys) {
-        if (k.status != privacy::TinkKeyStatus::kEnabled)
+    for (const TinkKeysetKey& k : keyset->keys) {
+        if (k.status != TinkKeyStatus::kEnabled)
             continue;
-        if (k.outputPrefix == privacy::TinkOutputPrefix::kRaw) {
+        if (k.outputPrefix == TinkOutputPrefix::kRaw) {
             raw = true;
         } else if (std::find(ids.begin(), ids.end(), k.keyId) == ids.end()) {
             ids.push_back(k.keyId);
@@ -85,10 +85,10 @@ Result<FileKeyRing> FileKeyRing::parse(std::string_view text, const std::string&
 {
     FileKeyRing ring;
     ring.origin_ = origin;
-    auto cipher = privacy::SivCipher::create();
+    auto cipher = SivCipher::create();
     if (!cipher)
         return cipher.status();
-    ring.cipher_ = std::make_unique<privacy::SivCipher>(std::move(*cipher));
+    ring.cipher_ = std::make_unique<SivCipher>(std::move(*cipher));
 
     const std::string_view body = trim(withoutBom(text));
     if (body.empty())
@@ -117,11 +117,11 @@ Result<FileKeyRing> FileKeyRing::parse(std::string_view text, const std::string&
     };
 
     if (body.rfind("keyLink", 0) == 0 || body.rfind("\"keyLink\"", 0) == 0) {
-        auto rows = privacy::parseKeyExportCsv(text);
+        auto rows = parseKeyExportCsv(text);
         if (!rows)
             return Status::invalid(origin + ": " + rows.status().message());
         for (size_t i = 0; i < rows->size(); ++i) {
-            privacy::KeyExportRow& row = (*rows)[i];
+            KeyExportRow& row = (*rows)[i];
             Status s = ring.add(row.encryptionKey, row.keyLink, "record " + std::to_string(i + 1));
             wipe(row.encryptionKey);
             SLUICE_RETURN_IF_ERROR(s);
@@ -130,7 +130,7 @@ Result<FileKeyRing> FileKeyRing::parse(std::string_view text, const std::string&
     }
     if (body.front() != '{' && body.front() != '[')
         return Status::invalid(origin + ": not a key export (expected a CSV with the header " +
-                               std::string(privacy::kKeyExportCsvHeader) + ", JSON lines or a Tink keyset)");
+                               std::string(kKeyExportCsvHeader) + ", JSON lines or a Tink keyset)");
 
     Json whole = Json::parse(body, nullptr, false);
     if (!whole.is_discarded()) {
@@ -199,19 +199,19 @@ Result<std::string> FileKeyRing::decryptBase64(std::string_view text)
 
 Result<std::string> FileKeyRing::decryptRaw(std::string_view raw)
 {
-    auto prefix = privacy::parseTinkPrefix(raw);
+    auto prefix = parseTinkPrefix(raw);
     bool tried = false;
     if (prefix) {
         auto [begin, end] = byKeyId_.equal_range(prefix->keyId);
         for (auto it = begin; it != end; ++it) {
-            auto plain = privacy::tinkKeysetDecrypt(keysets_[it->second], raw, *cipher_);
+            auto plain = tinkKeysetDecrypt(keysets_[it->second], raw, *cipher_);
             if (plain)
                 return plain;
             tried = true;
         }
     }
     for (size_t index : rawKeysets_) {
-        auto plain = privacy::tinkKeysetDecrypt(keysets_[index], raw, *cipher_);
+        auto plain = tinkKeysetDecrypt(keysets_[index], raw, *cipher_);
         if (plain)
             return plain;
         tried = true;
@@ -228,16 +228,26 @@ Result<std::string> FileKeyRing::decryptRaw(std::string_view raw)
                : "the value does not decrypt under any RAW key from " + origin_);
 }
 
-// ---- DbKeyRing ----
+// ---- StoredKeyRing ----
 
-DbKeyRing::DbKeyRing(store::Db& db, const privacy::KeyWrapper& wrapper) : db_(db), wrapper_(wrapper)
+Result<StoredKeyRing> StoredKeyRing::create(WrappedKeySource& source, const KeyWrapper& wrapper)
 {
-    cipher_ = std::make_unique<privacy::SivCipher>(take(privacy::SivCipher::create(), "AES-SIV"));
+    auto cipher = SivCipher::create();
+    if (!cipher)
+        return cipher.status();
+    return StoredKeyRing(source, wrapper, std::move(*cipher));
 }
 
-DbKeyRing::~DbKeyRing() = default;
+StoredKeyRing::StoredKeyRing(WrappedKeySource& source, const KeyWrapper& wrapper, SivCipher cipher)
+    : source_(&source), wrapper_(&wrapper), cipher_(std::make_unique<SivCipher>(std::move(cipher)))
+{
+}
 
-DbKeyRing::Entry& DbKeyRing::entry(std::string_view keyLink)
+StoredKeyRing::StoredKeyRing(StoredKeyRing&&) noexcept = default;
+StoredKeyRing& StoredKeyRing::operator=(StoredKeyRing&&) noexcept = default;
+StoredKeyRing::~StoredKeyRing() = default;
+
+StoredKeyRing::Entry& StoredKeyRing::entry(std::string_view keyLink)
 {
     auto found = cache_.find(std::string(keyLink));
     if (found != cache_.end())
@@ -245,65 +255,51 @@ DbKeyRing::Entry& DbKeyRing::entry(std::string_view keyLink)
     if (cache_.size() >= kMaxCachedKeys)
         cache_.clear();
     Entry e;
-    auto stmt = db_.prepare("SELECT key_id, wrapped FROM keys WHERE key_link = ?");
-    if (!stmt) {
-        e.error = stmt.status();
-    } else {
-        stmt->bindText(1, keyLink);
-        auto row = stmt->step();
-        if (!row) {
-            e.error = row.status();
-        } else if (*row) {
-            e.keyId = static_cast<uint32_t>(stmt->columnInt(0));
-            auto key = wrapper_.unwrap(stmt->columnBlob(1), keyLink);
-            if (!key) {
-                e.error = Status::error(key.status().code(), "key " + std::string(keyLink) +
-                                                                  " does not unwrap with this master key (" +
-                                                                  key.status().message() + ")");
-            } else {
-                auto siv = cipher_->makeKey(key->view());
-                if (!siv)
-                    e.error = siv.status();
-                else
-                    e.key = std::move(*siv);
-            }
+    auto stored = source_->byLink(keyLink);
+    if (!stored) {
+        e.error = stored.status();
+    } else if (*stored) {
+        e.keyId = (*stored)->keyId;
+        auto key = wrapper_->unwrap((*stored)->wrapped, keyLink);
+        if (!key) {
+            e.error = Status::error(key.status().code(), "key " + std::string(keyLink) +
+                                                              " does not unwrap with this master key (" +
+                                                              key.status().message() + ")");
         } else {
-            auto log = db_.prepare(
-                "SELECT at, cause FROM shred_log WHERE instr(key_links, ?) > 0 ORDER BY id DESC LIMIT 1");
-            if (!log) {
-                e.error = log.status();
-            } else {
-                log->bindText(1, keyLink);
-                auto shred = log->step();
-                if (!shred) {
-                    e.error = shred.status();
-                } else if (*shred) {
-                    e.shredded = true;
-                    e.error = Status::notFound("key " + std::string(keyLink) + " was shredded at " +
-                                               isoTimeMs(log->columnInt(0)) + " (" + std::string(log->columnText(1)) +
-                                               ")");
-                } else {
-                    e.error = Status::notFound("key " + std::string(keyLink) + " is not in the database");
-                }
-            }
+            auto siv = cipher_->makeKey(key->view());
+            if (!siv)
+                e.error = siv.status();
+            else
+                e.key = std::move(*siv);
+        }
+    } else {
+        auto shred = source_->lastShred(keyLink);
+        if (!shred) {
+            e.error = shred.status();
+        } else if (*shred) {
+            e.shredded = true;
+            e.error = Status::notFound("key " + std::string(keyLink) + " was shredded at " +
+                                       isoTimeMs((*shred)->atMs) + " (" + (*shred)->cause + ")");
+        } else {
+            e.error = Status::notFound("key " + std::string(keyLink) + " is not in the database");
         }
     }
     return cache_.emplace(std::string(keyLink), std::move(e)).first->second;
 }
 
-Result<std::string> DbKeyRing::decryptWith(Entry& e, std::string_view keyLink, std::string_view raw)
+Result<std::string> StoredKeyRing::decryptWith(Entry& e, std::string_view keyLink, std::string_view raw)
 {
     lastShredded_ = e.shredded;
     if (!e.error)
         return e.error;
     SLUICE_RETURN_IF_ERROR(cipher_->setKey(e.key));
-    auto plain = privacy::tinkDecrypt(*cipher_, e.keyId, raw);
+    auto plain = tinkDecrypt(*cipher_, e.keyId, raw);
     if (plain)
         return plain;
     const Status& s = plain.status();
     switch (s.code()) {
     case StatusCode::kNotFound: {
-        auto prefix = privacy::parseTinkPrefix(raw);
+        auto prefix = parseTinkPrefix(raw);
         return Status::notFound("the value was not encrypted with key " + std::string(keyLink) + " (its key id is " +
                                 (prefix ? keyIdText(prefix->keyId) : std::string("?")) + ", the key's " +
                                 keyIdText(e.keyId) + ")");
@@ -315,7 +311,7 @@ Result<std::string> DbKeyRing::decryptWith(Entry& e, std::string_view keyLink, s
     }
 }
 
-Result<std::string> DbKeyRing::decryptBase64(std::string_view keyLink, std::string_view text)
+Result<std::string> StoredKeyRing::decryptBase64(std::string_view keyLink, std::string_view text)
 {
     lastShredded_ = false;
     auto raw = ciphertextFromBase64(text);
@@ -324,34 +320,29 @@ Result<std::string> DbKeyRing::decryptBase64(std::string_view keyLink, std::stri
     return decryptWith(entry(keyLink), keyLink, *raw);
 }
 
-Result<std::string> DbKeyRing::decryptRaw(std::string_view keyLink, std::string_view raw)
+Result<std::string> StoredKeyRing::decryptRaw(std::string_view keyLink, std::string_view raw)
 {
     lastShredded_ = false;
     return decryptWith(entry(keyLink), keyLink, raw);
 }
 
-Result<std::string> DbKeyRing::decryptAnyBase64(std::string_view text)
+Result<std::string> StoredKeyRing::decryptAnyBase64(std::string_view text)
 {
     lastShredded_ = false;
     auto raw = ciphertextFromBase64(text);
     if (!raw)
         return raw.status();
-    auto prefix = privacy::parseTinkPrefix(*raw);
+    auto prefix = parseTinkPrefix(*raw);
     if (!prefix)
         return Status::corruption("not a Tink ciphertext: " + prefix.status().message());
     if (!linksById_) {
-        // One pass over the keys table: key_id has no index, and values come by the thousand.
-        auto stmt = db_.prepare("SELECT key_id, key_link FROM keys ORDER BY created_at");
-        if (!stmt)
-            return stmt.status();
+        // One pass over the keys: key_id has no index, and values come by the thousand.
         linksById_.emplace();
-        for (;;) {
-            auto row = stmt->step();
-            if (!row)
-                return row.status();
-            if (!*row)
-                break;
-            linksById_->emplace(static_cast<uint32_t>(stmt->columnInt(0)), std::string(stmt->columnText(1)));
+        Status s = source_->forEachKeyId(
+            [this](uint32_t keyId, std::string_view link) { linksById_->emplace(keyId, std::string(link)); });
+        if (!s) {
+            linksById_.reset();
+            return s;
         }
     }
     std::vector<std::string> links;
@@ -371,4 +362,4 @@ Result<std::string> DbKeyRing::decryptAnyBase64(std::string_view text)
     return last;
 }
 
-}  // namespace sluice::cli
+}  // namespace sluice::privacy
