@@ -2,14 +2,16 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <optional>
-#include <unordered_map>
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "config/config.h"
 #include "core/encoding.h"
-#include "core/schema.h"
 #include "core/time_format.h"
 #include "privacy/key_ring.h"
+#include "store/catalog.h"
+#include "store/dead_letters.h"
+#include "store/event_rows.h"
 #include "store/key_table.h"
 
 namespace sluice::cli {
@@ -195,110 +197,46 @@ int decryptValues(const std::vector<std::string>& values, bool json, Io& io, Dec
 
 // ---- events ----
 
-struct FieldInfo {
-    int pii = -1;
-    bool array = false;
-    std::string type;  // the item type for arrays
-};
-
+// The contract named on the command line, as the database recorded it.
 struct ContractInfo {
-    std::string ref;
     std::string table;
-    std::unordered_map<std::string, FieldInfo> fields;
+    ContractSpec spec;
 };
 
 ContractInfo findContract(store::Db& db, const po::variables_map& vm)
 {
-    std::string sql = "SELECT ref, table_name, definition FROM contracts WHERE ";
-    std::string key;
-    if (vm.count("contract")) {
-        sql += "ref = ?1";
-        key = vm["contract"].as<std::string>();
-    } else {
-        sql += "table_name = ?1 OR view_name = ?1";
-        key = vm.count("table") ? vm["table"].as<std::string>() : vm["view"].as<std::string>();
-    }
-    auto stmt = take(db.prepare(sql), "reading contracts");
-    stmt.bindText(1, key);
-    if (!take(stmt.step(), "reading contracts")) {
-        auto output = take(db.prepare("SELECT name, contract FROM outputs WHERE name = ?1 OR table_name = ?1"),
-                           "reading outputs");
-        output.bindText(1, key);
-        if (take(output.step(), "reading outputs"))
-            throw Failure(kExitUsage, "'" + key + "' is the derived output '" + std::string(output.columnText(0)) +
+    const bool byRef = vm.count("contract") > 0;
+    const std::string key = byRef               ? vm["contract"].as<std::string>()
+                            : vm.count("table") ? vm["table"].as<std::string>()
+                                                : vm["view"].as<std::string>();
+    auto stored = take(byRef ? store::contractByRef(db, key) : store::contractByTable(db, key), "reading contracts");
+    if (!stored) {
+        if (auto output = take(store::outputByName(db, key), "reading outputs"))
+            throw Failure(kExitUsage, "'" + key + "' is the derived output '" + output->name +
                                           "': it already shows what consent allows; decrypt its source events with "
-                                          "--contract " + std::string(output.columnText(1)));
-        throw Failure(kExitDataErr, vm.count("contract") ? "the database has no contract '" + key + "'"
-                                                         : "the database has no contract table or view '" + key + "'");
+                                          "--contract " + output->contract);
+        throw Failure(kExitDataErr, byRef ? "the database has no contract '" + key + "'"
+                                          : "the database has no contract table or view '" + key + "'");
     }
-    ContractInfo info;
-    info.ref = std::string(stmt.columnText(0));
-    info.table = std::string(stmt.columnText(1));
-    const auto definition = nlohmann::json::parse(stmt.columnText(2), nullptr, false);
-    if (definition.is_object() && definition.contains("fields") && definition["fields"].is_object()) {
-        for (const auto& [name, f] : definition["fields"].items()) {
-            if (!f.is_object())
-                continue;
-            FieldInfo fi;
-            if (f.contains("pii") && f["pii"].is_number_integer())
-                fi.pii = f["pii"].get<int>();
-            const std::string type = f.value("type", std::string());
-            if (type == "array") {
-                fi.array = true;
-                const auto& items = f.contains("items") ? f["items"] : nlohmann::json();
-                fi.type = items.is_string() ? items.get<std::string>()
-                          : items.is_object() ? items.value("type", std::string())
-                                              : std::string();
-            } else {
-                fi.type = type;
-            }
-            info.fields.emplace(name, std::move(fi));
-        }
-    }
-    return info;
-}
-
-std::vector<std::string> subjectLinks(store::Db& db, const Digest& subject)
-{
-    auto stmt = take(db.prepare("SELECT key_link FROM key_subjects WHERE subject = ?"), "reading key_subjects");
-    stmt.bindBlob(1, std::string_view(reinterpret_cast<const char*>(subject.data()), subject.size()));
-    std::vector<std::string> links;
-    while (take(stmt.step(), "reading key_subjects"))
-        links.emplace_back(stmt.columnText(0));
-    return links;
-}
-
-std::string linksJson(const std::vector<std::string>& links)
-{
-    nlohmann::json j = links;
-    return j.dump();
+    auto spec = config::parseContractText(stored->definition, "the database's contract " + stored->ref);
+    if (!spec)
+        throw Failure(kExitDataErr, spec.status().message());
+    return ContractInfo{stored->tableName, std::move(*spec)};
 }
 
 int decryptEvents(store::Db& db, StoredKeyRing& keys, const po::variables_map& vm,
                   const std::optional<std::vector<std::string>>& onlyLinks, Io& io)
 {
     const ContractInfo contract = findContract(db, vm);
-    std::string sql = "SELECT * FROM " + quoteIdent(contract.table);
-    if (onlyLinks)
-        sql += " WHERE key_link IN (SELECT value FROM json_each(?1))";
-    sql += " ORDER BY seq";
-    const int64_t limit = vm["limit"].as<int64_t>();
-    if (limit > 0)
-        sql += " LIMIT " + std::to_string(limit);
-    auto stmt = take(db.prepare(sql), "reading " + contract.table);
-    const std::string links = onlyLinks ? linksJson(*onlyLinks) : std::string();
-    if (onlyLinks)
-        stmt.bindText(1, links);
-
-    const int columns = stmt.columnCount();
     Tally tally;
-    while (take(stmt.step(), "reading " + contract.table)) {
+    auto printEvent = [&](const store::Stmt& stmt) {
+        const int columns = stmt.columnCount();
         ++tally.rows;
         Json meta;
         Json event;
         Json errors = Json::array();
         std::string keyLink;
-        meta["contract"] = contract.ref;
+        meta["contract"] = contract.spec.ref;
         for (int c = 0; c < columns; ++c) {
             const std::string name(stmt.columnName(c));
             if (name == "key_link")
@@ -339,16 +277,16 @@ int decryptEvents(store::Db& db, StoredKeyRing& keys, const po::variables_map& v
             }
             if (null)
                 continue;  // the event did not have the field
-            const auto it = contract.fields.find(name);
-            const FieldInfo info = it == contract.fields.end() ? FieldInfo{} : it->second;
+            const int index = contract.spec.fieldIndex(name);
+            const FieldSpec* field = index >= 0 ? &contract.spec.fields[static_cast<size_t>(index)] : nullptr;
             const std::string_view text = stmt.columnText(c);
-            if (info.array) {
+            if (field && field->array) {
                 auto items = Json::parse(text, nullptr, false);
                 if (items.is_discarded() || !items.is_array()) {
                     event[name] = std::string(text);
                     continue;
                 }
-                if (info.pii >= 0) {
+                if (field->isPii()) {
                     for (size_t i = 0; i < items.size(); ++i) {
                         if (!items[i].is_string())
                             continue;
@@ -357,13 +295,13 @@ int decryptEvents(store::Db& db, StoredKeyRing& keys, const po::variables_map& v
                     }
                 }
                 event[name] = std::move(items);
-            } else if (info.pii >= 0) {
+            } else if (field && field->isPii()) {
                 decryptOne(name, text, event[name]);
-            } else if (info.type == "boolean") {
+            } else if (field && field->type == FieldType::kBoolean) {
                 event[name] = stmt.columnInt(c) != 0;
-            } else if (info.type == "integer") {
+            } else if (field && field->type == FieldType::kInteger) {
                 event[name] = stmt.columnInt(c);
-            } else if (info.type == "number") {
+            } else if (field && field->type == FieldType::kNumber) {
                 event[name] = stmt.columnDouble(c);
             } else {
                 event[name] = std::string(text);
@@ -378,62 +316,47 @@ int decryptEvents(store::Db& db, StoredKeyRing& keys, const po::variables_map& v
             line["_errors"] = std::move(errors);
         }
         io.out << dumpLine(line);
-    }
+    };
+    check(store::forEachEventRow(db, contract.table, onlyLinks, vm["limit"].as<int64_t>(), printEvent));
     return finish(io, tally, "event(s)");
 }
 
 int decryptDeadLetters(store::Db& db, StoredKeyRing& keys, const po::variables_map& vm, Io& io)
 {
-    std::string sql =
-        "SELECT id, batch_id, received_at, producer, seq, event_index, reason, message, contract, event_id, "
-        "input_bytes, input, input_key_link FROM rejects WHERE 1";
+    store::DeadLetterFilter filter;
     if (vm.count("reason"))
-        sql += " AND reason = ?1";
+        filter.reason = vm["reason"].as<std::string>();
     if (vm.count("contract"))
-        sql += " AND contract = ?2";
-    sql += " ORDER BY id";
-    const int64_t limit = vm["limit"].as<int64_t>();
-    if (limit > 0)
-        sql += " LIMIT " + std::to_string(limit);
-    auto stmt = take(db.prepare(sql), "reading dead letters");
-    std::string reason, contract;
-    if (vm.count("reason")) {
-        reason = vm["reason"].as<std::string>();
-        stmt.bindText(1, reason);
-    }
-    if (vm.count("contract")) {
-        contract = vm["contract"].as<std::string>();
-        stmt.bindText(2, contract);
-    }
+        filter.contract = vm["contract"].as<std::string>();
+    filter.limit = vm["limit"].as<int64_t>();
     Tally tally;
-    while (take(stmt.step(), "reading dead letters")) {
+    check(store::forEachDeadLetter(db, filter, [&](const store::StoredDeadLetter& d) {
         ++tally.rows;
         Json j;
-        j["id"] = stmt.columnInt(0);
-        j["batch_id"] = stmt.columnInt(1);
-        j["received_at"] = isoTimeMs(stmt.columnInt(2));
-        j["reason"] = std::string(stmt.columnText(6));
-        j["message"] = std::string(stmt.columnText(7));
-        if (!stmt.columnIsNull(8))
-            j["contract"] = std::string(stmt.columnText(8));
-        if (!stmt.columnIsNull(9))
-            j["event_id"] = std::string(stmt.columnText(9));
-        if (!stmt.columnIsNull(3)) {
-            j["producer"] = std::string(stmt.columnText(3));
-            if (!stmt.columnIsNull(4))
-                j["seq"] = stmt.columnInt(4);
+        j["id"] = d.id;
+        j["batch_id"] = d.batchId;
+        j["received_at"] = isoTimeMs(d.receivedAtMs);
+        j["reason"] = d.reason;
+        j["message"] = d.message;
+        if (d.contract)
+            j["contract"] = *d.contract;
+        if (d.eventId)
+            j["event_id"] = *d.eventId;
+        if (d.producer) {
+            j["producer"] = *d.producer;
+            if (d.seq)
+                j["seq"] = *d.seq;
         }
-        if (!stmt.columnIsNull(5))
-            j["event_index"] = stmt.columnInt(5);
-        const int64_t inputBytes = stmt.columnInt(10);
-        j["input_bytes"] = inputBytes;
-        if (stmt.columnIsNull(11) || stmt.columnIsNull(12)) {
+        if (d.eventIndex)
+            j["event_index"] = *d.eventIndex;
+        j["input_bytes"] = d.inputBytes;
+        if (!d.input || !d.inputKeyLink) {
             j["input"] = nullptr;  // not kept (store.dead_letter_input = 0)
         } else {
-            auto plain = keys.decryptRaw(stmt.columnText(12), stmt.columnBlob(11));
+            auto plain = keys.decryptRaw(*d.inputKeyLink, *d.input);
             if (plain) {
                 putPlaintext(j, "input", *plain);
-                j["input_truncated"] = static_cast<int64_t>(plain->size()) < inputBytes;
+                j["input_truncated"] = static_cast<int64_t>(plain->size()) < d.inputBytes;
             } else {
                 j["input"] = nullptr;
                 j["_errors"] = Json::array({Json{{"field", "input"}, {"error", plain.status().message()}}});
@@ -444,7 +367,7 @@ int decryptDeadLetters(store::Db& db, StoredKeyRing& keys, const po::variables_m
             }
         }
         io.out << dumpLine(j);
-    }
+    }), "reading dead letters");
     return finish(io, tally, "dead letter(s)");
 }
 
@@ -522,7 +445,8 @@ int runDecrypt(const std::vector<std::string>& args, Io& io)
             links = vm["key-link"].as<std::vector<std::string>>();
         bool unknownSubject = false;
         if (auto subject = readSubject(vm)) {
-            std::vector<std::string> found = subjectLinks(db, subjectDigest(wrapper, subject->view()));
+            std::vector<std::string> found =
+                take(store::subjectKeyLinks(db, subjectDigest(wrapper, subject->view())), "reading key_subjects");
             unknownSubject = found.empty();
             if (!links)
                 links.emplace();

@@ -2,6 +2,9 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -15,5 +18,32 @@ namespace sluice::store {
 // read from its dead letters: what the reply to that request said, for the reply to a retry.
 // At most `limit`. Dead letters past store.dead_letter_retention are deleted, and so missing here.
 Result<std::vector<EventError>> requestErrors(Db& db, std::string_view producer, uint64_t seq, size_t limit);
+
+// A dead letter as stored (the rejects table); optional columns are nullopt when NULL.
+struct StoredDeadLetter {
+    int64_t id = 0;
+    int64_t batchId = 0;
+    int64_t receivedAtMs = 0;
+    std::optional<std::string> producer;
+    std::optional<int64_t> seq;
+    std::optional<int64_t> eventIndex;
+    std::string reason;
+    std::string message;
+    std::optional<std::string> contract;
+    std::optional<std::string> eventId;
+    int64_t inputBytes = 0;
+    std::optional<std::string> input;         // the capped copy, encrypted under inputKeyLink
+    std::optional<std::string> inputKeyLink;
+};
+
+// Which dead letters forEachDeadLetter reads: "" and 0 mean any / all.
+struct DeadLetterFilter {
+    std::string reason;
+    std::string contract;
+    int64_t limit = 0;
+};
+
+// Calls `fn` with each dead letter matching `filter`, oldest first.
+Status forEachDeadLetter(Db& db, const DeadLetterFilter& filter, const std::function<void(const StoredDeadLetter&)>& fn);
 
 }  // namespace sluice::store

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "core/schema.h"
+#include "store/catalog.h"
 
 namespace sluice::store {
 namespace {
@@ -151,6 +152,17 @@ Result<std::optional<StoredKey>> keyByLink(Db& db, std::string_view keyLink)
     return std::optional<StoredKey>(readKey(*stmt));
 }
 
+Result<std::vector<std::string>> subjectKeyLinks(Db& db, const Digest& subject)
+{
+    auto stmt = db.prepare("SELECT key_link FROM key_subjects WHERE subject = ?");
+    if (!stmt)
+        return stmt.status();
+    stmt->bindBlob(1, digestBytes(subject));
+    std::vector<std::string> links;
+    SLUICE_RETURN_IF_ERROR(stmt->forEachRow([&](const Stmt& row) { links.emplace_back(row.columnText(0)); }));
+    return links;
+}
+
 Status forEachKeyId(Db& db, const std::function<void(uint32_t keyId, std::string_view keyLink)>& fn)
 {
     auto stmt = db.prepare("SELECT key_id, key_link FROM keys ORDER BY created_at");
@@ -197,14 +209,10 @@ Result<ShredReport> shredKeys(Db& db, const std::vector<std::string>& keyLinks, 
 
     if (scope.derivedRows) {
         // Derived tables hold plaintext decrypted under these keys.
-        auto tables = db.prepare("SELECT name FROM sluice_tables WHERE name LIKE 'derived\\_%' ESCAPE '\\'");
-        if (!tables)
-            return tables.status();
-        std::vector<std::string> derived;
-        SLUICE_RETURN_IF_ERROR(tables->forEachRow([&](const Stmt& row) {
-            derived.emplace_back(row.columnText(0));
-        }));
-        for (const std::string& t : derived)
+        auto derived = derivedTables(db);
+        if (!derived)
+            return derived.status();
+        for (const std::string& t : *derived)
             SLUICE_RETURN_IF_ERROR(run("DELETE FROM " + quoteIdent(t) + " WHERE key_link" + in, &report.derivedRows));
     }
     if (scope.deadLetters)

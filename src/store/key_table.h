@@ -66,6 +66,9 @@ Result<std::optional<StoredKey>> keyByLink(Db& db, std::string_view keyLink);
 // Every key's id and link, oldest first.
 Status forEachKeyId(Db& db, const std::function<void(uint32_t keyId, std::string_view keyLink)>& fn);
 
+// The keys linked to a data subject (key_subjects), by the keyed hash of its value.
+Result<std::vector<std::string>> subjectKeyLinks(Db& db, const Digest& subject);
+
 // A shredding of a key, from shred_log.
 struct ShredRecord {
     int64_t atMs = 0;
