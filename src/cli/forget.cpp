@@ -4,7 +4,6 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
-#include "core/schema.h"
 #include "core/time_format.h"
 #include "store/key_table.h"
 
@@ -31,39 +30,6 @@ Examples:
   sluicectl forget --key-link 6f1c2b1e-8d7a-4d47-9a55-0c7c9e3b2f10 --dry-run
 )",
 };
-
-constexpr std::string_view kIn = " IN (SELECT value FROM json_each(?1))";
-
-int64_t countWhere(store::Db& db, const std::string& sql, const std::string& links)
-{
-    auto stmt = take(db.prepare(sql), "counting");
-    stmt.bindText(1, links);
-    take(stmt.step(), "counting");
-    return stmt.columnInt(0);
-}
-
-std::vector<std::string> derivedTables(store::Db& db)
-{
-    auto stmt = take(db.prepare("SELECT o.table_name FROM outputs o JOIN sqlite_schema s ON s.type = 'table' AND "
-                                "s.name = o.table_name ORDER BY o.table_name"),
-                     "reading outputs");
-    std::vector<std::string> tables;
-    while (take(stmt.step(), "reading outputs"))
-        tables.emplace_back(stmt.columnText(0));
-    return tables;
-}
-
-// When a key link is not in the keys table: when it was shredded, or nullopt.
-std::optional<std::string> shreddedAt(store::Db& db, const std::string& link)
-{
-    auto stmt = take(db.prepare("SELECT at, cause FROM shred_log WHERE instr(key_links, ?) > 0 ORDER BY id DESC "
-                                "LIMIT 1"),
-                     "reading shred_log");
-    stmt.bindText(1, link);
-    if (!take(stmt.step(), "reading shred_log"))
-        return std::nullopt;
-    return isoTimeMs(stmt.columnInt(0)) + " (" + std::string(stmt.columnText(1)) + ")";
-}
 
 }  // namespace
 
@@ -123,8 +89,9 @@ int runForget(const std::vector<std::string>& args, Io& io)
             }
             if (found)
                 continue;
-            if (auto when = shreddedAt(db, link)) {
-                notes.push_back("key " + link + " was already shredded at " + *when);
+            if (auto shred = take(store::lastShredOf(db, link), "reading shred_log")) {
+                notes.push_back("key " + link + " was already shredded at " + isoTimeMs(shred->atMs) + " (" +
+                                shred->cause + ")");
             } else {
                 notes.push_back("key " + link + " does not exist in this database");
                 unknownLink = true;
@@ -135,21 +102,12 @@ int runForget(const std::vector<std::string>& args, Io& io)
     std::vector<std::string> links;
     for (const auto& k : keys)
         links.push_back(k.keyLink);
-    const std::string linksJson = nlohmann::json(links).dump();
 
     store::ShredReport report;
     bool checkpointed = false;
     std::string checkpointError;
     if (dryRun) {
-        report.keys = static_cast<int64_t>(keys.size());
-        report.keyLinks = links;
-        if (!links.empty()) {
-            for (const std::string& t : derivedTables(db))
-                report.derivedRows +=
-                    countWhere(db, "SELECT count(*) FROM " + quoteIdent(t) + " WHERE key_link" + std::string(kIn), linksJson);
-            report.deadLetters =
-                countWhere(db, "SELECT count(*) FROM rejects WHERE input_key_link" + std::string(kIn), linksJson);
-        }
+        report = take(store::previewShred(db, links), "counting what would be shredded");
     } else {
         if (!links.empty()) {
             auto txn = take(store::Txn::begin(db), "starting the transaction");

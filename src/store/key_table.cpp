@@ -231,6 +231,30 @@ Result<ShredReport> shredKeys(Db& db, const std::vector<std::string>& keyLinks, 
     return report;
 }
 
+Result<ShredReport> previewShred(Db& db, const std::vector<std::string>& keyLinks)
+{
+    ShredReport report;
+    report.keyLinks = keyLinks;
+    if (keyLinks.empty())
+        return report;
+    const std::string json = linksJson(keyLinks);
+    auto count = [&](const std::string& sql, int64_t& into) -> Status {
+        auto stmt = db.prepare(sql + " IN (SELECT value FROM json_each(?1))");
+        if (!stmt)
+            return stmt.status();
+        stmt->bindText(1, json);
+        return stmt->forEachRow([&](const Stmt& row) { into += row.columnInt(0); });
+    };
+    auto derived = derivedTables(db);
+    if (!derived)
+        return derived.status();
+    for (const std::string& t : *derived)
+        SLUICE_RETURN_IF_ERROR(count("SELECT count(*) FROM " + quoteIdent(t) + " WHERE key_link", report.derivedRows));
+    SLUICE_RETURN_IF_ERROR(count("SELECT count(*) FROM rejects WHERE input_key_link", report.deadLetters));
+    SLUICE_RETURN_IF_ERROR(count("SELECT count(*) FROM keys WHERE key_link", report.keys));
+    return report;
+}
+
 Status checkpointTruncate(Db& db, int timeoutMs)
 {
     // The connection's busy handler (the writer's waits up to 30 s) would wait inside each

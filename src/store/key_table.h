@@ -101,6 +101,10 @@ struct ShredScope {
 Result<ShredReport> shredKeys(Db& db, const std::vector<std::string>& keyLinks, std::string_view cause,
                               int64_t nowMs, const ShredScope& scope = {});
 
+// What shredKeys(db, keyLinks, ...) would delete now, changing nothing (forget --dry-run):
+// the keys, derived rows and dead-letter copies, counted.
+Result<ShredReport> previewShred(Db& db, const std::vector<std::string>& keyLinks);
+
 // Checkpoints the whole WAL into the database and truncates it to zero bytes, waiting up to
 // `timeoutMs` for readers and the writer to let it finish.
 Status checkpointTruncate(Db& db, int timeoutMs);
