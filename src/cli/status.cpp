@@ -11,6 +11,7 @@
 #include "cli/metrics_client.h"
 #include "core/reason.h"
 #include "core/time_format.h"
+#include "store/summary.h"
 
 namespace sluice::cli {
 namespace {
@@ -151,65 +152,38 @@ void printMetrics(std::ostream& out, const Scrape& m, const std::string& url)
                             seconds(m.sum("sluice_ingest_paused_microseconds_total") / 1e6) + " by backpressure");
 }
 
-template <typename Fn>
-void query(store::Db& db, const std::string& sql, Fn&& fn)
-{
-    auto stmt = db.prepare(sql);
-    if (!stmt)
-        return;
-    for (;;) {
-        auto row = stmt->step();
-        if (!row || !*row)
-            return;
-        fn(*stmt);
-    }
-}
-
 void printDatabase(std::ostream& out, store::Db& db, const std::string& path)
 {
     out << "From the database " << path << ":\n";
-    query(db,
-          "SELECT count(*), coalesce(sum(received), 0), coalesce(sum(committed), 0), coalesce(sum(rejected), 0), "
-          "coalesce(sum(duplicates), 0), coalesce(sum(late), 0), max(committed_at) FROM batches",
-          [&](const store::Stmt& s) {
-              std::string batches = std::to_string(s.columnInt(0));
-              if (!s.columnIsNull(6)) {
-                  const int64_t at = s.columnInt(6);
-                  batches += ", the last committed " + isoTimeMs(at) + " (" + humanDuration(wallClockMs() - at) + " ago)";
-              }
-              line(out, "batches", batches);
-              line(out, "events", std::to_string(s.columnInt(1)) + " received, " + std::to_string(s.columnInt(2)) +
-                                      " committed, " + std::to_string(s.columnInt(3)) + " rejected, " +
-                                      std::to_string(s.columnInt(4)) + " duplicates, " + std::to_string(s.columnInt(5)) +
-                                      " late");
-          });
+    const store::DatabaseSummary s = store::summarizeDatabase(db);
+    if (const auto& b = s.batches) {
+        std::string batches = std::to_string(b->batches);
+        if (b->lastCommitMs)
+            batches += ", the last committed " + isoTimeMs(*b->lastCommitMs) + " (" +
+                       humanDuration(wallClockMs() - *b->lastCommitMs) + " ago)";
+        line(out, "batches", batches);
+        line(out, "events", std::to_string(b->received) + " received, " + std::to_string(b->committed) +
+                                " committed, " + std::to_string(b->rejected) + " rejected, " +
+                                std::to_string(b->duplicates) + " duplicates, " + std::to_string(b->late) + " late");
+    }
     std::string reasons;
-    query(db, "SELECT reason, count(*) FROM rejects GROUP BY reason ORDER BY 2 DESC, 1", [&](const store::Stmt& s) {
-        reasons += (reasons.empty() ? "" : ", ") + std::string(s.columnText(0)) + " " + std::to_string(s.columnInt(1));
-    });
+    for (const auto& [reason, count] : s.deadLettersByReason.value_or(std::vector<std::pair<std::string, int64_t>>{}))
+        reasons += (reasons.empty() ? "" : ", ") + reason + " " + std::to_string(count);
     line(out, "dead letters", reasons.empty() ? "none stored" : reasons + " (stored, within their retention)");
-    query(db,
-          "SELECT avg(committed_at - opened_at), max(committed_at - opened_at), count(*) FROM "
-          "(SELECT opened_at, committed_at FROM batches ORDER BY id DESC LIMIT 1000)",
-          [&](const store::Stmt& s) {
-              if (s.columnInt(2) > 0)
-                  line(out, "latency", "batch open to commit over the last " + std::to_string(s.columnInt(2)) +
-                                           " batch(es): average " + humanDuration(llround(s.columnDouble(0))) +
-                                           ", max " + humanDuration(s.columnInt(1)));
-          });
+    if (s.latency && s.latency->batches > 0)
+        line(out, "latency", "batch open to commit over the last " + std::to_string(s.latency->batches) +
+                                 " batch(es): average " + humanDuration(llround(s.latency->averageMs)) + ", max " +
+                                 humanDuration(s.latency->maxMs));
     std::string keys;
-    query(db, "SELECT kind, count(*) FROM keys GROUP BY kind ORDER BY kind", [&](const store::Stmt& s) {
-        keys += (keys.empty() ? "" : ", ") + std::to_string(s.columnInt(1)) + " " + std::string(s.columnText(0));
-    });
-    query(db, "SELECT count(*), coalesce(sum(keys), 0) FROM shred_log", [&](const store::Stmt& s) {
-        keys = (keys.empty() ? "no keys" : keys) + "; shredded " + std::to_string(s.columnInt(1)) + " key(s) in " +
-                std::to_string(s.columnInt(0)) + " operation(s)";
-    });
+    for (const auto& [kind, count] : s.keysByKind.value_or(std::vector<std::pair<std::string, int64_t>>{}))
+        keys += (keys.empty() ? "" : ", ") + std::to_string(count) + " " + kind;
+    if (s.shredding)
+        keys = (keys.empty() ? "no keys" : keys) + "; shredded " + std::to_string(s.shredding->keys) + " key(s) in " +
+               std::to_string(s.shredding->operations) + " operation(s)";
     line(out, "keys", keys);
-    query(db, "SELECT count(*), count(DISTINCT producer) FROM producer_marks", [&](const store::Stmt& s) {
-        line(out, "producers", std::to_string(s.columnInt(1)) + " acknowledged producer(s), " +
-                                   std::to_string(s.columnInt(0)) + " request mark(s) kept for deduplication");
-    });
+    if (s.producers)
+        line(out, "producers", std::to_string(s.producers->producers) + " acknowledged producer(s), " +
+                                   std::to_string(s.producers->marks) + " request mark(s) kept for deduplication");
 }
 
 }  // namespace
