@@ -108,36 +108,9 @@ void Demo::printSummary()
         log::error("demo: ", db.status().message());
         return;
     }
-    struct Query {
-        const char* title;
-        const char* sql;
-    };
-    const Query queries[] = {
-        {"Events per country (view acme_checkout_1_0_0; PII columns hold Tink ciphertexts)",
-         "SELECT country, count(*) AS events, round(sum(total), 2) AS revenue FROM acme_checkout_1_0_0 "
-         "GROUP BY country ORDER BY events DESC LIMIT 8"},
-        {"What is stored for the PII fields",
-         "SELECT session_id, customer_id, email, key_link FROM acme_checkout_1_0_0 LIMIT 3"},
-        {"Derived output 'analytics' (consent [1,2]: decrypted, email masked with HMAC-SHA256)",
-         "SELECT consent, customer_id, email, ip, country, total FROM analytics LIMIT 5"},
-        {"Aggregation 'revenue_by_country' (1-minute windows; final once the watermark passed)",
-         "SELECT window_start, country, count, round(sum_total, 2) AS sum_total, distinct_customer_id, final "
-         "FROM revenue_by_country ORDER BY window_start DESC, count DESC LIMIT 10"},
-        {"Dead letters by reason", "SELECT reason, count(*) AS events FROM dead_letters GROUP BY reason ORDER BY 2 DESC"},
-        {"Batches (received = committed + duplicates + rejected, per batch)",
-         "SELECT count(*) AS batches, sum(received) AS received, sum(committed) AS committed, "
-         "sum(duplicates) AS duplicates, sum(rejected) AS rejected, "
-         "sum(received != committed + duplicates + rejected) AS broken_batches, "
-         "round(avg(committed_at - closed_at), 1) AS avg_commit_ms FROM batches"},
-    };
     std::ostringstream out;
     out << "\n=== sluice demo: what is in " << database_ << " ===\n";
-    for (const Query& q : queries) {
-        out << "\n" << q.title << "\n";
-        Status s = store::printQuery(*db, q.sql, out);
-        if (!s)
-            out << "  (" << s.message() << ")\n";
-    }
+    store::printDemoReport(*db, out);
     out << "\nsluiced keeps running (Ctrl-C to stop). Look around with plain SQL, for example:\n"
         << "  sqlite3 " << database_ << " \"select country, count(*) from acme_checkout_1_0_0 group by 1\"\n"
         << "  sqlite3 " << database_ << " \"select * from revenue_by_country limit 5\"\n"

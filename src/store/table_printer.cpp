@@ -60,4 +60,36 @@ Status printQuery(Db& db, const std::string& sql, std::ostream& out, size_t maxW
     return Status::ok();
 }
 
+void printDemoReport(Db& db, std::ostream& out)
+{
+    struct Query {
+        const char* title;
+        const char* sql;
+    };
+    const Query queries[] = {
+        {"Events per country (view acme_checkout_1_0_0; PII columns hold Tink ciphertexts)",
+         "SELECT country, count(*) AS events, round(sum(total), 2) AS revenue FROM acme_checkout_1_0_0 "
+         "GROUP BY country ORDER BY events DESC LIMIT 8"},
+        {"What is stored for the PII fields",
+         "SELECT session_id, customer_id, email, key_link FROM acme_checkout_1_0_0 LIMIT 3"},
+        {"Derived output 'analytics' (consent [1,2]: decrypted, email masked with HMAC-SHA256)",
+         "SELECT consent, customer_id, email, ip, country, total FROM analytics LIMIT 5"},
+        {"Aggregation 'revenue_by_country' (1-minute windows; final once the watermark passed)",
+         "SELECT window_start, country, count, round(sum_total, 2) AS sum_total, distinct_customer_id, final "
+         "FROM revenue_by_country ORDER BY window_start DESC, count DESC LIMIT 10"},
+        {"Dead letters by reason", "SELECT reason, count(*) AS events FROM dead_letters GROUP BY reason ORDER BY 2 DESC"},
+        {"Batches (received = committed + duplicates + rejected, per batch)",
+         "SELECT count(*) AS batches, sum(received) AS received, sum(committed) AS committed, "
+         "sum(duplicates) AS duplicates, sum(rejected) AS rejected, "
+         "sum(received != committed + duplicates + rejected) AS broken_batches, "
+         "round(avg(committed_at - closed_at), 1) AS avg_commit_ms FROM batches"},
+    };
+    for (const Query& q : queries) {
+        out << "\n" << q.title << "\n";
+        Status s = printQuery(db, q.sql, out);
+        if (!s)
+            out << "  (" << s.message() << ")\n";
+    }
+}
+
 }  // namespace sluice::store
