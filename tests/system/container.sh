@@ -180,23 +180,20 @@ ct_up() {
         systemctl poweroff --no-block >/dev/null 2>&1 || true
 }
 
-# Powers the container off and removes what ct_up made on the host.
+# Ends the container and removes what ct_up made on the host. Nothing in it is worth an orderly
+# shutdown (its whole file system is thrown away), so its PID 1 gets SIGKILL, which ends every
+# process of its pid namespace at once: 2-3 s quicker than `systemctl poweroff`.
 ct_down() {
     CT_CGROUP="$(ct_cgroup2_root)/$CT_NAME"
     local u i
     u=$(cat "$CT_DIR/unshare.pid" 2>/dev/null || true)
     if [ -n "$u" ] && [ -e "/proc/$u" ] && grep -qF "$CT_DIR/inner.sh" "/proc/$u/cmdline" 2>/dev/null; then
         if ct_attach; then
-            # --no-block: skip systemctl's logind check (no D-Bus inside).
-            ct_exec systemctl poweroff --no-block >/dev/null 2>&1 || true
+            kill -KILL "$CT_P1" 2>/dev/null || true
         fi
-        for i in $(seq 100); do kill -0 "$u" 2>/dev/null || break; sleep 0.1; done
-        if kill -0 "$u" 2>/dev/null; then
-            # Killing PID 1 of a pid namespace ends every process in it.
-            ct_alive && kill -KILL "$(ct_pid1)" 2>/dev/null
-            sleep 0.5
-            kill -KILL "$u" 2>/dev/null || true
-        fi
+        for i in $(seq 50); do kill -0 "$u" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$u" 2>/dev/null || true
+        for i in $(seq 20); do kill -0 "$u" 2>/dev/null || break; sleep 0.1; done
     fi
     # Only empty cgroups can be removed: bottom-up.
     if [ -d "$CT_CGROUP" ]; then

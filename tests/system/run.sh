@@ -53,7 +53,7 @@ shutdown)
         echo "FAIL: the container is not gone ($cg)"
         exit 1
     fi
-    echo "container powered off ($(elapsed))"
+    echo "container ended ($(elapsed))"
     exit 0
     ;;
 esac
