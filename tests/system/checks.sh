@@ -189,22 +189,34 @@ check_start() {
     expect "no restarts" eq "$(prop NRestarts)" 0
 }
 
+# Starts the service expecting a refusal: systemctl start fails, the main process exits STATUS,
+# and the daemon logs exactly one err line, left in $err. Exit 78 must leave the unit failed
+# (RestartPreventExitStatus=); another status gets a restart scheduled.
+refused_start() {
+    local status=$1 rc=0 inv
+    svc_start 2>/dev/null || rc=$?
+    expect "systemctl start fails" test "$rc" -ne 0
+    expect "exit status $status, shown by systemd" eq "$(prop ExecMainStatus)" "$status"
+    if [ "$status" = 78 ]; then
+        expect "failed for good: no restart pending (ActiveState=failed, NRestarts=0)" \
+            eq "$(prop ActiveState) $(prop NRestarts)" "failed 0"
+    else
+        expect "a restart is scheduled (SubState=auto-restart)" eq "$(prop SubState)" auto-restart
+    fi
+    inv=$(invocation)
+    wait_until 5 has_err_line "$inv"
+    err=$(daemon_log "$inv" err)
+    echo "       the err line: $err"
+    expect "exactly one err line from sluiced" eq "$(lines "$err")" 1
+}
+has_err_line() { [ -n "$(daemon_log "$1" err)" ]; }
+
 # Without the master key: exit 78, one err line that says what to do, no restart.
 check_no_key() {
     svc_reset
     ct_exec rm -f "$KEY"
-    local rc=0
-    svc_start 2>/dev/null || rc=$?
-    expect "systemctl start fails" test "$rc" -ne 0
-    expect "exit status 78 (EX_CONFIG), shown by systemd" eq "$(prop ExecMainStatus)" 78
-    expect "failed for good: no restart pending (ActiveState=failed)" eq "$(prop ActiveState)" failed
-    expect "Result=exit-code" eq "$(prop Result)" exit-code
-    local inv err
-    inv=$(invocation)
-    wait_until 5 test -n "$(daemon_log "$inv" err)"
-    err=$(daemon_log "$inv" err)
-    echo "       the err line: $err"
-    expect "exactly one err line from sluiced" eq "$(lines "$err")" 1
+    local err
+    refused_start 78
     expect "it says the master key is missing" has "$err" "no master key"
     expect "it names the file to create" has "$err" "$KEY"
     sleep 1
@@ -218,21 +230,11 @@ check_wrong_key() {
     svc_start || { expect "starts with the right key" false; return; }
     ct_exec systemctl stop "$SVC"
     ct_exec sh -c "umask 077; head -c 32 /dev/urandom > $KEY"
-    local rc=0
-    svc_start 2>/dev/null || rc=$?
-    expect "systemctl start fails" test "$rc" -ne 0
-    expect "exit status 78" eq "$(prop ExecMainStatus)" 78
-    expect "failed for good (no restart)" eq "$(prop ActiveState)" failed
-    local inv err
-    inv=$(invocation)
-    wait_until 5 test -n "$(daemon_log "$inv" err)"
-    err=$(daemon_log "$inv" err)
-    echo "       the err line: $err"
-    expect "exactly one err line from sluiced" eq "$(lines "$err")" 1
+    local err rc=0
+    refused_start 78
     expect "it says the key does not match" has "$err" "does not match"
     restore_key
     ct_exec systemctl reset-failed "$SVC"
-    rc=0
     svc_start || rc=$?
     expect "with the right key back, it starts on the same database" eq "$rc" 0
 }
@@ -242,17 +244,8 @@ check_broken_config() {
     svc_reset
     printf '{"contract": "acme/checkout/1.0.0", "outputs": [' |
         ct_exec sh -c "cat > $ETC/pipelines/system-test-broken.json"
-    local rc=0
-    svc_start 2>/dev/null || rc=$?
-    expect "systemctl start fails" test "$rc" -ne 0
-    expect "exit status 78" eq "$(prop ExecMainStatus)" 78
-    expect "failed for good (no restart)" eq "$(prop ActiveState)" failed
-    local inv err
-    inv=$(invocation)
-    wait_until 5 test -n "$(daemon_log "$inv" err)"
-    err=$(daemon_log "$inv" err)
-    echo "       the err line: $err"
-    expect "exactly one err line from sluiced" eq "$(lines "$err")" 1
+    local err
+    refused_start 78
     expect "it names the broken file" has "$err" "system-test-broken.json"
     ct_exec rm -f "$ETC/pipelines/system-test-broken.json"
 }
@@ -263,19 +256,9 @@ check_full_disk() {
     # A 1 MiB file system for the state directory, filled up (inside the container only).
     ct_exec sh -c 'mkdir -p /var/lib/private && mount -t tmpfs -o size=1m,mode=0700 system-test-full /var/lib/private &&
                    dd if=/dev/zero of=/var/lib/private/filler bs=64k 2>/dev/null; true'
-    local rc=0
-    svc_start 2>/dev/null || rc=$?
-    expect "systemctl start fails" test "$rc" -ne 0
-    expect "exit status 74 (EX_IOERR)" eq "$(prop ExecMainStatus)" 74
-    local inv err
-    inv=$(invocation)
-    wait_until 5 test -n "$(daemon_log "$inv" err)"
-    err=$(daemon_log "$inv" err)
-    echo "       the err line: $err"
-    expect "exactly one err line from sluiced" eq "$(lines "$err")" 1
+    local err
+    refused_start 74
     expect "it says the disk is full" has "$(printf '%s' "$err" | tr 'A-Z' 'a-z')" "full"
-    expect "a restart is scheduled (a disk can be freed): SubState=auto-restart" \
-        eq "$(prop SubState)" auto-restart
     ct_exec systemctl stop "$SVC"
     ct_exec umount /var/lib/private
     ct_exec systemctl reset-failed "$SVC" 2>/dev/null
