@@ -5,9 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <chrono>
 #include <cstring>
-#include <ctime>
 #include <filesystem>
 #include <iomanip>
 #include <iostream>
@@ -31,42 +29,6 @@ bool isSettingOverride(std::string_view arg)
         return false;
     const std::string_view name = arg.substr(2, arg.find('=') == std::string_view::npos ? arg.npos : arg.find('=') - 2);
     return name.find('.') != std::string_view::npos;
-}
-
-bool allDigits(std::string_view s)
-{
-    if (s.empty())
-        return false;
-    for (char c : s)
-        if (c < '0' || c > '9')
-            return false;
-    return true;
-}
-
-// Reads exactly `n` digits at `pos` into `out`.
-bool digits(std::string_view s, size_t& pos, size_t n, int& out)
-{
-    if (pos + n > s.size())
-        return false;
-    int v = 0;
-    for (size_t i = 0; i < n; ++i) {
-        char c = s[pos + i];
-        if (c < '0' || c > '9')
-            return false;
-        v = v * 10 + (c - '0');
-    }
-    out = v;
-    pos += n;
-    return true;
-}
-
-bool expect(std::string_view s, size_t& pos, char c)
-{
-    if (pos < s.size() && s[pos] == c) {
-        ++pos;
-        return true;
-    }
-    return false;
 }
 
 }  // namespace
@@ -262,80 +224,6 @@ std::optional<privacy::SecretBytes> readSubject(const po::variables_map& vm)
         return std::move(bytes).value();
     }
     return std::nullopt;
-}
-
-std::optional<int64_t> parseTimeArg(std::string_view text)
-{
-    if (allDigits(text)) {
-        if (text.size() > 15)
-            return std::nullopt;
-        int64_t v = 0;
-        for (char c : text)
-            v = v * 10 + (c - '0');
-        return v;
-    }
-    size_t pos = 0;
-    int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0, millis = 0;
-    if (!digits(text, pos, 4, year) || !expect(text, pos, '-') || !digits(text, pos, 2, month) ||
-        !expect(text, pos, '-') || !digits(text, pos, 2, day))
-        return std::nullopt;
-    if (pos < text.size() && (text[pos] == 'T' || text[pos] == ' ')) {
-        ++pos;
-        if (!digits(text, pos, 2, hour) || !expect(text, pos, ':') || !digits(text, pos, 2, minute))
-            return std::nullopt;
-        if (expect(text, pos, ':')) {
-            if (!digits(text, pos, 2, second))
-                return std::nullopt;
-            if (expect(text, pos, '.')) {
-                int scale = 100;
-                size_t start = pos;
-                while (pos < text.size() && text[pos] >= '0' && text[pos] <= '9') {
-                    millis += (text[pos] - '0') * scale;
-                    scale /= 10;
-                    ++pos;
-                }
-                if (pos == start)
-                    return std::nullopt;
-            }
-        }
-    }
-    int64_t offsetMinutes = 0;
-    if (pos < text.size()) {
-        if (text[pos] == 'Z' && pos + 1 == text.size()) {
-            ++pos;
-        } else if (text[pos] == '+' || text[pos] == '-') {
-            const int sign = text[pos] == '-' ? -1 : 1;
-            ++pos;
-            int oh = 0, om = 0;
-            if (!digits(text, pos, 2, oh))
-                return std::nullopt;
-            expect(text, pos, ':');
-            if (!digits(text, pos, 2, om) || oh > 23 || om > 59)
-                return std::nullopt;
-            offsetMinutes = sign * (oh * 60 + om);
-        }
-        if (pos != text.size())
-            return std::nullopt;
-    }
-    if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60)
-        return std::nullopt;
-    std::tm tm{};
-    tm.tm_year = year - 1900;
-    tm.tm_mon = month - 1;
-    tm.tm_mday = day;
-    tm.tm_hour = hour;
-    tm.tm_min = minute;
-    tm.tm_sec = second;
-    const time_t t = timegm(&tm);
-    if (tm.tm_mday != day)  // timegm normalised an impossible date such as 02-30
-        return std::nullopt;
-    return (static_cast<int64_t>(t) - offsetMinutes * 60) * 1000 + millis;
-}
-
-int64_t wallClockMs()
-{
-    using namespace std::chrono;
-    return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
 }
 
 std::string humanDuration(int64_t ms)

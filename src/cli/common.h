@@ -101,12 +101,6 @@ Digest subjectDigest(const privacy::KeyWrapper& wrapper, std::string_view value)
 void addSubjectOptions(po::options_description& options, const char* what);
 std::optional<privacy::SecretBytes> readSubject(const po::variables_map& vm);
 
-// "1763712000123" (epoch ms), or ISO-8601: "2025-11-21", "2025-11-21T08:00", "2025-11-21T08:00:00Z",
-// "2025-11-21T08:00:00.123+01:00". No zone means UTC. nullopt when it is neither.
-std::optional<int64_t> parseTimeArg(std::string_view text);
-
-int64_t wallClockMs();
-
 // "350 ms", "4.2 s", "3 min", "2.5 h", "3.1 d".
 std::string humanDuration(int64_t ms);
 

@@ -4,6 +4,7 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "core/clock.h"
 #include "core/time_format.h"
 #include "store/key_table.h"
 
@@ -111,7 +112,7 @@ int runForget(const std::vector<std::string>& args, Io& io)
     } else {
         if (!links.empty()) {
             auto txn = take(store::Txn::begin(db), "starting the transaction");
-            report = take(store::shredKeys(db, links, cause, wallClockMs()), "shredding");
+            report = take(store::shredKeys(db, links, cause, SystemClock::instance().wallMs()), "shredding");
             check(txn.commit(), "committing the shredding");
         }
         // Also when nothing matched: running forget again is how a failed truncation is retried.

@@ -3,6 +3,7 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "core/time_format.h"
 #include "core/value.h"
 #include "privacy/tink_keyset.h"
 #include "store/key_table.h"
@@ -66,7 +67,7 @@ int runKeysExport(const std::vector<std::string>& args, Io& io)
     for (const char* name : {"from", "to"}) {
         if (!vm.count(name))
             continue;
-        auto t = parseTimeArg(vm[name].as<std::string>());
+        auto t = parseTimeMs(vm[name].as<std::string>());
         if (!t)
             throw Failure(kExitUsage, std::string("--") + name + ": '" + vm[name].as<std::string>() +
                                           "' is neither ISO-8601 nor epoch milliseconds");

@@ -8,6 +8,7 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "core/clock.h"
 #include "cli/metrics_client.h"
 #include "core/reason.h"
 #include "core/time_format.h"
@@ -118,7 +119,7 @@ void printMetrics(std::ostream& out, const Scrape& m, const std::string& url)
         batches += ", " + num(std::round(m.sum("sluice_batch_events_sum") / batchCount)) + " events per batch on average";
     const double last = m.sum("sluice_last_commit_timestamp_seconds");
     if (last > 0)
-        batches += "; last commit " + humanDuration(wallClockMs() - static_cast<int64_t>(last * 1000)) + " ago";
+        batches += "; last commit " + humanDuration(SystemClock::instance().wallMs() - static_cast<int64_t>(last * 1000)) + " ago";
     else
         batches += "; no commit yet";
     line(out, "batches", batches);
@@ -160,7 +161,7 @@ void printDatabase(std::ostream& out, store::Db& db, const std::string& path)
         std::string batches = std::to_string(b->batches);
         if (b->lastCommitMs)
             batches += ", the last committed " + isoTimeMs(*b->lastCommitMs) + " (" +
-                       humanDuration(wallClockMs() - *b->lastCommitMs) + " ago)";
+                       humanDuration(SystemClock::instance().wallMs() - *b->lastCommitMs) + " ago)";
         line(out, "batches", batches);
         line(out, "events", std::to_string(b->received) + " received, " + std::to_string(b->committed) +
                                 " committed, " + std::to_string(b->rejected) + " rejected, " +

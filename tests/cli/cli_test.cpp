@@ -345,20 +345,3 @@ TEST_CASE("commands that need the database say when there is none", "[cli]")
     CHECK(sluicectl({"keys", "export", "--config", dir.file("bad.conf")}).code == sluice::kExitConfig);
 }
 
-TEST_CASE("time arguments: ISO-8601 or epoch milliseconds", "[cli]")
-{
-    using cli::parseTimeArg;
-    CHECK(parseTimeArg("1763712000123") == 1763712000123);
-    CHECK(parseTimeArg("2025-11-21") == 1763683200000);
-    CHECK(parseTimeArg("2025-11-21T08:00:00.123Z") == 1763712000123);
-    CHECK(parseTimeArg("2025-11-21T08:00") == 1763712000000);
-    CHECK(parseTimeArg("2025-11-21 09:00:00+01:00") == 1763712000000);
-    CHECK(parseTimeArg("2025-11-21T07:30:00-0030") == 1763712000000);
-    CHECK(parseTimeArg("2024-02-29") == 1709164800000);
-    CHECK_FALSE(parseTimeArg("2025-02-30"));
-    CHECK_FALSE(parseTimeArg("2025-13-01"));
-    CHECK_FALSE(parseTimeArg("yesterday"));
-    CHECK_FALSE(parseTimeArg("2025-11-21T08"));
-    CHECK_FALSE(parseTimeArg("2025-11-21Z "));
-    CHECK_FALSE(parseTimeArg(""));
-}

@@ -27,3 +27,20 @@ TEST_CASE("durations and sizes parse with units", "[time]")
     CHECK(parseSize("100") == 100u);
     CHECK_FALSE(parseSize("8X"));
 }
+
+TEST_CASE("times from text: ISO-8601 or epoch milliseconds", "[time]")
+{
+    CHECK(parseTimeMs("1763712000123") == 1763712000123);
+    CHECK(parseTimeMs("2025-11-21") == 1763683200000);
+    CHECK(parseTimeMs("2025-11-21T08:00:00.123Z") == 1763712000123);
+    CHECK(parseTimeMs("2025-11-21T08:00") == 1763712000000);
+    CHECK(parseTimeMs("2025-11-21 09:00:00+01:00") == 1763712000000);
+    CHECK(parseTimeMs("2025-11-21T07:30:00-0030") == 1763712000000);
+    CHECK(parseTimeMs("2024-02-29") == 1709164800000);
+    CHECK_FALSE(parseTimeMs("2025-02-30"));
+    CHECK_FALSE(parseTimeMs("2025-13-01"));
+    CHECK_FALSE(parseTimeMs("yesterday"));
+    CHECK_FALSE(parseTimeMs("2025-11-21T08"));
+    CHECK_FALSE(parseTimeMs("2025-11-21Z "));
+    CHECK_FALSE(parseTimeMs(""));
+}
