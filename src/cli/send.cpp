@@ -7,8 +7,6 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include <zmq.h>
-
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "core/encoding.h"
@@ -392,19 +390,16 @@ int runCurveKeygen(const std::vector<std::string>& args, Io& io)
         return kExitOk;
     if (!vm.count("file"))
         throw Failure(kExitUsage, "curve-keygen needs the FILE to write the secret key to");
-    char publicZ85[41] = {};
-    char secretZ85[41] = {};
-    if (zmq_curve_keypair(publicZ85, secretZ85) != 0)
-        throw Failure(kExitSoftware, "this libzmq has no CURVE support");
-    std::string secret = fromZ85(std::string_view(secretZ85, 40)).value_or(std::string());
-    std::string hex = toHex(secret) + "\n";
+    auto pair = ingest::newCurveKeyPair();
+    if (!pair)
+        throw Failure(kExitSoftware, pair.status().message());
+    std::string hex = toHex(pair->secretKey) + "\n";
     Status written = privacy::writeNewSecretFile(vm["file"].as<std::string>(), hex);
-    explicit_bzero(secretZ85, sizeof secretZ85);
-    wipe(secret);
+    wipe(pair->secretKey);
     wipe(hex);
     if (!written)
         throw Failure(kExitIoErr, written.message());
-    io.out << publicZ85 << "\n";
+    io.out << toZ85(pair->publicKey) << "\n";
     return kExitOk;
 }
 

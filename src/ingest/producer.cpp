@@ -6,6 +6,7 @@
 #include "core/wipe.h"
 
 #include <chrono>
+#include <cstring>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <thread>
@@ -23,6 +24,19 @@ std::string curvePublicKeyOf(const std::string& secretKey)
     if (rc != 0)
         return {};
     return fromZ85(std::string_view(publicZ85, 40)).value_or(std::string());
+}
+
+Result<CurveKeyPair> newCurveKeyPair()
+{
+    char publicZ85[41] = {};
+    char secretZ85[41] = {};
+    if (zmq_curve_keypair(publicZ85, secretZ85) != 0)
+        return Status::error(StatusCode::kUnavailable, "this libzmq has no CURVE support");
+    CurveKeyPair pair;
+    pair.publicKey = fromZ85(std::string_view(publicZ85, 40)).value_or(std::string());
+    pair.secretKey = fromZ85(std::string_view(secretZ85, 40)).value_or(std::string());
+    explicit_bzero(secretZ85, sizeof secretZ85);
+    return pair;
 }
 
 namespace {

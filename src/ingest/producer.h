@@ -65,6 +65,14 @@ struct CurveClient {
 // The public key that belongs to a 32-byte CURVE secret key ("" if it is not one).
 std::string curvePublicKeyOf(const std::string& secretKey);
 
+// A new CURVE key pair, 32 raw bytes each (sluicectl curve-keygen). kUnavailable when this
+// libzmq has no CURVE support. The caller wipes the secret when it is done with it.
+struct CurveKeyPair {
+    std::string publicKey;
+    std::string secretKey;
+};
+Result<CurveKeyPair> newCurveKeyPair();
+
 class AckProducer {
 public:
     struct Options {
