@@ -1,47 +1,29 @@
 #include "cli/metrics_client.h"
 
-#include <fcntl.h>
-#include <netdb.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/error.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
 
 #include <algorithm>
-#include <cctype>
-#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
-#include <cstring>
 #include <limits>
-#include <memory>
 
 namespace sluice::cli {
 namespace {
 
 constexpr size_t kMaxResponseBytes = 64u << 20;
-
-using SteadyClock = std::chrono::steady_clock;
-
-class Fd {
-public:
-    explicit Fd(int fd) : fd_(fd) {}
-    ~Fd()
-    {
-        if (fd_ >= 0)
-            ::close(fd_);
-    }
-    Fd(const Fd&) = delete;
-    Fd& operator=(const Fd&) = delete;
-    int get() const { return fd_; }
-
-private:
-    int fd_;
-};
-
-struct AddrInfoFree {
-    void operator()(addrinfo* p) const { freeaddrinfo(p); }
-};
 
 struct Url {
     std::string host;
@@ -82,78 +64,6 @@ Result<Url> parseUrl(const std::string& url)
     return u;
 }
 
-int remainingMs(SteadyClock::time_point deadline)
-{
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - SteadyClock::now()).count();
-    return left <= 0 ? 0 : static_cast<int>(std::min<int64_t>(left, std::numeric_limits<int>::max()));
-}
-
-// Connects within the deadline; returns the socket, or -1 with `error` set to the last errno.
-int connectTo(const addrinfo* ai, SteadyClock::time_point deadline, int& error)
-{
-    const int fd = ::socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
-    if (fd < 0) {
-        error = errno;
-        return -1;
-    }
-    if (::connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
-        return fd;
-    if (errno != EINPROGRESS) {
-        error = errno;
-        ::close(fd);
-        return -1;
-    }
-    pollfd p{fd, POLLOUT, 0};
-    const int n = ::poll(&p, 1, remainingMs(deadline));
-    if (n <= 0) {
-        error = n == 0 ? ETIMEDOUT : errno;
-        ::close(fd);
-        return -1;
-    }
-    int soError = 0;
-    socklen_t len = sizeof soError;
-    ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &soError, &len);
-    if (soError != 0) {
-        error = soError;
-        ::close(fd);
-        return -1;
-    }
-    return fd;
-}
-
-Result<std::string> dechunk(std::string_view body)
-{
-    std::string out;
-    size_t pos = 0;
-    for (;;) {
-        const size_t eol = body.find("\r\n", pos);
-        if (eol == std::string_view::npos)
-            return Status::ioError("truncated chunked response");
-        const std::string sizeText(body.substr(pos, eol - pos));
-        char* end = nullptr;
-        const unsigned long size = std::strtoul(sizeText.c_str(), &end, 16);
-        if (end == sizeText.c_str())
-            return Status::ioError("bad chunk size in the response");
-        pos = eol + 2;
-        if (size == 0)
-            return out;
-        if (pos + size > body.size())
-            return Status::ioError("truncated chunked response");
-        out.append(body.substr(pos, size));
-        pos += size + 2;
-    }
-}
-
-bool iequalsPrefix(std::string_view line, std::string_view name)
-{
-    if (line.size() < name.size())
-        return false;
-    for (size_t i = 0; i < name.size(); ++i)
-        if (std::tolower(static_cast<unsigned char>(line[i])) != std::tolower(static_cast<unsigned char>(name[i])))
-            return false;
-    return true;
-}
-
 bool parseNumber(std::string_view text, double& out)
 {
     if (text == "+Inf" || text == "Inf") {
@@ -190,100 +100,66 @@ bool hasLabels(const Sample& s, const Labels& wanted)
 
 Result<HttpResponse> httpGet(const std::string& url, int timeoutMs)
 {
+    namespace asio = boost::asio;
+    namespace beast = boost::beast;
+    namespace http = beast::http;
+
     auto u = parseUrl(url);
     if (!u)
         return u.status();
-    const auto deadline = SteadyClock::now() + std::chrono::milliseconds(timeoutMs);
-    addrinfo hints{};
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    addrinfo* raw = nullptr;
-    const int gai = ::getaddrinfo(u->host.c_str(), u->port.c_str(), &hints, &raw);
-    std::unique_ptr<addrinfo, AddrInfoFree> addresses(raw);
-    if (gai != 0)
-        return Status::invalid("cannot resolve " + u->host + ": " + gai_strerror(gai));
+    asio::io_context ioc;
+    asio::ip::tcp::resolver resolver(ioc);
+    beast::error_code ec;
+    const auto endpoints = resolver.resolve(u->host, u->port, ec);
+    if (ec)
+        return Status::invalid("cannot resolve " + u->host + ": " + ec.message());
 
-    int error = 0;
-    int fd = -1;
-    bool refusedOnly = true;
-    for (const addrinfo* ai = addresses.get(); ai && fd < 0; ai = ai->ai_next) {
-        fd = connectTo(ai, deadline, error);
-        if (fd < 0 && error != ECONNREFUSED)
-            refusedOnly = false;
-    }
-    if (fd < 0) {
-        if (refusedOnly)
-            return Status::error(StatusCode::kUnavailable, "connection refused by " + u->host + ":" + u->port);
-        return Status::ioError("cannot connect to " + u->host + ":" + u->port + ": " + std::strerror(error));
-    }
-    Fd socket(fd);
+    const std::string host = u->host.find(':') != std::string::npos ? "[" + u->host + "]" : u->host;
+    http::request<http::empty_body> request{http::verb::get, u->path, 10};
+    request.set(http::field::host, host + ":" + u->port);
+    request.set(http::field::user_agent, "sluicectl");
+    request.set(http::field::accept, "text/plain");
+    request.set(http::field::connection, "close");
+    http::response_parser<http::string_body> parser;
+    parser.body_limit(kMaxResponseBytes);
+    beast::flat_buffer buffer;
 
-    const std::string hostHeader = u->host.find(':') != std::string::npos ? "[" + u->host + "]" : u->host;
-    const std::string request = "GET " + u->path + " HTTP/1.0\r\nHost: " + hostHeader + ":" + u->port +
-                                "\r\nUser-Agent: sluicectl\r\nAccept: text/plain\r\nConnection: close\r\n\r\n";
-    std::string_view pending = request;
-    std::string response;
-    char buffer[16384];
-    for (;;) {
-        pollfd p{fd, static_cast<short>(pending.empty() ? POLLIN : POLLOUT), 0};
-        const int n = ::poll(&p, 1, remainingMs(deadline));
-        if (n == 0)
-            return Status::ioError("no complete answer from " + url + " within " + std::to_string(timeoutMs) + " ms");
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return Status::ioError(std::string("poll: ") + std::strerror(errno));
+    // One deadline for connecting, sending and reading: the stream cancels whatever is pending.
+    beast::tcp_stream stream(ioc);
+    stream.expires_after(std::chrono::milliseconds(timeoutMs));
+    beast::error_code failure;
+    bool connected = false;
+    stream.async_connect(endpoints, [&](beast::error_code e, const asio::ip::tcp::endpoint&) {
+        if (e) {
+            failure = e;
+            return;
         }
-        if (!pending.empty()) {
-            const ssize_t w = ::send(fd, pending.data(), pending.size(), MSG_NOSIGNAL);
-            if (w < 0) {
-                if (errno == EINTR || errno == EAGAIN)
-                    continue;
-                return Status::ioError(std::string("sending the request: ") + std::strerror(errno));
+        connected = true;
+        http::async_write(stream, request, [&](beast::error_code e, size_t) {
+            if (e) {
+                failure = e;
+                return;
             }
-            pending.remove_prefix(static_cast<size_t>(w));
-            continue;
-        }
-        const ssize_t r = ::recv(fd, buffer, sizeof buffer, 0);
-        if (r < 0) {
-            if (errno == EINTR || errno == EAGAIN)
-                continue;
-            return Status::ioError(std::string("reading the response: ") + std::strerror(errno));
-        }
-        if (r == 0)
-            break;
-        response.append(buffer, static_cast<size_t>(r));
-        if (response.size() > kMaxResponseBytes)
-            return Status::ioError("the response from " + url + " is larger than 64 MiB");
-    }
+            http::async_read(stream, buffer, parser, [&](beast::error_code e, size_t) { failure = e; });
+        });
+    });
+    ioc.run();
 
-    const size_t headerEnd = response.find("\r\n\r\n");
-    if (response.rfind("HTTP/", 0) != 0 || headerEnd == std::string::npos)
-        return Status::ioError(url + " did not answer with HTTP");
+    if (failure == beast::error::timeout)
+        return Status::ioError("no complete answer from " + url + " within " + std::to_string(timeoutMs) + " ms");
+    if (!connected && failure == asio::error::connection_refused)
+        return Status::error(StatusCode::kUnavailable, "connection refused by " + u->host + ":" + u->port);
+    if (!connected)
+        return Status::ioError("cannot connect to " + u->host + ":" + u->port + ": " + failure.message());
+    if (failure == http::error::body_limit)
+        return Status::ioError("the response from " + url + " is larger than 64 MiB");
+    if (failure && failure.category() == http::make_error_code(http::error::end_of_stream).category())
+        return Status::ioError(url + " did not answer with HTTP (" + failure.message() + ")");
+    if (failure)
+        return Status::ioError("reading the response from " + url + ": " + failure.message());
     HttpResponse out;
-    const size_t space = response.find(' ');
-    out.status = std::atoi(response.c_str() + space + 1);
-    std::string_view headers = std::string_view(response).substr(0, headerEnd);
-    bool chunked = false;
-    size_t pos = 0;
-    while (pos < headers.size()) {
-        size_t eol = headers.find("\r\n", pos);
-        if (eol == std::string_view::npos)
-            eol = headers.size();
-        std::string_view line = headers.substr(pos, eol - pos);
-        if (iequalsPrefix(line, "transfer-encoding:") && line.find("chunked") != std::string_view::npos)
-            chunked = true;
-        pos = eol + 2;
-    }
-    std::string_view body = std::string_view(response).substr(headerEnd + 4);
-    if (chunked) {
-        auto decoded = dechunk(body);
-        if (!decoded)
-            return decoded.status();
-        out.body = std::move(*decoded);
-    } else {
-        out.body = std::string(body);
-    }
+    out.status = static_cast<int>(parser.get().result_int());
+    out.body = std::move(parser.get().body());
     return out;
 }
 

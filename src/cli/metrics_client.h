@@ -1,5 +1,5 @@
-// What sluicectl status needs to read the daemon's metrics endpoint: a minimal HTTP GET over a
-// plain socket (the endpoint is loopback HTTP; no TLS, proxies or redirects), and a parser for
+// What sluicectl status needs to read the daemon's metrics endpoint: an HTTP GET through
+// Boost.Beast (the endpoint is loopback HTTP; no TLS, proxies or redirects), and a parser for
 // the Prometheus text format (0.0.4) with histogram quantiles.
 #pragma once
 
