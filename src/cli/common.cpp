@@ -1,5 +1,7 @@
 #include "cli/common.h"
 
+#include <boost/program_options.hpp>
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>

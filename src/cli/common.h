@@ -7,8 +7,6 @@
 // event values.
 #pragma once
 
-#include <boost/program_options.hpp>
-
 #include <cstdint>
 #include <exception>
 #include <functional>
@@ -25,6 +23,14 @@
 #include "privacy/key_wrap.h"
 #include "privacy/secret.h"
 #include "store/db.h"
+
+// The option parser's types, declared only: a command's .cpp includes
+// <boost/program_options.hpp> itself when it builds options.
+namespace boost::program_options {
+class options_description;
+class positional_options_description;
+class variables_map;
+}  // namespace boost::program_options
 
 namespace sluice::cli {
 

@@ -1,4 +1,6 @@
 // sluicectl decrypt: Tink ciphertexts back to plaintext, from a key export or from the database.
+#include <boost/program_options.hpp>
+
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <optional>

@@ -1,4 +1,6 @@
 // sluicectl forget: crypto-shredding of a data subject or of key links (spec section 5).
+#include <boost/program_options.hpp>
+
 #include <iostream>
 #include <nlohmann/json.hpp>
 

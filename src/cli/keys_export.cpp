@@ -1,4 +1,6 @@
 // sluicectl keys export: data keys for the data owner, as Tink keysets or the keyLink CSV.
+#include <boost/program_options.hpp>
+
 #include <iostream>
 
 #include "cli/commands.h"

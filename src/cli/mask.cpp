@@ -1,4 +1,6 @@
 // sluicectl mask: the masked form of values, exactly as a derived output stores them.
+#include <boost/program_options.hpp>
+
 #include <filesystem>
 #include <iostream>
 

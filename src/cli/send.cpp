@@ -1,4 +1,6 @@
 // sluicectl send: a producer for operators and scripts (JSONL in, a delivery report out).
+#include <boost/program_options.hpp>
+
 #include <chrono>
 #include <fstream>
 #include <iomanip>

@@ -1,5 +1,7 @@
 // sluicectl status: the daemon's health at a glance, from its metrics or, when it is down, from
 // the database it left behind.
+#include <boost/program_options.hpp>
+
 #include <cmath>
 #include <filesystem>
 #include <iomanip>
