@@ -153,11 +153,11 @@ Result<std::unique_ptr<BatchWriter>> BatchWriter::open(const Options& options)
     const Prepared statements[] = {
         {&writer->batchInsert_,
          "INSERT INTO batches(id, opened_at, closed_at, committed_at, close_reason, requests, received, committed, "
-         "duplicates, rejected, bytes, keys_created, late, parse_us, transform_us, aggregate_us, write_us) "
-         "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"},
+         "duplicates, rejected, bytes, keys_created, late, parse_us, transform_us, aggregate_us, write_us, row_ranges) "
+         "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"},
         {&writer->keyInsert_,
-         "INSERT INTO keys(key_link, key_id, kind, contract, lookup, wrapped, created_at, expires_at) "
-         "VALUES(?,?,?,?,?,?,?,?)"},
+         "INSERT INTO keys(key_link, key_id, kind, contract, lookup, wrapped, created_at, expires_at, batch_id) "
+         "VALUES(?,?,?,?,?,?,?,?,?)"},
         {&writer->subjectInsert_, "INSERT INTO key_subjects(subject, key_link, batch_id) VALUES(?,?,?)"},
         {&writer->rejectInsert_,
          "INSERT INTO rejects(batch_id, received_at, producer, seq, event_index, reason, message, contract, event_id, "
@@ -313,6 +313,8 @@ Status BatchWriter::writeInserts(WriteBatch& batch, const std::unordered_set<std
         if (isParent[ti])
             rowids[ti].reserve(rows);
         const bool filter = t.dropIfKeyShredded && !dropped.empty() && t.keyLinkColumn >= 0;
+        int64_t first = 0;
+        int64_t last = 0;
         for (size_t r = 0; r < rows; ++r) {
             Cell* row = t.cells.data() + r * t.width;
             if (filter) {
@@ -329,9 +331,15 @@ Status BatchWriter::writeInserts(WriteBatch& batch, const std::unordered_set<std
                 }
             }
             SLUICE_RETURN_IF_ERROR(s.run().withContext("inserting into " + t.table));
+            last = db_.lastInsertRowid();
+            if (first == 0)
+                first = last;
             if (isParent[ti])
-                rowids[ti].push_back(db_.lastInsertRowid());
+                rowids[ti].push_back(last);
         }
+        // One transaction, one writer: a table's new rowids are consecutive (max(rowid) + 1...).
+        if (first != 0)
+            addRowRange(t.table, first, last);
     }
     return Status::ok();
 }
@@ -341,6 +349,7 @@ Status BatchWriter::writeRest(WriteBatch& batch)
     const BatchRecord& rec = batch.record;
     const int64_t batchId = static_cast<int64_t>(rec.id);
 
+    int64_t firstKey = 0;
     for (KeyRecord& k : batch.keys) {
         keyInsert_.bindText(1, k.keyLink)
             .bind(2, k.keyId)
@@ -349,10 +358,15 @@ Status BatchWriter::writeRest(WriteBatch& batch)
             .bindBlob(5, std::string_view(reinterpret_cast<const char*>(k.lookup.data()), k.lookup.size()))
             .bindBlob(6, k.wrapped)
             .bind(7, k.createdAtMs)
-            .bind(8, k.expiresAtMs);
+            .bind(8, k.expiresAtMs)
+            .bind(9, batchId);
         SLUICE_RETURN_IF_ERROR(keyInsert_.run().withContext("storing key " + k.keyLink));
         k.rowid = db_.lastInsertRowid();
+        if (firstKey == 0)
+            firstKey = k.rowid;
     }
+    if (firstKey != 0)
+        addRowRange("keys", firstKey, batch.keys.back().rowid);
     for (const KeySubject& s : batch.subjects) {
         subjectInsert_.bindBlob(1, std::string_view(reinterpret_cast<const char*>(s.subject.data()), s.subject.size()))
             .bindText(2, s.keyLink)
@@ -425,17 +439,38 @@ Status BatchWriter::writeRest(WriteBatch& batch)
     for (const Finalize& f : batch.finalizes) {
         auto it = finalizes_.find(f.table);
         if (it == finalizes_.end()) {
-            auto stmt = db_.prepare("UPDATE " + quoteIdent(f.table) +
-                                        " SET final = 1 WHERE window_start BETWEEN ? AND ? AND final = 0",
+            auto update = db_.prepare("UPDATE " + quoteIdent(f.table) +
+                                          " SET final = 1 WHERE window_start BETWEEN ? AND ? AND final = 0",
+                                      true);
+            if (!update)
+                return update.status();
+            auto span = db_.prepare("SELECT min(window_start), max(window_start) FROM " + quoteIdent(f.table) +
+                                        " WHERE window_start BETWEEN ? AND ? AND final = 0",
                                     true);
-            if (!stmt)
-                return stmt.status();
-            it = finalizes_.emplace(f.table, std::move(*stmt)).first;
+            if (!span)
+                return span.status();
+            it = finalizes_.emplace(f.table, FinalizeStmts{std::move(*update), std::move(*span)}).first;
         }
-        it->second.bind(1, f.fromMs).bind(2, f.toMs);
-        SLUICE_RETURN_IF_ERROR(it->second.run().withContext("finalizing windows of " + f.table));
+        // The windows this batch makes final, for exporters (the range asked for may repeat
+        // windows an earlier batch already finalized, e.g. after a restart).
+        Stmt& span = it->second.span;
+        span.bind(1, f.fromMs).bind(2, f.toMs);
+        auto row = span.step();
+        if (!row)
+            return row.status().withContext("finalizing windows of " + f.table);
+        if (*row && !span.columnIsNull(0))
+            addRowRange(f.table, span.columnInt(0), span.columnInt(1));
+        span.reset();
+        it->second.update.bind(1, f.fromMs).bind(2, f.toMs);
+        SLUICE_RETURN_IF_ERROR(it->second.update.run().withContext("finalizing windows of " + f.table));
     }
     return Status::ok();
+}
+
+void BatchWriter::addRowRange(std::string_view table, int64_t first, int64_t last)
+{
+    rowRanges_.append(table).append(" ").append(std::to_string(first)).append(" ").append(std::to_string(last));
+    rowRanges_ += '\n';
 }
 
 Status BatchWriter::fillDuplicateOutcomes(WriteBatch& batch)
@@ -469,6 +504,7 @@ Status BatchWriter::commit(WriteBatch& batch, std::vector<std::string>& shredded
     if (checkpointer_)
         SLUICE_RETURN_IF_ERROR(checkpointer_->catchUp());
     const auto start = std::chrono::steady_clock::now();
+    rowRanges_.clear();
     auto txn = Txn::begin(db_);
     if (!txn)
         return txn.status();
@@ -498,7 +534,8 @@ Status BatchWriter::commit(WriteBatch& batch, std::vector<std::string>& shredded
         .bind(14, times.parseUs)
         .bind(15, times.transformUs)
         .bind(16, times.aggregateUs)
-        .bind(17, microsSince(start));
+        .bind(17, microsSince(start))
+        .bindText(18, rowRanges_);
     SLUICE_RETURN_IF_ERROR(batchInsert_.run().withContext("recording batch " + std::to_string(rec.id)));
 
     timing.writeUs = microsSince(start);

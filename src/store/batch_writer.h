@@ -72,12 +72,19 @@ private:
     Status writeInserts(WriteBatch& batch, const std::unordered_set<std::string>& dropped);
     Status writeRest(WriteBatch& batch);
     Status fillDuplicateOutcomes(WriteBatch& batch);
+    // Appends "table first last\n" to the batch's row_ranges (store/committed_reader.h reads it).
+    void addRowRange(std::string_view table, int64_t first, int64_t last);
 
     Db db_;  // declared first: statements are finalized before the connection closes
     std::unordered_map<std::string, std::vector<std::string>> insertColumns_;
     std::unordered_map<std::string, Stmt> inserts_;
     std::unordered_map<std::string, Stmt> upserts_;
-    std::unordered_map<std::string, Stmt> finalizes_;
+    struct FinalizeStmts {
+        Stmt update;
+        Stmt span;  // the window starts an update is about to make final
+    };
+    std::unordered_map<std::string, FinalizeStmts> finalizes_;
+    std::string rowRanges_;  // of the batch being written
     Stmt batchInsert_, keyInsert_, subjectInsert_, rejectInsert_, markInsert_, markLookup_, producerUpsert_;
     std::unique_ptr<Checkpointer> checkpointer_;  // after db_: stopped before the connection closes
     int64_t dataVersion_ = -1;

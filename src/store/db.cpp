@@ -219,6 +219,17 @@ double Stmt::columnDouble(int index) const { return sqlite3_column_double(stmt_,
 bool Stmt::columnIsNull(int index) const { return sqlite3_column_type(stmt_, index) == SQLITE_NULL; }
 bool Stmt::columnIsBlob(int index) const { return sqlite3_column_type(stmt_, index) == SQLITE_BLOB; }
 int Stmt::columnCount() const { return sqlite3_column_count(stmt_); }
+
+Cell Stmt::columnCell(int index) const
+{
+    switch (sqlite3_column_type(stmt_, index)) {
+    case SQLITE_INTEGER: return Cell::ofInt(columnInt(index));
+    case SQLITE_FLOAT: return Cell::ofReal(columnDouble(index));
+    case SQLITE_TEXT: return Cell::ofText(columnText(index));
+    case SQLITE_BLOB: return Cell::ofBlob(columnBlob(index));
+    default: return Cell::null();
+    }
+}
 std::string_view Stmt::columnName(int index) const { return sqlite3_column_name(stmt_, index); }
 
 std::string_view Stmt::columnText(int index) const

@@ -95,6 +95,9 @@ public:
     std::string_view columnBlob(int index) const;
     bool columnIsNull(int index) const;
     bool columnIsBlob(int index) const;
+    // The value with its SQLite type; text and blobs point into the statement (valid until the
+    // next step or reset).
+    Cell columnCell(int index) const;
     int columnCount() const;
     std::string_view columnName(int index) const;
 

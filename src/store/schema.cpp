@@ -122,6 +122,20 @@ CREATE VIEW dead_letters AS
          reason, message, contract, event_id, producer, seq, event_index, input_bytes
   FROM rejects;
 )SQL",
+    // 2 -> 3: exporters. Each batch records where its rows went (row_ranges: one line
+    // "table first last" per table, rowids for events, derived rows and keys, window starts for
+    // the windows it made final), so that exporters read a batch without an index scan; keys
+    // remember their batch; exporters keep their cursors here.
+    R"SQL(
+ALTER TABLE batches ADD COLUMN row_ranges TEXT NOT NULL DEFAULT '';
+ALTER TABLE keys ADD COLUMN batch_id INTEGER;
+CREATE TABLE export_cursors(
+  exporter TEXT PRIMARY KEY,
+  batch_id INTEGER NOT NULL,
+  shred_id INTEGER NOT NULL,
+  state TEXT NOT NULL DEFAULT '',
+  updated_at INTEGER NOT NULL) WITHOUT ROWID;
+)SQL",
 };
 
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kSchemaVersion);
