@@ -25,6 +25,7 @@ const Entry kCommands[] = {
     {"decrypt", "decrypt values with an exported keyset, or a contract's events with the database", runDecrypt},
     {"mask", "compute the mask of values (hmac-sha256 or murmur3), e.g. to look a record up", runMask},
     {"forget", "crypto-shred a data subject or key link: delete keys and derived rows", runForget},
+    {"tap", "print committed records live from a stream exporter (ZeroMQ SUB)", runTap},
     {"status", "summarise the running daemon's metrics (or the database when it is down)", runStatus},
     {"check-config", "validate the configuration, contracts and pipelines like sluiced --check-config", runCheckConfig},
     {"bench", "run the reference-workload benchmark", runBenchEntry},

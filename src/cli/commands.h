@@ -15,6 +15,7 @@ int runKeysExport(const std::vector<std::string>& args, Io& io);
 int runDecrypt(const std::vector<std::string>& args, Io& io);
 int runMask(const std::vector<std::string>& args, Io& io);
 int runForget(const std::vector<std::string>& args, Io& io);
+int runTap(const std::vector<std::string>& args, Io& io);
 int runStatus(const std::vector<std::string>& args, Io& io);
 int runCheckConfig(const std::vector<std::string>& args, Io& io);
 

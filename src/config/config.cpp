@@ -58,6 +58,7 @@ constexpr Key kFileKeys[] = {
     {"privacy.key_cache", false, "active data keys kept in memory"},
     {"pipeline.contracts", false, "directory of contract files, or builtin:"},
     {"pipeline.pipelines", false, "directory of pipeline files (outputs, aggregations), or builtin:"},
+    {"pipeline.exporters", false, "directory of exporter files (files, ZeroMQ stream, Kafka); empty = none"},
     {"pipeline.max_future", false, "refuse event times further ahead of the clock"},
     {"metrics.listen", false, "host:port of the Prometheus endpoint (empty = off)"},
     {"testing.stall_writer_file", false, "(tests) stall the writer while this file exists"},
@@ -267,6 +268,8 @@ Status fill(const po::variables_map& vm, const std::string& origin, const fs::pa
     PipelineConfig& pl = c.pipeline;
     pl.contractsDir = absoluteFrom(fileDir, r.text("pipeline.contracts", ""));
     pl.pipelinesDir = absoluteFrom(fileDir, r.text("pipeline.pipelines", ""));
+    pl.exportersDir = absoluteFrom(fileDir, r.text("pipeline.exporters", ""));
+    pl.stateDir = c.stateDir;
     if (pl.contractsDir.empty())
         return r.error("pipeline.contracts", "is required: a directory of contract files, or builtin:");
     SLUICE_RETURN_IF_ERROR(r.duration("pipeline.max_future", pl.maxFutureMs, 0, 365LL * 86'400'000));

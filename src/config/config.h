@@ -56,6 +56,8 @@ struct PrivacyConfig {
 struct PipelineConfig {
     std::string contractsDir;         // absolute, or "builtin:"
     std::string pipelinesDir;         // absolute, or "builtin:", or ""
+    std::string exportersDir;         // absolute, or "" (no exporters)
+    std::string stateDir;             // relative exporter directories are resolved against it
     int64_t maxFutureMs = 5 * 60'000;
 };
 

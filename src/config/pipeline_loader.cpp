@@ -12,6 +12,7 @@
 #include "aggregate/subject_set.h"
 #include "config/builtin.h"
 #include "config/config.h"
+#include "config/exporter_loader.h"
 #include "contract/pattern.h"
 #include "core/time_format.h"
 
@@ -556,6 +557,7 @@ Result<PipelinePtr> loadPipeline(const PipelineConfig& config)
         if (!s)
             return s;  // the message already starts with a.path
     }
+    SLUICE_RETURN_IF_ERROR(loadExporters(config, *spec));
     return PipelinePtr(std::move(spec));
 }
 

@@ -13,6 +13,16 @@ std::string_view fieldTypeName(FieldType type, bool array)
     return "?";
 }
 
+std::string_view exporterTypeName(ExporterType type)
+{
+    switch (type) {
+    case ExporterType::kFile: return "file";
+    case ExporterType::kStream: return "stream";
+    case ExporterType::kKafka: return "kafka";
+    }
+    return "?";
+}
+
 int ContractSpec::fieldIndex(std::string_view name) const
 {
     for (size_t i = 0; i < fields.size(); ++i)

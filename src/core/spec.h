@@ -10,6 +10,8 @@
 #include <string_view>
 #include <vector>
 
+#include "core/export_spec.h"
+
 namespace sluice {
 
 enum class FieldType : uint8_t { kString, kInteger, kNumber, kBoolean };
@@ -97,6 +99,7 @@ struct PipelineSpec {
     std::vector<ContractSpec> contracts;
     std::vector<OutputSpec> outputs;
     std::vector<AggregationSpec> aggregations;
+    std::vector<ExporterSpec> exporters;
 
     const ContractSpec* findContract(std::string_view ref) const;
     int contractIndex(std::string_view ref) const;

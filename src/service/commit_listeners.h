@@ -1,7 +1,9 @@
 // The daemon's own CommitListeners: acknowledgements and key notices.
 #pragma once
 
+#include "export/export_set.h"
 #include "ingest/ack_channel.h"
+#include "core/clock.h"
 #include "service/commit_listener.h"
 #include "service/processor.h"
 
@@ -32,6 +34,24 @@ public:
 
 private:
     Processor& processor_;
+};
+
+// Wakes the exporters after each commit (they read what was committed on their own threads) and
+// when keys were shredded.
+class ExportListener final : public CommitListener {
+public:
+    ExportListener(exports::ExportSet& exporters, const Clock& clock) : exporters_(exporters), clock_(clock) {}
+    void committed(const CommitInfo& info) override
+    {
+        exporters_.committed(info.batch.record.id, clock_.wallMs());
+        if (!info.shreddedElsewhere.empty())
+            exporters_.shredded();
+    }
+    void shreddedByRetention(const std::vector<std::string>&) override { exporters_.shredded(); }
+
+private:
+    exports::ExportSet& exporters_;
+    const Clock& clock_;
 };
 
 }  // namespace sluice::service

@@ -22,6 +22,7 @@
 #include "privacy/master_key.h"
 #include "service/commit_listeners.h"
 #include "service/daemon_metrics.h"
+#include "service/export_metrics.h"
 #include "service/demo.h"
 #include "service/metrics.h"
 #include "service/metrics_server.h"
@@ -109,6 +110,7 @@ private:
     void openDatabase();
     void loadRecoveryState();
     void startPipeline();
+    void startExporters();
     void startMetricsEndpoint();
     void announceReady();
     // Running.
@@ -157,6 +159,9 @@ private:
     std::unique_ptr<WriterStage> writer_;
     std::optional<AckListener> ackListener_;
     std::optional<KeyNoticeListener> keyListener_;
+    std::unique_ptr<exports::ExportSet> exporters_;
+    std::optional<ExportListener> exportListener_;
+    std::optional<ExportMetrics> exportMetrics_;
     std::unique_ptr<ingest::Receiver> receiver_;
     bool pipelineStarted_ = false;
     std::unique_ptr<MetricsServer> metricsServer_;
@@ -341,6 +346,8 @@ void Daemon::startPipeline()
     ackListener_.emplace(acks_);
     writer_->addListener(*metrics_);
     writer_->addListener(*keyListener_);
+    startExporters();
+    writer_->addListener(*exportListener_);
     writer_->addListener(*ackListener_);  // last: producers hear of a batch once all else did
 
     ingest::Options io;
@@ -380,6 +387,22 @@ void Daemon::startPipeline()
     }
 }
 
+// The exporters: threads of their own that read what the writer committed; the writer only
+// wakes them.
+void Daemon::startExporters()
+{
+    exports::ExportSet::Options eo;
+    eo.database = cfg_.store.database;
+    eo.wrapper = &*wrapper_;
+    exporters_ = std::make_unique<exports::ExportSet>(eo, lastBatch_, clock_.wallMs());
+    if (Status s = exporters_->apply(cfg_.pipelineSpec); !s) {
+        log::error(s.message());
+        fail(kExitConfig);
+    }
+    exportListener_.emplace(*exporters_, clock_);
+    exportMetrics_.emplace(registry_, *exporters_);
+}
+
 void Daemon::startMetricsEndpoint()
 {
     if (cfg_.metricsListen.empty())
@@ -388,6 +411,7 @@ void Daemon::startMetricsEndpoint()
     mo.listen = cfg_.metricsListen;
     auto server = MetricsServer::start(ioc_, mo, [this] {
         metrics_->sync();
+        exportMetrics_->sync();
         return registry_.render();
     });
     if (!server) {
@@ -404,7 +428,7 @@ void Daemon::announceReady()
         endpoints += (endpoints.empty() ? "" : ", ") + e;
     log::notice("sluiced ", SLUICE_VERSION, " ready: ", cfg_.pipelineSpec->contracts.size(), " contract(s), ",
                 cfg_.pipelineSpec->outputs.size(), " output(s), ", cfg_.pipelineSpec->aggregations.size(),
-                " aggregation(s); database ", cfg_.store.database, " (", marks_, " producer marks, next batch ",
+                " aggregation(s), ", cfg_.pipelineSpec->exporters.size(), " exporter(s); database ", cfg_.store.database, " (", marks_, " producer marks, next batch ",
                 lastBatch_ + 1, "); listening on ", endpoints,
                 metricsServer_ ? "; metrics on http://" + metricsServer_->address() + "/metrics" : std::string());
     notifier_.ready();
@@ -488,9 +512,12 @@ void Daemon::reload()
         if (!db)
             return db.status();
         SLUICE_RETURN_IF_ERROR(store::checkTables(*db, (*next)->schema->tables));
+        SLUICE_RETURN_IF_ERROR(exports::ExportSet::check(**spec));
         processor_->setPipeline(*next);
+        SLUICE_RETURN_IF_ERROR(exporters_->apply(*spec));
         log::notice("reload accepted: ", (*spec)->contracts.size(), " contract(s), ", (*spec)->outputs.size(),
-                    " output(s), ", (*spec)->aggregations.size(), " aggregation(s); applies from the next batch");
+                    " output(s), ", (*spec)->aggregations.size(), " aggregation(s), ", (*spec)->exporters.size(),
+                    " exporter(s); applies from the next batch");
         return Status::ok();
     }();
     if (!result)
@@ -538,6 +565,9 @@ void Daemon::shutdownPipeline()
     processor_->join();
     commitQueue_.close();
     writer_->join();
+    // After the last commit: each exporter makes durable what it holds and saves its cursor.
+    if (exporters_)
+        exporters_->stopAll();
     ingestProgress_->retire();
     processorProgress_->retire();
     writerProgress_->retire();

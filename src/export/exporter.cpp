@@ -1,0 +1,432 @@
+#include "export/exporter.h"
+
+#include <algorithm>
+#include <chrono>
+
+#include "core/log.h"
+#include "core/row_json.h"
+#include "core/thread_name.h"
+#include "privacy/tink_keyset.h"
+#include "store/db.h"
+
+namespace sluice::exports {
+namespace {
+
+int64_t wallMs()
+{
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+constexpr int64_t kFirstBackoffMs = 1000;
+constexpr int64_t kMaxBackoffMs = 30'000;
+constexpr int64_t kSaveEveryMs = 200;
+
+}  // namespace
+
+// A configured source, ready to read: which table's ranges to follow, the query, the encoder.
+struct Exporter::Source {
+    ExportSourceSpec spec;
+    std::string table;  // the table whose row range the batch records
+    store::RowQuery query;
+    RowEncoder encoder;
+    std::vector<std::string> groupBy;  // aggregations: the key of a window record
+    int keyColumn = -1;                // column of the record key, per result set
+    std::vector<int> groupColumns;
+};
+
+Exporter::Exporter(Options options, std::unique_ptr<Sink> sink, const CommitClock& clock)
+    : options_(std::move(options)), sink_(std::move(sink)), clock_(clock)
+{
+}
+
+Exporter::~Exporter()
+{
+    stop();
+}
+
+void Exporter::start()
+{
+    thread_ = std::thread([this] {
+        nameThisThread("sluice-export");
+        run();
+    });
+}
+
+void Exporter::stop()
+{
+    {
+        std::lock_guard lock(mutex_);
+        stopping_ = true;
+    }
+    wake_.notify_all();
+    if (thread_.joinable())
+        thread_.join();
+}
+
+void Exporter::notify()
+{
+    {
+        std::lock_guard lock(mutex_);
+        notified_ = true;
+    }
+    wake_.notify_all();
+}
+
+Status Exporter::prepare()
+{
+    const PipelineSpec& p = *options_.pipeline;
+    for (const ExportSourceSpec& s : options_.spec.sources) {
+        auto src = std::make_unique<Source>();
+        src->spec = s;
+        switch (s.kind) {
+        case ExportSourceSpec::Kind::kContract: {
+            const ContractSpec* c = p.findContract(s.name);
+            if (!c)
+                return Status::invalid("no contract " + s.name);
+            src->table = c->tableName();
+            src->query = store::RowQuery::tableRows(src->table);
+            src->encoder = RowEncoder::forEvents(*c);
+            break;
+        }
+        case ExportSourceSpec::Kind::kOutput: {
+            auto o = std::find_if(p.outputs.begin(), p.outputs.end(), [&](const OutputSpec& x) { return x.name == s.name; });
+            const ContractSpec* c = o == p.outputs.end() ? nullptr : p.findContract(o->contract);
+            if (!c)
+                return Status::invalid("no output " + s.name);
+            src->table = o->tableName();
+            src->query = store::RowQuery::tableRows(src->table);
+            src->encoder = RowEncoder::forEvents(*c, &*o);
+            break;
+        }
+        case ExportSourceSpec::Kind::kAggregation: {
+            auto a = std::find_if(p.aggregations.begin(), p.aggregations.end(),
+                                  [&](const AggregationSpec& x) { return x.name == s.name; });
+            if (a == p.aggregations.end())
+                return Status::invalid("no aggregation " + s.name);
+            src->table = a->tableName();
+            src->query = store::RowQuery::finalWindows(a->viewName());
+            src->groupBy = a->groupBy;
+            break;
+        }
+        }
+        sources_.push_back(std::move(src));
+    }
+    return Status::ok();
+}
+
+void Exporter::run()
+{
+    const std::string& name = options_.spec.name;
+    if (Status s = prepare(); !s) {
+        log::error("exporter '", name, "': ", s.message());
+        return;
+    }
+    // The reader (short snapshots) and the cursor connection belong to this thread.
+    auto reader = store::CommittedReader::open(options_.database);
+    store::Db::Options cursorOptions;
+    cursorOptions.busyTimeoutMs = 2000;
+    cursorOptions.cacheBytes = 256 * 1024;
+    auto cursorDb = store::Db::open(options_.database, cursorOptions);
+    if (!reader || !cursorDb) {
+        log::error("exporter '", name, "': ", (!reader ? reader.status() : cursorDb.status()).message());
+        return;
+    }
+    // A cursor that falls back after a power loss is corrected from the sink at the next start.
+    (void)cursorDb->exec("PRAGMA synchronous=NORMAL");
+    reader_ = &*reader;
+    cursorDb_ = &*cursorDb;
+
+    auto cursor = store::loadCursor(*cursorDb_, name);
+    if (!cursor) {
+        log::error("exporter '", name, "': reading its cursor: ", cursor.status().message());
+        return;
+    }
+    if (*cursor) {
+        read_ = {(*cursor)->batchId, (*cursor)->shredId};
+        cursorState_ = (*cursor)->state;
+    } else {
+        // A new exporter: from the first batch (or the last, with "start": "end"); shredding
+        // that happened before it existed concerns nothing it will send.
+        auto last = reader_->lastBatchId();
+        auto shred = reader_->lastShredId();
+        if (!last || !shred) {
+            log::error("exporter '", name, "': ", (!last ? last.status() : shred.status()).message());
+            return;
+        }
+        read_ = {options_.spec.startAtEnd ? *last : 0, *shred};
+        saved_ = {~0ULL, 0};  // force the first save
+    }
+    durable_ = read_;
+    if (saved_.batchId != ~0ULL)
+        saved_ = read_;
+    saveCursor(wallMs());
+    log::info("exporter '", name, "' (", exporterTypeName(options_.spec.type), ") starts after batch ", read_.batchId);
+
+    int64_t lastShredCheckMs = 0;
+    for (;;) {
+        bool more = false;
+        int64_t now = wallMs();
+        if (!sinkOpen_ && now >= retryAtMs_) {
+            if (Status s = openSink(); !s)
+                failed(s);
+        }
+        if (sinkOpen_ && sink_->wantsMore() &&
+            (clock_.lastBatch.load() > read_.batchId || now - lastShredCheckMs >= options_.idlePollMs)) {
+            lastShredCheckMs = now;
+            if (Status s = exportChunk(more); !s)
+                failed(s);
+        }
+        if (sinkOpen_) {
+            if (Status s = syncSink(false); !s)
+                failed(s);
+        }
+        updateLag();
+        if (more)
+            continue;
+
+        std::unique_lock lock(mutex_);
+        if (stopping_)
+            break;
+        now = wallMs();
+        int64_t until = now + options_.idlePollMs;
+        if (sinkOpen_ && sink_->deadlineMs() > 0)
+            until = std::min(until, sink_->deadlineMs());
+        if (!sinkOpen_)
+            until = std::min(until, retryAtMs_);
+        if (sinkOpen_ && !sink_->wantsMore())
+            until = std::min(until, now + 20);  // waiting for acknowledgements
+        if (!notified_ && until > now)
+            wake_.wait_for(lock, std::chrono::milliseconds(until - now), [&] { return stopping_ || notified_; });
+        notified_ = false;
+        if (stopping_)
+            break;
+    }
+    if (sinkOpen_) {
+        if (Status s = syncSink(true); !s)
+            log::warning("exporter '", name, "': at stop: ", s.message());
+        sink_->close();
+        sinkOpen_ = false;
+    }
+    saveCursor(wallMs());
+    reader_ = nullptr;
+    cursorDb_ = nullptr;
+}
+
+Status Exporter::openSink()
+{
+    SinkPosition position = durable_;
+    SLUICE_RETURN_IF_ERROR(sink_->open(position));
+    if (position.batchId > durable_.batchId || position.shredId > durable_.shredId) {
+        log::notice("exporter '", options_.spec.name, "': its sink already holds up to batch ", position.batchId,
+                    "; continuing from there");
+        durable_.batchId = std::max(durable_.batchId, position.batchId);
+        durable_.shredId = std::max(durable_.shredId, position.shredId);
+    }
+    read_ = durable_;
+    sinkOpen_ = true;
+    backoffMs_ = 0;
+    if (!stats_.up.exchange(true))
+        log::notice("exporter '", options_.spec.name, "': sink is up");
+    saveCursor(wallMs());
+    return Status::ok();
+}
+
+void Exporter::failed(const Status& why)
+{
+    stats_.errors.fetch_add(1, std::memory_order_relaxed);
+    if (stats_.up.exchange(false) || backoffMs_ == 0)
+        log::error("exporter '", options_.spec.name, "': sink failed, retrying with backoff: ", why.message());
+    else
+        stats_.retries.fetch_add(1, std::memory_order_relaxed);
+    if (sinkOpen_)
+        sink_->close();
+    sinkOpen_ = false;
+    read_ = durable_;  // read again what the sink may not hold; open() reconciles
+    backoffMs_ = backoffMs_ == 0 ? kFirstBackoffMs : std::min(backoffMs_ * 2, kMaxBackoffMs);
+    retryAtMs_ = wallMs() + backoffMs_;
+}
+
+Status Exporter::exportChunk(bool& more)
+{
+    std::vector<BatchRecords> chunk;
+    std::vector<store::ShredEntry> shreds;
+    {
+        SLUICE_RETURN_IF_ERROR(reader_->begin());
+        struct EndSnapshot {
+            store::CommittedReader* r;
+            ~EndSnapshot() { r->end(); }
+        } end{reader_};
+        auto batches = reader_->batchesAfter(read_.batchId, options_.chunkBatches);
+        if (!batches)
+            return batches.status();
+        more = batches->size() == options_.chunkBatches;
+        size_t rows = 0;
+        for (const store::CommittedBatch& b : *batches) {
+            BatchRecords out;
+            out.batchId = b.id;
+            out.committedAtMs = b.committedAtMs;
+            for (size_t i = 0; i < sources_.size(); ++i) {
+                Source& src = *sources_[i];
+                const store::RowRange* range = b.range(src.table);
+                if (!range)
+                    continue;
+                if (src.spec.kind == ExportSourceSpec::Kind::kAggregation)
+                    src.encoder = RowEncoder::forColumns(
+                        {{"aggregation", "\"" + src.spec.name + "\""}, {"batch_id", std::to_string(b.id)}});
+                bool first = true;
+                SLUICE_RETURN_IF_ERROR(reader_->forEachRow(src.query, b.id, *range, [&](const store::RowView& row) {
+                    if (first) {
+                        first = false;
+                        src.encoder.prepare(row.names);
+                        src.keyColumn = -1;
+                        src.groupColumns.clear();
+                        for (size_t c = 0; c < row.names.size(); ++c) {
+                            if (row.names[c] == "key_link")
+                                src.keyColumn = static_cast<int>(c);
+                            for (const std::string& g : src.groupBy)
+                                if (row.names[c] == g)
+                                    src.groupColumns.push_back(static_cast<int>(c));
+                        }
+                    }
+                    Record r;
+                    r.source = static_cast<uint32_t>(i);
+                    const Cell& first0 = row.cells[0];
+                    r.seq = first0.kind == Cell::Kind::kInt ? first0.i() : 0;
+                    if (src.keyColumn >= 0) {
+                        r.key = std::string(row.cells[static_cast<size_t>(src.keyColumn)].text());
+                    } else {
+                        // Windows: the group values, so that a group's windows stay in order.
+                        for (int c : src.groupColumns) {
+                            r.key += r.key.empty() ? "[" : ",";
+                            const Cell& g = row.cells[static_cast<size_t>(c)];
+                            if (g.kind == Cell::Kind::kText)
+                                appendJsonString(r.key, g.text());
+                            else if (g.kind == Cell::Kind::kInt)
+                                r.key += std::to_string(g.i());
+                            else
+                                r.key += "null";
+                        }
+                        if (!r.key.empty())
+                            r.key += "]";
+                    }
+                    src.encoder.encode(row.cells, r.value);
+                    if (src.spec.kind == ExportSourceSpec::Kind::kAggregation) {
+                        for (size_t c = 0; c < row.names.size(); ++c)
+                            if (row.names[c] == "window_start_ms" && row.cells[c].kind == Cell::Kind::kInt)
+                                r.seq = row.cells[c].i();
+                    }
+                    out.records.push_back(std::move(r));
+                }));
+            }
+            if (options_.spec.keys) {
+                if (const store::RowRange* range = b.range("keys")) {
+                    Status keyStatus;
+                    SLUICE_RETURN_IF_ERROR(
+                        reader_->forEachRow(store::RowQuery::dataKeys(), b.id, *range, [&](const store::RowView& row) {
+                            if (!keyStatus)
+                                return;
+                            Record r;
+                            r.source = Record::kKeysSource;
+                            r.seq = row.cells[0].i();
+                            r.key = std::string(row.cells[1].text());
+                            r.contract = std::string(row.cells[3].text());
+                            r.expiresAtMs = row.cells[6].i();
+                            auto key = options_.wrapper->unwrap(row.cells[4].text(), r.key);
+                            if (!key) {
+                                keyStatus = key.status().withContext("key " + r.key);
+                                return;
+                            }
+                            auto keyset = privacy::tinkKeysetJson(static_cast<uint32_t>(row.cells[2].i()), key->view());
+                            if (!keyset) {
+                                keyStatus = keyset.status();
+                                return;
+                            }
+                            r.value = std::move(*keyset);
+                            out.records.push_back(std::move(r));
+                        }));
+                    SLUICE_RETURN_IF_ERROR(keyStatus);
+                }
+            }
+            rows += out.records.size();
+            chunk.push_back(std::move(out));
+            if (rows >= options_.chunkRows) {
+                more = true;
+                break;
+            }
+        }
+        auto entries = reader_->shredsAfter(read_.shredId, 1000);
+        if (!entries)
+            return entries.status();
+        shreds = std::move(*entries);
+    }
+    // The snapshot is released: handing records to the sink may take its time.
+    for (BatchRecords& b : chunk) {
+        uint64_t bytes = 0;
+        for (const Record& r : b.records)
+            bytes += r.value.size();
+        const uint64_t records = b.records.size();
+        const uint64_t id = b.batchId;
+        if (oldestUnsavedCommitMs_ == 0 || durable_.batchId == read_.batchId)
+            oldestUnsavedCommitMs_ = b.committedAtMs;
+        SLUICE_RETURN_IF_ERROR(sink_->write(std::move(b)));
+        read_.batchId = id;
+        stats_.records.fetch_add(records, std::memory_order_relaxed);
+        stats_.bytes.fetch_add(bytes, std::memory_order_relaxed);
+    }
+    if (!shreds.empty()) {
+        SLUICE_RETURN_IF_ERROR(sink_->forget(shreds));
+        read_.shredId = shreds.back().id;
+        for (const store::ShredEntry& e : shreds)
+            stats_.tombstones.fetch_add(e.keyLinks.size(), std::memory_order_relaxed);
+    }
+    return Status::ok();
+}
+
+Status Exporter::syncSink(bool force)
+{
+    const int64_t now = wallMs();
+    auto position = sink_->sync(now, force);
+    if (!position)
+        return position.status();
+    if (position->batchId > durable_.batchId || position->shredId > durable_.shredId) {
+        durable_.batchId = std::max(durable_.batchId, position->batchId);
+        durable_.shredId = std::max(durable_.shredId, position->shredId);
+        stats_.exportedBatch.store(durable_.batchId, std::memory_order_relaxed);
+        if (durable_.batchId >= read_.batchId)
+            oldestUnsavedCommitMs_ = 0;
+    }
+    if (force || now - lastSaveMs_ >= kSaveEveryMs)
+        saveCursor(now);
+    return Status::ok();
+}
+
+void Exporter::saveCursor(int64_t nowMs)
+{
+    if (!cursorDb_ || durable_ == saved_)
+        return;
+    store::ExportCursor c{durable_.batchId, durable_.shredId, cursorState_};
+    if (Status s = store::saveCursor(*cursorDb_, options_.spec.name, c, nowMs); !s) {
+        // Not the sink's fault: keep going, the next save catches up (and open() reconciles).
+        log::warning("exporter '", options_.spec.name, "': ", s.message());
+        return;
+    }
+    saved_ = durable_;
+    lastSaveMs_ = nowMs;
+}
+
+void Exporter::updateLag()
+{
+    const uint64_t last = clock_.lastBatch.load(std::memory_order_relaxed);
+    stats_.exportedBatch.store(durable_.batchId, std::memory_order_relaxed);
+    stats_.lagBatches.store(last > durable_.batchId ? last - durable_.batchId : 0, std::memory_order_relaxed);
+    double seconds = 0.0;
+    if (last > durable_.batchId) {
+        // The oldest batch not yet durable: read and pending in the sink, or not read yet.
+        const int64_t since = oldestUnsavedCommitMs_ ? oldestUnsavedCommitMs_ : clock_.lastCommitMs.load();
+        seconds = std::max<double>(0.0, static_cast<double>(wallMs() - since) / 1000.0);
+    }
+    stats_.lagSeconds.store(seconds, std::memory_order_relaxed);
+}
+
+}  // namespace sluice::exports

@@ -1,0 +1,110 @@
+// One configured exporter: a thread of its own that reads what the daemon committed from the
+// database and hands it to its sink, then advances its cursor in the database.
+//
+// It never touches the pipeline: the writer thread only wakes it (notify(), through the
+// ExportSet), so a slow or dead sink never slows ingest or commits. It reads in chunks of whole
+// batches under short read snapshots (the WAL can be checkpointed and truncated between them),
+// holds at most one chunk of records in memory, and after a restart or a failure catches up
+// from its cursor. A sink that fails is closed and opened again with backoff (1 s doubling to
+// 30 s); the state change is logged once, not every attempt.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "core/spec.h"
+#include "core/status.h"
+#include "export/sink.h"
+#include "privacy/key_wrap.h"
+
+namespace sluice::exports {
+
+// Counters any thread may read (metrics, status).
+struct ExporterStats {
+    std::atomic<uint64_t> records{0};
+    std::atomic<uint64_t> bytes{0};
+    std::atomic<uint64_t> errors{0};
+    std::atomic<uint64_t> retries{0};
+    std::atomic<uint64_t> exportedBatch{0};    // durable in the sink
+    std::atomic<uint64_t> lagBatches{0};
+    std::atomic<double> lagSeconds{0.0};
+    std::atomic<bool> up{false};
+    std::atomic<uint64_t> tombstones{0};
+};
+
+// What the exporters know of the commits (set by the ExportSet from the writer thread).
+struct CommitClock {
+    std::atomic<uint64_t> lastBatch{0};
+    std::atomic<int64_t> lastCommitMs{0};
+};
+
+class Exporter {
+public:
+    struct Options {
+        std::string database;
+        ExporterSpec spec;
+        PipelinePtr pipeline;
+        const privacy::KeyWrapper* wrapper = nullptr;  // for keys; outlives the exporter
+        size_t chunkBatches = 64;
+        size_t chunkRows = 20'000;
+        int64_t idlePollMs = 1000;  // shredding is noticed at least this often
+    };
+
+    Exporter(Options options, std::unique_ptr<Sink> sink, const CommitClock& clock);
+    ~Exporter();
+    Exporter(const Exporter&) = delete;
+    Exporter& operator=(const Exporter&) = delete;
+
+    void start();
+    // Asks the thread to finish: what is written is made durable (force sync) if the sink is up.
+    void stop();
+    // Something was committed or shredded: look again.
+    void notify();
+
+    const std::string& name() const { return options_.spec.name; }
+    const ExporterSpec& spec() const { return options_.spec; }
+    const ExporterStats& stats() const { return stats_; }
+
+private:
+    struct Source;
+    void run();
+    Status prepare();
+    Status openSink();
+    Status exportChunk(bool& more);
+    Status syncSink(bool force);
+    void saveCursor(int64_t nowMs);
+    void failed(const Status& why);
+    void updateLag();
+
+    Options options_;
+    std::unique_ptr<Sink> sink_;
+    const CommitClock& clock_;
+    ExporterStats stats_;
+    std::vector<std::unique_ptr<Source>> sources_;
+
+    std::mutex mutex_;
+    std::condition_variable wake_;
+    bool stopping_ = false;
+    bool notified_ = false;
+    std::thread thread_;
+
+    // Exporter thread only.
+    store::CommittedReader* reader_ = nullptr;
+    store::Db* cursorDb_ = nullptr;
+    SinkPosition read_;     // read and handed to the sink
+    SinkPosition durable_;  // durable in the sink
+    SinkPosition saved_;    // in the database
+    std::string cursorState_;
+    bool sinkOpen_ = false;
+    int64_t retryAtMs_ = 0;
+    int64_t backoffMs_ = 0;
+    int64_t lastSaveMs_ = 0;
+    int64_t oldestUnsavedCommitMs_ = 0;
+};
+
+}  // namespace sluice::exports

@@ -1,0 +1,74 @@
+// The Kafka exporter's sink (built with meson -Dkafka=enabled/auto when librdkafka is present).
+//
+// Each record becomes one Kafka record on its source's topic: value = the record's JSON, key =
+// its key link (events, derived rows, keys) or its group values (windows), headers
+// sluice-batch, sluice-seq (the row's rowid; the window start for windows) and sluice-source.
+// With keys exported, data keys go to the keys topic (value = the Tink keyset JSON, key = the key
+// link; meant to be compacted), and every key link shredded afterwards (forget, retention) gets a
+// tombstone there (null value, header sluice-shred), so compacted copies lose the key too.
+//
+// Exactly once from SQLite into the topics, across kill -9 at any moment (docs/exporters.md has
+// the whole argument):
+//   * the producer is idempotent, with no message timeout: within one producer session a
+//     partition receives every record once, in order, with no gap (librdkafka retries until the
+//     broker has it);
+//   * the sink chooses each record's partition itself (murmur2 of the key, as Kafka's Java client
+//     does), so the partition of a record is the same in every run;
+//   * records of a partition are produced in (batch, seq) order; so at open() the last record of
+//     each partition says exactly which of the records read again from the cursor that partition
+//     already holds: those are skipped, the rest are produced;
+//   * the cursor in the database only moves once every record of its batches was acknowledged.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/spec.h"
+#include "export/sink.h"
+
+namespace sluice::exports {
+
+class KafkaSink final : public Sink {
+public:
+    // Checks the producer settings (librdkafka's own check of every property) and the secret
+    // files; the error names the property.
+    static Result<std::unique_ptr<KafkaSink>> create(const ExporterSpec& spec);
+    ~KafkaSink() override;
+
+    Status open(SinkPosition& position) override;
+    Status write(BatchRecords&& batch) override;
+    Status forget(const std::vector<store::ShredEntry>& entries) override;
+    Result<SinkPosition> sync(int64_t nowMs, bool force) override;
+    bool wantsMore() const override;
+    void close() override;
+
+private:
+    struct Handles;
+    explicit KafkaSink(const ExporterSpec& spec);
+    Status produce(const std::string& topic, const std::string& key, const std::string* value,
+                   const std::vector<std::pair<std::string, std::string>>& headers, uint64_t opaque);
+    Status reconcile(SinkPosition& position);
+    void delivered(uint64_t opaque, int err, const char* message);
+    friend struct KafkaCallbacks;
+
+    ExporterSpec spec_;
+    std::unique_ptr<Handles> h_;
+    std::map<std::string, int32_t> partitions_;  // per topic
+    // Per (topic, partition): the (batch, seq) of the last record the topic already held at open().
+    std::map<std::pair<std::string, int32_t>, std::pair<uint64_t, int64_t>> resume_;
+    uint64_t resumeUntil_ = 0;  // no record of a later batch can be held already
+    std::map<uint64_t, uint64_t> pendingBatches_;  // batch -> records not yet acknowledged
+    std::map<int64_t, uint64_t> pendingShreds_;
+    uint64_t written_ = 0;
+    int64_t forgotten_ = 0;
+    uint64_t outstanding_ = 0;
+    int64_t lastProgressMs_ = 0;
+    std::string error_;  // the first delivery failure
+    SinkPosition durable_;
+};
+
+}  // namespace sluice::exports

@@ -1,0 +1,67 @@
+// What an exporter hands a sink (a directory of files, a ZeroMQ PUB socket, Kafka), and what a
+// sink promises back. Every call comes from the exporter's own thread.
+//
+// Records arrive batch by batch in commit order (within a batch: source by source, rows in
+// rowid order). A sink reports which batches are durable in it; the exporter saves that as its
+// cursor in the database. After a crash the exporter reads again from the cursor, and open()
+// first moves the cursor forward to what the sink already holds (files already renamed, records
+// already in Kafka), so nothing is sent twice.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "store/committed_reader.h"
+
+namespace sluice::exports {
+
+// One record: a row of one source, or a key.
+struct Record {
+    static constexpr uint32_t kKeysSource = UINT32_MAX;
+
+    uint32_t source = 0;  // index into ExporterSpec::sources, or kKeysSource
+    int64_t seq = 0;      // the row's rowid (events, derived rows, keys) or window start (windows)
+    std::string key;      // key link (events, derived rows, keys), group values (windows)
+    std::string value;    // JSON: the row (row_json.h), or the Tink keyset of a key
+    int64_t expiresAtMs = 0;  // keys only
+    std::string contract;     // keys only: the key's contract (policyId in the keys CSV)
+};
+
+struct BatchRecords {
+    uint64_t batchId = 0;
+    int64_t committedAtMs = 0;
+    std::vector<Record> records;
+};
+
+// Where a sink stands: everything up to these is durable in it.
+struct SinkPosition {
+    uint64_t batchId = 0;
+    int64_t shredId = 0;
+    bool operator==(const SinkPosition&) const = default;
+};
+
+class Sink {
+public:
+    virtual ~Sink() = default;
+
+    // Connects or opens, and reconciles `position` (the database cursor) with what the sink
+    // already holds, moving it forward if the sink is ahead. Called again after a failure.
+    virtual Status open(SinkPosition& position) = 0;
+    // One committed batch's records (possibly none).
+    virtual Status write(BatchRecords&& batch) = 0;
+    // Shredding recorded since the last call (forget, retention), in shred_log order.
+    virtual Status forget(const std::vector<store::ShredEntry>& entries) = 0;
+    // Makes written data durable when it is due (or now, with `force`), and returns what is
+    // durable. A sink may also make data durable on its own (Kafka acknowledgements).
+    virtual Result<SinkPosition> sync(int64_t nowMs, bool force) = 0;
+    // False while the sink holds as much in flight as it should (backpressure).
+    virtual bool wantsMore() const { return true; }
+    // When sync() should run next at the latest (epoch ms); 0: no deadline.
+    virtual int64_t deadlineMs() const { return 0; }
+    // Releases connections and temporary files; open() may be called again.
+    virtual void close() = 0;
+};
+
+}  // namespace sluice::exports

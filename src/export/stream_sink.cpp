@@ -1,0 +1,103 @@
+#include "export/stream_sink.h"
+
+#include <map>
+#include <zmq.hpp>
+
+#include "core/value.h"
+
+namespace sluice::exports {
+
+// The socket is made, used and closed on the exporter's thread only.
+struct StreamSink::Socket {
+    zmq::context_t context{1};
+    zmq::socket_t pub{context, zmq::socket_type::pub};
+};
+
+StreamSink::StreamSink(const ExporterSpec& spec) : spec_(spec) {}
+
+StreamSink::~StreamSink()
+{
+    close();
+}
+
+Status StreamSink::open(SinkPosition& position)
+{
+    close();
+    try {
+        auto s = std::make_unique<Socket>();
+        s->pub.set(zmq::sockopt::sndhwm, spec_.sendHwm);
+        s->pub.set(zmq::sockopt::linger, 500);
+        s->pub.bind(spec_.endpoint);
+        socket_ = std::move(s);
+    } catch (const zmq::error_t& e) {
+        return Status::ioError("cannot bind the stream endpoint " + spec_.endpoint + ": " + e.what());
+    }
+    position_ = position;
+    return Status::ok();
+}
+
+Status StreamSink::write(BatchRecords&& batch)
+{
+    std::map<uint32_t, uint32_t> count;
+    for (const Record& r : batch.records)
+        ++count[r.source];
+    std::map<uint32_t, uint32_t> index;
+    std::string header;
+    for (const Record& r : batch.records) {
+        const std::string& topic =
+            r.source == Record::kKeysSource ? spec_.keysTopic : spec_.sources[r.source].topic;
+        header = "{\"batch\":" + std::to_string(batch.batchId) + ",\"index\":" + std::to_string(index[r.source]++) +
+                 ",\"count\":" + std::to_string(count[r.source]) + ",\"seq\":" + std::to_string(r.seq) + ",\"key\":";
+        appendJsonString(header, r.key);
+        header += '}';
+        try {
+            // PUB drops at the high-water mark instead of blocking; dontwait makes sure of it.
+            socket_->pub.send(zmq::buffer(topic), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
+            socket_->pub.send(zmq::buffer(header), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
+            socket_->pub.send(zmq::buffer(r.value), zmq::send_flags::dontwait);
+        } catch (const zmq::error_t& e) {
+            return Status::ioError(std::string("publishing: ") + e.what());
+        }
+    }
+    position_.batchId = batch.batchId;
+    return Status::ok();
+}
+
+Status StreamSink::forget(const std::vector<store::ShredEntry>& entries)
+{
+    for (const store::ShredEntry& e : entries) {
+        const std::string header = "{\"shred_id\":" + std::to_string(e.id) + "}";
+        std::string value = "{\"shred_id\":" + std::to_string(e.id) + ",\"at_ms\":" + std::to_string(e.atMs) +
+                            ",\"cause\":";
+        appendJsonString(value, e.cause);
+        value += ",\"key_links\":[";
+        for (size_t i = 0; i < e.keyLinks.size(); ++i) {
+            if (i)
+                value += ',';
+            appendJsonString(value, e.keyLinks[i]);
+        }
+        value += "]}";
+        try {
+            socket_->pub.send(zmq::buffer(std::string_view(kForgetTopic)),
+                              zmq::send_flags::sndmore | zmq::send_flags::dontwait);
+            socket_->pub.send(zmq::buffer(header), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
+            socket_->pub.send(zmq::buffer(value), zmq::send_flags::dontwait);
+        } catch (const zmq::error_t& e) {
+            return Status::ioError(std::string("publishing: ") + e.what());
+        }
+        position_.shredId = e.id;
+    }
+    return Status::ok();
+}
+
+Result<SinkPosition> StreamSink::sync(int64_t, bool)
+{
+    return position_;
+}
+
+void StreamSink::close()
+{
+    socket_.reset();
+}
+
+}  // namespace sluice::exports

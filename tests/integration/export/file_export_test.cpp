@@ -1,0 +1,297 @@
+// The file exporter against the real sluiced: what the files hold is what was committed, once,
+// across SIGTERM and across kill -9 at random moments; no partial file is ever visible; forgetting
+// a subject while exporters run works (the WAL is truncated) and reaches the forget log.
+//
+// SLUICE_EXPORT_KILLS / SLUICE_EXPORT_EVENTS size the kill loop (the slow suite runs a long one).
+#include <catch2/catch.hpp>
+
+#include <signal.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <random>
+#include <thread>
+
+#include "cli/cli.h"
+#include "durability/support.h"
+#include "export_files.h"
+#include "harness.h"
+
+using namespace sluice;
+using namespace sluice::testing;
+
+namespace {
+
+size_t fromEnv(const char* name, size_t fallback)
+{
+    const char* v = std::getenv(name);
+    return v && *v ? static_cast<size_t>(std::strtoull(v, nullptr, 10)) : fallback;
+}
+
+void writeText(const std::string& path, const std::string& text)
+{
+    std::ofstream f(path, std::ios::binary | std::ios::trunc);
+    f << text;
+}
+
+// The acknowledged-only daemon with one file exporter of everything (keys included).
+DaemonOptions exportingDaemon(const TempDir& dir, const std::string& interval, const std::string& compression)
+{
+    std::filesystem::create_directories(dir.file("exporters"));
+    writeText(dir.file("exporters/lake.json"),
+              R"({"name": "lake", "type": "file", "contracts": ["acme/checkout/1.0.0"], "outputs": ["analytics"],
+                  "aggregations": ["revenue_by_country"], "keys": true, "directory": "export/lake",
+                  "compression": ")" + compression + R"(", "interval": ")" + interval + R"("})");
+    return DaemonOptions::acknowledgedOnly(
+        dir, "[batch]\nmax_delay = 20ms\n[pipeline]\nexporters = " + dir.file("exporters") + "\n");
+}
+
+std::map<int64_t, int> countBy(const std::vector<nlohmann::json>& records, const char* metaField)
+{
+    std::map<int64_t, int> n;
+    for (const auto& r : records)
+        ++n[r["meta"][metaField].get<int64_t>()];
+    return n;
+}
+
+std::set<int64_t> column(const std::string& db, const std::string& sql)
+{
+    std::set<int64_t> out;
+    for (const auto& row : queryRows(db, sql))
+        out.insert(std::stoll(row.at(0)));
+    return out;
+}
+
+// Every committed event, derived row, final window and data key is in the files exactly once.
+void checkExactlyOnce(const std::string& db, const ExportedFiles& files)
+{
+    for (const std::string& p : files.problems)
+        FAIL_CHECK(p);
+    const auto events = countBy(recordsOf(files, "contract", "acme/checkout/1.0.0"), "seq");
+    const auto derived = countBy(recordsOf(files, "output", "analytics"), "seq");
+    const std::set<int64_t> dbEvents = column(db, "SELECT seq FROM events_acme_checkout_1_0_0");
+    const std::set<int64_t> dbDerived = column(db, "SELECT seq FROM derived_analytics");
+    REQUIRE(!dbEvents.empty());
+    size_t repeated = 0, missing = 0, extra = 0;
+    for (const auto& [seq, n] : events) {
+        repeated += n > 1 ? 1 : 0;
+        extra += dbEvents.count(seq) ? 0 : 1;
+    }
+    for (int64_t seq : dbEvents)
+        missing += events.count(seq) ? 0 : 1;
+    CHECK(repeated == 0);
+    CHECK(missing == 0);
+    CHECK(extra == 0);
+    size_t derivedRepeated = 0, derivedMissing = 0;
+    for (const auto& [seq, n] : derived)
+        derivedRepeated += n > 1 ? 1 : 0;
+    for (int64_t seq : dbDerived)
+        derivedMissing += derived.count(seq) ? 0 : 1;
+    CHECK(derivedRepeated == 0);
+    CHECK(derivedMissing == 0);
+    CHECK(derived.size() == dbDerived.size());
+    // Windows: each final window (window start, group) once.
+    std::map<std::string, int> windows;
+    for (const auto& w : recordsOf(files, "aggregation", "revenue_by_country"))
+        ++windows[std::to_string(w["window_start_ms"].get<int64_t>()) + "/" + w["country"].get<std::string>()];
+    for (const auto& [w, n] : windows)
+        CHECK(n == 1);
+    CHECK(static_cast<int64_t>(windows.size()) == queryInt(db, "SELECT count(*) FROM revenue_by_country WHERE final = 1"));
+    // Keys: each data key once, in the keyLink CSV.
+    std::map<std::string, int> keys;
+    for (const std::string& line : files.keyLines)
+        ++keys[line.substr(1, 36)];
+    for (const auto& [k, n] : keys)
+        CHECK(n == 1);
+    CHECK(static_cast<int64_t>(keys.size()) == queryInt(db, "SELECT count(*) FROM keys WHERE kind = 'data'"));
+}
+
+void sendEvents(TrackedProducer& producer, uint64_t seed, size_t count)
+{
+    const auto lines = referenceEvents(seed, count);
+    for (size_t i = 0; i < lines.size(); i += 50)
+        REQUIRE(producer.send(lines, i, std::min(lines.size(), i + 50)));
+    REQUIRE(producer.flush());
+}
+
+}  // namespace
+
+TEST_CASE("the file exporter writes every committed row once, as stored, and leaves no temporary file",
+          "[integration][export]")
+{
+    TempDir dir("sluice-export-files");
+    Daemon daemon(dir, exportingDaemon(dir, "300ms", "zstd"));
+    REQUIRE(daemon.start());
+    TrackedProducer::Options o;
+    o.endpoint = daemon.routerEndpoint();
+    o.producerId = "files";
+    TrackedProducer producer(o);
+    sendEvents(producer, 7, 3000);
+    // Files appear while the daemon runs (the interval closes them), before any stop.
+    const std::string exportDir = daemon.stateDir() + "/export/lake";
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (readExport(exportDir).dataFiles.empty() && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    CHECK(!readExport(exportDir).dataFiles.empty());
+    REQUIRE(daemon.stop(SIGTERM) == 0);
+
+    const ExportedFiles files = readExport(exportDir);
+    CHECK(files.hidden.empty());
+    checkExactlyOnce(daemon.database(), files);
+    // Events as stored: PII still the stored ciphertext, the rest typed.
+    const auto events = recordsOf(files, "contract", "acme/checkout/1.0.0");
+    REQUIRE(!events.empty());
+    const auto& e = events.front();
+    const auto row = queryRows(daemon.database(), "SELECT customer_id, country, key_link FROM events_acme_checkout_1_0_0 "
+                                                  "WHERE seq = " + std::to_string(e["meta"]["seq"].get<int64_t>()));
+    REQUIRE(row.size() == 1);
+    if (e.contains("customer_id"))
+        CHECK(e["customer_id"] == row[0][0]);
+    CHECK(e["country"] == row[0][1]);
+    CHECK(e["meta"]["key_link"] == row[0][2]);
+    CHECK(e["total"].is_number());
+    // The file names carry the batch range; the data file's batches follow each other.
+    uint64_t next = 1;
+    for (const std::string& name : files.dataFiles) {
+        const auto first = std::stoull(name.substr(name.size() - 10 - 25, 12));
+        const auto last = std::stoull(name.substr(name.size() - 10 - 12, 12));
+        CHECK(first >= next);
+        CHECK(last >= first);
+        next = last + 1;
+    }
+    // The cursor is saved with the last batch.
+    CHECK(queryInt(daemon.database(), "SELECT batch_id FROM export_cursors WHERE exporter = 'lake'") ==
+          queryInt(daemon.database(), "SELECT max(id) FROM batches"));
+}
+
+TEST_CASE("kill -9 while exporting: the union of the files is every committed row exactly once",
+          "[integration][export]")
+{
+    const size_t kills = fromEnv("SLUICE_EXPORT_KILLS", 6);
+    const size_t total = fromEnv("SLUICE_EXPORT_EVENTS", 12'000);
+    TempDir dir("sluice-export-kill");
+    Daemon daemon(dir, exportingDaemon(dir, "150ms", "zstd"));
+    REQUIRE(daemon.start());
+    const std::string exportDir = daemon.stateDir() + "/export/lake";
+
+    TrackedProducer::Options o;
+    o.endpoint = daemon.routerEndpoint();
+    o.producerId = "kill";
+    o.window = 6;
+    TrackedProducer producer(o);
+    std::atomic<bool> done{false};
+    std::thread sender([&] {
+        const auto lines = referenceEvents(11, total);
+        for (size_t i = 0; i < lines.size() && !done; i += 25)
+            if (!producer.send(lines, i, std::min(lines.size(), i + 25)))
+                break;
+        producer.flush();
+        done = true;
+    });
+    // A downstream reader that keeps reading every visible file: none may ever be partial.
+    std::atomic<bool> stopReader{false};
+    std::vector<std::string> readerProblems;
+    std::thread reader([&] {
+        while (!stopReader) {
+            for (const std::string& p : readExport(exportDir).problems)
+                if (readerProblems.size() < 20)
+                    readerProblems.push_back(p);
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+    });
+    std::mt19937 rng(std::random_device{}());
+    size_t killed = 0;
+    while (killed < kills && !done) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(150 + rng() % 400));
+        daemon.kill9();
+        ++killed;
+        REQUIRE(daemon.start());
+    }
+    sender.join();
+    REQUIRE(daemon.stop(SIGTERM) == 0);
+    stopReader = true;
+    reader.join();
+    for (const std::string& p : readerProblems)
+        FAIL_CHECK("a reader saw a partial file: " << p);
+    for (const std::string& p : producer.problems())
+        FAIL_CHECK(p);
+    INFO(killed << " kills");
+    CHECK(killed >= std::min<size_t>(kills, 2));
+    const ExportedFiles files = readExport(exportDir);
+    CHECK(files.hidden.empty());
+    checkExactlyOnce(daemon.database(), files);
+    CHECK(queryInt(daemon.database(), "SELECT count(*) FROM events_acme_checkout_1_0_0") ==
+          static_cast<int64_t>(producer.ackedEventIds().size()));
+}
+
+TEST_CASE("forgetting a subject while exporting: the WAL is truncated and the forget log names the key links",
+          "[integration][export]")
+{
+    TempDir dir("sluice-export-forget");
+    Daemon daemon(dir, exportingDaemon(dir, "200ms", "none"));
+    REQUIRE(daemon.start());
+    const std::string exportDir = daemon.stateDir() + "/export/lake";
+    TrackedProducer::Options o;
+    o.endpoint = daemon.routerEndpoint();
+    o.producerId = "forget";
+    TrackedProducer producer(o);
+    sendEvents(producer, 3, 2000);
+
+    // Keep committing while we forget, and measure the WAL as we go.
+    std::atomic<bool> done{false};
+    std::atomic<uint64_t> maxWal{0};
+    std::thread more([&] {
+        TrackedProducer::Options o2 = o;
+        o2.producerId = "forget-more";
+        TrackedProducer p2(o2);
+        const auto lines = referenceEvents(4, 4000);
+        for (size_t i = 0; i < lines.size() && !done; i += 50)
+            p2.send(lines, i, std::min(lines.size(), i + 50));
+        p2.flush();
+    });
+    std::thread wal([&] {
+        while (!done) {
+            std::error_code ec;
+            const auto size = std::filesystem::file_size(daemon.database() + "-wal", ec);
+            if (!ec && size > maxWal)
+                maxWal = size;
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+    });
+    // The customer of the first event sent: a subject the database holds.
+    const std::string subject = nlohmann::json::parse(referenceEvents(3, 1).front())["customer_id"];
+    std::istringstream in;
+    std::ostringstream out, err;
+    const int code = cli::run({"forget", "--config", daemon.configPath(), "--subject", subject}, {in, out, err});
+    INFO(out.str() << err.str());
+    std::string links;
+    for (const auto& row : queryRows(daemon.database(), "SELECT key_links FROM shred_log"))
+        links += row[0];
+    more.join();
+    done = true;
+    wal.join();
+    REQUIRE(daemon.stop(SIGTERM) == 0);
+    std::printf("file exporter: largest WAL while exporting and forgetting: %.1f MiB\n",
+                static_cast<double>(maxWal.load()) / 1048576.0);
+    CHECK(code == 0);  // 75 would mean the WAL could not be truncated (a reader held it back)
+    CHECK(!links.empty());
+    {
+        const ExportedFiles files = readExport(exportDir);
+        std::set<std::string> forgotten;
+        for (const auto& f : files.forgets) {
+            CHECK(f["cause"].get<std::string>().find("forget") != std::string::npos);
+            CHECK(f.contains("at"));
+            forgotten.insert(f["key_link"].get<std::string>());
+        }
+        std::istringstream l(links);
+        std::string link;
+        while (std::getline(l, link))
+            if (!link.empty())
+                CHECK(forgotten.count(link) == 1);
+        CHECK(!files.forgetFiles.empty());
+        CHECK(!forgotten.empty());
+    }
+}
