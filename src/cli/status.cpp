@@ -14,6 +14,7 @@
 #include "cli/metrics_client.h"
 #include "core/reason.h"
 #include "core/time_format.h"
+#include "store/committed_reader.h"
 #include "store/summary.h"
 
 namespace sluice::cli {
@@ -149,6 +150,29 @@ void printMetrics(std::ostream& out, const Scrape& m, const std::string& url)
                 queues += (queues.empty() ? "" : ", ") + v + " " + num(s->value);
     if (!queues.empty())
         line(out, "queues", queues + " batch(es) waiting");
+    // One line per exporter: its state, where its cursor is, how far behind.
+    for (const Sample* b : m.series("sluice_export_batch")) {
+        std::string name, type;
+        for (const auto& [k, v] : b->labels) {
+            if (k == "exporter")
+                name = v;
+            if (k == "type")
+                type = v;
+        }
+        auto of = [&](const char* metric) {
+            for (const Sample* s : m.series(metric))
+                for (const auto& [k, v] : s->labels)
+                    if (k == "exporter" && v == name)
+                        return s->value;
+            return 0.0;
+        };
+        line(out, "exporter", name + " (" + type + "): " + (of("sluice_export_up") > 0 ? "up" : "DOWN") +
+                                  ", batch " + num(b->value) + ", lag " + num(of("sluice_export_lag_batches")) +
+                                  " batch(es) / " + seconds(of("sluice_export_lag_seconds")) + "; " +
+                                  num(of("sluice_export_records_total")) + " records, " +
+                                  bytes(of("sluice_export_bytes_total")) + ", " + num(of("sluice_export_errors_total")) +
+                                  " errors");
+    }
     line(out, "ingest", num(m.sum("sluice_ingest_messages_total")) + " messages, " +
                             bytes(m.sum("sluice_ingest_bytes_total")) + "; " + num(m.sum("sluice_replies_total")) +
                             " replies (" + num(m.sum("sluice_replies_dropped_total")) + " dropped); paused " +
@@ -187,6 +211,11 @@ void printDatabase(std::ostream& out, store::Db& db, const std::string& path)
     if (s.producers)
         line(out, "producers", std::to_string(s.producers->producers) + " acknowledged producer(s), " +
                                    std::to_string(s.producers->marks) + " request mark(s) kept for deduplication");
+    if (auto cursors = store::loadCursors(db)) {
+        for (const auto& [name, cursor] : *cursors)
+            line(out, "exporter", name + ": every batch up to " + std::to_string(cursor.batchId) +
+                                      " is in its sink (shredding up to " + std::to_string(cursor.shredId) + ")");
+    }
 }
 
 }  // namespace
