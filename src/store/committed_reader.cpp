@@ -127,37 +127,14 @@ Result<std::vector<CommittedBatch>> CommittedReader::batchesAfter(uint64_t after
     Stmt& s = **stmt;
     s.bind(1, static_cast<int64_t>(after)).bind(2, static_cast<int64_t>(limit));
     std::vector<CommittedBatch> batches;
-    for (;;) {
-        auto row = s.step();
-        if (!row) {
-            s.reset();
-            return row.status();
-        }
-        if (!*row)
-            break;
+    SLUICE_RETURN_IF_ERROR(s.forEachRow([&](const Stmt& row) {
         CommittedBatch b;
-        b.id = static_cast<uint64_t>(s.columnInt(0));
-        b.committedAtMs = s.columnInt(1);
-        b.ranges = parseRowRanges(s.columnText(2));
+        b.id = static_cast<uint64_t>(row.columnInt(0));
+        b.committedAtMs = row.columnInt(1);
+        b.ranges = parseRowRanges(row.columnText(2));
         batches.push_back(std::move(b));
-    }
-    s.reset();
+    }));
     return batches;
-}
-
-Result<int64_t> CommittedReader::committedAt(uint64_t batch)
-{
-    auto stmt = prepared("SELECT committed_at FROM batches WHERE id = ?1");
-    if (!stmt)
-        return stmt.status();
-    Stmt& s = **stmt;
-    s.bind(1, static_cast<int64_t>(batch));
-    auto row = s.step();
-    if (!row)
-        return row.status();
-    const int64_t at = *row ? s.columnInt(0) : 0;
-    s.reset();
-    return at;
 }
 
 Status CommittedReader::forEachRow(const RowQuery& query, uint64_t batch, const RowRange& range,
@@ -173,20 +150,12 @@ Status CommittedReader::forEachRow(const RowQuery& query, uint64_t batch, const 
     for (int c = 0; c < columns; ++c)
         names_.emplace_back(s.columnName(c));
     cells_.resize(static_cast<size_t>(columns));
-    for (;;) {
-        auto row = s.step();
-        if (!row) {
-            s.reset();
-            return row.status().withContext("reading " + range.table + " of batch " + std::to_string(batch));
-        }
-        if (!*row)
-            break;
-        for (int c = 0; c < columns; ++c)
-            cells_[static_cast<size_t>(c)] = s.columnCell(c);
-        fn(RowView{names_, cells_});
-    }
-    s.reset();
-    return Status::ok();
+    return s.forEachRow([&](const Stmt& row) {
+               for (int c = 0; c < columns; ++c)
+                   cells_[static_cast<size_t>(c)] = row.columnCell(c);
+               fn(RowView{names_, cells_});
+           })
+        .withContext("reading " + range.table + " of batch " + std::to_string(batch));
 }
 
 Result<std::vector<ShredEntry>> CommittedReader::shredsAfter(int64_t after, size_t limit)
@@ -197,19 +166,12 @@ Result<std::vector<ShredEntry>> CommittedReader::shredsAfter(int64_t after, size
     Stmt& s = **stmt;
     s.bind(1, after).bind(2, static_cast<int64_t>(limit));
     std::vector<ShredEntry> entries;
-    for (;;) {
-        auto row = s.step();
-        if (!row) {
-            s.reset();
-            return row.status();
-        }
-        if (!*row)
-            break;
+    SLUICE_RETURN_IF_ERROR(s.forEachRow([&](const Stmt& row) {
         ShredEntry e;
-        e.id = s.columnInt(0);
-        e.atMs = s.columnInt(1);
-        e.cause = std::string(s.columnText(2));
-        std::string_view links = s.columnText(3);
+        e.id = row.columnInt(0);
+        e.atMs = row.columnInt(1);
+        e.cause = std::string(row.columnText(2));
+        std::string_view links = row.columnText(3);
         size_t pos = 0;
         while (pos < links.size()) {
             size_t end = links.find('\n', pos);
@@ -220,8 +182,7 @@ Result<std::vector<ShredEntry>> CommittedReader::shredsAfter(int64_t after, size
             pos = end + 1;
         }
         entries.push_back(std::move(e));
-    }
-    s.reset();
+    }));
     return entries;
 }
 
@@ -279,18 +240,13 @@ Result<std::vector<std::pair<std::string, ExportCursor>>> loadCursors(Db& db)
     if (!stmt)
         return stmt.status();
     std::vector<std::pair<std::string, ExportCursor>> cursors;
-    for (;;) {
-        auto row = stmt->step();
-        if (!row)
-            return row.status();
-        if (!*row)
-            break;
+    SLUICE_RETURN_IF_ERROR(stmt->forEachRow([&](const Stmt& row) {
         ExportCursor c;
-        c.batchId = static_cast<uint64_t>(stmt->columnInt(1));
-        c.shredId = stmt->columnInt(2);
-        c.state = std::string(stmt->columnText(3));
-        cursors.emplace_back(std::string(stmt->columnText(0)), std::move(c));
-    }
+        c.batchId = static_cast<uint64_t>(row.columnInt(1));
+        c.shredId = row.columnInt(2);
+        c.state = std::string(row.columnText(3));
+        cursors.emplace_back(std::string(row.columnText(0)), std::move(c));
+    }));
     return cursors;
 }
 

@@ -81,8 +81,6 @@ public:
     Result<uint64_t> lastBatchId();
     // Up to `limit` batches with id > `after`, in id order.
     Result<std::vector<CommittedBatch>> batchesAfter(uint64_t after, size_t limit);
-    // committed_at of a batch, 0 when there is no such batch.
-    Result<int64_t> committedAt(uint64_t batch);
     // The rows `query` selects for `range` of `batch`, in order.
     Status forEachRow(const RowQuery& query, uint64_t batch, const RowRange& range,
                       const std::function<void(const RowView&)>& fn);
