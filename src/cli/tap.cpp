@@ -1,4 +1,5 @@
 // sluicectl tap: subscribe to a stream exporter and print committed records live.
+#include <boost/program_options.hpp>
 #include <nlohmann/json.hpp>
 
 #include <chrono>
