@@ -11,18 +11,22 @@ void Batcher::add(Request&& request)
 {
     const uint64_t events = request.events;
     const uint64_t bytes = request.payload.size();
-    if (!empty() && (open_.events + events > limits_.maxEvents || open_.bytes + bytes > limits_.maxBytes))
-        close(open_.events + events > limits_.maxEvents ? CloseReason::kEvents : CloseReason::kBytes);
+    if (!empty() && (openEvents_ + events > limits_.maxEvents || openBytes_ + bytes > limits_.maxBytes))
+        close(openEvents_ + events > limits_.maxEvents ? CloseReason::kEvents : CloseReason::kBytes);
     if (empty()) {
+        opened_ = true;
+        open_.id = nextId_++;
         open_.openedAtMs = request.receivedAtMs;
         open_.openedMonoNs = request.receivedMonoNs;
     }
+    openEvents_ += events;
+    openBytes_ += bytes;
     open_.events += events;
     open_.bytes += bytes;
     open_.requests.push_back(std::move(request));
-    if (open_.events >= limits_.maxEvents)
+    if (openEvents_ >= limits_.maxEvents)
         close(CloseReason::kEvents);
-    else if (open_.bytes >= limits_.maxBytes)
+    else if (openBytes_ >= limits_.maxBytes)
         close(CloseReason::kBytes);
 }
 
@@ -36,6 +40,26 @@ void Batcher::flush()
 {
     if (!empty())
         close(CloseReason::kDrain);
+}
+
+void Batcher::release()
+{
+    if (open_.requests.empty())
+        return;
+    Batch part;
+    part.id = open_.id;
+    part.first = !released_;
+    part.final = false;
+    part.openedAtMs = open_.openedAtMs;
+    part.openedMonoNs = open_.openedMonoNs;
+    part.requests = std::move(open_.requests);
+    part.events = open_.events;
+    part.bytes = open_.bytes;
+    open_.requests.clear();
+    open_.events = 0;
+    open_.bytes = 0;
+    released_ = true;
+    sink_(std::move(part));
 }
 
 int64_t Batcher::nanosUntilDeadline() const
@@ -52,10 +76,15 @@ void Batcher::close(CloseReason reason)
     Batch batch = std::move(open_);
     open_ = Batch();
     open_.requests.reserve(batch.requests.size());
-    batch.id = nextId_++;
+    batch.first = !released_;
+    batch.final = true;
     batch.closeReason = reason;
     batch.closedAtMs = clock_.wallMs();
     batch.closedMonoNs = clock_.monoNs();
+    opened_ = false;
+    released_ = false;
+    openEvents_ = 0;
+    openBytes_ = 0;
     sink_(std::move(batch));
 }
 

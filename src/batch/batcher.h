@@ -4,7 +4,11 @@
 // open batch, the open batch closes first; a single request larger than a bound makes a batch
 // of its own.
 //
-// Used by the ingest thread only (not thread-safe). Closed batches go to the sink given at
+// The open batch may be handed on in parts before it closes (release()): the sink then gets the
+// requests added since the previous part, with first/final set (core/batch.h). Without
+// release() every batch goes to the sink whole, as one part.
+//
+// Used by the ingest thread only (not thread-safe). Batches go to the sink given at
 // construction, numbered consecutively.
 #pragma once
 
@@ -33,8 +37,14 @@ public:
     void poll();
     // Closes the open batch now, whatever it holds (drain). No-op when empty.
     void flush();
+    // Hands the requests added to the open batch since its previous part on as a non-final part
+    // (the batch stays open). No-op when there are none.
+    void release();
 
-    bool empty() const { return open_.requests.empty(); }
+    // No batch is open.
+    bool empty() const { return !opened_; }
+    // The open batch holds requests not handed on yet.
+    bool unreleased() const { return !open_.requests.empty(); }
     // Nanoseconds until the open batch's delay expires (0 if it has); -1 when empty.
     int64_t nanosUntilDeadline() const;
     uint64_t nextBatchId() const { return nextId_; }
@@ -46,7 +56,11 @@ private:
     const Clock& clock_;
     uint64_t nextId_;
     Sink sink_;
-    Batch open_;
+    Batch open_;              // the open batch's requests not handed on yet, and its identity
+    bool opened_ = false;     // a batch is open (it may have been handed on in parts already)
+    bool released_ = false;   // a part of the open batch was handed on
+    uint64_t openEvents_ = 0; // the whole open batch's events and bytes, for the bounds
+    uint64_t openBytes_ = 0;
 };
 
 }  // namespace sluice::batch

@@ -81,8 +81,14 @@ inline std::string_view closeReasonName(CloseReason r)
     return "?";
 }
 
+// A batch, or one part of it. The batcher may hand a batch on in parts while it fills, so that
+// the pipeline works on the first requests while later ones arrive: every part carries the
+// batch's id and opening time; `requests`, `events` and `bytes` are the part's own; the close
+// fields are set on the final part only. A batch handed on whole is one part, first and final.
 struct Batch {
     uint64_t id = 0;
+    bool first = true;   // the batch's first part: the pipeline starts a new batch with it
+    bool final = true;   // the batch's last part: the pipeline closes the batch with it
     std::vector<Request> requests;
     uint64_t events = 0;
     uint64_t bytes = 0;

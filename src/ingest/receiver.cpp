@@ -222,10 +222,12 @@ void Receiver::Impl::run()
 void Receiver::Impl::pushReady()
 {
     while (!ready.empty()) {
+        const bool final = ready.front().final;
         if (!out.tryPush(std::move(ready.front())))
             return;
         ready.pop_front();
-        stats.batchesClosed.fetch_add(1, std::memory_order_relaxed);
+        if (final)
+            stats.batchesClosed.fetch_add(1, std::memory_order_relaxed);
     }
 }
 
@@ -253,6 +255,12 @@ void Receiver::Impl::loop()
         }
         batcher.poll();
         pushReady();
+        // Work while the batch fills: whenever the processor has taken everything handed to it,
+        // it gets what the open batch holds so far. A busy processor gets bigger parts later.
+        if (batcher.unreleased() && ready.empty() && out.size() == 0) {
+            batcher.release();
+            pushReady();
+        }
         if (draining && ready.empty() && !inputClosed) {
             out.close();  // everything read has been handed on
             inputClosed = true;
@@ -270,8 +278,8 @@ void Receiver::Impl::loop()
                 items.push_back({s.handle(), 0, ZMQ_POLLIN, 0});
         }
         std::chrono::milliseconds timeout = kIdlePoll;
-        if (!ready.empty()) {
-            timeout = kBackoff;
+        if (!ready.empty() || batcher.unreleased()) {
+            timeout = kBackoff;  // the queue may have room soon
         } else if (int64_t ns = batcher.nanosUntilDeadline(); ns >= 0) {
             timeout = std::min(timeout, std::chrono::milliseconds((ns + 999'999) / 1'000'000));
         }

@@ -110,28 +110,60 @@ void Processor::applyNotices()
 
 void Processor::run()
 {
+    // The open batch: its parts are transformed as they come; the final one finishes it.
+    bool open = false;
+    uint64_t openId = 0;
+    uint64_t openBytes = 0;
+    auto failed = [&](const Status& why) {
+        // Nothing of this batch may be committed or acknowledged. Stop taking batches; the writer
+        // commits what it already has, and the owner shuts the daemon down.
+        in_.close();
+        out_.close();
+        if (fatal_)
+            fatal_(why.withContext("batch " + std::to_string(openId) + " cannot be transformed"));
+    };
     while (true) {
         if (beat_)
             beat_();
-        auto batch = in_.popFor(std::chrono::milliseconds(500));
-        if (!batch) {
+        auto part = in_.popFor(std::chrono::milliseconds(500));
+        if (!part) {
             if (in_.closed())
                 break;
             continue;
         }
-        applyNotices();
-        const uint64_t id = batch->id;
-        auto wb = transformer_->transform(std::move(*batch));
-        if (!wb) {
-            // Nothing of this batch may be committed or acknowledged. Stop taking batches; the
-            // writer commits what it already has, and the owner shuts the daemon down.
-            Status s = wb.status().withContext("batch " + std::to_string(id) + " cannot be transformed");
-            in_.close();
-            out_.close();
-            if (fatal_)
-                fatal_(s);
+        const int64_t takenNs = clock_.monoNs();
+        if (part->first) {
+            applyNotices();
+            transformer_->begin(part->id, part->openedAtMs);
+            open = true;
+            openId = part->id;
+            openBytes = 0;
+        }
+        if (!open || part->id != openId) {
+            failed(Status::internal("part of batch " + std::to_string(part->id) + " arrived out of order"));
             return;
         }
+        openBytes += part->bytes;
+        if (Status s = transformer_->addRequests(part->requests); !s) {
+            failed(s);
+            return;
+        }
+        part->requests.clear();  // the events were copied out: free the payloads now
+        if (!part->final)
+            continue;
+        BatchRecord close;
+        close.closedAtMs = part->closedAtMs;
+        close.closedMonoNs = part->closedMonoNs;
+        close.closeReason = part->closeReason;
+        close.bytes = openBytes;
+        auto wb = transformer_->finish(close);
+        open = false;
+        if (!wb) {
+            failed(wb.status());
+            return;
+        }
+        // From the close to the processor taking the final part.
+        wb->times.queuedUs = std::max<int64_t>(0, (takenNs - part->closedMonoNs) / 1000);
         stats_.add(*wb, transformer_->keyCounts());
         if (beat_)
             beat_();

@@ -872,6 +872,7 @@ Result<WriteBatch> Transformer::finish(const BatchRecord& close)
         if (summary.lateEvents)
             wb.lateByAggregation.emplace_back(a->table().name(), summary.lateEvents);
     }
+    wb.times.aggregateUs += microsBetween(t0, Steady::now());
     for (LaneState& lane : m.lanes) {
         m.fail(lane.error);
         for (KeyRecord& k : lane.created)
@@ -894,7 +895,6 @@ Result<WriteBatch> Transformer::finish(const BatchRecord& close)
         wb.schema = m.pipeline->schema;
         m.announced = m.pipeline->schema;
     }
-    wb.times.aggregateUs += microsBetween(t0, Steady::now());
     if (!m.failure.isOk())
         return m.failure;
     return wb;

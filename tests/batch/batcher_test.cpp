@@ -379,3 +379,50 @@ TEST_CASE("countEvents counts non-blank NDJSON lines", "[batch]")
     CHECK(countEvents("\n{}\n \n{}\n\n{}") == 3);
     CHECK(countEvents("x") == 1);
 }
+
+TEST_CASE("release() hands the open batch on in parts; the bounds count the whole batch", "[batch]")
+{
+    ManualClock clock;
+    Sink sink;
+    Batcher b(limits(5, 1000, 50), clock, 7, sink.fn());
+    b.release();  // nothing open: no part
+    CHECK(sink.batches.empty());
+    b.add(request(clock, 2, 10));
+    b.release();
+    REQUIRE(sink.batches.size() == 1);
+    CHECK(sink.batches[0].id == 7);
+    CHECK(sink.batches[0].first);
+    CHECK_FALSE(sink.batches[0].final);
+    CHECK(sink.batches[0].requests.size() == 1);
+    CHECK(sink.batches[0].events == 2);
+    CHECK_FALSE(b.empty());
+    CHECK_FALSE(b.unreleased());
+    b.release();  // nothing new: no part
+    CHECK(sink.batches.size() == 1);
+    b.add(request(clock, 2, 10));
+    b.release();
+    b.add(request(clock, 1, 10));  // 5 events in all: the batch closes with this part
+    REQUIRE(sink.batches.size() == 3);
+    CHECK(sink.batches[1].id == 7);
+    CHECK_FALSE(sink.batches[1].first);
+    CHECK_FALSE(sink.batches[1].final);
+    CHECK(sink.batches[2].id == 7);
+    CHECK_FALSE(sink.batches[2].first);
+    CHECK(sink.batches[2].final);
+    CHECK(sink.batches[2].closeReason == CloseReason::kEvents);
+    CHECK(sink.batches[2].requests.size() == 1);
+    CHECK(b.empty());
+    // The next batch starts whole again, and the delay counts from its first request even when
+    // everything it holds has been handed on.
+    b.add(request(clock, 1, 10));
+    b.release();
+    clock.advanceMs(50);
+    b.poll();
+    REQUIRE(sink.batches.size() == 5);
+    CHECK(sink.batches[3].id == 8);
+    CHECK(sink.batches[3].first);
+    CHECK(sink.batches[4].id == 8);
+    CHECK(sink.batches[4].final);
+    CHECK(sink.batches[4].requests.empty());
+    CHECK(sink.batches[4].closeReason == CloseReason::kDelay);
+}
