@@ -225,7 +225,13 @@ struct SchemaChange {
     std::vector<TableDef> tables;
 };
 
+// A batch is written in one transaction, either whole (opensBatch and closesBatch both set) or
+// in parts as it is transformed: the first part opens the transaction, the last one (with the
+// batch record, replies, marks and aggregates) commits it. Parts in between carry rows, keys,
+// subject links and dead letters only.
 struct WriteBatch {
+    bool opensBatch = true;
+    bool closesBatch = true;
     BatchRecord record;
     StageTimes times;
     std::shared_ptr<const SchemaChange> schema;  // null: same configuration as the batch before

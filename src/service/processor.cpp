@@ -16,7 +16,7 @@ void ProcessorStats::add(const WriteBatch& wb, const transform::KeyCacheCounts& 
     accepted.fetch_add(rec.committed, std::memory_order_relaxed);
     duplicates.fetch_add(rec.duplicates, std::memory_order_relaxed);
     late.fetch_add(wb.lateEvents, std::memory_order_relaxed);
-    keysCreated.fetch_add(wb.keys.size(), std::memory_order_relaxed);
+    keysCreated.fetch_add(rec.keysCreated, std::memory_order_relaxed);
     keysCached.store(keys.resident, std::memory_order_relaxed);
     keysLoaded.store(keys.loads, std::memory_order_relaxed);
     for (size_t r = 0; r < kReasonCount; ++r)
@@ -149,8 +149,12 @@ void Processor::run()
             return;
         }
         part->requests.clear();  // the events were copied out: free the payloads now
-        if (!part->final)
+        if (!part->final) {
+            // The writer writes this part's rows in the batch's open transaction meanwhile.
+            if (transformer_->hasPart() && !out_.push(transformer_->takePart()))
+                break;
             continue;
+        }
         BatchRecord close;
         close.closedAtMs = part->closedAtMs;
         close.closedMonoNs = part->closedMonoNs;

@@ -77,13 +77,19 @@ void WriterStage::run()
             beat_();
         auto batch = in_.popFor(std::chrono::milliseconds(500));
         if (batch) {
-            if (!commit(*batch))
+            if (!write(*batch))
                 break;
         } else if (in_.closed()) {
             break;
         }
-        if (clock_.wallMs() - lastMaintenanceMs_ >= options_.maintenanceEveryMs && !maintain())
+        if (!writer_.batchOpen() && clock_.wallMs() - lastMaintenanceMs_ >= options_.maintenanceEveryMs &&
+            !maintain())
             break;
+    }
+    if (writer_.batchOpen()) {
+        // The processor stopped in the middle of a batch (it failed, and said so): nothing of
+        // the batch stays.
+        writer_.abortBatch();
     }
     for (CommitListener* l : listeners_)
         l->writerStopped();
@@ -93,12 +99,13 @@ void WriterStage::stop(const Status& fault)
 {
     // Do not retry on this connection: a failed commit may leave it in an unknown state. Nothing
     // more is committed; SQLite recovers from the WAL when the daemon starts again.
+    writer_.abortBatch();
     in_.close();
     if (fatal_)
         fatal_(fault);
 }
 
-bool WriterStage::commit(WriteBatch& batch)
+bool WriterStage::write(WriteBatch& batch)
 {
     if (busy_)
         busy_();
@@ -106,16 +113,36 @@ bool WriterStage::commit(WriteBatch& batch)
     while (!options_.stallFile.empty() && ::access(options_.stallFile.c_str(), F_OK) == 0)
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
 
-    if (batch.schema)
-        options_.pipeline = batch.schema->pipeline;
-    std::vector<std::string> shredded;
-    CommitInfo info{batch, shredded, {}, 0};
-    Status s = writer_.commit(batch, shredded, info.timing);
-    if (!s) {
-        stop(s.withContext("commit of batch " + std::to_string(batch.record.id) +
-                           " failed, exiting without acknowledging it"));
+    const std::string failed = "commit of batch " + std::to_string(batch.record.id) +
+                               " failed, exiting without acknowledging it";
+    if (batch.opensBatch) {
+        if (batch.schema)
+            options_.pipeline = batch.schema->pipeline;
+        shredded_.clear();
+        partKeys_.clear();
+        if (Status s = writer_.beginBatch(batch, shredded_); !s) {
+            stop(s.withContext(failed));
+            return false;
+        }
+    }
+    if (!batch.closesBatch) {
+        if (Status s = writer_.writePart(batch); !s) {
+            stop(s.withContext(failed));
+            return false;
+        }
+        // Their rowids are set; the key notices go out with the batch, once it is durable.
+        for (KeyRecord& k : batch.keys)
+            partKeys_.push_back(std::move(k));
+        return true;
+    }
+    CommitInfo info{batch, shredded_, {}, 0};
+    if (Status s = writer_.commitBatch(batch, info.timing); !s) {
+        stop(s.withContext(failed));
         return false;
     }
+    for (KeyRecord& k : partKeys_)
+        batch.keys.push_back(std::move(k));
+    partKeys_.clear();
     info.latencyNs = clock_.monoNs() - batch.record.closedMonoNs;
     stats_.batches.fetch_add(1, std::memory_order_relaxed);
     stats_.events.fetch_add(batch.record.committed, std::memory_order_relaxed);
@@ -124,8 +151,8 @@ bool WriterStage::commit(WriteBatch& batch)
     stats_.writeUs.fetch_add(static_cast<uint64_t>(info.timing.writeUs), std::memory_order_relaxed);
     stats_.commitUs.fetch_add(static_cast<uint64_t>(info.timing.commitUs), std::memory_order_relaxed);
     stats_.lastCommitMs.store(clock_.wallMs(), std::memory_order_relaxed);
-    if (!shredded.empty())
-        log::notice(shredded.size(), " key(s) were shredded by another process; no new event will use them");
+    if (!shredded_.empty())
+        log::notice(shredded_.size(), " key(s) were shredded by another process; no new event will use them");
     fillDuplicateErrors(writer_.db(), batch.outcomes);
     for (CommitListener* l : listeners_)
         l->committed(info);

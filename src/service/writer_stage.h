@@ -1,10 +1,12 @@
-// The writer thread: takes WriteBatches in order, commits each in one transaction, then tells
-// the CommitListeners (acknowledgements, key notices, metrics, exporters: commit_listener.h).
+// The writer thread: takes WriteBatches in order, commits each batch in one transaction (written
+// in parts while the batch is still being transformed, when it comes in parts), then tells the
+// CommitListeners (acknowledgements, key notices, metrics, exporters: commit_listener.h).
 // A failed commit is never acknowledged: the thread closes its input queue, reports the Status
 // through the fatal callback and stops; the owner shuts the daemon down (systemd restarts it;
 // producers resend what was not acknowledged).
 //
-// Between batches, once a minute, it runs maintenance (retention, dead-letter expiry, mark
+// The listeners see the batch's last part, with the keys of all its parts. Between batches,
+// once a minute, it runs maintenance (retention, dead-letter expiry, mark
 // pruning) on the same connection.
 #pragma once
 
@@ -65,7 +67,8 @@ public:
 
 private:
     void run();
-    bool commit(WriteBatch& batch);
+    // Writes a whole batch, or one part of a batch (core/commit.h), committing with the last.
+    bool write(WriteBatch& batch);
     bool maintain();
     void stop(const Status& fault);
 
@@ -80,6 +83,9 @@ private:
     std::function<void(const Status&)> fatal_;
     std::thread thread_;
     int64_t lastMaintenanceMs_ = 0;
+    // The batch being written in parts.
+    std::vector<std::string> shredded_;  // key links shredded elsewhere, noticed as it began
+    std::vector<KeyRecord> partKeys_;    // keys its earlier parts stored
 };
 
 }  // namespace sluice::service

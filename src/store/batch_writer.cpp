@@ -344,7 +344,7 @@ Status BatchWriter::writeInserts(WriteBatch& batch, const std::unordered_set<std
     return Status::ok();
 }
 
-Status BatchWriter::writeRest(WriteBatch& batch)
+Status BatchWriter::writeKeysAndRejects(WriteBatch& batch)
 {
     const BatchRecord& rec = batch.record;
     const int64_t batchId = static_cast<int64_t>(rec.id);
@@ -403,6 +403,12 @@ Status BatchWriter::writeRest(WriteBatch& batch)
             rejectInsert_.bindBlob(11, d.input).bindText(12, d.inputKeyLink);
         SLUICE_RETURN_IF_ERROR(rejectInsert_.run().withContext("storing a dead letter"));
     }
+    return Status::ok();
+}
+
+Status BatchWriter::writeBatchEnd(WriteBatch& batch)
+{
+    const int64_t batchId = static_cast<int64_t>(batch.record.id);
     // One row per producer: its highest sequence number and last batch, for pruning marks.
     std::unordered_map<std::string_view, uint64_t> highest;
     for (const ProducerMark& m : batch.marks) {
@@ -469,8 +475,24 @@ Status BatchWriter::writeRest(WriteBatch& batch)
 
 void BatchWriter::addRowRange(std::string_view table, int64_t first, int64_t last)
 {
-    rowRanges_.append(table).append(" ").append(std::to_string(first)).append(" ").append(std::to_string(last));
-    rowRanges_ += '\n';
+    // A batch written in parts adds a range per part; within one transaction a table's rowids
+    // only grow, so the ranges of one table join into one.
+    for (auto& [name, lo, hi] : rowRanges_) {
+        if (name == table) {
+            lo = std::min(lo, first);
+            hi = std::max(hi, last);
+            return;
+        }
+    }
+    rowRanges_.emplace_back(std::string(table), first, last);
+}
+
+std::string BatchWriter::rowRangesText() const
+{
+    std::string text;
+    for (const auto& [table, first, last] : rowRanges_)
+        text.append(table).append(" ").append(std::to_string(first)).append(" ").append(std::to_string(last)) += '\n';
+    return text;
 }
 
 Status BatchWriter::fillDuplicateOutcomes(WriteBatch& batch)
@@ -493,13 +515,15 @@ Status BatchWriter::fillDuplicateOutcomes(WriteBatch& batch)
     return Status::ok();
 }
 
-Status BatchWriter::commit(WriteBatch& batch, std::vector<std::string>& shredded, CommitTiming& timing)
+Status BatchWriter::beginBatch(const WriteBatch& first, std::vector<std::string>& shredded)
 {
-    if (batch.schema) {
+    if (txn_)
+        return Status::internal("batch " + std::to_string(first.record.id) + " begins while another is open");
+    if (first.schema) {
         const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
                                 std::chrono::system_clock::now().time_since_epoch())
                                 .count();
-        SLUICE_RETURN_IF_ERROR(applySchema(*batch.schema->pipeline, batch.schema->tables, now));
+        SLUICE_RETURN_IF_ERROR(applySchema(*first.schema->pipeline, first.schema->tables, now));
     }
     if (checkpointer_)
         SLUICE_RETURN_IF_ERROR(checkpointer_->catchUp());
@@ -508,41 +532,85 @@ Status BatchWriter::commit(WriteBatch& batch, std::vector<std::string>& shredded
     auto txn = Txn::begin(db_);
     if (!txn)
         return txn.status();
-    std::unordered_set<std::string> dropped;
-    SLUICE_RETURN_IF_ERROR(checkShredded(batch.record.id, dropped, shredded));
-    SLUICE_RETURN_IF_ERROR(writeInserts(batch, dropped));
-    SLUICE_RETURN_IF_ERROR(writeRest(batch));
-    SLUICE_RETURN_IF_ERROR(fillDuplicateOutcomes(batch));
+    txn_.emplace(std::move(*txn));
+    dropped_.clear();
+    Status s = checkShredded(first.record.id, dropped_, shredded);
+    batchWriteUs_ = microsSince(start);
+    if (!s)
+        abortBatch();
+    return s;
+}
 
-    const BatchRecord& rec = batch.record;
-    const StageTimes& times = batch.times;
-    batchInsert_.bind(1, static_cast<int64_t>(rec.id))
-        .bind(2, rec.openedAtMs)
-        .bind(3, rec.closedAtMs)
-        .bind(4, std::chrono::duration_cast<std::chrono::milliseconds>(
-                     std::chrono::system_clock::now().time_since_epoch())
-                     .count())
-        .bindText(5, closeReasonName(rec.closeReason))
-        .bind(6, rec.requests)
-        .bind(7, static_cast<int64_t>(rec.received))
-        .bind(8, static_cast<int64_t>(rec.committed))
-        .bind(9, static_cast<int64_t>(rec.duplicates))
-        .bind(10, static_cast<int64_t>(rec.rejected))
-        .bind(11, static_cast<int64_t>(rec.bytes))
-        .bind(12, rec.keysCreated)
-        .bind(13, static_cast<int64_t>(batch.lateEvents))
-        .bind(14, times.parseUs)
-        .bind(15, times.transformUs)
-        .bind(16, times.aggregateUs)
-        .bind(17, microsSince(start))
-        .bindText(18, rowRanges_);
-    SLUICE_RETURN_IF_ERROR(batchInsert_.run().withContext("recording batch " + std::to_string(rec.id)));
+Status BatchWriter::writePart(WriteBatch& part)
+{
+    if (!txn_)
+        return Status::internal("a part of batch " + std::to_string(part.record.id) + " outside its transaction");
+    const auto start = std::chrono::steady_clock::now();
+    Status s = writeInserts(part, dropped_);
+    if (s)
+        s = writeKeysAndRejects(part);
+    batchWriteUs_ += microsSince(start);
+    if (!s)
+        abortBatch();
+    return s;
+}
 
-    timing.writeUs = microsSince(start);
+Status BatchWriter::commitBatch(WriteBatch& last, CommitTiming& timing)
+{
+    SLUICE_RETURN_IF_ERROR(writePart(last));
+    const auto start = std::chrono::steady_clock::now();
+    Status s = [&]() -> Status {
+        SLUICE_RETURN_IF_ERROR(writeBatchEnd(last));
+        SLUICE_RETURN_IF_ERROR(fillDuplicateOutcomes(last));
+        const BatchRecord& rec = last.record;
+        const StageTimes& times = last.times;
+        const std::string ranges = rowRangesText();  // bound without a copy: lives until run()
+        batchInsert_.bind(1, static_cast<int64_t>(rec.id))
+            .bind(2, rec.openedAtMs)
+            .bind(3, rec.closedAtMs)
+            .bind(4, std::chrono::duration_cast<std::chrono::milliseconds>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count())
+            .bindText(5, closeReasonName(rec.closeReason))
+            .bind(6, rec.requests)
+            .bind(7, static_cast<int64_t>(rec.received))
+            .bind(8, static_cast<int64_t>(rec.committed))
+            .bind(9, static_cast<int64_t>(rec.duplicates))
+            .bind(10, static_cast<int64_t>(rec.rejected))
+            .bind(11, static_cast<int64_t>(rec.bytes))
+            .bind(12, rec.keysCreated)
+            .bind(13, static_cast<int64_t>(last.lateEvents))
+            .bind(14, times.parseUs)
+            .bind(15, times.transformUs)
+            .bind(16, times.aggregateUs)
+            .bind(17, batchWriteUs_ + microsSince(start))
+            .bindText(18, ranges);
+        return batchInsert_.run().withContext("recording batch " + std::to_string(rec.id));
+    }();
+    if (!s) {
+        abortBatch();
+        return s;
+    }
+    timing.writeUs = batchWriteUs_ + microsSince(start);
     const auto commitStart = std::chrono::steady_clock::now();
-    SLUICE_RETURN_IF_ERROR(txn->commit().withContext("committing batch " + std::to_string(rec.id)));
+    s = txn_->commit().withContext("committing batch " + std::to_string(last.record.id));
+    txn_.reset();  // after a failed COMMIT the destructor rolls back
+    if (!s)
+        return s;
     timing.commitUs = microsSince(commitStart);
     return Status::ok();
+}
+
+void BatchWriter::abortBatch()
+{
+    txn_.reset();  // rolls back
+    dropped_.clear();
+}
+
+Status BatchWriter::commit(WriteBatch& batch, std::vector<std::string>& shredded, CommitTiming& timing)
+{
+    SLUICE_RETURN_IF_ERROR(beginBatch(batch, shredded));
+    return commitBatch(batch, timing);
 }
 
 }  // namespace sluice::store

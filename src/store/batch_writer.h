@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
@@ -62,6 +63,18 @@ public:
     // (their derived rows in this batch were dropped); the pipeline must forget those keys.
     Status commit(WriteBatch& batch, std::vector<std::string>& shredded, CommitTiming& timing);
 
+    // The same transaction, written in parts while the batch is still being transformed
+    // (core/commit.h): beginBatch() applies the first part's schema change and opens the
+    // transaction (and reports keys shredded elsewhere, as commit() does), writePart() writes a
+    // part's rows, keys, subject links and dead letters (setting each key's rowid),
+    // commitBatch() writes the last part and the batch's end and commits. After a failure, or
+    // to give the batch up, abortBatch() rolls everything of it back.
+    Status beginBatch(const WriteBatch& first, std::vector<std::string>& shredded);
+    Status writePart(WriteBatch& part);
+    Status commitBatch(WriteBatch& last, CommitTiming& timing);
+    void abortBatch();
+    bool batchOpen() const { return txn_.has_value(); }
+
     Result<uint64_t> lastBatchId();
 
 private:
@@ -70,10 +83,12 @@ private:
     Result<Stmt*> upsertFor(const UpsertRows& rows);
     Status checkShredded(uint64_t batchId, std::unordered_set<std::string>& dropped, std::vector<std::string>& shredded);
     Status writeInserts(WriteBatch& batch, const std::unordered_set<std::string>& dropped);
-    Status writeRest(WriteBatch& batch);
+    Status writeKeysAndRejects(WriteBatch& batch);
+    Status writeBatchEnd(WriteBatch& batch);
     Status fillDuplicateOutcomes(WriteBatch& batch);
     // Appends "table first last\n" to the batch's row_ranges (store/committed_reader.h reads it).
     void addRowRange(std::string_view table, int64_t first, int64_t last);
+    std::string rowRangesText() const;
 
     Db db_;  // declared first: statements are finalized before the connection closes
     std::unordered_map<std::string, std::vector<std::string>> insertColumns_;
@@ -84,9 +99,13 @@ private:
         Stmt span;  // the window starts an update is about to make final
     };
     std::unordered_map<std::string, FinalizeStmts> finalizes_;
-    std::string rowRanges_;  // of the batch being written
+    std::vector<std::tuple<std::string, int64_t, int64_t>> rowRanges_;  // of the batch being written
     Stmt batchInsert_, keyInsert_, subjectInsert_, rejectInsert_, markInsert_, markLookup_, producerUpsert_;
     std::unique_ptr<Checkpointer> checkpointer_;  // after db_: stopped before the connection closes
+    // The batch being written (beginBatch .. commitBatch).
+    std::optional<Txn> txn_;
+    std::unordered_set<std::string> dropped_;  // its derived rows under these key links are dropped
+    int64_t batchWriteUs_ = 0;                 // time in its statements so far
     int64_t dataVersion_ = -1;
     int64_t lastShredId_ = 0;
     // Key links shredded by another process, with the batch that noticed them. Batches already

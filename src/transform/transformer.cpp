@@ -98,6 +98,8 @@ struct Transformer::Impl {
     std::string deadLetterDay;        // the UTC day `deadLetterLookup` is for
     Digest deadLetterLookup{};
     std::vector<KeyRecord> deadLetterKeysCreated;
+    uint32_t keysCreated = 0;         // in the whole batch
+    bool handedOn = false;            // a part of the open batch went out (takePart)
     Status failure;
 
     // Per add call, reused.
@@ -105,6 +107,7 @@ struct Transformer::Impl {
     std::vector<std::vector<int32_t>> derivedRowOf;  // per output: item index of this call -> row, -1
 
     Status prepareLanes();
+    void moveRows(WriteBatch& into);
     Status switchPipeline(std::shared_ptr<const PipelineRuntime> next);
     void fail(const Status& s)
     {
@@ -371,6 +374,8 @@ void Transformer::begin(uint64_t batchId, int64_t openedAtMs)
     m.contractInsert.assign(spec.contracts.size(), -1);
     m.outputInsert.assign(m.pipeline->outputs.size(), -1);
     m.deadLetterKeysCreated.clear();
+    m.keysCreated = 0;
+    m.handedOn = false;
     m.failure = Status::ok();
     m.open = true;
 }
@@ -850,6 +855,68 @@ void Transformer::Impl::transformShard(int shard)
     }
 }
 
+void Transformer::Impl::moveRows(WriteBatch& into)
+{
+    if (&into != &wb) {
+        for (TableRows& t : wb.inserts)
+            into.inserts.push_back(std::move(t));
+        wb.inserts.clear();
+        for (DeadLetter& d : wb.deadLetters)
+            into.deadLetters.push_back(std::move(d));
+        wb.deadLetters.clear();
+    }
+    for (LaneState& lane : lanes) {
+        fail(lane.error);
+        for (KeyRecord& k : lane.created)
+            into.keys.push_back(std::move(k));
+        for (KeySubject& s : lane.subjects)
+            into.subjects.push_back(std::move(s));
+        lane.created.clear();
+        lane.subjects.clear();
+        // The parse arena (plaintext PII among it) stays with the lane and is reused; only the
+        // transform arena, which the rows point into, travels to the writer.
+        into.arenas.push_back(std::move(lane.transformArena));
+        lane.transformArena = Arena();
+        lane.consentTexts.clear();  // they pointed into the arena that just left
+    }
+    for (KeyRecord& k : deadLetterKeysCreated)
+        into.keys.push_back(std::move(k));
+    deadLetterKeysCreated.clear();
+    // Rows of the next part are numbered from 0 again, in tables of its own.
+    std::fill(rowsPerContract.begin(), rowsPerContract.end(), 0);
+    std::fill(rowsPerOutput.begin(), rowsPerOutput.end(), 0);
+    std::fill(contractInsert.begin(), contractInsert.end(), -1);
+    std::fill(outputInsert.begin(), outputInsert.end(), -1);
+    if (pipeline->schema != announced) {
+        into.schema = pipeline->schema;
+        announced = pipeline->schema;
+    }
+}
+
+bool Transformer::hasPart() const
+{
+    const Impl& m = *impl_;
+    if (!m.wb.inserts.empty() || !m.wb.deadLetters.empty() || !m.deadLetterKeysCreated.empty())
+        return true;
+    for (const LaneState& lane : m.lanes)
+        if (!lane.created.empty() || !lane.subjects.empty())
+            return true;
+    return false;
+}
+
+WriteBatch Transformer::takePart()
+{
+    Impl& m = *impl_;
+    WriteBatch part;
+    part.record.id = m.wb.record.id;
+    part.opensBatch = !m.handedOn;
+    part.closesBatch = false;
+    m.moveRows(part);
+    m.keysCreated += static_cast<uint32_t>(part.keys.size());
+    m.handedOn = true;
+    return part;
+}
+
 Result<WriteBatch> Transformer::finish(const BatchRecord& close)
 {
     Impl& m = *impl_;
@@ -857,13 +924,17 @@ Result<WriteBatch> Transformer::finish(const BatchRecord& close)
         return Status::internal("finish() outside a batch");
     m.open = false;
     const auto t0 = Steady::now();
+    m.moveRows(m.wb);
     WriteBatch wb = std::move(m.wb);
+    wb.opensBatch = !m.handedOn;
+    wb.closesBatch = true;
     BatchRecord& rec = wb.record;
     rec.closedAtMs = close.closedAtMs;
     rec.closedMonoNs = close.closedMonoNs;
     rec.closeReason = close.closeReason;
     rec.bytes = close.bytes;
     rec.requests = m.requestsSeen;
+    rec.keysCreated = m.keysCreated + static_cast<uint32_t>(wb.keys.size());
 
     Arena aggregateArena;
     for (auto& a : m.aggregators) {
@@ -872,29 +943,8 @@ Result<WriteBatch> Transformer::finish(const BatchRecord& close)
         if (summary.lateEvents)
             wb.lateByAggregation.emplace_back(a->table().name(), summary.lateEvents);
     }
-    wb.times.aggregateUs += microsBetween(t0, Steady::now());
-    for (LaneState& lane : m.lanes) {
-        m.fail(lane.error);
-        for (KeyRecord& k : lane.created)
-            wb.keys.push_back(std::move(k));
-        for (KeySubject& s : lane.subjects)
-            wb.subjects.push_back(std::move(s));
-        lane.created.clear();
-        lane.subjects.clear();
-        // The parse arena (plaintext PII among it) stays with the lane and is reused; only the
-        // transform arena, which the rows point into, travels to the writer.
-        wb.arenas.push_back(std::move(lane.transformArena));
-        lane.transformArena = Arena();
-    }
-    for (KeyRecord& k : m.deadLetterKeysCreated)
-        wb.keys.push_back(std::move(k));
-    m.deadLetterKeysCreated.clear();
     wb.arenas.push_back(std::move(aggregateArena));
-    rec.keysCreated = static_cast<uint32_t>(wb.keys.size());
-    if (m.pipeline->schema != m.announced) {
-        wb.schema = m.pipeline->schema;
-        m.announced = m.pipeline->schema;
-    }
+    wb.times.aggregateUs += microsBetween(t0, Steady::now());
     if (!m.failure.isOk())
         return m.failure;
     return wb;

@@ -132,8 +132,18 @@ public:
     Status addRequests(std::span<const Request> requests);
     // Events parsed by `task` on every lane.
     Status addParsed(const ParseTask& task);
-    // Flushes the aggregators and returns the batch. `close` supplies the record's close time,
-    // reason and byte count; its counts are filled in here.
+    // What the adds since the previous part produced, to be written ahead of the batch's end
+    // (store::BatchWriter::writePart): event and derived rows (numbered within the part), new
+    // keys, subject links, dead letters and the arenas they point into; the schema change if
+    // the batch carries one and no part had it yet. opensBatch is set on the batch's first part;
+    // closesBatch is never set. Counts, replies, marks and aggregates stay with the batch.
+    WriteBatch takePart();
+    // Whether takePart() would hand anything on.
+    bool hasPart() const;
+    // Flushes the aggregators and returns the batch's end: whatever rows no part took, the
+    // batch record (`close` supplies its close time, reason and byte count; the counts are the
+    // whole batch's), replies, producer marks and aggregate upserts. closesBatch is set, and
+    // opensBatch when no part went before it.
     Result<WriteBatch> finish(const BatchRecord& close);
     // begin() + addRequests(all) + finish(): a closed batch in one call.
     Result<WriteBatch> transform(Batch&& batch);

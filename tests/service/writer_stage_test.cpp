@@ -120,3 +120,91 @@ TEST_CASE("a failed commit is announced to no listener: the stage closes its que
 }
 
 }  // namespace sluice::service
+
+namespace sluice::service {
+namespace {
+
+WriteBatch partOf(uint64_t id, int n, bool opens, bool closes)
+{
+    BatchBuilder b(id);
+    b.event("e" + std::to_string(id) + "-" + std::to_string(n), "link-" + std::to_string(n), "NL", 1.0);
+    WriteBatch wb = b.take();
+    wb.opensBatch = opens;
+    wb.closesBatch = closes;
+    KeyRecord k;
+    k.keyLink = "key-" + std::to_string(id) + "-" + std::to_string(n);
+    k.kind = "data";
+    k.wrapped = "w";
+    wb.keys.push_back(k);
+    return wb;
+}
+
+// Collects the keys each committed batch reports.
+class KeyCollector final : public CommitListener {
+public:
+    void committed(const CommitInfo& info) override
+    {
+        for (const KeyRecord& k : info.batch.keys)
+            keys.push_back(k.keyLink + (k.rowid > 0 ? "" : ":no-rowid"));
+        ++batches;
+    }
+    std::vector<std::string> keys;
+    int batches = 0;
+};
+
+}  // namespace
+
+TEST_CASE("a batch in parts is one transaction: listeners hear of it once, with every part's keys")
+{
+    TempDir dir;
+    const std::string path = dir.file("w.db");
+    auto writer = openWriterWithSchema(path);
+    BoundedQueue<WriteBatch> in(8);
+    WriterStats stats;
+    KeyCollector keys;
+    WriterStage stage({}, *writer, SystemClock::instance(), in, stats);
+    stage.addListener(keys);
+    stage.start();
+    REQUIRE(in.push(partOf(1, 0, true, false)));
+    REQUIRE(in.push(partOf(1, 1, false, false)));
+    // Until the last part, other connections see nothing of the batch.
+    for (int i = 0; i < 100 && writer->batchOpen() == false; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    {
+        store::Db db = openDb(path, true);
+        CHECK(queryInt(db, "SELECT count(*) FROM " + std::string(kEventsTable)) == 0);
+    }
+    REQUIRE(in.push(partOf(1, 2, false, true)));
+    in.close();
+    stage.join();
+    CHECK(keys.batches == 1);
+    CHECK(keys.keys == std::vector<std::string>{"key-1-2", "key-1-0", "key-1-1"});
+    store::Db db = openDb(path, true);
+    CHECK(queryInt(db, "SELECT count(*) FROM " + std::string(kEventsTable)) == 3);
+    CHECK(queryInt(db, "SELECT count(*) FROM keys") == 3);
+    CHECK(queryInt(db, "SELECT count(*) FROM batches") == 1);
+}
+
+TEST_CASE("a batch whose last part never comes leaves nothing behind")
+{
+    TempDir dir;
+    const std::string path = dir.file("w.db");
+    auto writer = openWriterWithSchema(path);
+    BoundedQueue<WriteBatch> in(8);
+    WriterStats stats;
+    KeyCollector keys;
+    WriterStage stage({}, *writer, SystemClock::instance(), in, stats);
+    stage.addListener(keys);
+    stage.start();
+    REQUIRE(in.push(batch(1)));
+    REQUIRE(in.push(partOf(2, 0, true, false)));
+    in.close();  // the processor stopped in the middle of batch 2
+    stage.join();
+    CHECK(keys.batches == 1);
+    store::Db db = openDb(path, true);
+    CHECK(queryInt(db, "SELECT count(*) FROM " + std::string(kEventsTable)) == 1);
+    CHECK(queryInt(db, "SELECT count(*) FROM keys") == 0);
+    CHECK(queryInt(db, "SELECT count(*) FROM batches") == 1);
+}
+
+}  // namespace sluice::service

@@ -385,3 +385,95 @@ TEST_CASE("keys shredded elsewhere are never used again")
 }
 
 }  // namespace sluice::transform
+
+namespace sluice::transform {
+
+TEST_CASE("a batch handed on in parts commits what the same batch in one piece commits")
+{
+    std::vector<std::string> bodies;
+    for (int r = 0; r < 6; ++r) {
+        std::string body;
+        for (int i = 0; i < 20; ++i) {
+            const int n = r * 20 + i;
+            body += event("s-" + std::to_string(n % 9), "c-" + std::to_string(n % 5), "x@y.z", n % 2 ? "[0,1,2]" : "[0]");
+            body += n % 17 == 3 ? "\n[1]\n" : "\n";
+        }
+        bodies.push_back(body);
+    }
+    auto contents = [](Fixture& f) {
+        std::vector<std::string> out;
+        for (const auto& row : f.storedEvents())
+            out.push_back(f.decrypt(row[0], row[2]));
+        out.push_back(std::to_string(f.count("SELECT count(*) FROM derived_analytics")));
+        out.push_back(std::to_string(f.count("SELECT count(*) FROM dead_letters")));
+        out.push_back(std::to_string(f.count("SELECT count(*) FROM keys")));
+        out.push_back(std::to_string(f.count("SELECT sum(count) FROM agg_revenue_by_country")));
+        out.push_back(std::to_string(f.count("SELECT received FROM batches")));
+        return out;
+    };
+    InlineExecutor inline_;
+    RollingKeys policy(86'400'000);
+    Fixture whole(inline_, policy);
+    {
+        std::vector<Request> requests;
+        for (size_t i = 0; i < bodies.size(); ++i)
+            requests.push_back(request(bodies[i], i));
+        whole.commit(batchOf(1, std::move(requests)));
+    }
+    Fixture parts(inline_, policy);
+    std::vector<std::string> shredded;
+    store::CommitTiming timing;
+    parts.transformer->begin(1, kNow);
+    std::vector<KeyRecord> keys;
+    bool first = true;
+    for (size_t i = 0; i < bodies.size(); ++i) {
+        std::vector<Request> one;
+        one.push_back(request(bodies[i], i));
+        REQUIRE(parts.transformer->addRequests(one).isOk());
+        if (i % 2 == 1 || !parts.transformer->hasPart())
+            continue;  // two adds make one part, sometimes
+        WriteBatch part = parts.transformer->takePart();
+        CHECK(part.opensBatch == first);
+        CHECK_FALSE(part.closesBatch);
+        if (first)
+            REQUIRE(parts.writer->beginBatch(part, shredded).isOk());
+        first = false;
+        REQUIRE(parts.writer->writePart(part).isOk());
+        for (const KeyRecord& k : part.keys)
+            CHECK(k.rowid > 0);
+        keys.insert(keys.end(), part.keys.begin(), part.keys.end());
+    }
+    BatchRecord close;
+    close.closedAtMs = kNow;
+    auto last = parts.transformer->finish(close);
+    REQUIRE(last.isOk());
+    CHECK_FALSE(last->opensBatch);
+    CHECK(last->closesBatch);
+    CHECK(static_cast<int64_t>(last->record.received) == whole.count("SELECT received FROM batches"));
+    CHECK(static_cast<int64_t>(last->record.keysCreated) == whole.count("SELECT count(*) FROM keys"));
+    REQUIRE(parts.writer->commitBatch(*last, timing).isOk());
+    CHECK(contents(parts) == contents(whole));
+}
+
+TEST_CASE("a batch given up in the middle leaves nothing behind")
+{
+    InlineExecutor inline_;
+    RollingKeys policy(86'400'000);
+    Fixture f(inline_, policy);
+    f.transformer->begin(1, kNow);
+    std::vector<Request> one;
+    one.push_back(request(event("s-1", "c-1", "a@x.y", "[0,1,2]"), 1));
+    REQUIRE(f.transformer->addRequests(one).isOk());
+    WriteBatch part = f.transformer->takePart();
+    std::vector<std::string> shredded;
+    REQUIRE(f.writer->beginBatch(part, shredded).isOk());
+    REQUIRE(f.writer->writePart(part).isOk());
+    CHECK(f.writer->batchOpen());
+    f.writer->abortBatch();
+    CHECK_FALSE(f.writer->batchOpen());
+    CHECK(f.count("SELECT count(*) FROM events_acme_checkout_1_0_0") == 0);
+    CHECK(f.count("SELECT count(*) FROM keys") == 0);
+    CHECK(f.count("SELECT count(*) FROM derived_analytics") == 0);
+}
+
+}  // namespace sluice::transform
