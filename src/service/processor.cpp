@@ -150,8 +150,11 @@ void Processor::run()
         }
         part->requests.clear();  // the events were copied out: free the payloads now
         if (!part->final) {
-            // The writer writes this part's rows in the batch's open transaction meanwhile.
-            if (transformer_->hasPart() && !out_.push(transformer_->takePart()))
+            // Whenever the writer has taken everything handed to it, it gets this batch's rows so
+            // far, to write in the batch's open transaction while the rest is transformed. A busy
+            // writer gets them later, in one bigger part; the processor never waits for it in
+            // the middle of a batch.
+            if (transformer_->hasPart() && out_.size() == 0 && !out_.push(transformer_->takePart()))
                 break;
             continue;
         }

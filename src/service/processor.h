@@ -1,8 +1,10 @@
 // The daemon's transform stage: a thread that takes batches from the batch queue, in parts as
 // the ingest thread hands them on while they fill (core/batch.h), runs each part through the
 // Transformer (src/transform/, on a WorkerPool of one lane per core) as it comes, and hands the
-// batch's WriteBatch to the commit queue when its final part is done. The work of a batch thus
-// overlaps with its filling; only its last part and the commit remain once it closes. What changes between batches (a reloaded configuration,
+// batch's end to the commit queue when its final part is done. Whenever the writer has taken
+// everything handed to it, it also gets the rows transformed so far (Transformer::takePart), to
+// write in the batch's open transaction. The work of a batch thus overlaps with its filling; only
+// its last part and the commit remain once it closes. What changes between batches (a reloaded configuration,
 // keys the writer stored, keys shredded elsewhere) is handed in from other threads and applied
 // before the next batch.
 //

@@ -109,8 +109,8 @@ bool WriterStage::write(WriteBatch& batch)
 {
     if (busy_)
         busy_();
-    // Test hook: behave like a writer stuck in the file system.
-    while (!options_.stallFile.empty() && ::access(options_.stallFile.c_str(), F_OK) == 0)
+    // Test hook: behave like a writer stuck in the file system just before a commit.
+    while (batch.closesBatch && !options_.stallFile.empty() && ::access(options_.stallFile.c_str(), F_OK) == 0)
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
 
     const std::string failed = "commit of batch " + std::to_string(batch.record.id) +
