@@ -61,10 +61,38 @@ Status checkSpec(const AggregationSpec& spec, const ContractSpec& contract, cons
         return c.error("has no name");
     if (!spec.contract.empty() && spec.contract != contract.ref)
         return c.error("is defined on contract \"" + spec.contract + "\", not \"" + contract.ref + "\"");
-    if (spec.windowMs <= 0)
-        return c.error("window must be longer than 0 ms");
-    if (spec.windowMs > kMaxWindowMs)
-        return c.error("window longer than " + std::to_string(kMaxWindowMs) + " ms");
+    const std::string maxMs = std::to_string(kMaxWindowMs) + " ms";
+    switch (spec.window) {
+    case WindowKind::kTumbling:
+        if (spec.windowMs <= 0)
+            return c.error("window must be longer than 0 ms");
+        if (spec.windowMs > kMaxWindowMs)
+            return c.error("window longer than " + maxMs);
+        break;
+    case WindowKind::kSliding:
+        if (spec.windowMs <= 0)
+            return c.error("window.size must be longer than 0 ms");
+        if (spec.windowMs > kMaxWindowMs)
+            return c.error("window.size longer than " + maxMs);
+        if (spec.slideMs <= 0)
+            return c.error("window.slide must be longer than 0 ms");
+        if (spec.slideMs > spec.windowMs)
+            return c.error("window.slide (" + std::to_string(spec.slideMs) + " ms) is longer than window.size (" +
+                           std::to_string(spec.windowMs) + " ms)");
+        if (spec.windowMs % spec.slideMs != 0)
+            return c.error("window.slide (" + std::to_string(spec.slideMs) + " ms) does not divide window.size (" +
+                           std::to_string(spec.windowMs) + " ms): every window must hold whole slides");
+        if (spec.windowMs / spec.slideMs > kMaxWindowsPerEvent)
+            return c.error("window.size / window.slide is " + std::to_string(spec.windowMs / spec.slideMs) +
+                           " windows per event; at most " + std::to_string(kMaxWindowsPerEvent));
+        break;
+    case WindowKind::kSession:
+        if (spec.gapMs <= 0)
+            return c.error("window.gap must be longer than 0 ms");
+        if (spec.gapMs > kMaxWindowMs)
+            return c.error("window.gap longer than " + maxMs);
+        break;
+    }
     if (spec.allowedLatenessMs < 0)
         return c.error("allowed_lateness must not be negative");
     if (spec.allowedLatenessMs > kMaxLatenessMs)
@@ -86,13 +114,26 @@ Status checkSpec(const AggregationSpec& spec, const ContractSpec& contract, cons
         if (i < 0)
             return c.error("group_by field \"" + name + "\" is not a field of " + contract.ref);
         const FieldSpec& f = contract.fields[static_cast<size_t>(i)];
-        if (f.isPii())
+        if (f.isPii() && spec.window != WindowKind::kSession)
             return c.error("group_by field \"" + name + "\" is PII (level " + std::to_string(f.pii) +
-                           "); PII fields cannot be grouped by (distinct(" + name + ") can count them)");
+                           "); PII fields cannot be grouped by (distinct(" + name +
+                           ") can count them; session windows group by a keyed pseudonym of them)");
         if (f.array)
             return c.error("group_by field \"" + name + "\" is an array; only scalar fields can be grouped by");
         if (!grouped.insert(name).second)
             return c.error("group_by names \"" + name + "\" twice");
+    }
+    if (spec.window == WindowKind::kSession) {
+        const bool bounded = (!contract.keyField.empty() && grouped.count(contract.keyField)) ||
+                             (!contract.subjectField.empty() && grouped.count(contract.subjectField));
+        if (!bounded) {
+            std::string fields = "the contract's key_field \"" + contract.keyField + "\"";
+            if (!contract.subjectField.empty())
+                fields += " or data_subject_field \"" + contract.subjectField + "\"";
+            return c.error("a session window needs group_by to include " + fields +
+                           ", which bound a session (grouped by anything else, the events of many people would "
+                           "run together into sessions that never end)");
+        }
     }
 
     for (const MetricSpec& m : spec.metrics) {
@@ -146,17 +187,24 @@ Result<AggregationTable> AggregationTable::create(const AggregationSpec& spec, c
     t.name_ = spec.name;
     t.tableName_ = spec.tableName();
     t.contract_ = contract.ref;
-    t.windowMs_ = spec.windowMs;
+    t.window_ = spec.window;
+    t.windowMs_ = spec.window == WindowKind::kSession ? 0 : spec.windowMs;
+    t.slideMs_ = spec.window == WindowKind::kSliding ? spec.slideMs : t.windowMs_;
+    t.gapMs_ = spec.window == WindowKind::kSession ? spec.gapMs : 0;
     t.minGroupSize_ = spec.minGroupSize;
     t.metrics_ = spec.metrics;
 
     t.addColumn("window_start", MergeOp::kKey, "INTEGER NOT NULL");
     t.addColumn("group_key", MergeOp::kKey, "TEXT NOT NULL");
+    if (spec.window == WindowKind::kSession) {
+        t.windowEndColumn_ = static_cast<int>(t.columns_.size());
+        t.addColumn("window_end", MergeOp::kSet, "INTEGER NOT NULL");
+    }
     for (const std::string& name : spec.groupBy) {
         int i = contract.fieldIndex(name);
-        FieldType type = contract.fields[static_cast<size_t>(i)].type;
-        t.groups_.push_back(GroupColumn{name, i, type, static_cast<int>(t.columns_.size())});
-        t.addColumn(name, MergeOp::kKeep, std::string(sqlType(type)));
+        const FieldSpec& f = contract.fields[static_cast<size_t>(i)];
+        t.groups_.push_back(GroupColumn{name, i, f.type, static_cast<int>(t.columns_.size()), f.isPii()});
+        t.addColumn(name, MergeOp::kKeep, std::string(sqlType(f.type)));
     }
     t.countColumn_ = static_cast<int>(t.columns_.size());
     t.addColumn("count", MergeOp::kAdd, "INTEGER NOT NULL");
@@ -218,6 +266,14 @@ Result<AggregationTable> AggregationTable::create(const AggregationSpec& spec, c
     t.subjectSetColumn_ = static_cast<int>(t.columns_.size());
     t.addColumn("subject_set", MergeOp::kSubjectsMerge, "BLOB NOT NULL DEFAULT x'0300'");
     t.columns_[static_cast<size_t>(t.subjectsColumn_)].source = t.subjectSetColumn_;
+    if (spec.window == WindowKind::kSession) {
+        // Sessions are written whole, replacing the stored row.
+        for (UpsertColumn& col : t.columns_)
+            if (col.op != MergeOp::kKey) {
+                col.op = MergeOp::kSet;
+                col.source = -1;
+            }
+    }
     if (contract.subjectFieldIndex >= 0) {
         t.subjectFieldIndex_ = contract.subjectFieldIndex;
         t.subjectField_ = contract.subjectField;
@@ -233,7 +289,7 @@ Result<AggregationTable> AggregationTable::create(const AggregationSpec& spec, c
         if (!names.insert(col.name).second)
             return c.error("group_by field \"" + col.name + "\" has the name of a column the aggregation needs");
     for (const GroupColumn& g : t.groups_)
-        if (g.field == "window_end" || g.field == "window_start_ms")
+        if (g.field == "window_end" || g.field == "window_start_ms" || g.field == "window_end_ms")
             return c.error("group_by field \"" + g.field + "\" has the name of a column of the view");
         else if (metricColumns.count(g.field))
             return c.error("group_by field \"" + g.field + "\" has the name of a metric column of the view");
@@ -260,14 +316,24 @@ std::string AggregationTable::createTableSql(bool withSubjects) const
     return sql;
 }
 
+std::vector<std::string> AggregationTable::createIndexSql() const
+{
+    if (window_ != WindowKind::kSession)
+        return {};
+    return {"CREATE INDEX IF NOT EXISTS " + quoteIdentifier(tableName_ + "_open") + " ON " +
+            quoteIdentifier(tableName_) + " (\"window_start\") WHERE \"final\" = 0"};
+}
+
 std::string AggregationTable::createViewSql() const
 {
-    const std::string width = std::to_string(windowMs_);
+    const std::string end = window_ == WindowKind::kSession ? std::string("\"window_end\"")
+                                                             : "\"window_start\" + " + std::to_string(windowMs_);
     std::string sql = "CREATE VIEW IF NOT EXISTS " + quoteIdentifier(name_) + " AS SELECT ";
     sql += "strftime('%Y-%m-%dT%H:%M:%fZ', \"window_start\" / 1000.0, 'unixepoch') AS \"window_start\", ";
-    sql += "strftime('%Y-%m-%dT%H:%M:%fZ', (\"window_start\" + " + width +
-           ") / 1000.0, 'unixepoch') AS \"window_end\", ";
+    sql += "strftime('%Y-%m-%dT%H:%M:%fZ', (" + end + ") / 1000.0, 'unixepoch') AS \"window_end\", ";
     sql += "\"window_start\" AS \"window_start_ms\"";
+    if (window_ == WindowKind::kSession)
+        sql += ", \"window_end\" AS \"window_end_ms\"";
     for (const GroupColumn& g : groups_)
         sql += ", " + quoteIdentifier(g.field);
     for (const MetricSpec& m : metrics_) {
@@ -302,6 +368,8 @@ std::string AggregationTable::createViewSql() const
 
 std::vector<TableUpgrade> AggregationTable::upgrades() const
 {
+    if (window_ != WindowKind::kTumbling)
+        return {};  // sluice had no other shapes before subject sets
     TableUpgrade before;
     before.fromCreateSql = createTableSql(false);
     for (int column : {subjectsColumn_, subjectSetColumn_})
@@ -318,6 +386,7 @@ TableDef AggregationTable::tableDef() const
     def.createSql = createTableSql();
     def.viewName = name_;
     def.viewSql = createViewSql();
+    def.indexSql = createIndexSql();
     def.upgrades = upgrades();
     return def;
 }

@@ -21,6 +21,9 @@ struct GroupColumn {
     int fieldIndex = -1;  // into ContractSpec::fields
     FieldType type = FieldType::kString;
     int column = -1;      // into AggregationTable::columns()
+    // A PII field (session windows only): its column holds a keyed pseudonym of the value, 16
+    // hex digits, never the value.
+    bool pseudonym = false;
 };
 
 // An integer or number field used by sum, avg, min or max. Columns it does not need are -1.
@@ -54,16 +57,26 @@ public:
     const std::string& name() const { return name_; }
     const std::string& tableName() const { return tableName_; }
     const std::string& contract() const { return contract_; }
+    WindowKind window() const { return window_; }
+    // Tumbling and sliding: the window's size, and how far apart windows start (the size again
+    // for tumbling windows). Session: the largest gap between two events of one session.
     int64_t windowMs() const { return windowMs_; }
+    int64_t slideMs() const { return slideMs_; }
+    int64_t gapMs() const { return gapMs_; }
 
-    // In table order: window_start, group_key, the group columns, count, the metric columns
-    // (sum_f, n_f, min_f, max_f, distinct_f in the order the metrics first name them),
-    // subjects, final, then the hll_f sketches and subject_set last, so that reading any other
-    // column never has to follow a blob's overflow pages.
+    // In table order: window_start, group_key, window_end (session windows only), the group
+    // columns, count, the metric columns (sum_f, n_f, min_f, max_f, distinct_f in the order the
+    // metrics first name them), subjects, final, then the hll_f sketches and subject_set last,
+    // so that reading any other column never has to follow a blob's overflow pages. Tumbling
+    // and sliding windows merge partial rows (add, min, max, sketch unions); session rows are
+    // written whole, so every column but the key is kSet.
     const std::vector<UpsertColumn>& columns() const { return columns_; }
     const std::vector<GroupColumn>& groups() const { return groups_; }
     const std::vector<NumericField>& numericFields() const { return numeric_; }
     const std::vector<DistinctField>& distinctFields() const { return distinct_; }
+    // Session windows: window_end, the last event's time + gap (-1 for the other shapes, whose
+    // windows end at window_start + size).
+    int windowEndColumn() const { return windowEndColumn_; }
     int countColumn() const { return countColumn_; }
     int finalColumn() const { return finalColumn_; }
     // k-anonymity: `subjects` (the count) and `subject_set` (the SubjectSet blob).
@@ -79,9 +92,12 @@ public:
     // CREATE TABLE IF NOT EXISTS "agg_<name>" (...): primary key (window_start, group_key);
     // WITHOUT ROWID unless the table holds sketches (rows of several KiB).
     std::string createTableSql() const;
-    // CREATE VIEW IF NOT EXISTS "<name>": ISO-8601 window_start and window_end, window_start_ms,
-    // the group columns, the requested metrics under MetricSpec::column() names, final; groups
-    // with fewer than min_group_size distinct subjects are left out.
+    // Session windows: a partial index of the open rows (final = 0), which a restart reads back.
+    std::vector<std::string> createIndexSql() const;
+    // CREATE VIEW IF NOT EXISTS "<name>": ISO-8601 window_start and window_end, window_start_ms
+    // (and window_end_ms for sessions), the group columns, the requested metrics under
+    // MetricSpec::column() names, final; groups with fewer than min_group_size distinct
+    // subjects are left out.
     std::string createViewSql() const;
     // The older layouts of this table that applyTable may bring to this one: the layout of
     // sluice before k-anonymity counted people (no subjects and subject_set columns; their rows
@@ -97,7 +113,10 @@ private:
     std::string name_;
     std::string tableName_;
     std::string contract_;
+    WindowKind window_ = WindowKind::kTumbling;
     int64_t windowMs_ = 0;
+    int64_t slideMs_ = 0;
+    int64_t gapMs_ = 0;
     int minGroupSize_ = 1;
     std::vector<MetricSpec> metrics_;
     std::vector<UpsertColumn> columns_;
@@ -105,6 +124,7 @@ private:
     std::vector<GroupColumn> groups_;
     std::vector<NumericField> numeric_;
     std::vector<DistinctField> distinct_;
+    int windowEndColumn_ = -1;
     int countColumn_ = -1;
     int finalColumn_ = -1;
     int subjectsColumn_ = -1;

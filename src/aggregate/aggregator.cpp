@@ -49,6 +49,12 @@ void appendLe64(std::string& out, uint64_t v)
         out += static_cast<char>((v >> (8 * i)) & 0xff);
 }
 
+void putLe64(std::string& out, uint64_t v)
+{
+    for (int i = 0; i < 8; ++i)
+        out[static_cast<size_t>(i)] = static_cast<char>((v >> (8 * i)) & 0xff);
+}
+
 // arena.copy("") has no storage; a text cell should never carry a null pointer, which
 // sqlite3_bind_text would read as NULL.
 std::string_view copyText(Arena& arena, std::string_view text)
@@ -57,6 +63,74 @@ std::string_view copyText(Arena& arena, std::string_view text)
 }
 
 }  // namespace
+
+// Session windows: per group, the sessions not yet written final, sorted by their first event;
+// and an index of every such session by the bucket of its end (last event + gap), so that a
+// flush finds the sessions the watermark closed without looking at the others.
+struct Aggregator::Sessions {
+    struct Group;
+    struct Session {
+        Group* group = nullptr;
+        int64_t first = 0;
+        int64_t last = 0;
+        Accumulator acc;
+        std::optional<int64_t> storedStart;  // window_start of its row in the database
+        bool dirty = false;                  // changed since the last flush
+        bool removed = false;                // merged into another
+        int64_t bucket = 0;
+        uint32_t slot = 0;                   // in ends[bucket]
+    };
+    struct Group {
+        std::string groupKey;
+        std::vector<GroupValue> groups;
+        std::vector<std::unique_ptr<Session>> sessions;
+    };
+
+    int64_t bucketMs = 1;
+    std::unordered_map<std::string, Group, KeyHash, std::equal_to<>> groups;
+    std::map<int64_t, std::vector<Session*>> ends;
+    std::vector<Session*> dirty;
+    std::vector<std::unique_ptr<Session>> merged;  // removed since the last flush
+    std::vector<std::pair<int64_t, std::string>> deletes;  // (window_start, group_key) rows
+    size_t open = 0;
+
+    int64_t bucketOf(int64_t endMs) const
+    {
+        int64_t b = endMs / bucketMs;
+        return endMs % bucketMs < 0 ? b - 1 : b;
+    }
+    void index(Session& s, int64_t endMs)
+    {
+        s.bucket = bucketOf(endMs);
+        auto& v = ends[s.bucket];
+        s.slot = static_cast<uint32_t>(v.size());
+        v.push_back(&s);
+    }
+    void unindex(Session& s)
+    {
+        auto it = ends.find(s.bucket);
+        auto& v = it->second;
+        v[s.slot] = v.back();
+        v[s.slot]->slot = s.slot;
+        v.pop_back();
+        if (v.empty())
+            ends.erase(it);
+    }
+    void reindex(Session& s, int64_t endMs)
+    {
+        if (bucketOf(endMs) == s.bucket)
+            return;
+        unindex(s);
+        index(s, endMs);
+    }
+    void markDirty(Session& s)
+    {
+        if (!s.dirty) {
+            s.dirty = true;
+            dirty.push_back(&s);
+        }
+    }
+};
 
 Result<Aggregator> Aggregator::create(const AggregationSpec& spec, const ContractSpec& contract,
                                       std::span<const uint8_t, kSipKeyBytes> hashKey)
@@ -73,12 +147,28 @@ Result<Aggregator> Aggregator::create(const AggregationSpec& spec, const Contrac
 Aggregator::Aggregator(AggregationTable table, int64_t latenessMs, ConsentMask consent,
                        std::span<const uint8_t, kSipKeyBytes> hashKey)
     : table_(std::move(table)),
-      widthMs_(table_.windowMs()),
+      kind_(table_.window()),
+      sizeMs_(table_.windowMs()),
+      slideMs_(table_.slideMs()),
+      gapMs_(table_.gapMs()),
       latenessMs_(latenessMs),
       consentMask_(consent),
       hash_(hashKey)
 {
+    if (kind_ == WindowKind::kSession) {
+        sessions_ = std::make_unique<Sessions>();
+        // About 16 buckets per gap: a flush checks one bucket's sessions one by one.
+        sessions_->bucketMs = std::max<int64_t>(1, gapMs_ / 16);
+    }
+    groupScratch_.resize(table_.groups().size());
+    pseudonyms_.resize(table_.groups().size());
+    numericScratch_.resize(table_.numericFields().size());
+    distinctScratch_.resize(table_.distinctFields().size());
 }
+
+Aggregator::Aggregator(Aggregator&&) noexcept = default;
+Aggregator& Aggregator::operator=(Aggregator&&) noexcept = default;
+Aggregator::~Aggregator() = default;
 
 void Aggregator::setMaxEventTimeMs(int64_t ms)
 {
@@ -110,17 +200,11 @@ void Aggregator::add(int64_t eventTimeMs, ConsentMask consent, std::span<const V
     if ((consent & consentMask_) != consentMask_) {
         ++counters_.filtered;
     } else {
-        int64_t start = windowStart(eventTimeMs, widthMs_);
-        if (haveMax_ && start + widthMs_ <= maxEventTimeMs_ - latenessMs_) {
-            ++counters_.late;
-            ++lateByWindow_[start];
-            ++lateSinceFlush_;
-        } else {
-            Partial& p = partialFor(start, fields);
-            ++p.count;
-            addMetrics(p, fields);
-            ++counters_.aggregated;
-        }
+        prepareEvent(fields);
+        if (kind_ == WindowKind::kSession)
+            addToSession(eventTimeMs);
+        else
+            addToWindows(eventTimeMs);
     }
     if (!haveMax_ || eventTimeMs > maxEventTimeMs_) {
         maxEventTimeMs_ = eventTimeMs;
@@ -128,73 +212,44 @@ void Aggregator::add(int64_t eventTimeMs, ConsentMask consent, std::span<const V
     }
 }
 
-Aggregator::Partial& Aggregator::partialFor(int64_t windowStart, std::span<const Value> fields)
+void Aggregator::prepareEvent(std::span<const Value> fields)
 {
-    keyScratch_.clear();
-    appendLe64(keyScratch_, static_cast<uint64_t>(windowStart));
+    // The group key, after 8 bytes that partialFor() fills with a window start.
+    keyScratch_.assign(8, '\0');
     keyScratch_ += '[';
     const auto& groups = table_.groups();
     for (size_t g = 0; g < groups.size(); ++g) {
+        Value v = normalized(fieldAt(fields, groups[g].fieldIndex), groups[g].type);
+        if (groups[g].pseudonym && v.kind == ValueKind::kString) {
+            // A PII value never leaves this stage: its keyed hash, as 16 hex digits, stands in.
+            hashScratch_.assign(1, 'g');
+            hashScratch_.append(v.text);
+            const uint64_t h = hash_(hashScratch_);
+            std::string& text = pseudonyms_[g];
+            text.resize(16);
+            for (int i = 0; i < 16; ++i)
+                text[static_cast<size_t>(i)] = "0123456789abcdef"[(h >> (60 - 4 * i)) & 0xf];
+            v = Value::ofString(text);
+        }
+        groupScratch_[g] = v;
         if (g)
             keyScratch_ += ',';
-        appendJson(keyScratch_, normalized(fieldAt(fields, groups[g].fieldIndex), groups[g].type));
+        appendJson(keyScratch_, v);
     }
     keyScratch_ += ']';
 
-    auto found = index_.find(std::string_view(keyScratch_));
-    if (found != index_.end())
-        return partials_[found->second];
-
-    Partial p;
-    p.windowStart = windowStart;
-    p.groupKey.assign(keyScratch_, 8);
-    p.groups.resize(groups.size());
-    for (size_t g = 0; g < groups.size(); ++g) {
-        Value v = normalized(fieldAt(fields, groups[g].fieldIndex), groups[g].type);
-        GroupValue& out = p.groups[g];
-        out.kind = v.kind;
-        out.i = v.i;
-        out.d = v.d;
-        out.b = v.b;
-        out.text.assign(v.text);
-    }
-    p.numeric.resize(table_.numericFields().size());
-    p.sketches.resize(table_.distinctFields().size());
-    index_.emplace(keyScratch_, static_cast<uint32_t>(partials_.size()));
-    partials_.push_back(std::move(p));
-    return partials_.back();
-}
-
-void Aggregator::addMetrics(Partial& p, std::span<const Value> fields)
-{
     const auto& numeric = table_.numericFields();
-    for (size_t k = 0; k < numeric.size(); ++k) {
-        const NumericField& nf = numeric[k];
-        Value v = normalized(fieldAt(fields, nf.fieldIndex), nf.integer ? FieldType::kInteger : FieldType::kNumber);
-        if (!v.present())
-            continue;
-        NumericState& s = p.numeric[k];
-        if (nf.integer) {
-            s.intSum += v.i;
-            if (s.present == 0 || v.i < s.intMin)
-                s.intMin = v.i;
-            if (s.present == 0 || v.i > s.intMax)
-                s.intMax = v.i;
-        } else {
-            s.realSum += v.d;
-            if (s.present == 0 || v.d < s.realMin)
-                s.realMin = v.d;
-            if (s.present == 0 || v.d > s.realMax)
-                s.realMax = v.d;
-        }
-        ++s.present;
-    }
+    for (size_t k = 0; k < numeric.size(); ++k)
+        numericScratch_[k] = normalized(fieldAt(fields, numeric[k].fieldIndex),
+                                        numeric[k].integer ? FieldType::kInteger : FieldType::kNumber);
 
     const auto& distinct = table_.distinctFields();
     for (size_t k = 0; k < distinct.size(); ++k) {
         Value v = normalized(fieldAt(fields, distinct[k].fieldIndex), distinct[k].type);
-        if (!v.present())
+        if (!v.present()) {
+            distinctScratch_[k].reset();
             continue;
+        }
         // A type tag, then canonical bytes: the hash input of a value depends only on the value.
         hashScratch_.clear();
         switch (distinct[k].type) {
@@ -215,102 +270,265 @@ void Aggregator::addMetrics(Partial& p, std::span<const Value> fields)
             hashScratch_ += v.b ? '\1' : '\0';
             break;
         }
-        p.sketches[k].add(hash_(hashScratch_));
+        distinctScratch_[k] = hash_(hashScratch_);
     }
 
     // The group's people, by a fingerprint tagged apart from distinct()'s hashes.
     const Value& subject = fieldAt(fields, table_.subjectFieldIndex());
     if (subject.kind == ValueKind::kString) {
-        hashScratch_.clear();
-        hashScratch_ += 'p';
+        hashScratch_.assign(1, 'p');
         hashScratch_.append(subject.text);
-        p.subjects.add(hash_(hashScratch_));
+        subjectScratch_ = hash_(hashScratch_);
+    } else {
+        subjectScratch_.reset();
     }
 }
 
-FlushSummary Aggregator::flush(Arena& arena, std::vector<UpsertRows>& upserts, std::vector<Finalize>& finalizes)
+void Aggregator::addPrepared(Accumulator& acc) const
+{
+    ++acc.count;
+    const auto& numeric = table_.numericFields();
+    for (size_t k = 0; k < numeric.size(); ++k) {
+        const Value& v = numericScratch_[k];
+        if (!v.present())
+            continue;
+        NumericState& s = acc.numeric[k];
+        if (numeric[k].integer) {
+            s.intSum += v.i;
+            if (s.present == 0 || v.i < s.intMin)
+                s.intMin = v.i;
+            if (s.present == 0 || v.i > s.intMax)
+                s.intMax = v.i;
+        } else {
+            s.realSum += v.d;
+            if (s.present == 0 || v.d < s.realMin)
+                s.realMin = v.d;
+            if (s.present == 0 || v.d > s.realMax)
+                s.realMax = v.d;
+        }
+        ++s.present;
+    }
+    for (size_t k = 0; k < distinctScratch_.size(); ++k)
+        if (distinctScratch_[k])
+            acc.sketches[k].add(*distinctScratch_[k]);
+    if (subjectScratch_)
+        acc.subjects.add(*subjectScratch_);
+}
+
+void Aggregator::merge(Accumulator& into, const Accumulator& from) const
+{
+    into.count += from.count;
+    for (size_t k = 0; k < into.numeric.size(); ++k) {
+        NumericState& a = into.numeric[k];
+        const NumericState& b = from.numeric[k];
+        if (b.present == 0)
+            continue;
+        if (a.present == 0) {
+            a = b;
+            continue;
+        }
+        a.intSum += b.intSum;
+        a.realSum += b.realSum;
+        a.intMin = std::min(a.intMin, b.intMin);
+        a.intMax = std::max(a.intMax, b.intMax);
+        a.realMin = std::min(a.realMin, b.realMin);
+        a.realMax = std::max(a.realMax, b.realMax);
+        a.present += b.present;
+    }
+    for (size_t k = 0; k < into.sketches.size(); ++k)
+        into.sketches[k].merge(from.sketches[k]);
+    into.subjects.merge(from.subjects);
+}
+
+std::vector<Aggregator::GroupValue> Aggregator::groupValues() const
+{
+    std::vector<GroupValue> out(groupScratch_.size());
+    for (size_t g = 0; g < groupScratch_.size(); ++g) {
+        const Value& v = groupScratch_[g];
+        out[g].kind = v.kind;
+        out[g].i = v.i;
+        out[g].d = v.d;
+        out[g].b = v.b;
+        out[g].text.assign(v.text);
+    }
+    return out;
+}
+
+void Aggregator::addToWindows(int64_t eventTimeMs)
+{
+    // Windows start every slide; the event's windows start in (t - size, t].
+    const int64_t newest = windowStart(eventTimeMs, slideMs_);
+    bool aggregated = false;
+    for (int64_t start = newest; start > eventTimeMs - sizeMs_; start -= slideMs_) {
+        if (haveMax_ && start + sizeMs_ <= maxEventTimeMs_ - latenessMs_) {
+            ++counters_.late;
+            ++lateByWindow_[start];
+            ++lateSinceFlush_;
+        } else {
+            addPrepared(partialFor(start).acc);
+            aggregated = true;
+        }
+    }
+    counters_.aggregated += aggregated;
+}
+
+Aggregator::Partial& Aggregator::partialFor(int64_t windowStart)
+{
+    putLe64(keyScratch_, static_cast<uint64_t>(windowStart));
+    auto found = index_.find(std::string_view(keyScratch_));
+    if (found != index_.end())
+        return partials_[found->second];
+
+    Partial p;
+    p.windowStart = windowStart;
+    p.groupKey.assign(keyScratch_, 8);
+    p.groups = groupValues();
+    p.acc.numeric.resize(table_.numericFields().size());
+    p.acc.sketches.resize(table_.distinctFields().size());
+    index_.emplace(keyScratch_, static_cast<uint32_t>(partials_.size()));
+    partials_.push_back(std::move(p));
+    return partials_.back();
+}
+
+void Aggregator::addToSession(int64_t t)
+{
+    Sessions& st = *sessions_;
+    const std::string_view key = std::string_view(keyScratch_).substr(8);
+    auto found = st.groups.find(key);
+    const std::optional<int64_t> watermark = watermarkMs();
+    auto isFinal = [&](const Sessions::Session& s) { return watermark && s.last + gapMs_ <= *watermark; };
+
+    // The open sessions this event bridges (within gap of it) are contiguous in start order.
+    size_t lo = 0, hi = 0;  // [lo, hi) of group.sessions
+    if (found != st.groups.end()) {
+        auto& sessions = found->second.sessions;
+        lo = sessions.size();
+        for (size_t i = 0; i < sessions.size(); ++i) {
+            const Sessions::Session& s = *sessions[i];
+            if (isFinal(s) || t < s.first - gapMs_ || t > s.last + gapMs_)
+                continue;
+            lo = std::min(lo, i);
+            hi = i + 1;
+        }
+        if (lo > hi)
+            lo = hi = 0;
+    }
+    if (lo == hi && watermark && t + gapMs_ <= *watermark) {
+        // Its own session would already be over: late.
+        ++counters_.late;
+        ++lateByWindow_[t];
+        ++lateSinceFlush_;
+        return;
+    }
+    ++counters_.aggregated;
+    if (found == st.groups.end()) {
+        Sessions::Group g;
+        g.groupKey.assign(key);
+        g.groups = groupValues();
+        found = st.groups.emplace(g.groupKey, std::move(g)).first;
+    }
+    Sessions::Group& group = found->second;
+    auto& sessions = group.sessions;
+    Sessions::Session* target;
+    if (lo == hi) {
+        auto s = std::make_unique<Sessions::Session>();
+        s->group = &group;
+        s->first = s->last = t;
+        s->acc.numeric.resize(table_.numericFields().size());
+        s->acc.sketches.resize(table_.distinctFields().size());
+        st.index(*s, t + gapMs_);
+        ++st.open;
+        target = s.get();
+        auto at = std::upper_bound(sessions.begin(), sessions.end(), t,
+                                   [](int64_t v, const std::unique_ptr<Sessions::Session>& x) { return v < x->first; });
+        sessions.insert(at, std::move(s));
+    } else {
+        target = sessions[lo].get();
+        for (size_t i = lo + 1; i < hi; ++i) {
+            Sessions::Session& other = *sessions[i];
+            merge(target->acc, other.acc);
+            target->first = std::min(target->first, other.first);
+            target->last = std::max(target->last, other.last);
+            if (other.storedStart)
+                st.deletes.emplace_back(*other.storedStart, group.groupKey);
+            other.removed = true;
+            st.unindex(other);
+            --st.open;
+            st.merged.push_back(std::move(sessions[i]));
+        }
+        sessions.erase(sessions.begin() + static_cast<long>(lo) + 1, sessions.begin() + static_cast<long>(hi));
+        target->first = std::min(target->first, t);
+        target->last = std::max(target->last, t);
+        st.reindex(*target, target->last + gapMs_);
+    }
+    addPrepared(target->acc);
+    st.markDirty(*target);
+}
+
+void Aggregator::writeGroups(const std::vector<GroupValue>& groups, Cell* row, Arena& arena) const
+{
+    const auto& columns = table_.groups();
+    for (size_t g = 0; g < columns.size(); ++g) {
+        const GroupValue& v = groups[g];
+        Cell& cell = row[columns[g].column];
+        switch (v.kind) {
+        case ValueKind::kString: cell = Cell::ofText(copyText(arena, v.text)); break;
+        case ValueKind::kInt: cell = Cell::ofInt(v.i); break;
+        case ValueKind::kReal: cell = Cell::ofReal(v.d); break;
+        case ValueKind::kBool: cell = Cell::ofInt(v.b ? 1 : 0); break;
+        default: cell = Cell::null(); break;
+        }
+    }
+}
+
+void Aggregator::writeMetrics(Accumulator& acc, Cell* c, Arena& arena)
+{
+    c[table_.countColumn()] = Cell::ofInt(acc.count);
+    const auto& numeric = table_.numericFields();
+    for (size_t k = 0; k < numeric.size(); ++k) {
+        const NumericField& nf = numeric[k];
+        const NumericState& s = acc.numeric[k];
+        if (nf.sumColumn >= 0) {
+            if (!nf.integer)
+                c[nf.sumColumn] = Cell::ofReal(s.realSum);
+            else if (s.intSum >= INT64_MIN && s.intSum <= INT64_MAX)
+                c[nf.sumColumn] = Cell::ofInt(static_cast<int64_t>(s.intSum));
+            else  // as SQLite does when an integer addition overflows
+                c[nf.sumColumn] = Cell::ofReal(static_cast<double>(s.intSum));
+            c[nf.countColumn] = Cell::ofInt(s.present);
+        }
+        if (nf.minColumn >= 0)
+            c[nf.minColumn] = s.present == 0 ? Cell::null() : nf.integer ? Cell::ofInt(s.intMin) : Cell::ofReal(s.realMin);
+        if (nf.maxColumn >= 0)
+            c[nf.maxColumn] = s.present == 0 ? Cell::null() : nf.integer ? Cell::ofInt(s.intMax) : Cell::ofReal(s.realMax);
+    }
+    const auto& distinct = table_.distinctFields();
+    for (size_t k = 0; k < distinct.size(); ++k) {
+        HyperLogLog& sketch = acc.sketches[k];
+        sketch.compact();
+        blobScratch_.clear();
+        sketch.serialize(blobScratch_);
+        c[distinct[k].sketchColumn] = Cell::ofBlob(arena.copy(blobScratch_));
+        c[distinct[k].estimateColumn] = Cell::ofReal(sketch.estimate());
+    }
+    acc.subjects.compact();
+    c[table_.subjectsColumn()] = Cell::ofInt(static_cast<int64_t>(acc.subjects.count()));
+    blobScratch_.clear();
+    acc.subjects.serialize(blobScratch_);
+    c[table_.subjectSetColumn()] = Cell::ofBlob(arena.copy(blobScratch_));
+}
+
+FlushSummary Aggregator::flush(Arena& arena, WriteBatch& out)
 {
     FlushSummary summary;
     if (!dirty_)
         return summary;
     dirty_ = false;
 
-    if (!partials_.empty()) {
-        std::vector<uint32_t> order(partials_.size());
-        std::iota(order.begin(), order.end(), 0u);
-        std::sort(order.begin(), order.end(), [this](uint32_t a, uint32_t b) {
-            const Partial& x = partials_[a];
-            const Partial& y = partials_[b];
-            return x.windowStart != y.windowStart ? x.windowStart < y.windowStart : x.groupKey < y.groupKey;
-        });
-
-        UpsertRows rows;
-        rows.table = table_.tableName();
-        rows.columns = table_.columns();
-        const size_t width = rows.columns.size();
-        rows.cells.resize(partials_.size() * width);
-        Cell* c = rows.cells.data();
-        for (uint32_t i : order) {
-            Partial& p = partials_[i];
-            c[AggregationTable::kWindowStartColumn] = Cell::ofInt(p.windowStart);
-            c[AggregationTable::kGroupKeyColumn] = Cell::ofText(copyText(arena, p.groupKey));
-            const auto& groups = table_.groups();
-            for (size_t g = 0; g < groups.size(); ++g) {
-                const GroupValue& v = p.groups[g];
-                Cell& cell = c[groups[g].column];
-                switch (v.kind) {
-                case ValueKind::kString: cell = Cell::ofText(copyText(arena, v.text)); break;
-                case ValueKind::kInt: cell = Cell::ofInt(v.i); break;
-                case ValueKind::kReal: cell = Cell::ofReal(v.d); break;
-                case ValueKind::kBool: cell = Cell::ofInt(v.b ? 1 : 0); break;
-                default: cell = Cell::null(); break;
-                }
-            }
-            c[table_.countColumn()] = Cell::ofInt(p.count);
-
-            const auto& numeric = table_.numericFields();
-            for (size_t k = 0; k < numeric.size(); ++k) {
-                const NumericField& nf = numeric[k];
-                const NumericState& s = p.numeric[k];
-                if (nf.sumColumn >= 0) {
-                    if (!nf.integer)
-                        c[nf.sumColumn] = Cell::ofReal(s.realSum);
-                    else if (s.intSum >= INT64_MIN && s.intSum <= INT64_MAX)
-                        c[nf.sumColumn] = Cell::ofInt(static_cast<int64_t>(s.intSum));
-                    else  // as SQLite does when an integer addition overflows
-                        c[nf.sumColumn] = Cell::ofReal(static_cast<double>(s.intSum));
-                    c[nf.countColumn] = Cell::ofInt(s.present);
-                }
-                if (nf.minColumn >= 0)
-                    c[nf.minColumn] = s.present == 0 ? Cell::null()
-                                      : nf.integer  ? Cell::ofInt(s.intMin)
-                                                    : Cell::ofReal(s.realMin);
-                if (nf.maxColumn >= 0)
-                    c[nf.maxColumn] = s.present == 0 ? Cell::null()
-                                      : nf.integer  ? Cell::ofInt(s.intMax)
-                                                    : Cell::ofReal(s.realMax);
-            }
-
-            const auto& distinct = table_.distinctFields();
-            for (size_t k = 0; k < distinct.size(); ++k) {
-                HyperLogLog& sketch = p.sketches[k];
-                sketch.compact();
-                blobScratch_.clear();
-                sketch.serialize(blobScratch_);
-                c[distinct[k].sketchColumn] = Cell::ofBlob(arena.copy(blobScratch_));
-                c[distinct[k].estimateColumn] = Cell::ofReal(sketch.estimate());
-            }
-            p.subjects.compact();
-            c[table_.subjectsColumn()] = Cell::ofInt(static_cast<int64_t>(p.subjects.count()));
-            blobScratch_.clear();
-            p.subjects.serialize(blobScratch_);
-            c[table_.subjectSetColumn()] = Cell::ofBlob(arena.copy(blobScratch_));
-            c[table_.finalColumn()] = Cell::ofInt(0);
-            c += width;
-        }
-        summary.groupRows = partials_.size();
-        upserts.push_back(std::move(rows));
-    }
+    if (kind_ == WindowKind::kSession)
+        flushSessions(arena, out, summary);
+    else
+        flushWindows(arena, out, summary);
 
     if (!lateByWindow_.empty()) {
         UpsertRows late;
@@ -323,32 +541,280 @@ FlushSummary Aggregator::flush(Arena& arena, std::vector<UpsertRows>& upserts, s
             late.cells.push_back(Cell::ofInt(start));
             late.cells.push_back(Cell::ofInt(static_cast<int64_t>(events)));
         }
-        upserts.push_back(std::move(late));
+        out.upserts.push_back(std::move(late));
     }
     summary.lateEvents = lateSinceFlush_;
+    lateByWindow_.clear();
+    lateSinceFlush_ = 0;
 
     // dirty_ implies an in-range event, so the max event time is known here.
     UpsertRows watermark;
     watermark.table = kWatermarksTable;
     watermark.columns = watermarksColumns();
     watermark.cells = {Cell::ofText(copyText(arena, table_.contract())), Cell::ofInt(maxEventTimeMs_)};
-    upserts.push_back(std::move(watermark));
+    out.upserts.push_back(std::move(watermark));
+    return summary;
+}
 
-    // Window starts s with s + width <= watermark are final; the largest is the start of the
-    // watermark's window minus one width.
-    int64_t last = windowStart(maxEventTimeMs_ - latenessMs_, widthMs_) - widthMs_;
-    int64_t from = finalizedThrough_ ? *finalizedThrough_ + widthMs_ : windowStart(kMinEventTimeMs, widthMs_);
+UpsertRows Aggregator::tableRows(size_t rows) const
+{
+    UpsertRows out;
+    out.table = table_.tableName();
+    out.columns = table_.columns();
+    out.cells.resize(rows * out.columns.size());
+    return out;
+}
+
+void Aggregator::flushWindows(Arena& arena, WriteBatch& out, FlushSummary& summary)
+{
+    if (!partials_.empty()) {
+        std::vector<uint32_t> order(partials_.size());
+        std::iota(order.begin(), order.end(), 0u);
+        std::sort(order.begin(), order.end(), [this](uint32_t a, uint32_t b) {
+            const Partial& x = partials_[a];
+            const Partial& y = partials_[b];
+            return x.windowStart != y.windowStart ? x.windowStart < y.windowStart : x.groupKey < y.groupKey;
+        });
+
+        UpsertRows rows = tableRows(partials_.size());
+        const size_t width = rows.columns.size();
+        Cell* c = rows.cells.data();
+        for (uint32_t i : order) {
+            Partial& p = partials_[i];
+            c[AggregationTable::kWindowStartColumn] = Cell::ofInt(p.windowStart);
+            c[AggregationTable::kGroupKeyColumn] = Cell::ofText(copyText(arena, p.groupKey));
+            writeGroups(p.groups, c, arena);
+            writeMetrics(p.acc, c, arena);
+            c[table_.finalColumn()] = Cell::ofInt(0);
+            c += width;
+        }
+        summary.groupRows = partials_.size();
+        out.upserts.push_back(std::move(rows));
+    }
+    partials_.clear();
+    index_.clear();
+
+    // Window starts s with s + size <= watermark are final; the largest is the start, on the
+    // slide grid, of the window that ends at the watermark or just before it.
+    const int64_t last = windowStart(maxEventTimeMs_ - latenessMs_ - sizeMs_, slideMs_);
+    const int64_t from = finalizedThrough_ ? *finalizedThrough_ + slideMs_
+                                           : windowStart(kMinEventTimeMs, slideMs_) - (sizeMs_ - slideMs_);
     if (from <= last) {
-        finalizes.push_back(Finalize{table_.tableName(), from, last});
+        out.finalizes.push_back(Finalize{table_.tableName(), from, last});
         finalizedThrough_ = last;
         summary.finalized = true;
     }
+}
 
-    partials_.clear();
-    index_.clear();
-    lateByWindow_.clear();
-    lateSinceFlush_ = 0;
-    return summary;
+void Aggregator::flushSessions(Arena& arena, WriteBatch& out, FlushSummary& summary)
+{
+    Sessions& st = *sessions_;
+    const int64_t watermark = maxEventTimeMs_ - latenessMs_;
+
+    // Sessions the watermark closed: every one of a bucket that ends at or before it, and the
+    // ones of the bucket it falls in whose end has passed.
+    std::vector<Sessions::Session*> closing;
+    for (auto it = st.ends.begin(); it != st.ends.end() && it->first * st.bucketMs <= watermark; ++it) {
+        const bool whole = (it->first + 1) * st.bucketMs - 1 <= watermark;
+        for (Sessions::Session* s : it->second)
+            if (whole || s->last + gapMs_ <= watermark)
+                closing.push_back(s);
+    }
+    std::vector<Sessions::Session*> rows;
+    for (Sessions::Session* s : st.dirty)
+        if (!s->removed)
+            rows.push_back(s);
+    for (Sessions::Session* s : closing)
+        if (!s->dirty)
+            rows.push_back(s);
+    std::sort(rows.begin(), rows.end(), [](const Sessions::Session* a, const Sessions::Session* b) {
+        return a->first != b->first ? a->first < b->first : a->group->groupKey < b->group->groupKey;
+    });
+
+    // Stored rows that no longer stand for a session: merged away, or the session now starts
+    // earlier. Deleted before the new rows are written (which may reuse a key).
+    for (Sessions::Session* s : rows)
+        if (s->storedStart && *s->storedStart != s->first)
+            st.deletes.emplace_back(*s->storedStart, s->group->groupKey);
+    if (!st.deletes.empty()) {
+        std::sort(st.deletes.begin(), st.deletes.end());
+        st.deletes.erase(std::unique(st.deletes.begin(), st.deletes.end()), st.deletes.end());
+        DeleteRows del;
+        del.table = table_.tableName();
+        del.keyColumns = {"window_start", "group_key"};
+        del.cells.reserve(st.deletes.size() * 2);
+        for (const auto& [start, key] : st.deletes) {
+            del.cells.push_back(Cell::ofInt(start));
+            del.cells.push_back(Cell::ofText(copyText(arena, key)));
+        }
+        summary.deletedRows = st.deletes.size();
+        out.deletes.push_back(std::move(del));
+        st.deletes.clear();
+    }
+
+    if (!rows.empty()) {
+        UpsertRows upsert = tableRows(rows.size());
+        const size_t width = upsert.columns.size();
+        Cell* c = upsert.cells.data();
+        for (Sessions::Session* s : rows) {
+            const bool final = s->last + gapMs_ <= watermark;
+            c[AggregationTable::kWindowStartColumn] = Cell::ofInt(s->first);
+            c[AggregationTable::kGroupKeyColumn] = Cell::ofText(copyText(arena, s->group->groupKey));
+            c[table_.windowEndColumn()] = Cell::ofInt(s->last + gapMs_);
+            writeGroups(s->group->groups, c, arena);
+            writeMetrics(s->acc, c, arena);
+            c[table_.finalColumn()] = Cell::ofInt(final ? 1 : 0);
+            c += width;
+            s->storedStart = s->first;
+            s->dirty = false;
+            summary.finalized |= final;
+        }
+        summary.groupRows = rows.size();
+        out.upserts.push_back(std::move(upsert));
+    }
+
+    // Final sessions never change again: they leave memory.
+    for (Sessions::Session* s : closing) {
+        Sessions::Group& group = *s->group;
+        st.unindex(*s);
+        --st.open;
+        auto& sessions = group.sessions;
+        sessions.erase(std::find_if(sessions.begin(), sessions.end(), [s](const auto& p) { return p.get() == s; }));
+        if (sessions.empty())
+            st.groups.erase(group.groupKey);
+    }
+    st.dirty.clear();
+    st.merged.clear();
+}
+
+std::string Aggregator::openWindowsQuery() const
+{
+    if (kind_ != WindowKind::kSession)
+        return {};
+    std::string sql = "SELECT ";
+    const auto& columns = table_.columns();
+    for (size_t i = 0; i < columns.size(); ++i)
+        sql += (i ? ", " : "") + quoteIdentifier(columns[i].name);
+    return sql + " FROM " + quoteIdentifier(table_.tableName()) + " WHERE \"final\" = 0";
+}
+
+Status Aggregator::readMetrics(std::span<const Cell> row, Accumulator& acc) const
+{
+    auto intOf = [&](int column) { return row[static_cast<size_t>(column)].i(); };
+    auto numberOf = [&](int column) {
+        const Cell& c = row[static_cast<size_t>(column)];
+        return c.kind == Cell::Kind::kInt ? static_cast<double>(c.i()) : c.d();
+    };
+    acc.count = intOf(table_.countColumn());
+    acc.numeric.assign(table_.numericFields().size(), {});
+    for (size_t k = 0; k < acc.numeric.size(); ++k) {
+        const NumericField& nf = table_.numericFields()[k];
+        NumericState& s = acc.numeric[k];
+        if (nf.sumColumn >= 0) {
+            s.present = intOf(nf.countColumn);
+            const Cell& sum = row[static_cast<size_t>(nf.sumColumn)];
+            if (nf.integer && sum.kind == Cell::Kind::kInt)
+                s.intSum = sum.i();
+            else if (nf.integer)
+                s.intSum = sum.d();  // a sum beyond int64 that SQLite holds as REAL
+            else
+                s.realSum = numberOf(nf.sumColumn);
+        }
+        for (int column : {nf.minColumn, nf.maxColumn}) {
+            if (column < 0)
+                continue;
+            const Cell& c = row[static_cast<size_t>(column)];
+            if (c.kind == Cell::Kind::kNull)
+                continue;
+            if (nf.sumColumn < 0)
+                s.present = 1;  // without n_f, "present" only says that min and max are known
+            const bool isMin = column == nf.minColumn;
+            if (nf.integer)
+                (isMin ? s.intMin : s.intMax) = c.i();
+            else
+                (isMin ? s.realMin : s.realMax) = numberOf(column);
+        }
+    }
+    acc.sketches.clear();
+    for (const DistinctField& d : table_.distinctFields()) {
+        auto sketch = HyperLogLog::parse(row[static_cast<size_t>(d.sketchColumn)].text());
+        if (!sketch)
+            return sketch.status();
+        acc.sketches.push_back(std::move(*sketch));
+    }
+    auto subjects = SubjectSet::parse(row[static_cast<size_t>(table_.subjectSetColumn())].text());
+    if (!subjects)
+        return subjects.status();
+    acc.subjects = std::move(*subjects);
+    return Status::ok();
+}
+
+Status Aggregator::restoreOpenWindow(std::span<const Cell> row)
+{
+    if (kind_ != WindowKind::kSession)
+        return Status::ok();
+    if (row.size() != table_.columns().size())
+        return Status::corruption(table_.tableName() + ": an open window row has " + std::to_string(row.size()) +
+                                  " columns, not " + std::to_string(table_.columns().size()));
+    Sessions& st = *sessions_;
+    const std::string key(row[AggregationTable::kGroupKeyColumn].text());
+    auto found = st.groups.find(key);
+    if (found == st.groups.end()) {
+        Sessions::Group g;
+        g.groupKey = key;
+        const auto& columns = table_.groups();
+        g.groups.resize(columns.size());
+        for (size_t i = 0; i < columns.size(); ++i) {
+            const Cell& c = row[static_cast<size_t>(columns[i].column)];
+            GroupValue& v = g.groups[i];
+            switch (c.kind) {
+            case Cell::Kind::kText: v.kind = ValueKind::kString; v.text.assign(c.text()); break;
+            case Cell::Kind::kReal: v.kind = ValueKind::kReal; v.d = c.d(); break;
+            case Cell::Kind::kInt:
+                if (columns[i].type == FieldType::kBoolean) {
+                    v.kind = ValueKind::kBool;
+                    v.b = c.i() != 0;
+                } else if (columns[i].type == FieldType::kNumber) {
+                    v.kind = ValueKind::kReal;
+                    v.d = static_cast<double>(c.i());
+                } else {
+                    v.kind = ValueKind::kInt;
+                    v.i = c.i();
+                }
+                break;
+            default: break;
+            }
+        }
+        found = st.groups.emplace(key, std::move(g)).first;
+    }
+    auto s = std::make_unique<Sessions::Session>();
+    s->group = &found->second;
+    s->first = row[AggregationTable::kWindowStartColumn].i();
+    s->last = row[static_cast<size_t>(table_.windowEndColumn())].i() - gapMs_;
+    s->storedStart = s->first;
+    SLUICE_RETURN_IF_ERROR(readMetrics(row, s->acc).withContext(table_.tableName()));
+    st.index(*s, s->last + gapMs_);
+    ++st.open;
+    auto& sessions = found->second.sessions;
+    auto at = std::upper_bound(sessions.begin(), sessions.end(), s->first,
+                               [](int64_t v, const std::unique_ptr<Sessions::Session>& x) { return v < x->first; });
+    sessions.insert(at, std::move(s));
+    return Status::ok();
+}
+
+bool Aggregator::adoptOpenWindows(Aggregator& previous)
+{
+    if (kind_ != previous.kind_ || gapMs_ != previous.gapMs_ ||
+        table_.createTableSql() != previous.table_.createTableSql())
+        return false;
+    if (kind_ == WindowKind::kSession)
+        std::swap(sessions_, previous.sessions_);
+    return true;
+}
+
+size_t Aggregator::openWindows() const
+{
+    return sessions_ ? sessions_->open : 0;
 }
 
 }  // namespace sluice::aggregate

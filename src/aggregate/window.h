@@ -1,4 +1,6 @@
-// Tumbling event-time windows aligned to the Unix epoch: window k covers [k*width, (k+1)*width).
+// Event-time window arithmetic. Tumbling windows are aligned to the Unix epoch: window k covers
+// [k*width, (k+1)*width). Sliding windows start on the grid of their slide (windowStart(t, slide)
+// is the newest one holding t) and are `size` long.
 #pragma once
 
 #include <cstdint>
@@ -12,6 +14,8 @@ inline constexpr int64_t kMinEventTimeMs = -(int64_t{1} << 62);
 inline constexpr int64_t kMaxEventTimeMs = int64_t{1} << 62;
 inline constexpr int64_t kMaxWindowMs = int64_t{1} << 40;    // about 34.8 years
 inline constexpr int64_t kMaxLatenessMs = int64_t{1} << 40;
+// Sliding windows: an event falls in size / slide windows, at most this many.
+inline constexpr int64_t kMaxWindowsPerEvent = 4096;
 
 // floor(eventTimeMs / widthMs) * widthMs, also for negative times.
 // Requires widthMs in [1, kMaxWindowMs] and eventTimeMs in [kMinEventTimeMs - kMaxLatenessMs,

@@ -363,6 +363,66 @@ Result<MetricSpec> parseMetric(const std::string& text)
     return m;
 }
 
+// "1m" (or milliseconds): a tumbling window of that size; or an object:
+//   {"type": "tumbling", "size": "1m"}
+//   {"type": "sliding", "size": "1h", "slide": "5m"}
+//   {"type": "session", "gap": "30m"}
+Status parseWindow(const Json& j, const std::string& file, const std::string& where, AggregationSpec& a)
+{
+    if (!j.is_object()) {
+        auto size = parseDurationField(j, file, where);
+        if (!size)
+            return size.status();
+        a.window = WindowKind::kTumbling;
+        a.windowMs = *size;
+        return Status::ok();
+    }
+    SLUICE_RETURN_IF_ERROR(onlyKeys(j, {"type", "size", "slide", "gap"}, file, where));
+    if (!j.contains("type") || !j["type"].is_string())
+        return bad(file, where + ".type", "is required: \"tumbling\", \"sliding\" or \"session\"");
+    const std::string type = j["type"].get<std::string>();
+    auto duration = [&](const char* key, const char* example) -> Result<int64_t> {
+        if (!j.contains(key))
+            return bad(file, where + "." + key, std::string("is required for a ") + type + " window (for example \"" +
+                                                    example + "\")");
+        return parseDurationField(j[key], file, where + "." + key);
+    };
+    auto refuse = [&](const char* key) -> Status {
+        if (j.contains(key))
+            return bad(file, where + "." + key, "does not apply to a " + type + " window");
+        return Status::ok();
+    };
+    if (type == "tumbling" || type == "sliding") {
+        auto size = duration("size", "1h");
+        if (!size)
+            return size.status();
+        a.windowMs = *size;
+        SLUICE_RETURN_IF_ERROR(refuse("gap"));
+        if (type == "tumbling") {
+            SLUICE_RETURN_IF_ERROR(refuse("slide"));
+            a.window = WindowKind::kTumbling;
+        } else {
+            auto slide = duration("slide", "5m");
+            if (!slide)
+                return slide.status();
+            a.window = WindowKind::kSliding;
+            a.slideMs = *slide;
+        }
+        return Status::ok();
+    }
+    if (type == "session") {
+        SLUICE_RETURN_IF_ERROR(refuse("size"));
+        SLUICE_RETURN_IF_ERROR(refuse("slide"));
+        auto gap = duration("gap", "30m");
+        if (!gap)
+            return gap.status();
+        a.window = WindowKind::kSession;
+        a.gapMs = *gap;
+        return Status::ok();
+    }
+    return bad(file, where + ".type", "'" + type + "' is not \"tumbling\", \"sliding\" or \"session\"");
+}
+
 Result<AggregationSpec> parseAggregation(const Json& j, const std::string& contract, const std::string& file,
                                          const std::string& where)
 {
@@ -380,10 +440,7 @@ Result<AggregationSpec> parseAggregation(const Json& j, const std::string& contr
     a.name = j["name"].get<std::string>();
     if (!j.contains("window"))
         return bad(file, where + ".window", "is required (for example \"1m\")");
-    auto window = parseDurationField(j["window"], file, where + ".window");
-    if (!window)
-        return window.status();
-    a.windowMs = *window;
+    SLUICE_RETURN_IF_ERROR(parseWindow(j["window"], file, where + ".window", a));
     if (j.contains("group_by")) {
         if (!j["group_by"].is_array())
             return bad(file, where + ".group_by", "must be an array of field names");

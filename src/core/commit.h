@@ -108,6 +108,16 @@ struct UpsertRows {
     size_t rows() const { return columns.empty() ? 0 : cells.size() / columns.size(); }
 };
 
+// Deletes the rows of `table` whose key columns equal one row of `cells` (keyColumns.size()
+// cells per row). The writer applies deletes before the upserts of the same batch.
+struct DeleteRows {
+    std::string table;
+    std::vector<std::string> keyColumns;
+    std::vector<Cell> cells;
+
+    size_t rows() const { return keyColumns.empty() ? 0 : cells.size() / keyColumns.size(); }
+};
+
 // Sets `final = 1` on rows of `table` whose window_start lies in [fromMs, toMs].
 struct Finalize {
     std::string table;
@@ -237,6 +247,7 @@ struct WriteBatch {
     std::shared_ptr<const SchemaChange> schema;  // null: same configuration as the batch before
     std::vector<Arena> arenas;                   // own every byte the cells below point to
     std::vector<TableRows> inserts;
+    std::vector<DeleteRows> deletes;  // before the upserts
     std::vector<UpsertRows> upserts;
     std::vector<Finalize> finalizes;
     std::vector<KeyRecord> keys;

@@ -46,6 +46,16 @@ std::string ContractSpec::ident() const
     return out;
 }
 
+std::string_view windowKindName(WindowKind kind)
+{
+    switch (kind) {
+    case WindowKind::kTumbling: return "tumbling";
+    case WindowKind::kSliding: return "sliding";
+    case WindowKind::kSession: return "session";
+    }
+    return "?";
+}
+
 std::string_view maskAlgorithmName(MaskAlgorithm algorithm)
 {
     return algorithm == MaskAlgorithm::kMurmur3 ? "murmur3" : "hmac-sha256";

@@ -76,13 +76,23 @@ struct MetricSpec {
     std::string column() const;
 };
 
+// tumbling: fixed windows of `windowMs`, aligned to the epoch. sliding (hopping): windows of
+// `windowMs` starting every `slideMs` (which divides windowMs), so an event is in windowMs /
+// slideMs of them. session: per group, a run of events with gaps of at most `gapMs`.
+enum class WindowKind : uint8_t { kTumbling, kSliding, kSession };
+
+std::string_view windowKindName(WindowKind kind);
+
 // k-anonymity when a pipeline file does not say: a group of fewer than 5 people is hidden.
 inline constexpr int kDefaultMinGroupSize = 5;
 
 struct AggregationSpec {
     std::string name;
     std::string contract;               // ref
-    int64_t windowMs = 60'000;
+    WindowKind window = WindowKind::kTumbling;
+    int64_t windowMs = 60'000;          // tumbling, sliding: the size
+    int64_t slideMs = 0;                // sliding: the distance between window starts
+    int64_t gapMs = 0;                  // session: the largest gap inside a session
     std::vector<std::string> groupBy;
     std::vector<MetricSpec> metrics;
     std::vector<int> consent;           // only events whose consent includes all of these count

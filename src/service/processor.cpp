@@ -74,7 +74,8 @@ Status Processor::start(std::shared_ptr<const transform::PipelineRuntime> pipeli
                         const std::vector<std::pair<std::string, int64_t>>& watermarks)
 {
     transform::Transformer::Parts parts{pool_, wrapper_, keyPolicy_,
-                                        transform::databaseKeySources(options_.databasePath), clock_};
+                                        transform::databaseKeySources(options_.databasePath), clock_,
+                                        transform::databaseOpenWindows(options_.databasePath)};
     auto transformer = transform::Transformer::create(options_.transform, std::move(parts), std::move(pipeline),
                                                       watermarks);
     if (!transformer)

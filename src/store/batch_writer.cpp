@@ -68,6 +68,17 @@ void subjectsCount(sqlite3_context* ctx, int, sqlite3_value** argv)
     setResult(ctx, functionsOf(ctx).subjectsCount(blobArg(argv[0])));
 }
 
+// Runs `stmt` once per row of `cells` (`width` parameters each).
+Status runPerRow(Stmt& stmt, const std::vector<Cell>& cells, size_t width, const std::string& context)
+{
+    for (size_t r = 0; r < cells.size() / width; ++r) {
+        for (size_t c = 0; c < width; ++c)
+            stmt.bindCell(static_cast<int>(c + 1), cells[r * width + c]);
+        SLUICE_RETURN_IF_ERROR(stmt.run().withContext(context));
+    }
+    return Status::ok();
+}
+
 std::string upsertSql(const UpsertRows& rows)
 {
     std::string cols, params, keys, sets;
@@ -245,6 +256,23 @@ Result<Stmt*> BatchWriter::upsertFor(const UpsertRows& rows)
     if (!stmt)
         return stmt.status();
     return &upserts_.emplace(key, std::move(*stmt)).first->second;
+}
+
+Result<Stmt*> BatchWriter::deleteFor(const DeleteRows& rows)
+{
+    std::string key = rows.table;
+    for (const std::string& c : rows.keyColumns)
+        key += "|" + c;
+    auto it = deletes_.find(key);
+    if (it != deletes_.end())
+        return &it->second;
+    std::string sql = "DELETE FROM " + quoteIdent(rows.table) + " WHERE ";
+    for (size_t i = 0; i < rows.keyColumns.size(); ++i)
+        sql += (i ? " AND " : "") + quoteIdent(rows.keyColumns[i]) + " = ?";
+    auto stmt = db_.prepare(sql, true);
+    if (!stmt)
+        return stmt.status();
+    return &deletes_.emplace(key, std::move(*stmt)).first->second;
 }
 
 Status BatchWriter::checkShredded(uint64_t batchId, std::unordered_set<std::string>& dropped,
@@ -428,19 +456,21 @@ Status BatchWriter::writeBatchEnd(WriteBatch& batch)
         SLUICE_RETURN_IF_ERROR(markInsert_.run().withContext("recording producer " + m.producer + " seq " +
                                                              std::to_string(m.seq)));
     }
+    for (const DeleteRows& d : batch.deletes) {
+        if (d.cells.empty())
+            continue;
+        auto stmt = deleteFor(d);
+        if (!stmt)
+            return stmt.status();
+        SLUICE_RETURN_IF_ERROR(runPerRow(**stmt, d.cells, d.keyColumns.size(), "deleting from " + d.table));
+    }
     for (const UpsertRows& u : batch.upserts) {
         if (u.cells.empty())
             continue;
         auto stmt = upsertFor(u);
         if (!stmt)
             return stmt.status();
-        Stmt& s = **stmt;
-        const size_t width = u.columns.size();
-        for (size_t r = 0; r < u.rows(); ++r) {
-            for (size_t c = 0; c < width; ++c)
-                s.bindCell(static_cast<int>(c + 1), u.cells[r * width + c]);
-            SLUICE_RETURN_IF_ERROR(s.run().withContext("merging into " + u.table));
-        }
+        SLUICE_RETURN_IF_ERROR(runPerRow(**stmt, u.cells, u.columns.size(), "merging into " + u.table));
     }
     for (const Finalize& f : batch.finalizes) {
         auto it = finalizes_.find(f.table);

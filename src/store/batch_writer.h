@@ -81,6 +81,7 @@ private:
     explicit BatchWriter(Db db) : db_(std::move(db)) {}
     Result<Stmt*> insertFor(const std::string& table);
     Result<Stmt*> upsertFor(const UpsertRows& rows);
+    Result<Stmt*> deleteFor(const DeleteRows& rows);
     Status checkShredded(uint64_t batchId, std::unordered_set<std::string>& dropped, std::vector<std::string>& shredded);
     Status writeInserts(WriteBatch& batch, const std::unordered_set<std::string>& dropped);
     Status writeKeysAndRejects(WriteBatch& batch);
@@ -94,6 +95,7 @@ private:
     std::unordered_map<std::string, std::vector<std::string>> insertColumns_;
     std::unordered_map<std::string, Stmt> inserts_;
     std::unordered_map<std::string, Stmt> upserts_;
+    std::unordered_map<std::string, Stmt> deletes_;
     struct FinalizeStmts {
         Stmt update;
         Stmt span;  // the window starts an update is about to make final

@@ -17,6 +17,18 @@ Status forEachMark(Db& db, const std::function<void(MarkRow&&)>& fn)
     });
 }
 
+Result<bool> tableExists(Db& db, const std::string& name)
+{
+    auto stmt = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?");
+    if (!stmt)
+        return stmt.status();
+    stmt->bindText(1, name);
+    auto row = stmt->step();
+    if (!row)
+        return row.status();
+    return *row;
+}
+
 Result<std::vector<std::pair<std::string, int64_t>>> loadWatermarks(Db& db)
 {
     auto stmt = db.prepare("SELECT contract, max_event_time FROM watermarks");

@@ -22,6 +22,8 @@ struct MarkRow {
 
 Status forEachMark(Db& db, const std::function<void(MarkRow&&)>& fn);
 Result<std::vector<std::pair<std::string, int64_t>>> loadWatermarks(Db& db);
+// Whether the database has a table of that name.
+Result<bool> tableExists(Db& db, const std::string& name);
 
 // sluice_meta key of the master-key check value (privacy::KeyWrapper::makeCheck).
 inline constexpr const char* kMasterKeyCheckMeta = "master_key_check";

@@ -255,6 +255,9 @@ Status Transformer::Impl::switchPipeline(std::shared_ptr<const PipelineRuntime> 
     std::vector<bool> reused(aggregators.size(), false);
     std::vector<std::unique_ptr<aggregate::Aggregator>> created;
     std::vector<int> source;  // per new aggregation: index of the kept one, or -1 (then in `created`)
+    // Per created one: the old aggregator of the same name whose open windows it takes over
+    // (they may still be on their way to the database), or -1 (then read from the database).
+    std::vector<int> previous;
     for (const AggregationSpec& a : spec.aggregations) {
         const std::string signature = aggregationSignature(a);
         int found = -1;
@@ -273,6 +276,13 @@ Status Transformer::Impl::switchPipeline(std::shared_ptr<const PipelineRuntime> 
             auto it = maxTimes.find(a.contract);
             if (it != maxTimes.end())
                 agg->setMaxEventTimeMs(it->second);
+            int before = -1;
+            for (size_t i = 0; i < aggregators.size(); ++i)
+                if (!reused[i] && aggregators[i]->table().name() == a.name)
+                    before = static_cast<int>(i);
+            if (before < 0 && parts.openWindows)
+                SLUICE_RETURN_IF_ERROR(parts.openWindows(*agg).withContext("aggregation " + a.name));
+            previous.push_back(before);
             created.push_back(std::move(agg));
         }
         source.push_back(found);
@@ -280,6 +290,9 @@ Status Transformer::Impl::switchPipeline(std::shared_ptr<const PipelineRuntime> 
     }
 
     // Nothing can fail from here on.
+    for (size_t k = 0; k < created.size(); ++k)
+        if (previous[k] >= 0)
+            created[k]->adoptOpenWindows(*aggregators[static_cast<size_t>(previous[k])]);
     size_t nextCreated = 0;
     for (int s : source)
         kept.push_back(s >= 0 ? std::move(aggregators[static_cast<size_t>(s)]) : std::move(created[nextCreated++]));
@@ -938,7 +951,7 @@ Result<WriteBatch> Transformer::finish(const BatchRecord& close)
 
     Arena aggregateArena;
     for (auto& a : m.aggregators) {
-        aggregate::FlushSummary summary = a->flush(aggregateArena, wb.upserts, wb.finalizes);
+        aggregate::FlushSummary summary = a->flush(aggregateArena, wb);
         wb.lateEvents += summary.lateEvents;
         if (summary.lateEvents)
             wb.lateByAggregation.emplace_back(a->table().name(), summary.lateEvents);

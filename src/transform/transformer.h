@@ -44,6 +44,7 @@
 #include "core/status.h"
 #include "privacy/key_wrap.h"
 #include "transform/db_key_source.h"
+#include "transform/db_open_windows.h"
 #include "transform/executor.h"
 #include "transform/key_policy.h"
 #include "transform/pipeline_runtime.h"
@@ -80,6 +81,9 @@ public:
         const KeyPolicy& keyPolicy;
         KeySourceFactory keySources;  // called once per lane, and once for the dead-letter keys
         const Clock& clock;
+        // Reads a new aggregation's open windows back (session windows keep them in the
+        // database); without it every aggregation starts with none.
+        OpenWindowsReader openWindows = {};
     };
 
     // What a ParseTask gets on each lane.

@@ -284,3 +284,152 @@ TEST_CASE("checkAggregation rejects each invalid configuration with a specific m
         CHECK_FALSE(AggregationTable::create(a, c.against ? *c.against : contract));
     }
 }
+
+TEST_CASE("sliding windows: the tumbling layout, windows ending size after their start", "[table][sliding]")
+{
+    AggregationSpec spec = revenueByCountry();
+    spec.window = WindowKind::kSliding;
+    spec.windowMs = 3'600'000;
+    spec.slideMs = 300'000;
+    auto t = AggregationTable::create(spec, checkoutContract());
+    REQUIRE(t);
+    CHECK(t->window() == WindowKind::kSliding);
+    CHECK(t->windowMs() == 3'600'000);
+    CHECK(t->slideMs() == 300'000);
+    CHECK(t->windowEndColumn() == -1);
+    auto tumbling = AggregationTable::create(revenueByCountry(), checkoutContract());
+    REQUIRE(tumbling);
+    CHECK(tumbling->slideMs() == 60'000);
+    CHECK(describe(t->columns()) == describe(tumbling->columns()));
+    CHECK(t->createTableSql() == tumbling->createTableSql());
+    CHECK_THAT(t->createViewSql(), Catch::Contains("(\"window_start\" + 3600000) / 1000.0"));
+    CHECK(t->createIndexSql().empty());
+    CHECK(t->upgrades().empty());  // there were no sliding tables before subject sets
+}
+
+TEST_CASE("session windows: window_end stored, rows written whole, open rows indexed", "[table][session]")
+{
+    AggregationSpec spec = revenueByCountry();
+    spec.name = "visits";
+    spec.window = WindowKind::kSession;
+    spec.gapMs = 1'800'000;
+    spec.groupBy = {"country", "customer_id"};
+    spec.minGroupSize = 2;
+    auto t = AggregationTable::create(spec, checkoutContract());
+    REQUIRE(t);
+    CHECK(t->window() == WindowKind::kSession);
+    CHECK(t->gapMs() == 1'800'000);
+    CHECK(describe(t->columns()) ==
+          "window_start:key group_key:key window_end:set country:set customer_id:set count:set sum_total:set "
+          "n_total:set distinct_customer_id:set subjects:set final:set hll_customer_id:set subject_set:set");
+    CHECK(t->windowEndColumn() == 2);
+    REQUIRE(t->groups().size() == 2);
+    CHECK_FALSE(t->groups()[0].pseudonym);
+    CHECK(t->groups()[1].pseudonym);  // customer_id is PII: a keyed pseudonym is stored
+    CHECK_THAT(t->createTableSql(),
+               Catch::StartsWith("CREATE TABLE IF NOT EXISTS \"agg_visits\" (\"window_start\" INTEGER NOT NULL, "
+                                 "\"group_key\" TEXT NOT NULL, \"window_end\" INTEGER NOT NULL, \"country\" TEXT, "
+                                 "\"customer_id\" TEXT, "));
+    CHECK(t->createIndexSql() == std::vector<std::string>{"CREATE INDEX IF NOT EXISTS \"agg_visits_open\" ON "
+                                                          "\"agg_visits\" (\"window_start\") WHERE \"final\" = 0"});
+    CHECK(t->tableDef().indexSql == t->createIndexSql());
+    const std::string view = t->createViewSql();
+    CHECK_THAT(view, Catch::Contains("strftime('%Y-%m-%dT%H:%M:%fZ', (\"window_end\") / 1000.0, 'unixepoch') AS "
+                                     "\"window_end\", \"window_start\" AS \"window_start_ms\", \"window_end\" AS "
+                                     "\"window_end_ms\", \"country\", \"customer_id\", \"count\""));
+    CHECK_THAT(view, Catch::EndsWith("WHERE \"subjects\" >= 2"));
+    CHECK(t->upgrades().empty());
+}
+
+TEST_CASE("window shapes that cannot work are refused with the field named", "[table][check]")
+{
+    ContractSpec contract = checkoutContract();
+    struct Case {
+        const char* what;
+        std::function<void(AggregationSpec&)> change;
+        const char* message;
+    };
+    auto sliding = [](AggregationSpec& a, int64_t size, int64_t slide) {
+        a.window = WindowKind::kSliding;
+        a.windowMs = size;
+        a.slideMs = slide;
+    };
+    auto session = [](AggregationSpec& a, int64_t gap) {
+        a.window = WindowKind::kSession;
+        a.gapMs = gap;
+        a.groupBy = {"session_id"};
+    };
+    const Case cases[] = {
+        {"slide not dividing size", [&](auto& a) { sliding(a, 3'600'000, 420'000); },
+         "window.slide (420000 ms) does not divide window.size (3600000 ms)"},
+        {"slide longer than size", [&](auto& a) { sliding(a, 60'000, 120'000); },
+         "window.slide (120000 ms) is longer than window.size (60000 ms)"},
+        {"zero slide", [&](auto& a) { sliding(a, 60'000, 0); }, "window.slide must be longer than 0 ms"},
+        {"zero size", [&](auto& a) { sliding(a, 0, 0); }, "window.size must be longer than 0 ms"},
+        {"too many windows per event", [&](auto& a) { sliding(a, 86'400'000, 1000); },
+         "window.size / window.slide is 86400 windows per event; at most 4096"},
+        {"zero gap", [&](auto& a) { session(a, 0); }, "window.gap must be longer than 0 ms"},
+        {"huge gap", [&](auto& a) { session(a, kMaxWindowMs + 1); }, "window.gap longer than"},
+        {"session without a bounding group",
+         [&](auto& a) {
+             session(a, 60'000);
+             a.groupBy = {"country"};
+         },
+         "a session window needs group_by to include the contract's key_field \"session_id\" or "
+         "data_subject_field \"customer_id\", which bound a session"},
+        {"session without any group",
+         [&](auto& a) {
+             session(a, 60'000);
+             a.groupBy.clear();
+         },
+         "a session window needs group_by to include"},
+        {"PII group in a sliding window",
+         [&](auto& a) {
+             sliding(a, 60'000, 30'000);
+             a.groupBy = {"session_id"};
+         },
+         "group_by field \"session_id\" is PII (level 0); PII fields cannot be grouped by"},
+        {"window_end_ms as a group field of a session",
+         [&](auto& a) {
+             session(a, 60'000);
+             a.groupBy = {"session_id", "window_end_ms"};
+         },
+         "group_by field \"window_end_ms\""},
+        {"metric on an unknown field", [&](auto& a) {
+             session(a, 60'000);
+             a.metrics = {metric(MetricKind::kSum, "price")};
+         },
+         "sum(price): \"price\" is not a field of acme/checkout/1.0.0"},
+        {"sum of a PII field", [&](auto& a) {
+             session(a, 60'000);
+             a.metrics = {metric(MetricKind::kSum, "email")};
+         },
+         "sum(email): \"email\" is a string; sum needs an integer or number field"},
+    };
+    ContractSpec odd = contract;
+    FieldSpec extra;
+    extra.name = "window_end_ms";
+    odd.fields.push_back(extra);
+    for (const Case& c : cases) {
+        INFO(c.what);
+        AggregationSpec a = revenueByCountry();
+        a.path = "pipelines/checkout.json";
+        c.change(a);
+        Status s = checkAggregation(a, odd);
+        REQUIRE_FALSE(s);
+        CHECK_THAT(s.message(), Catch::StartsWith("pipelines/checkout.json: aggregation \"revenue_by_country\": "));
+        CHECK_THAT(s.message(), Catch::Contains(c.message));
+    }
+    // Without a data subject field, the key field alone is named.
+    ContractSpec noSubject = contract;
+    noSubject.subjectField.clear();
+    noSubject.subjectFieldIndex = -1;
+    AggregationSpec a = revenueByCountry();
+    a.window = WindowKind::kSession;
+    a.gapMs = 1000;
+    Status s = checkAggregation(a, noSubject);
+    REQUIRE_FALSE(s);
+    CHECK_THAT(s.message(), Catch::Contains("include the contract's key_field \"session_id\", which bound"));
+    a.groupBy = {"session_id"};
+    CHECK(checkAggregation(a, noSubject));
+}

@@ -35,8 +35,9 @@ Aggregator make(const AggregationSpec& spec, std::span<const uint8_t, kSipKeyByt
 
 struct Output {
     Arena arena;
-    std::vector<UpsertRows> upserts;
-    std::vector<Finalize> finalizes;
+    WriteBatch batch;
+    std::vector<UpsertRows>& upserts = batch.upserts;
+    std::vector<Finalize>& finalizes = batch.finalizes;
     FlushSummary summary;
 
     const UpsertRows* find(const std::string& table) const
@@ -51,7 +52,7 @@ struct Output {
 std::unique_ptr<Output> flushOf(Aggregator& a)
 {
     auto out = std::make_unique<Output>();
-    out->summary = a.flush(out->arena, out->upserts, out->finalizes);
+    out->summary = a.flush(out->arena, out->batch);
     return out;
 }
 
@@ -114,7 +115,7 @@ TEST_CASE("each metric over windows of 1s, 1m, 1h and 1d, around the epoch and b
             CHECK(out->summary.groupRows == 3);
             CHECK(out->summary.lateEvents == 0);
             MiniDb db;
-            db.apply(out->upserts, out->finalizes);
+            db.apply(out->batch);
             const MiniTable& t = db.table("agg_every_metric");
             REQUIRE(t.rows.size() == 3);
 
@@ -154,7 +155,7 @@ TEST_CASE("each metric over windows of 1s, 1m, 1h and 1d, around the epoch and b
             REQUIRE(out2->finalizes.size() == 1);
             CHECK(out2->finalizes[0].table == "agg_every_metric");
             CHECK(out2->finalizes[0].toMs == base + 9 * width);
-            db.apply(out2->upserts, out2->finalizes);
+            db.apply(out2->batch);
             CHECK(t.at(*rowOf(db, "agg_every_metric", base, "[\"NL\"]"), "final") == Owned::ofInt(1));
             CHECK(t.at(*rowOf(db, "agg_every_metric", base - width, "[\"NL\"]"), "final") == Owned::ofInt(1));
             CHECK(t.at(*rowOf(db, "agg_every_metric", base + 20 * width, "[\"NL\"]"), "final") == Owned::ofInt(0));
@@ -191,7 +192,7 @@ TEST_CASE("group keys are canonical JSON arrays; missing values are null", "[agg
 
     auto out = flushOf(a);
     MiniDb db;
-    db.apply(out->upserts, out->finalizes);
+    db.apply(out->batch);
     const MiniTable& t = db.table("agg_revenue_by_country");
 
     struct Expect {
@@ -259,7 +260,7 @@ TEST_CASE("missing and NaN numeric values count for count only", "[aggregator]")
 
     auto out = flushOf(a);
     MiniDb db;
-    db.apply(out->upserts, out->finalizes);
+    db.apply(out->batch);
     const MiniTable& t = db.table("agg_every_metric");
     const Row* nl = rowOf(db, "agg_every_metric", kT, "[\"NL\"]");
     REQUIRE(nl);
@@ -286,7 +287,7 @@ TEST_CASE("missing and NaN numeric values count for count only", "[aggregator]")
     more.time = kT, more.country = "BE", more.total = -1.25, more.items = 9;
     addAll(a, {more});
     auto out2 = flushOf(a);
-    db.apply(out2->upserts, out2->finalizes);
+    db.apply(out2->batch);
     CHECK(t.at(*be, "min_total") == Owned::ofReal(-1.25));
     CHECK(t.at(*be, "max_items") == Owned::ofInt(9));
     CHECK(t.at(*be, "count") == Owned::ofInt(3));
@@ -314,7 +315,7 @@ TEST_CASE("the consent filter: only consented events count, all move the waterma
 
     auto out = flushOf(a);
     MiniDb db;
-    db.apply(out->upserts, out->finalizes);
+    db.apply(out->batch);
     const MiniTable& t = db.table("agg_revenue_by_country");
     CHECK(t.rows.size() == 2);
     CHECK(t.at(*rowOf(db, "agg_revenue_by_country", kT, "[\"NL\"]"), "sum_total") == Owned::ofReal(1.0));
@@ -359,7 +360,7 @@ TEST_CASE("out-of-order events within the lateness are accepted, later ones are 
     CHECK(out->summary.lateEvents == 3);
     CHECK(out->summary.groupRows == 3);
     MiniDb db;
-    db.apply(out->upserts, out->finalizes);
+    db.apply(out->batch);
     const MiniTable& t = db.table("agg_revenue_by_country");
     CHECK(t.at(*rowOf(db, "agg_revenue_by_country", kT, "[\"NL\"]"), "count") == Owned::ofInt(2));
     CHECK(t.at(*rowOf(db, "agg_revenue_by_country", kT + kMinute, "[\"NL\"]"), "count") == Owned::ofInt(3));
@@ -446,9 +447,12 @@ TEST_CASE("an empty batch emits nothing", "[aggregator]")
 {
     Aggregator a = make(everyMetric(kMinute));
     Arena arena;
-    std::vector<UpsertRows> upserts(1);
-    std::vector<Finalize> finalizes(2);
-    FlushSummary s = a.flush(arena, upserts, finalizes);
+    WriteBatch wb;
+    wb.upserts.resize(1);
+    wb.finalizes.resize(2);
+    std::vector<UpsertRows>& upserts = wb.upserts;
+    std::vector<Finalize>& finalizes = wb.finalizes;
+    FlushSummary s = a.flush(arena, wb);
     CHECK(s.groupRows == 0);
     CHECK(s.lateEvents == 0);
     CHECK_FALSE(s.finalized);
@@ -457,7 +461,7 @@ TEST_CASE("an empty batch emits nothing", "[aggregator]")
     CHECK(arena.bytes() == 0);
 
     a.setMaxEventTimeMs(kT);  // a restored watermark alone is not news
-    a.flush(arena, upserts, finalizes);
+    a.flush(arena, wb);
     CHECK(upserts.size() == 1);
     CHECK(finalizes.size() == 2);
 }
@@ -502,7 +506,7 @@ TEST_CASE("integer sums are exact up to the int64 range, then become REAL like S
     addAll(a, events);
     auto out = flushOf(a);
     MiniDb db;
-    db.apply(out->upserts, out->finalizes);
+    db.apply(out->batch);
     const MiniTable& t = db.table("agg_every_metric");
     const Row* nl = rowOf(db, "agg_every_metric", kT, "[\"NL\"]");
     CHECK(t.at(*nl, "sum_items") == Owned::ofInt(-6));
@@ -532,7 +536,7 @@ TEST_CASE("distinct values are hashed with the key, by value and type", "[aggreg
         }
         auto out = flushOf(a);
         MiniDb db;
-        db.apply(out->upserts, out->finalizes);
+        db.apply(out->batch);
         return db;
     };
     MiniDb db = run(kHashKey);
@@ -568,7 +572,7 @@ TEST_CASE("emitted cells live in the arena, not in the aggregator", "[aggregator
         }
         addAll(a, events);
         events.clear();  // the event storage goes before the flush
-        out->summary = a.flush(out->arena, out->upserts, out->finalizes);
+        out->summary = a.flush(out->arena, out->batch);
     }  // and the aggregator after it
     size_t textBytes = 0;
     for (const UpsertRows& u : out->upserts)
@@ -577,7 +581,7 @@ TEST_CASE("emitted cells live in the arena, not in the aggregator", "[aggregator
                 textBytes += ch != 0 ? 1 : 0;
     CHECK(textBytes > 0);
     MiniDb db;
-    db.apply(out->upserts, out->finalizes);
+    db.apply(out->batch);
     CHECK(rowOf(db, "agg_every_metric", kT, "[\"" + std::string(40, 'a') + "\"]"));
     CHECK(lateCount(db, "every_metric", kT - 4 * kMinute) == 1);
 }
@@ -660,7 +664,7 @@ TEST_CASE("merging many batches equals one batch, a restart, and the reference m
             size_t n = std::min<size_t>(static_cast<size_t>(uniform(1, 500)), events.size() - i);
             addAll(a, std::vector<Ev>(events.begin() + static_cast<long>(i), events.begin() + static_cast<long>(i + n)));
             auto out = flushOf(a);
-            dbA.apply(out->upserts, out->finalizes);
+            dbA.apply(out->batch);
             i += n;
         }
         CHECK(a.counters().late == [&] { uint64_t n = 0; for (auto& [s, c] : modelLate) n += static_cast<uint64_t>(c); return n; }());
@@ -669,7 +673,7 @@ TEST_CASE("merging many batches equals one batch, a restart, and the reference m
         Aggregator b = make(spec);
         addAll(b, events);
         auto out = flushOf(b);
-        dbB.apply(out->upserts, out->finalizes);
+        dbB.apply(out->batch);
     }
     {
         const size_t half = events.size() / 2;
@@ -677,7 +681,7 @@ TEST_CASE("merging many batches equals one batch, a restart, and the reference m
         for (size_t i = 0; i < half; i += 250) {
             addAll(*first, std::vector<Ev>(events.begin() + static_cast<long>(i), events.begin() + static_cast<long>(i + 250)));
             auto out = flushOf(*first);
-            dbC.apply(out->upserts, out->finalizes);
+            dbC.apply(out->batch);
         }
         first.reset();  // the process dies; the database keeps the watermark
         Aggregator second = make(spec);
@@ -686,7 +690,7 @@ TEST_CASE("merging many batches equals one batch, a restart, and the reference m
         for (size_t i = half; i < events.size(); i += 250) {
             addAll(second, std::vector<Ev>(events.begin() + static_cast<long>(i), events.begin() + static_cast<long>(i + 250)));
             auto out = flushOf(second);
-            dbC.apply(out->upserts, out->finalizes);
+            dbC.apply(out->batch);
         }
     }
 
@@ -767,7 +771,7 @@ TEST_CASE("subjects count distinct people exactly across batches, not events", "
         const size_t n = std::min<size_t>(1 + rng() % 97, events.size() - i);
         addAll(a, std::vector<Ev>(events.begin() + static_cast<long>(i), events.begin() + static_cast<long>(i + n)));
         auto out = flushOf(a);
-        db.apply(out->upserts, out->finalizes);
+        db.apply(out->batch);
         i += n;
     }
     const MiniTable& t = db.table(table);
@@ -801,6 +805,6 @@ TEST_CASE("subjects count distinct people exactly across batches, not events", "
     }
     auto out = flushOf(*bySession);
     MiniDb sessions;
-    sessions.apply(out->upserts, out->finalizes);
+    sessions.apply(out->batch);
     CHECK(sessions.table(table).at(*rowOf(sessions, table, kT, "[\"NL\"]"), "subjects") == Owned::ofInt(6));
 }

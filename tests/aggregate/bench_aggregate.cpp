@@ -109,10 +109,9 @@ void benchAggregator()
                 }
                 adds += secondsSince(start);
                 Arena arena;
-                std::vector<UpsertRows> upserts;
-                std::vector<Finalize> finalizes;
+                WriteBatch out;
                 start = Clock::now();
-                rows += a.flush(arena, upserts, finalizes).groupRows;
+                rows += a.flush(arena, out).groupRows;
                 flushes += secondsSince(start);
             }
             if (rep == 0 || adds + flushes < addSeconds + flushSeconds) {

@@ -89,6 +89,14 @@ class MiniDb {
 public:
     std::map<std::string, MiniTable> tables;
 
+    // In the writer's order: deletes, upserts, finalizes.
+    void apply(const WriteBatch& batch)
+    {
+        for (const DeleteRows& d : batch.deletes)
+            erase(d);
+        apply(batch.upserts, batch.finalizes);
+    }
+
     void apply(const std::vector<UpsertRows>& upserts, const std::vector<Finalize>& finalizes)
     {
         for (const UpsertRows& u : upserts)
@@ -209,6 +217,27 @@ private:
                 }
             }
             old = std::move(merged);
+        }
+    }
+
+    void erase(const DeleteRows& d)
+    {
+        auto it = tables.find(d.table);
+        if (it == tables.end())
+            return;
+        MiniTable& t = it->second;
+        std::vector<std::string> keys;
+        for (const UpsertColumn& c : t.columns)
+            if (c.op == MergeOp::kKey)
+                keys.push_back(c.name);
+        if (keys != d.keyColumns)
+            throw std::runtime_error("a delete from " + d.table + " by other columns than its key");
+        const size_t width = d.keyColumns.size();
+        for (size_t r = 0; r < d.rows(); ++r) {
+            Row key;
+            for (size_t c = 0; c < width; ++c)
+                key.push_back(Owned::of(d.cells[r * width + c]));
+            t.rows.erase(key);
         }
     }
 

@@ -463,6 +463,80 @@ TEST_CASE("aggregation rules of aggregate::checkAggregation, with the file named
     }
 }
 
+TEST_CASE("window shapes: tumbling, sliding and session windows", "[config][pipelines]")
+{
+    Dirs d;
+    d.contract("shop.json", kShop);
+    d.pipeline("shop.json", R"J({"contract": "t/shop/1.0.0", "aggregations": [
+        {"name": "short", "window": "1m", "metrics": ["count"], "allowed_lateness": "0s"},
+        {"name": "tumbling", "window": {"type": "tumbling", "size": "5m"}, "metrics": ["count"], "allowed_lateness": "0s"},
+        {"name": "hourly", "window": {"type": "sliding", "size": "1h", "slide": "5m"}, "group_by": ["country"],
+         "metrics": ["count", "sum(total)"], "allowed_lateness": "1m"},
+        {"name": "visits", "window": {"type": "session", "gap": "30m"}, "group_by": ["cid"],
+         "metrics": ["count", "max(total)"], "allowed_lateness": "10m", "min_group_size": 1}]})J");
+    auto p = d.load();
+    INFO((p.isOk() ? "" : p.status().message()));
+    REQUIRE(p.isOk());
+    const auto& a = (*p)->aggregations;
+    REQUIRE(a.size() == 4);
+    CHECK(a[0].window == WindowKind::kTumbling);
+    CHECK(a[0].windowMs == 60'000);
+    CHECK(a[1].window == WindowKind::kTumbling);
+    CHECK(a[1].windowMs == 300'000);
+    CHECK(a[2].window == WindowKind::kSliding);
+    CHECK(a[2].windowMs == 3'600'000);
+    CHECK(a[2].slideMs == 300'000);
+    CHECK(a[3].window == WindowKind::kSession);
+    CHECK(a[3].gapMs == 1'800'000);
+    CHECK(a[3].groupBy == std::vector<std::string>{"cid"});
+}
+
+TEST_CASE("window shapes that cannot work name the file and the field", "[config][pipelines][errors]")
+{
+    struct Case {
+        const char* name;
+        std::string window;
+        std::string groupBy;
+        std::string expected;  // after "<file>: "
+    };
+    const std::vector<Case> cases = {
+        {"no type", R"J({"size": "1m"})J", "[]", "aggregations[0].window.type: is required: \"tumbling\", \"sliding\" or \"session\""},
+        {"unknown type", R"J({"type": "hopping", "size": "1m"})J", "[]",
+         "aggregations[0].window.type: 'hopping' is not \"tumbling\", \"sliding\" or \"session\""},
+        {"unknown key", R"J({"type": "tumbling", "size": "1m", "offset": "1s"})J", "[]", "aggregations[0].window.offset: unknown key"},
+        {"sliding without slide", R"J({"type": "sliding", "size": "1h"})J", "[]",
+         "aggregations[0].window.slide: is required for a sliding window"},
+        {"sliding without size", R"J({"type": "sliding", "slide": "1m"})J", "[]",
+         "aggregations[0].window.size: is required for a sliding window"},
+        {"slide a word", R"J({"type": "sliding", "size": "1h", "slide": "often"})J", "[]",
+         "aggregations[0].window.slide: must be a duration"},
+        {"slide on a tumbling window", R"J({"type": "tumbling", "size": "1h", "slide": "1m"})J", "[]",
+         "aggregations[0].window.slide: does not apply to a tumbling window"},
+        {"session without gap", R"J({"type": "session"})J", "[\"sid\"]", "aggregations[0].window.gap: is required for a session window"},
+        {"size on a session", R"J({"type": "session", "gap": "1m", "size": "1h"})J", "[\"sid\"]",
+         "aggregations[0].window.size: does not apply to a session window"},
+        {"slide not dividing size", R"J({"type": "sliding", "size": "1h", "slide": "7m"})J", "[]",
+         "aggregation \"a\": window.slide (420000 ms) does not divide window.size (3600000 ms)"},
+        {"zero gap", R"J({"type": "session", "gap": "0s"})J", "[\"sid\"]", "aggregation \"a\": window.gap must be longer than 0 ms"},
+        {"session without a bounding group", R"J({"type": "session", "gap": "30m"})J", "[\"country\"]",
+         "aggregation \"a\": a session window needs group_by to include the contract's key_field \"sid\" or "
+         "data_subject_field \"cid\""},
+        {"PII group of a sliding window", R"J({"type": "sliding", "size": "1h", "slide": "1m"})J", "[\"cid\"]",
+         "aggregation \"a\": group_by field \"cid\" is PII (level 1)"},
+    };
+    for (const Case& k : cases) {
+        Dirs d;
+        d.contract("shop.json", kShop);
+        const std::string path = d.pipeline(
+            "p.json", R"J({"contract": "t/shop/1.0.0", "aggregations": [{"name": "a", "window": )J" + k.window +
+                          ", \"group_by\": " + k.groupBy + R"J(, "metrics": ["count"], "allowed_lateness": "0s"}]})J");
+        INFO("case: " << k.name);
+        const std::string m = d.error();
+        CHECK_THAT(m, StartsWith(path + ": " + k.expected));
+        CHECK(m.find(path) == m.rfind(path));
+    }
+}
+
 TEST_CASE("output and aggregation names share one SQL namespace", "[config][pipelines][errors]")
 {
     struct Case {

@@ -365,6 +365,60 @@ TEST_CASE("subject set columns merge with sluice_subjects_merge and count with s
     CHECK(queryInt(db, "SELECT subjects FROM agg_people WHERE group_key = 'DE'") == 1);
 }
 
+TEST_CASE("deletes apply before the upserts of their batch; rows read back as cells", "[store][writer]")
+{
+    TempDir dir;
+    auto w = openWriterWithSchema(dir.file("s.db"));
+    Db db = openDb(dir.file("s.db"), true);
+    {
+        BatchBuilder b(1);
+        b.upsert(60'000, "NL", 2, 1.5, 4.0, "x", "first", "ab");
+        b.upsert(120'000, "NL", 1, 5.0, 5.0, "w", "later", "q");
+        b.upsert(60'000, "DE", 1, 1.0, 1.0, std::nullopt, "de", "z");
+        commitOk(*w, b.take());
+    }
+    {
+        // Replace (60000, NL) by a fresh row, delete (120000, NL); (60000, DE) stays.
+        BatchBuilder b(2);
+        b.upsert(60'000, "NL", 7, 9.0, 9.0, "new", "again", "c");
+        WriteBatch wb = b.take();
+        DeleteRows del;
+        del.table = kAggTable;
+        del.keyColumns = {"window_start", "group_key"};
+        for (auto [window, group] : {std::pair<int64_t, const char*>{60'000, "NL"}, {120'000, "NL"}, {180'000, "XX"}}) {
+            del.cells.push_back(Cell::ofInt(window));
+            del.cells.push_back(Cell::ofText(group));
+        }
+        wb.deletes.push_back(del);
+        commitOk(*w, std::move(wb));
+    }
+    CHECK(count(db, kAggTable) == 2);
+    CHECK(queryInt(db, "SELECT n FROM agg_t WHERE window_start = 60000 AND group_key = 'NL'") == 7);
+    CHECK(queryText(db, "SELECT first_seen FROM agg_t WHERE window_start = 60000 AND group_key = 'NL'") == "again");
+    CHECK(queryText(db, "SELECT sketch FROM agg_t WHERE window_start = 60000 AND group_key = 'NL'") == "c");
+
+    auto exists = tableExists(db, kAggTable);
+    REQUIRE(exists.isOk());
+    CHECK(*exists);
+    CHECK_FALSE(*tableExists(db, "agg_none"));
+    auto stmt = db.prepare("SELECT window_start, group_key, lo, label, sketch FROM agg_t ORDER BY group_key");
+    REQUIRE(stmt.isOk());
+    std::vector<std::vector<Cell::Kind>> kinds;
+    std::vector<std::string> texts;
+    REQUIRE(stmt->forEachRow([&](const Stmt& row) {
+                std::vector<Cell::Kind> k;
+                for (int i = 0; i < row.columnCount(); ++i)
+                    k.push_back(row.columnCell(i).kind);
+                kinds.push_back(k);
+                texts.emplace_back(row.columnCell(1).text());
+                texts.emplace_back(row.columnCell(4).text());
+            }).isOk());
+    using K = Cell::Kind;
+    CHECK(kinds == std::vector<std::vector<K>>{{K::kInt, K::kText, K::kReal, K::kNull, K::kBlob},
+                                              {K::kInt, K::kText, K::kReal, K::kText, K::kBlob}});
+    CHECK(texts == std::vector<std::string>{"DE", "z", "NL", "c"});
+}
+
 TEST_CASE("a sketch function error fails the upsert and the batch", "[store][writer]")
 {
     TempDir dir;

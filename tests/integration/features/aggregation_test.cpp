@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <random>
 #include <set>
@@ -13,6 +14,7 @@
 #include "aggregate/hyper_log_log.h"
 #include "aggregate/siphash.h"
 #include "aggregate/subject_set.h"
+#include "core/spec.h"
 #include "feature_support.h"
 #include "harness.h"
 #include "ingest/producer.h"
@@ -38,11 +40,14 @@ const char* const kContract = R"({"ref": "acme/agg/1.0.0", "key_field": "session
 // What the test knows of each aggregation it configures (mirrors the pipeline file below).
 struct AggDef {
     std::string name;
-    int64_t widthMs;
+    int64_t widthMs;  // tumbling, sliding: the size
     int64_t latenessMs;
-    std::vector<std::string> groupBy;  // "country" and/or "device"
+    std::vector<std::string> groupBy;  // "country", "device", "session_id" (a pseudonym is stored)
     std::vector<int> consent;
     int minGroupSize = 1;
+    WindowKind kind = WindowKind::kTumbling;
+    int64_t slideMs = 0;  // sliding
+    int64_t gapMs = 0;    // session
 };
 
 const std::vector<AggDef>& modelDefs()
@@ -51,6 +56,8 @@ const std::vector<AggDef>& modelDefs()
         {"per_second", 1000, 3000, {"country"}, {}, 5},  // min_group_size left out: the default 5
         {"per_minute", 60'000, 20'000, {"device", "country"}, {1}, 3},
         {"per_hour", 3'600'000, 0, {}, {}, 1},
+        {"sliding_10s", 10'000, 4000, {"country"}, {}, 2, WindowKind::kSliding, 2000, 0},
+        {"visits", 0, 10'000, {"session_id", "device"}, {0}, 1, WindowKind::kSession, 0, 45'000},
     };
     return defs;
 }
@@ -64,7 +71,13 @@ const char* const kModelPipeline = R"JSON({"contract": "acme/agg/1.0.0", "aggreg
    "metrics": ["count", "sum(items)", "avg(items)", "distinct(customer_id)"],
    "consent": [1], "allowed_lateness": "20s", "min_group_size": 3},
   {"name": "per_hour", "window": "1h", "metrics": ["count", "distinct(customer_id)", "max(amount)"],
-   "allowed_lateness": 0, "min_group_size": 1}]})JSON";
+   "allowed_lateness": 0, "min_group_size": 1},
+  {"name": "sliding_10s", "window": {"type": "sliding", "size": "10s", "slide": "2s"}, "group_by": ["country"],
+   "metrics": ["count", "sum(items)", "min(amount)", "distinct(customer_id)"],
+   "allowed_lateness": "4s", "min_group_size": 2},
+  {"name": "visits", "window": {"type": "session", "gap": "45s"}, "group_by": ["session_id", "device"],
+   "metrics": ["count", "sum(amount)", "max(amount)", "distinct(customer_id)"],
+   "consent": [0], "allowed_lateness": "10s", "min_group_size": 1}]})JSON";
 
 struct AggEvent {
     std::string id;
@@ -89,6 +102,8 @@ struct AggEvent {
     {
         if (name == "country")
             return "\"" + country + "\"";
+        if (name == "session_id")
+            return "\"" + session + "\"";
         return device ? "\"" + *device + "\"" : "null";
     }
     std::string json() const
@@ -156,6 +171,43 @@ std::vector<AggEvent> makeStream(size_t n, uint64_t seed)
     return out;
 }
 
+// The sketch the daemon must hold for a set of values: the same keyed hash (SipHash-2-4 under
+// HKDF(master key, "sluice sketch hash v1")) of 's' + value, into one HyperLogLog. Comparing
+// registers exactly shows that merging partial sketches across batches, restarts and replays
+// neither loses nor adds a value.
+class SketchOracle {
+public:
+    explicit SketchOracle(const std::string& masterKeyFile)
+    {
+        auto master = privacy::readSecretFile(masterKeyFile, privacy::kMasterKeySize);
+        REQUIRE(master);
+        auto wrapper = privacy::KeyWrapper::create(std::move(*master));
+        REQUIRE(wrapper);
+        auto key = wrapper->deriveKey(privacy::kLabelSketch, aggregate::kSipKeyBytes);
+        REQUIRE(key);
+        hash_.emplace(std::span<const uint8_t, aggregate::kSipKeyBytes>(key->data(), aggregate::kSipKeyBytes));
+    }
+    aggregate::HyperLogLog sketchOf(const std::set<std::string>& values) const
+    {
+        aggregate::HyperLogLog h;
+        for (const std::string& v : values)
+            h.add((*hash_)("s" + v));
+        return h;
+    }
+    // What a session window stores for a PII group value: 16 hex digits of the keyed hash.
+    std::string pseudonym(const std::string& value) const
+    {
+        const uint64_t h = (*hash_)("g" + value);
+        std::string out;
+        for (int i = 15; i >= 0; --i)
+            out += "0123456789abcdef"[(h >> (4 * i)) & 0xf];
+        return out;
+    }
+
+private:
+    std::optional<aggregate::SipHash24> hash_;
+};
+
 struct GroupState {
     std::vector<std::string> groupValues;  // JSON of each group_by value
     int64_t count = 0;
@@ -163,55 +215,133 @@ struct GroupState {
     double sumAmount = 0, minAmount = 0, maxAmount = 0;
     int64_t nAmount = 0;
     std::set<std::string> customers;
+    int64_t windowEnd = 0;
+
+    void add(const AggEvent& e)
+    {
+        ++count;
+        if (e.items) {
+            minItems = nItems ? std::min(minItems, *e.items) : *e.items;
+            maxItems = nItems ? std::max(maxItems, *e.items) : *e.items;
+            sumItems += *e.items;
+            ++nItems;
+        }
+        if (e.amount) {
+            minAmount = nAmount ? std::min(minAmount, *e.amount) : *e.amount;
+            maxAmount = nAmount ? std::max(maxAmount, *e.amount) : *e.amount;
+            sumAmount += *e.amount;
+            ++nAmount;
+        }
+        if (e.customer)
+            customers.insert(*e.customer);
+    }
+    void merge(const GroupState& o)
+    {
+        if (o.nItems) {
+            minItems = nItems ? std::min(minItems, o.minItems) : o.minItems;
+            maxItems = nItems ? std::max(maxItems, o.maxItems) : o.maxItems;
+        }
+        if (o.nAmount) {
+            minAmount = nAmount ? std::min(minAmount, o.minAmount) : o.minAmount;
+            maxAmount = nAmount ? std::max(maxAmount, o.maxAmount) : o.maxAmount;
+        }
+        count += o.count;
+        sumItems += o.sumItems;
+        nItems += o.nItems;
+        sumAmount += o.sumAmount;
+        nAmount += o.nAmount;
+        customers.insert(o.customers.begin(), o.customers.end());
+    }
 };
 
-// The semantics of docs/aggregation-notes.md, written out plainly.
+// The semantics of docs/aggregation.md, written out plainly: an event goes into every window
+// that holds it (tumbling: one, sliding: size/slide) unless that window already ended at the
+// watermark before it (late); a session event joins every open session within gap of it, or is
+// late when it joins none and its own session would already have ended.
 struct AggModel {
+    struct Session {
+        int64_t first = 0, last = 0;
+        GroupState state;
+    };
     AggDef def;
+    // The stored form of a PII group value (session windows).
+    std::function<std::string(const std::string&)> pseudonym;
     std::optional<int64_t> maxT;
-    std::map<std::pair<int64_t, std::string>, GroupState> groups;
+    std::map<std::pair<int64_t, std::string>, GroupState> groups;  // (window_start, group_key)
     std::map<int64_t, int64_t> late;
+    std::map<std::string, std::vector<Session>> sessions;  // by group key
 
     static int64_t floorDiv(int64_t a, int64_t b) { return a / b - ((a % b != 0) && ((a < 0) != (b < 0))); }
 
     void add(const AggEvent& e)
     {
         if (e.consents(def.consent)) {
-            const int64_t ws = floorDiv(e.t, def.widthMs) * def.widthMs;
-            if (maxT && ws + def.widthMs <= *maxT - def.latenessMs) {
-                ++late[ws];
+            std::string key = "[";
+            std::vector<std::string> values;
+            for (size_t g = 0; g < def.groupBy.size(); ++g) {
+                if (g)
+                    key += ',';
+                std::string value = e.field(def.groupBy[g]);
+                if (def.groupBy[g] == "session_id")
+                    value = "\"" + pseudonym(e.session) + "\"";
+                values.push_back(value);
+                key += values.back();
+            }
+            key += ']';
+            if (def.kind == WindowKind::kSession) {
+                addToSession(e, key, values);
             } else {
-                std::string key = "[";
-                std::vector<std::string> values;
-                for (size_t g = 0; g < def.groupBy.size(); ++g) {
-                    if (g)
-                        key += ',';
-                    values.push_back(e.field(def.groupBy[g]));
-                    key += values.back();
+                const int64_t slide = def.kind == WindowKind::kSliding ? def.slideMs : def.widthMs;
+                for (int64_t ws = floorDiv(e.t, slide) * slide; ws > e.t - def.widthMs; ws -= slide) {
+                    if (maxT && ws + def.widthMs <= *maxT - def.latenessMs) {
+                        ++late[ws];
+                        continue;
+                    }
+                    GroupState& s = groups[{ws, key}];
+                    s.groupValues = values;
+                    s.windowEnd = ws + def.widthMs;
+                    s.add(e);
                 }
-                key += ']';
-                GroupState& s = groups[{ws, key}];
-                s.groupValues = values;
-                ++s.count;
-                if (e.items) {
-                    s.minItems = s.nItems ? std::min(s.minItems, *e.items) : *e.items;
-                    s.maxItems = s.nItems ? std::max(s.maxItems, *e.items) : *e.items;
-                    s.sumItems += *e.items;
-                    ++s.nItems;
-                }
-                if (e.amount) {
-                    s.minAmount = s.nAmount ? std::min(s.minAmount, *e.amount) : *e.amount;
-                    s.maxAmount = s.nAmount ? std::max(s.maxAmount, *e.amount) : *e.amount;
-                    s.sumAmount += *e.amount;
-                    ++s.nAmount;
-                }
-                if (e.customer)
-                    s.customers.insert(*e.customer);
             }
         }
         maxT = maxT ? std::max(*maxT, e.t) : e.t;
     }
-    bool isFinal(int64_t ws) const { return maxT && ws + def.widthMs <= *maxT - def.latenessMs; }
+    void addToSession(const AggEvent& e, const std::string& key, const std::vector<std::string>& values)
+    {
+        auto& list = sessions[key];
+        std::vector<size_t> bridged;
+        for (size_t i = 0; i < list.size(); ++i) {
+            const Session& s = list[i];
+            const bool final = maxT && s.last + def.gapMs <= *maxT - def.latenessMs;
+            if (!final && e.t >= s.first - def.gapMs && e.t <= s.last + def.gapMs)
+                bridged.push_back(i);
+        }
+        if (bridged.empty() && maxT && e.t + def.gapMs <= *maxT - def.latenessMs) {
+            ++late[e.t];
+            return;
+        }
+        Session merged{e.t, e.t, {}};
+        merged.state.groupValues = values;
+        merged.state.add(e);
+        for (size_t i : bridged) {
+            merged.first = std::min(merged.first, list[i].first);
+            merged.last = std::max(merged.last, list[i].last);
+            merged.state.merge(list[i].state);
+        }
+        for (auto i = bridged.rbegin(); i != bridged.rend(); ++i)
+            list.erase(list.begin() + static_cast<long>(*i));
+        list.push_back(std::move(merged));
+    }
+    // Session windows become rows keyed by their first event.
+    void finish()
+    {
+        for (auto& [key, list] : sessions)
+            for (Session& s : list) {
+                s.state.windowEnd = s.last + def.gapMs;
+                groups[{s.first, key}] = s.state;
+            }
+    }
+    bool isFinal(const GroupState& s) const { return maxT && s.windowEnd <= *maxT - def.latenessMs; }
     int64_t totalLate() const
     {
         int64_t n = 0;
@@ -221,14 +351,20 @@ struct AggModel {
     }
 };
 
-std::vector<AggModel> runModel(const std::vector<const AggEvent*>& order)
+std::vector<AggModel> runModel(const std::vector<const AggEvent*>& order, const SketchOracle& oracle)
 {
     std::vector<AggModel> models;
-    for (const AggDef& d : modelDefs())
-        models.push_back(AggModel{d, {}, {}, {}});
+    for (const AggDef& d : modelDefs()) {
+        AggModel m;
+        m.def = d;
+        m.pseudonym = [&oracle](const std::string& v) { return oracle.pseudonym(v); };
+        models.push_back(std::move(m));
+    }
     for (const AggEvent* e : order)
         for (AggModel& m : models)
             m.add(*e);
+    for (AggModel& m : models)
+        m.finish();
     return models;
 }
 
@@ -261,34 +397,6 @@ bool distinctClose(double estimate, size_t truth)
     }
     return std::fabs(estimate - n) <= tolerance;
 }
-
-// The sketch the daemon must hold for a set of values: the same keyed hash (SipHash-2-4 under
-// HKDF(master key, "sluice sketch hash v1")) of 's' + value, into one HyperLogLog. Comparing
-// registers exactly shows that merging partial sketches across batches, restarts and replays
-// neither loses nor adds a value.
-class SketchOracle {
-public:
-    explicit SketchOracle(const std::string& masterKeyFile)
-    {
-        auto master = privacy::readSecretFile(masterKeyFile, privacy::kMasterKeySize);
-        REQUIRE(master);
-        auto wrapper = privacy::KeyWrapper::create(std::move(*master));
-        REQUIRE(wrapper);
-        auto key = wrapper->deriveKey(privacy::kLabelSketch, aggregate::kSipKeyBytes);
-        REQUIRE(key);
-        hash_.emplace(std::span<const uint8_t, aggregate::kSipKeyBytes>(key->data(), aggregate::kSipKeyBytes));
-    }
-    aggregate::HyperLogLog sketchOf(const std::set<std::string>& values) const
-    {
-        aggregate::HyperLogLog h;
-        for (const std::string& v : values)
-            h.add((*hash_)("s" + v));
-        return h;
-    }
-
-private:
-    std::optional<aggregate::SipHash24> hash_;
-};
 
 // Compares a value of a metric column with the model. `view` selects the view's conventions
 // (NULL sums when no value, rounded distinct).
@@ -393,8 +501,12 @@ void checkAgainstModel(const std::string& db, const std::vector<AggModel>& model
                     CHECK(std::fabs(est - expected.estimate()) <= 1e-9 * std::max(1.0, est));
                     continue;
                 }
+                if (col == "window_end") {  // session windows: the last event + gap
+                    CHECK(r[c].i == s.windowEnd);
+                    continue;
+                }
                 if (col == "final") {
-                    CHECK(r[c].i == (m.isFinal(ws) ? 1 : 0));
+                    CHECK(r[c].i == (m.isFinal(s) ? 1 : 0));
                     finals += r[c].i == 1;
                     continue;
                 }
@@ -417,7 +529,7 @@ void checkAgainstModel(const std::string& db, const std::vector<AggModel>& model
         const SqlResult v = querySqlNamed(db, "SELECT * FROM \"" + d.name + "\" ORDER BY window_start_ms");
         size_t visible = 0;
         for (const auto& [key, s] : m.groups)
-            visible += s.customers.size() >= static_cast<size_t>(d.minGroupSize);
+            visible += d.minGroupSize <= 1 || s.customers.size() >= static_cast<size_t>(d.minGroupSize);
         CHECK(v.rows.size() == visible);
         if (d.minGroupSize > 1)
             CHECK(visible < m.groups.size());  // the threshold hid something
@@ -437,15 +549,17 @@ void checkAgainstModel(const std::string& db, const std::vector<AggModel>& model
                 continue;
             }
             const GroupState& s = it->second;
-            CHECK(s.customers.size() >= static_cast<size_t>(d.minGroupSize));
+            CHECK((d.minGroupSize <= 1 || s.customers.size() >= static_cast<size_t>(d.minGroupSize)));
             for (size_t c = 0; c < v.columns.size(); ++c) {
                 const std::string& col = v.columns[c];
                 if (col == "window_start")
                     CHECK(r[c].text == isoMs(ws));
                 else if (col == "window_end")
-                    CHECK(r[c].text == isoMs(ws + d.widthMs));
+                    CHECK(r[c].text == isoMs(s.windowEnd));
+                else if (col == "window_end_ms")
+                    CHECK(r[c].i == s.windowEnd);
                 else if (col == "final")
-                    CHECK(r[c].i == (m.isFinal(ws) ? 1 : 0));
+                    CHECK(r[c].i == (m.isFinal(s) ? 1 : 0));
                 else if (col != "window_start_ms" &&
                          std::find(d.groupBy.begin(), d.groupBy.end(), col) == d.groupBy.end())
                     checkColumn(col, r[c], s, true);
@@ -533,7 +647,8 @@ std::string aggregateSnapshot(const std::string& db)
     std::string out;
     for (const std::string& q :
          {std::string("SELECT * FROM agg_per_second ORDER BY 1, 2"), std::string("SELECT * FROM agg_per_minute ORDER BY 1, 2"),
-          std::string("SELECT * FROM agg_per_hour ORDER BY 1, 2"), std::string("SELECT * FROM late_events ORDER BY 1, 2"),
+          std::string("SELECT * FROM agg_per_hour ORDER BY 1, 2"), std::string("SELECT * FROM agg_sliding_10s ORDER BY 1, 2"),
+          std::string("SELECT * FROM agg_visits ORDER BY 1, 2"), std::string("SELECT * FROM late_events ORDER BY 1, 2"),
           std::string("SELECT * FROM watermarks ORDER BY 1")}) {
         for (const SqlRow& r : querySql(db, q)) {
             for (const SqlValue& v : r)
@@ -580,7 +695,8 @@ TEST_CASE("aggregation: the SQL results equal a reference model of the same stre
     // Arrival order is send order, and the events table keeps it.
     const auto order = committedOrder(db, events);
     REQUIRE(order == sent);
-    checkAgainstModel(db, runModel(sent), SketchOracle(daemon.stateDir() + "/master.key"));
+    const SketchOracle oracle(daemon.stateDir() + "/master.key");
+    checkAgainstModel(db, runModel(sent, oracle), oracle);
 }
 
 TEST_CASE("aggregation: exact after SIGKILL and restart mid-stream, and unchanged by a full replay",
@@ -626,7 +742,7 @@ TEST_CASE("aggregation: exact after SIGKILL and restart mid-stream, and unchange
           static_cast<int64_t>(valid));
     const SketchOracle oracle(daemon.stateDir() + "/master.key");
     const auto order = committedOrder(db, events);
-    checkAgainstModel(db, runModel(order), oracle);
+    checkAgainstModel(db, runModel(order, oracle), oracle);
 
     // Replay every request (same producer, same sequence numbers): all duplicates, nothing moves.
     const std::string before = aggregateSnapshot(db);
@@ -645,7 +761,7 @@ TEST_CASE("aggregation: exact after SIGKILL and restart mid-stream, and unchange
     CHECK(queryInt(db, "SELECT coalesce(sum(duplicates), 0) FROM batches") - duplicatesBefore ==
           static_cast<int64_t>(events.size()));
     CHECK(queryInt(db, std::string("SELECT count(*) FROM ") + kEventsTable) == static_cast<int64_t>(valid));
-    checkAgainstModel(db, runModel(committedOrder(db, events)), oracle);
+    checkAgainstModel(db, runModel(committedOrder(db, events), oracle), oracle);
     CHECK(queryInt(db, "PRAGMA integrity_check") == 0);
 }
 
