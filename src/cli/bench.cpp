@@ -4,7 +4,10 @@
 // the time goes per stage (from the daemon's metrics).
 //
 // By default it starts its own sluiced (built-in contract and pipeline, a temp directory, tcp
-// loopback endpoints); --endpoint targets one that is already running.
+// loopback endpoints); --endpoint targets one that is already running. --exporters turns on
+// exporters in the daemon it starts (files, a ZeroMQ PUB socket, Kafka: librdkafka's mock cluster
+// in this process) and reports their lag; --compare runs the same measurement without and with
+// them, alternating, so that the ratio comes from one session of a shared machine.
 #include "cli/bench.h"
 
 #include <arpa/inet.h>
@@ -22,9 +25,12 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <map>
+#include <memory>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <sstream>
 #include <thread>
@@ -33,6 +39,9 @@
 
 #include "cli/metrics_client.h"
 #include "core/time_format.h"
+#ifdef SLUICE_HAVE_KAFKA
+#include "export/kafka_mock_cluster.h"
+#endif
 #include "ingest/producer.h"
 #include "workload/generator.h"
 
@@ -58,6 +67,8 @@ struct BenchOptions {
     size_t window = 256;
     int workers = 0;             // daemon workers (0: its default)
     std::string extraConfig;     // INI lines for our own daemon
+    std::vector<std::string> exporters;  // file, stream, kafka: in our own daemon
+    int compare = 0;             // > 0: this many runs without and with the exporters, alternating
     bool keep = false;
     bool json = false;
 };
@@ -162,7 +173,8 @@ class OwnDaemon {
 public:
     ~OwnDaemon() { stop(); }
 
-    bool start(const BenchOptions& o)
+    // `exporters`: file, stream, kafka (the Kafka one needs `kafkaBootstrap`).
+    bool start(const BenchOptions& o, const std::vector<std::string>& exporters = {})
     {
         dir_ = fs::temp_directory_path() / ("sluice-bench-" + std::to_string(::getpid()));
         fs::remove_all(dir_);
@@ -189,6 +201,7 @@ public:
             c << "[ingest]\npull = " << pullEndpoint << "\nrouter = " << routerEndpoint << "\n"
               << "[privacy]\nmaster_key_file = master.key\n"
               << "[pipeline]\ncontracts = builtin:\npipelines = builtin:\n"
+              << (exporters.empty() ? "" : "exporters = " + writeExporters(exporters) + "\n")
               << "[metrics]\nlisten = " << metricsAddress << "\n"
               << o.extraConfig << "\n";
         }
@@ -237,8 +250,37 @@ public:
     int pid = -1;
     bool keep = false;
     std::string pullEndpoint, routerEndpoint, metricsAddress;
+    std::string streamEndpoint;  // the stream exporter's, when there is one
+    std::string kafkaBootstrap;
 
 private:
+    // One JSON file per exporter, each exporting everything the built-in pipeline makes: the
+    // contract's events, the derived output's rows, the aggregation's final windows. Returns the
+    // directory.
+    std::string writeExporters(const std::vector<std::string>& exporters)
+    {
+        const fs::path dir = dir_ / "exporters";
+        fs::create_directories(dir);
+        const std::string sources = R"("contracts": ["acme/checkout/1.0.0"], "outputs": ["analytics"], )"
+                                    R"("aggregations": ["revenue_by_country"])";
+        for (const std::string& type : exporters) {
+            std::ofstream f(dir / (type + ".json"));
+            if (type == "file") {
+                // zstd: what one ships to a data lake; a file every 500 ms keeps the lag it adds small.
+                f << R"({"name": "files", "type": "file", )" << sources
+                  << R"(, "directory": "export", "compression": "zstd", "interval": "500ms"})";
+            } else if (type == "stream") {
+                streamEndpoint = "tcp://127.0.0.1:" + std::to_string(freePort());
+                f << R"({"name": "stream", "type": "stream", )" << sources << R"(, "endpoint": ")" << streamEndpoint
+                  << R"("})";
+            } else if (type == "kafka") {
+                f << R"({"name": "kafka", "type": "kafka", )" << sources
+                  << R"(, "properties": {"bootstrap.servers": ")" << kafkaBootstrap << R"("}})";
+            }
+        }
+        return dir.string();
+    }
+
     fs::path dir_;
     std::string logPath_;
 };
@@ -343,6 +385,278 @@ double percentile(std::vector<int64_t>& v, double p)
     return static_cast<double>(v[k]) / 1e6;
 }
 
+
+// One measured run.
+struct Measurement {
+    double seconds = 0;
+    double committedPerS = 0;
+    double ackedPerS = 0;
+    double p50Ms = 0, p99Ms = 0, maxMs = 0;
+    size_t requests = 0;
+    double cpuSeconds = 0;
+    double peakRssMiB = 0, rssMiB = 0;
+    double batches = 0;
+    std::map<std::string, double> stageUsPerEvent;
+    std::map<std::string, double> threadCpuUsPerEvent;
+    // Exporters (when the daemon has any): the largest lag of any exporter, sampled every 500 ms
+    // while measuring (median and maximum of the samples), and records handed to the sinks.
+    std::vector<double> lagSamples;
+    double exportedPerS = 0;
+    uint64_t errors = 0;
+
+    double committed() const { return committedPerS * seconds; }
+    double lagMedian() const
+    {
+        std::vector<double> v = lagSamples;
+        if (v.empty())
+            return 0;
+        std::nth_element(v.begin(), v.begin() + static_cast<long>(v.size() / 2), v.end());
+        return v[v.size() / 2];
+    }
+    double lagMax() const { return lagSamples.empty() ? 0 : *std::max_element(lagSamples.begin(), lagSamples.end()); }
+};
+
+double largestExportLag(const std::map<std::string, double>& metrics, bool& any)
+{
+    double lag = 0;
+    for (auto it = metrics.lower_bound("sluice_export_lag_seconds{");
+         it != metrics.end() && it->first.rfind("sluice_export_lag_seconds{", 0) == 0; ++it) {
+        any = true;
+        lag = std::max(lag, it->second);
+    }
+    return lag;
+}
+
+double sumOf(const std::map<std::string, double>& metrics, const std::string& name)
+{
+    double sum = 0;
+    for (auto it = metrics.lower_bound(name + "{"); it != metrics.end() && it->first.rfind(name + "{", 0) == 0; ++it)
+        sum += it->second;
+    return sum;
+}
+
+Measurement measure(const BenchOptions& o, const std::string& endpoint, const std::string& metrics, int pid,
+                    const std::vector<std::vector<std::string>>& messages)
+{
+    Shared shared;
+    std::vector<std::thread> producers;
+    for (int p = 0; p < o.producers; ++p)
+        producers.emplace_back([&, p] { produce(p, o, endpoint, messages[static_cast<size_t>(p)], shared); });
+
+    std::cerr << "bench: warming up for " << o.warmupS << " s against " << endpoint << "\n";
+    std::this_thread::sleep_for(std::chrono::milliseconds(static_cast<int64_t>(o.warmupS * 1000)));
+    Measurement m;
+    auto m0 = scrape(metrics);
+    ProcessUsage u0 = usageOf(pid);
+    const int64_t t0 = nowNs();
+    const uint64_t sent0 = shared.sentEvents;
+    shared.measuring = true;
+    int64_t nextSample = t0 + 500'000'000;
+    while (true) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        const int64_t now = nowNs();
+        const double elapsed = static_cast<double>(now - t0) / 1e9;
+        if (o.events ? shared.sentEvents - sent0 >= o.events : elapsed >= o.durationS)
+            break;
+        if (now >= nextSample) {
+            // The same scrapes with and without exporters, so that they cost both runs alike.
+            nextSample += 500'000'000;
+            bool any = false;
+            const double lag = largestExportLag(scrape(metrics), any);
+            if (any)
+                m.lagSamples.push_back(lag);
+        }
+    }
+    shared.measuring = false;
+    const int64_t t1 = nowNs();
+    auto m1 = scrape(metrics);
+    ProcessUsage u1 = usageOf(pid);
+    shared.stop = true;
+    for (auto& t : producers)
+        t.join();
+
+    m.seconds = static_cast<double>(t1 - t0) / 1e9;
+    auto delta = [&](const std::string& series) { return m1[series] - m0[series]; };
+    const double committed = delta("sluice_events_committed_total");
+    m.committedPerS = committed / m.seconds;
+    m.ackedPerS = static_cast<double>(shared.ackedInWindow) / m.seconds;
+    m.batches = delta("sluice_batches_total");
+    m.cpuSeconds = u1.cpuSeconds - u0.cpuSeconds;
+    m.peakRssMiB = u1.peakRssMiB;
+    m.rssMiB = u1.rssMiB;
+    m.exportedPerS = (sumOf(m1, "sluice_export_records_total") - sumOf(m0, "sluice_export_records_total")) / m.seconds;
+    {
+        std::lock_guard lock(shared.latencyMutex);
+        std::vector<int64_t>& lat = shared.latenciesNs;
+        m.requests = lat.size();
+        m.p50Ms = percentile(lat, 0.50);
+        m.p99Ms = percentile(lat, 0.99);
+        m.maxMs = percentile(lat, 1.0);
+    }
+    for (const char* s : {"receive", "parse", "transform", "aggregate", "write", "commit"}) {
+        const double us = delta(std::string("sluice_stage_microseconds_total{stage=\"") + s + "\"}");
+        m.stageUsPerEvent[s] = committed > 0 ? us / committed : 0;
+    }
+    // Threads that used at least 0.01 µs per event (the daemon's own and ZeroMQ's I/O threads).
+    for (const auto& [name, after] : u1.threadCpuSeconds) {
+        auto before = u0.threadCpuSeconds.find(name);
+        const double used = after - (before == u0.threadCpuSeconds.end() ? 0 : before->second);
+        if (committed > 0 && used / committed * 1e6 >= 0.01)
+            m.threadCpuUsPerEvent[name] = used / committed * 1e6;
+    }
+    m.errors = shared.errors;
+    return m;
+}
+
+// A run against a daemon of our own with `exporters` (none: without); Kafka goes to a mock
+// cluster in this process, a new one per run (a new database starts again from batch 1).
+std::optional<Measurement> measureOwn(const BenchOptions& o, const std::vector<std::string>& exporters,
+                                      const std::vector<std::vector<std::string>>& messages)
+{
+#ifdef SLUICE_HAVE_KAFKA
+    std::unique_ptr<exports::KafkaMockCluster> kafka;
+    if (std::find(exporters.begin(), exporters.end(), "kafka") != exporters.end()) {
+        auto cluster = exports::KafkaMockCluster::start(
+            {{"sluice.acme_checkout_1_0_0", 4}, {"sluice.analytics", 4}, {"sluice.revenue_by_country", 4}});
+        if (!cluster) {
+            std::cerr << "sluicectl bench: " << cluster.status().message() << "\n";
+            return std::nullopt;
+        }
+        kafka = std::move(*cluster);
+    }
+#endif
+    OwnDaemon own;
+    own.keep = o.keep;
+#ifdef SLUICE_HAVE_KAFKA
+    if (kafka)
+        own.kafkaBootstrap = kafka->bootstrap();
+#endif
+    if (!own.start(o, exporters))
+        return std::nullopt;
+    Measurement m = measure(o, o.mode == "ack" ? own.routerEndpoint : own.pullEndpoint, own.metricsAddress, own.pid,
+                            messages);
+    own.stop();
+    return m;
+}
+
+void printMeasurement(const BenchOptions& o, const Measurement& m)
+{
+    const double committed = m.committed();
+    const double cpuPerMillion = committed > 0 ? m.cpuSeconds / committed * 1e6 : 0;
+    if (o.json) {
+        std::printf("{\"mode\":\"%s\",\"producers\":%d,\"events_per_message\":%u,\"offered_rate\":%.0f,"
+                    "\"seconds\":%.2f,\"committed_per_s\":%.0f,\"acknowledged_per_s\":%.0f,\"ack_p50_ms\":%.2f,"
+                    "\"ack_p99_ms\":%.2f,\"ack_max_ms\":%.2f,\"cpu_s_per_million\":%.3f,\"peak_rss_mib\":%.1f,"
+                    "\"batches\":%.0f,\"mean_batch\":%.0f",
+                    o.mode.c_str(), o.producers, o.eventsPerMessage, o.rate, m.seconds, m.committedPerS, m.ackedPerS,
+                    m.p50Ms, m.p99Ms, m.maxMs, cpuPerMillion, m.peakRssMiB, m.batches,
+                    m.batches > 0 ? committed / m.batches : 0);
+        for (const auto& [s, us] : m.stageUsPerEvent)
+            std::printf(",\"%s_us_per_event\":%.3f", s.c_str(), us);
+        std::printf(",\"thread_cpu_us_per_event\":{");
+        const char* sep = "";
+        for (const auto& [name, us] : m.threadCpuUsPerEvent) {
+            std::printf("%s\"%s\":%.3f", sep, name.c_str(), us);
+            sep = ",";
+        }
+        std::printf("}");
+        if (!m.lagSamples.empty())
+            std::printf(",\"exported_records_per_s\":%.0f,\"export_lag_median_s\":%.2f,\"export_lag_max_s\":%.2f",
+                        m.exportedPerS, m.lagMedian(), m.lagMax());
+        std::printf(",\"errors\":%llu}\n", static_cast<unsigned long long>(m.errors));
+        return;
+    }
+    std::printf("sluice bench: reference workload, %s mode, %d producers, %u events/message, %s\n",
+                o.mode == "ack" ? "acknowledged" : "fire-and-forget", o.producers, o.eventsPerMessage,
+                o.rate > 0 ? ("open loop at " + std::to_string(static_cast<long>(o.rate)) + " events/s").c_str()
+                           : "closed loop");
+    std::printf("  measured        %.1f s (after %.1f s warm-up)\n", m.seconds, o.warmupS);
+    std::printf("  committed       %.0f events/s\n", m.committedPerS);
+    if (o.mode == "ack") {
+        std::printf("  acknowledged    %.0f events/s\n", m.ackedPerS);
+        std::printf("  ack latency     p50 %.1f ms, p99 %.1f ms, max %.1f ms (%zu requests)\n", m.p50Ms, m.p99Ms,
+                    m.maxMs, m.requests);
+    }
+    if (m.cpuSeconds > 0) {
+        std::printf("  daemon CPU      %.2f s per million events (%.2f cores)\n", cpuPerMillion,
+                    m.cpuSeconds / m.seconds);
+        std::printf("  daemon memory   peak RSS %.1f MiB, now %.1f MiB\n", m.peakRssMiB, m.rssMiB);
+    }
+    std::printf("  batches         %.0f, mean %.0f events\n", m.batches, m.batches > 0 ? committed / m.batches : 0);
+    const auto& st = m.stageUsPerEvent;
+    std::printf("  stage wall time per event (µs): receive %.2f, parse %.2f, transform %.2f, aggregate %.2f, "
+                "write %.2f, commit %.2f\n",
+                st.at("receive"), st.at("parse"), st.at("transform"), st.at("aggregate"), st.at("write"),
+                st.at("commit"));
+    if (!m.threadCpuUsPerEvent.empty()) {
+        std::printf("  thread CPU per event (µs):");
+        const char* sep = " ";
+        for (const auto& [name, us] : m.threadCpuUsPerEvent) {
+            std::printf("%s%s %.2f", sep, name.c_str(), us);
+            sep = ", ";
+        }
+        std::printf("\n");
+    }
+    if (!m.lagSamples.empty())
+        std::printf("  exporters       %.0f records/s handed to the sinks, lag median %.2f s, max %.2f s\n",
+                    m.exportedPerS, m.lagMedian(), m.lagMax());
+    if (m.errors)
+        std::printf("  errors          %llu\n", static_cast<unsigned long long>(m.errors));
+}
+
+double medianOf(const std::vector<Measurement>& runs, const std::function<double(const Measurement&)>& f)
+{
+    std::vector<double> v;
+    for (const Measurement& m : runs)
+        v.push_back(f(m));
+    std::sort(v.begin(), v.end());
+    if (v.empty())
+        return 0;
+    return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
+}
+
+void printComparison(const BenchOptions& o, const std::vector<Measurement>& without,
+                     const std::vector<Measurement>& with)
+{
+    auto committed = [](const Measurement& m) { return m.committedPerS; };
+    auto cpu = [](const Measurement& m) { return m.committed() > 0 ? m.cpuSeconds / m.committed() * 1e6 : 0; };
+    auto rss = [](const Measurement& m) { return m.peakRssMiB; };
+    auto p99 = [](const Measurement& m) { return m.p99Ms; };
+    const double a = medianOf(without, committed), b = medianOf(with, committed);
+    std::string exporters;
+    for (const std::string& e : o.exporters)
+        exporters += (exporters.empty() ? "" : ",") + e;
+    if (o.json) {
+        std::printf("{\"exporters\":\"%s\",\"runs\":%zu,\"without_committed_per_s\":%.0f,"
+                    "\"with_committed_per_s\":%.0f,\"ratio\":%.3f,\"without_peak_rss_mib\":%.1f,"
+                    "\"with_peak_rss_mib\":%.1f,\"without_cpu_s_per_million\":%.3f,\"with_cpu_s_per_million\":%.3f,"
+                    "\"with_exported_records_per_s\":%.0f,\"export_lag_median_s\":%.2f,\"export_lag_max_s\":%.2f}\n",
+                    exporters.c_str(), with.size(), a, b, a > 0 ? b / a : 0, medianOf(without, rss),
+                    medianOf(with, rss), medianOf(without, cpu), medianOf(with, cpu),
+                    medianOf(with, [](const Measurement& m) { return m.exportedPerS; }),
+                    medianOf(with, [](const Measurement& m) { return m.lagMedian(); }),
+                    medianOf(with, [](const Measurement& m) { return m.lagMax(); }));
+        return;
+    }
+    std::printf("sluice bench: %zu runs without and %zu with exporters (%s), alternating; medians\n", without.size(),
+                with.size(), exporters.c_str());
+    std::printf("  %-28s %14s %14s\n", "", "without", "with");
+    std::printf("  %-28s %14.0f %14.0f   ratio %.2f\n", "committed events/s", a, b, a > 0 ? b / a : 0);
+    std::printf("  %-28s %14.2f %14.2f\n", "daemon CPU s per million", medianOf(without, cpu), medianOf(with, cpu));
+    std::printf("  %-28s %14.1f %14.1f\n", "daemon peak RSS MiB", medianOf(without, rss), medianOf(with, rss));
+    std::printf("  %-28s %14.1f %14.1f\n", "ack latency p99 ms", medianOf(without, p99), medianOf(with, p99));
+    std::printf("  %-28s %14s %14.0f\n", "records to the sinks /s", "",
+                medianOf(with, [](const Measurement& m) { return m.exportedPerS; }));
+    std::printf("  %-28s %14s %14.2f\n", "export lag median s", "",
+                medianOf(with, [](const Measurement& m) { return m.lagMedian(); }));
+    std::printf("  %-28s %14s %14.2f\n", "export lag max s", "",
+                medianOf(with, [](const Measurement& m) { return m.lagMax(); }));
+    std::printf("  per run (events/s):");
+    for (size_t i = 0; i < without.size(); ++i)
+        std::printf(" %.0f/%.0f", without[i].committedPerS, i < with.size() ? with[i].committedPerS : 0);
+    std::printf("\n");
+}
+
 }  // namespace
 
 int runBench(const std::vector<std::string>& args)
@@ -365,6 +679,8 @@ int runBench(const std::vector<std::string>& args)
         ("window", po::value(&o.window), "requests in flight per producer, closed loop (default 256)")
         ("workers", po::value(&o.workers), "transform workers of the daemon we start")
         ("config-line", po::value<std::vector<std::string>>(), "extra INI line for the daemon we start (repeatable)")
+        ("exporters", po::value<std::string>(), "exporters of the daemon we start: file,stream,kafka (any of them)")
+        ("compare", po::value(&o.compare), "N runs without and N with the exporters, alternating; prints medians")
         ("keep", po::bool_switch(&o.keep), "keep the daemon's temp directory")
         ("json", po::bool_switch(&o.json), "print the results as JSON");
     po::variables_map vm;
@@ -382,16 +698,41 @@ int runBench(const std::vector<std::string>& args)
     if (vm.count("config-line"))
         for (const auto& line : vm["config-line"].as<std::vector<std::string>>())
             o.extraConfig += line + "\n";
+    if (vm.count("exporters")) {
+        std::stringstream list(vm["exporters"].as<std::string>());
+        for (std::string e; std::getline(list, e, ',');)
+            if (!e.empty())
+                o.exporters.push_back(e);
+    }
     if (o.mode != "ack" && o.mode != "ff") {
         std::cerr << "sluicectl bench: --mode is ack or ff\n";
         return 64;
     }
 
-    OwnDaemon own;
-    own.keep = o.keep;
+    const bool own = o.endpoint.empty();
+    for (const std::string& e : o.exporters) {
+        if (e != "file" && e != "stream" && e != "kafka") {
+            std::cerr << "sluicectl bench: --exporters takes file, stream and kafka, not '" << e << "'\n";
+            return 64;
+        }
+#ifndef SLUICE_HAVE_KAFKA
+        if (e == "kafka") {
+            std::cerr << "sluicectl bench: this build has no Kafka exporter\n";
+            return 64;
+        }
+#endif
+    }
+    if (!own && (!o.exporters.empty() || o.compare > 0)) {
+        std::cerr << "sluicectl bench: --exporters and --compare need the daemon bench starts (no --endpoint)\n";
+        return 64;
+    }
+    if (o.compare > 0 && o.exporters.empty()) {
+        std::cerr << "sluicectl bench: --compare needs --exporters\n";
+        return 64;
+    }
     std::string endpoint = o.endpoint;
-    int pid = o.pid;
-    if (endpoint.empty()) {
+    const int pid = o.pid;
+    if (own) {
         if (o.sluiced.empty()) {
             std::error_code ec;
             fs::path self = fs::read_symlink("/proc/self/exe", ec);
@@ -405,11 +746,6 @@ int runBench(const std::vector<std::string>& args)
             std::cerr << "sluicectl bench: cannot find sluiced; pass --sluiced\n";
             return 69;
         }
-        if (!own.start(o))
-            return 69;
-        endpoint = o.mode == "ack" ? own.routerEndpoint : own.pullEndpoint;
-        o.metrics = own.metricsAddress;
-        pid = own.pid;
     }
 
     std::cerr << "bench: generating messages...\n";
@@ -422,113 +758,38 @@ int runBench(const std::vector<std::string>& args)
             t.join();
     }
 
-    Shared shared;
-    std::vector<std::thread> producers;
-    for (int p = 0; p < o.producers; ++p)
-        producers.emplace_back([&, p] { produce(p, o, endpoint, messages[static_cast<size_t>(p)], shared); });
-
-    std::cerr << "bench: warming up for " << o.warmupS << " s against " << endpoint << "\n";
-    std::this_thread::sleep_for(std::chrono::milliseconds(static_cast<int64_t>(o.warmupS * 1000)));
-    auto m0 = scrape(o.metrics);
-    ProcessUsage u0 = usageOf(pid);
-    const int64_t t0 = nowNs();
-    const uint64_t sent0 = shared.sentEvents;
-    shared.measuring = true;
-    while (true) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
-        const double elapsed = static_cast<double>(nowNs() - t0) / 1e9;
-        if (o.events ? shared.sentEvents - sent0 >= o.events : elapsed >= o.durationS)
-            break;
-    }
-    shared.measuring = false;
-    const int64_t t1 = nowNs();
-    auto m1 = scrape(o.metrics);
-    ProcessUsage u1 = usageOf(pid);
-    shared.stop = true;
-    for (auto& t : producers)
-        t.join();
-
-    const double seconds = static_cast<double>(t1 - t0) / 1e9;
-    auto delta = [&](const std::string& series) { return m1[series] - m0[series]; };
-    const double committed = delta("sluice_events_committed_total");
-    const double batches = delta("sluice_batches_total");
-    const double cpu = u1.cpuSeconds - u0.cpuSeconds;
-    std::vector<int64_t> lat;
-    {
-        std::lock_guard lock(shared.latencyMutex);
-        lat = shared.latenciesNs;
-    }
-    const double p50 = percentile(lat, 0.50), p99 = percentile(lat, 0.99), pmax = percentile(lat, 1.0);
-    const char* stages[] = {"receive", "parse", "transform", "aggregate", "write", "commit"};
-    std::map<std::string, double> stageUsPerEvent;
-    for (const char* s : stages) {
-        const double us = delta(std::string("sluice_stage_microseconds_total{stage=\"") + s + "\"}");
-        stageUsPerEvent[s] = committed > 0 ? us / committed : 0;
-    }
-    // Threads that used at least 0.01 µs per event (the daemon's own and ZeroMQ's I/O threads).
-    std::map<std::string, double> threadCpuUsPerEvent;
-    for (const auto& [name, after] : u1.threadCpuSeconds) {
-        auto before = u0.threadCpuSeconds.find(name);
-        const double used = after - (before == u0.threadCpuSeconds.end() ? 0 : before->second);
-        if (committed > 0 && used / committed * 1e6 >= 0.01)
-            threadCpuUsPerEvent[name] = used / committed * 1e6;
-    }
-
-    if (o.json) {
-        std::printf("{\"mode\":\"%s\",\"producers\":%d,\"events_per_message\":%u,\"offered_rate\":%.0f,"
-                    "\"seconds\":%.2f,\"committed_per_s\":%.0f,\"acknowledged_per_s\":%.0f,\"ack_p50_ms\":%.2f,"
-                    "\"ack_p99_ms\":%.2f,\"ack_max_ms\":%.2f,\"cpu_s_per_million\":%.3f,\"peak_rss_mib\":%.1f,"
-                    "\"batches\":%.0f,\"mean_batch\":%.0f",
-                    o.mode.c_str(), o.producers, o.eventsPerMessage, o.rate, seconds, committed / seconds,
-                    static_cast<double>(shared.ackedInWindow) / seconds, p50, p99, pmax,
-                    committed > 0 ? cpu / committed * 1e6 : 0, u1.peakRssMiB, batches,
-                    batches > 0 ? committed / batches : 0);
-        for (const auto& [s, us] : stageUsPerEvent)
-            std::printf(",\"%s_us_per_event\":%.3f", s.c_str(), us);
-        std::printf(",\"thread_cpu_us_per_event\":{");
-        const char* sep = "";
-        for (const auto& [name, us] : threadCpuUsPerEvent) {
-            std::printf("%s\"%s\":%.3f", sep, name.c_str(), us);
-            sep = ",";
-        }
-        std::printf("}");
-        std::printf(",\"errors\":%llu}\n", static_cast<unsigned long long>(shared.errors.load()));
-    } else {
-        std::printf("sluice bench: reference workload, %s mode, %d producers, %u events/message, %s\n",
-                    o.mode == "ack" ? "acknowledged" : "fire-and-forget", o.producers, o.eventsPerMessage,
-                    o.rate > 0 ? ("open loop at " + std::to_string(static_cast<long>(o.rate)) + " events/s").c_str()
-                               : "closed loop");
-        std::printf("  measured        %.1f s (after %.1f s warm-up)\n", seconds, o.warmupS);
-        std::printf("  committed       %.0f events/s\n", committed / seconds);
-        if (o.mode == "ack") {
-            std::printf("  acknowledged    %.0f events/s\n", static_cast<double>(shared.ackedInWindow) / seconds);
-            std::printf("  ack latency     p50 %.1f ms, p99 %.1f ms, max %.1f ms (%zu requests)\n", p50, p99, pmax,
-                        lat.size());
-        }
-        if (pid > 0) {
-            std::printf("  daemon CPU      %.2f s per million events (%.2f cores)\n",
-                        committed > 0 ? cpu / committed * 1e6 : 0, cpu / seconds);
-            std::printf("  daemon memory   peak RSS %.1f MiB, now %.1f MiB\n", u1.peakRssMiB, u1.rssMiB);
-        }
-        std::printf("  batches         %.0f, mean %.0f events\n", batches, batches > 0 ? committed / batches : 0);
-        std::printf("  stage wall time per event (µs): receive %.2f, parse %.2f, transform %.2f, aggregate %.2f, "
-                    "write %.2f, commit %.2f\n",
-                    stageUsPerEvent["receive"], stageUsPerEvent["parse"], stageUsPerEvent["transform"],
-                    stageUsPerEvent["aggregate"], stageUsPerEvent["write"], stageUsPerEvent["commit"]);
-        if (!threadCpuUsPerEvent.empty()) {
-            std::printf("  thread CPU per event (µs):");
-            const char* sep = " ";
-            for (const auto& [name, us] : threadCpuUsPerEvent) {
-                std::printf("%s%s %.2f", sep, name.c_str(), us);
-                sep = ", ";
+    if (o.compare > 0) {
+        // Without and with the exporters, alternating (ABBA), each run against a daemon of its own.
+        std::vector<Measurement> without, with;
+        for (int i = 0; i < o.compare; ++i) {
+            for (bool exporting : i % 2 == 0 ? std::vector<bool>{false, true} : std::vector<bool>{true, false}) {
+                std::cerr << "bench: run " << i + 1 << " of " << o.compare << (exporting ? ", with" : ", without")
+                          << " exporters\n";
+                auto m = measureOwn(o, exporting ? o.exporters : std::vector<std::string>{}, messages);
+                if (!m)
+                    return 69;
+                (exporting ? with : without).push_back(std::move(*m));
             }
-            std::printf("\n");
         }
-        if (shared.errors)
-            std::printf("  errors          %llu\n", static_cast<unsigned long long>(shared.errors.load()));
+        printComparison(o, without, with);
+        for (const auto& runs : {without, with})
+            for (const Measurement& m : runs)
+                if (m.errors)
+                    return 1;
+        return 0;
     }
-    own.stop();
-    return shared.errors ? 1 : 0;
+
+    Measurement m;
+    if (own) {
+        auto measured = measureOwn(o, o.exporters, messages);
+        if (!measured)
+            return 69;
+        m = std::move(*measured);
+    } else {
+        m = measure(o, endpoint, o.metrics, pid, messages);
+    }
+    printMeasurement(o, m);
+    return m.errors ? 1 : 0;
 }
 
 }  // namespace sluice::cli
