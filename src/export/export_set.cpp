@@ -1,6 +1,7 @@
 #include "export/export_set.h"
 
 #include <algorithm>
+#include <map>
 
 #include "core/log.h"
 #include "export/file_sink.h"
@@ -76,6 +77,7 @@ Status ExportSet::apply(const PipelinePtr& pipeline)
             o.spec = spec;
             o.pipeline = pipeline;
             o.wrapper = options_.wrapper;
+            o.feed = &feed_;
             made.push_back(std::make_unique<Exporter>(std::move(o), std::move(*sink), clock_));
         }
     }
@@ -98,11 +100,27 @@ Status ExportSet::apply(const PipelinePtr& pipeline)
     }
     stopped.clear();
     std::lock_guard lock(mutex_);
+    std::vector<Exporter*> started;
     for (auto& e : made) {
-        e->start();
+        started.push_back(e.get());
         exporters_.push_back(std::move(e));
     }
+    updateFeed();
+    for (Exporter* e : started)
+        e->start();
     return Status::ok();
+}
+
+void ExportSet::updateFeed()
+{
+    std::map<std::string, int> readers;
+    for (const auto& e : exporters_) {
+        for (const ExportSourceSpec& s : e->spec().sources)
+            ++readers[sourceFingerprint(e->pipeline(), s)];
+        if (e->spec().keys)
+            ++readers[kKeysFingerprint];
+    }
+    feed_.setReaders(std::move(readers));
 }
 
 void ExportSet::committed(uint64_t batchId, int64_t commitMs)
@@ -128,6 +146,7 @@ void ExportSet::stopAll()
         std::lock_guard lock(mutex_);
         all = std::move(exporters_);
         exporters_.clear();
+        updateFeed();
     }
     for (auto& e : all)
         e->stop();

@@ -13,6 +13,7 @@
 
 #include "core/spec.h"
 #include "core/status.h"
+#include "export/export_feed.h"
 #include "export/exporter.h"
 #include "privacy/key_wrap.h"
 
@@ -50,8 +51,12 @@ public:
     size_t size() const;
 
 private:
+    // Tells the feed how many exporters read each source (mutex_ held).
+    void updateFeed();
+
     Options options_;
     CommitClock clock_;
+    ExportFeed feed_;
     mutable std::mutex mutex_;
     std::vector<std::unique_ptr<Exporter>> exporters_;
 };

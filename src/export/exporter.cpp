@@ -30,6 +30,7 @@ struct Exporter::Source {
     std::string table;  // the table whose row range the batch records
     store::RowQuery query;
     RowEncoder encoder;
+    std::string fingerprint;           // in the ExportFeed
     std::vector<std::string> groupBy;  // aggregations: the key of a window record
     int keyColumn = -1;                // column of the record key, per result set
     std::vector<int> groupColumns;
@@ -48,7 +49,8 @@ Exporter::~Exporter()
 void Exporter::start()
 {
     thread_ = std::thread([this] {
-        nameThisThread("sluice-export");
+        // export-file, export-stream, export-kafka: the thread's CPU shows per exporter type.
+        nameThisThread(("export-" + std::string(exporterTypeName(options_.spec.type))).c_str());
         run();
     });
 }
@@ -79,6 +81,7 @@ Status Exporter::prepare()
     for (const ExportSourceSpec& s : options_.spec.sources) {
         auto src = std::make_unique<Source>();
         src->spec = s;
+        src->fingerprint = sourceFingerprint(p, s);
         switch (s.kind) {
         case ExportSourceSpec::Kind::kContract: {
             const ContractSpec* c = p.findContract(s.name);
@@ -252,6 +255,10 @@ Status Exporter::exportChunk(bool& more)
     std::vector<BatchRecords> chunk;
     std::vector<store::ShredEntry> shreds;
     {
+        // One exporter reads at a time; the others wait and take what it read from the feed.
+        std::unique_lock<std::mutex> reading;
+        if (options_.feed)
+            reading = options_.feed->lockReading();
         SLUICE_RETURN_IF_ERROR(reader_->begin());
         struct EndSnapshot {
             store::CommittedReader* r;
@@ -267,88 +274,24 @@ Status Exporter::exportChunk(bool& more)
             out.batchId = b.id;
             out.committedAtMs = b.committedAtMs;
             for (size_t i = 0; i < sources_.size(); ++i) {
-                Source& src = *sources_[i];
-                const store::RowRange* range = b.range(src.table);
+                const store::RowRange* range = b.range(sources_[i]->table);
                 if (!range)
                     continue;
-                if (src.spec.kind == ExportSourceSpec::Kind::kAggregation)
-                    src.encoder = RowEncoder::forColumns(
-                        {{"aggregation", "\"" + src.spec.name + "\""}, {"batch_id", std::to_string(b.id)}});
-                bool first = true;
-                SLUICE_RETURN_IF_ERROR(reader_->forEachRow(src.query, b.id, *range, [&](const store::RowView& row) {
-                    if (first) {
-                        first = false;
-                        src.encoder.prepare(row.names);
-                        src.keyColumn = -1;
-                        src.groupColumns.clear();
-                        for (size_t c = 0; c < row.names.size(); ++c) {
-                            if (row.names[c] == "key_link")
-                                src.keyColumn = static_cast<int>(c);
-                            for (const std::string& g : src.groupBy)
-                                if (row.names[c] == g)
-                                    src.groupColumns.push_back(static_cast<int>(c));
-                        }
-                    }
-                    Record r;
-                    r.source = static_cast<uint32_t>(i);
-                    const Cell& first0 = row.cells[0];
-                    r.seq = first0.kind == Cell::Kind::kInt ? first0.i() : 0;
-                    if (src.keyColumn >= 0) {
-                        r.key = std::string(row.cells[static_cast<size_t>(src.keyColumn)].text());
-                    } else {
-                        // Windows: the group values, so that a group's windows stay in order.
-                        for (int c : src.groupColumns) {
-                            r.key += r.key.empty() ? "[" : ",";
-                            const Cell& g = row.cells[static_cast<size_t>(c)];
-                            if (g.kind == Cell::Kind::kText)
-                                appendJsonString(r.key, g.text());
-                            else if (g.kind == Cell::Kind::kInt)
-                                r.key += std::to_string(g.i());
-                            else
-                                r.key += "null";
-                        }
-                        if (!r.key.empty())
-                            r.key += "]";
-                    }
-                    src.encoder.encode(row.cells, r.value);
-                    if (src.spec.kind == ExportSourceSpec::Kind::kAggregation) {
-                        for (size_t c = 0; c < row.names.size(); ++c)
-                            if (row.names[c] == "window_start_ms" && row.cells[c].kind == Cell::Kind::kInt)
-                                r.seq = row.cells[c].i();
-                    }
-                    out.records.push_back(std::move(r));
-                }));
+                auto records = recordsOf(sources_[i].get(), b, *range);
+                if (!records)
+                    return records.status();
+                rows += (*records)->size();
+                out.parts.push_back({static_cast<uint32_t>(i), std::move(*records)});
             }
             if (options_.spec.keys) {
                 if (const store::RowRange* range = b.range("keys")) {
-                    Status keyStatus;
-                    SLUICE_RETURN_IF_ERROR(
-                        reader_->forEachRow(store::RowQuery::dataKeys(), b.id, *range, [&](const store::RowView& row) {
-                            if (!keyStatus)
-                                return;
-                            Record r;
-                            r.source = Record::kKeysSource;
-                            r.seq = row.cells[0].i();
-                            r.key = std::string(row.cells[1].text());
-                            r.contract = std::string(row.cells[3].text());
-                            r.expiresAtMs = row.cells[6].i();
-                            auto key = options_.wrapper->unwrap(row.cells[4].text(), r.key);
-                            if (!key) {
-                                keyStatus = key.status().withContext("key " + r.key);
-                                return;
-                            }
-                            auto keyset = privacy::tinkKeysetJson(static_cast<uint32_t>(row.cells[2].i()), key->view());
-                            if (!keyset) {
-                                keyStatus = keyset.status();
-                                return;
-                            }
-                            r.value = std::move(*keyset);
-                            out.records.push_back(std::move(r));
-                        }));
-                    SLUICE_RETURN_IF_ERROR(keyStatus);
+                    auto records = recordsOf(nullptr, b, *range);
+                    if (!records)
+                        return records.status();
+                    rows += (*records)->size();
+                    out.parts.push_back({BatchRecords::kKeysSource, std::move(*records)});
                 }
             }
-            rows += out.records.size();
             chunk.push_back(std::move(out));
             if (rows >= options_.chunkRows) {
                 more = true;
@@ -363,14 +306,17 @@ Status Exporter::exportChunk(bool& more)
     // The snapshot is released: handing records to the sink may take its time.
     for (BatchRecords& b : chunk) {
         uint64_t bytes = 0;
-        for (const Record& r : b.records)
-            bytes += r.value.size();
-        const uint64_t records = b.records.size();
-        const uint64_t id = b.batchId;
+        uint64_t records = 0;
+        for (const BatchRecords::Part& part : b.parts) {
+            records += part.records->size();
+            for (const Record& r : *part.records)
+                bytes += r.value.size();
+        }
         if (oldestUnsavedCommitMs_ == 0 || durable_.batchId == read_.batchId)
             oldestUnsavedCommitMs_ = b.committedAtMs;
-        SLUICE_RETURN_IF_ERROR(sink_->write(std::move(b)));
-        read_.batchId = id;
+        SLUICE_RETURN_IF_ERROR(sink_->write(b));
+        read_.batchId = b.batchId;
+        b.parts.clear();  // let go of the records as soon as the sink has them
         stats_.records.fetch_add(records, std::memory_order_relaxed);
         stats_.bytes.fetch_add(bytes, std::memory_order_relaxed);
     }
@@ -381,6 +327,100 @@ Status Exporter::exportChunk(bool& more)
             stats_.tombstones.fetch_add(e.keyLinks.size(), std::memory_order_relaxed);
     }
     return Status::ok();
+}
+
+Result<SharedRecords> Exporter::recordsOf(Source* source, const store::CommittedBatch& b, const store::RowRange& range)
+{
+    const std::string& fingerprint = source ? source->fingerprint : kKeysFingerprint;
+    if (options_.feed) {
+        if (SharedRecords shared = options_.feed->take(b.id, fingerprint))
+            return shared;
+    }
+    auto records = std::make_shared<std::vector<Record>>();
+    SLUICE_RETURN_IF_ERROR(source ? readRows(*source, b, range, *records) : readKeys(b, range, *records));
+    stats_.readRecords.fetch_add(records->size(), std::memory_order_relaxed);
+    SharedRecords shared = std::move(records);
+    if (options_.feed)
+        options_.feed->offer(b.id, fingerprint, shared);
+    return shared;
+}
+
+Status Exporter::readRows(Source& src, const store::CommittedBatch& b, const store::RowRange& range,
+                          std::vector<Record>& out)
+{
+    if (src.spec.kind == ExportSourceSpec::Kind::kAggregation)
+        src.encoder =
+            RowEncoder::forColumns({{"aggregation", "\"" + src.spec.name + "\""}, {"batch_id", std::to_string(b.id)}});
+    bool first = true;
+    return reader_->forEachRow(src.query, b.id, range, [&](const store::RowView& row) {
+        if (first) {
+            first = false;
+            src.encoder.prepare(row.names);
+            src.keyColumn = -1;
+            src.groupColumns.clear();
+            for (size_t c = 0; c < row.names.size(); ++c) {
+                if (row.names[c] == "key_link")
+                    src.keyColumn = static_cast<int>(c);
+                for (const std::string& g : src.groupBy)
+                    if (row.names[c] == g)
+                        src.groupColumns.push_back(static_cast<int>(c));
+            }
+        }
+        Record r;
+        const Cell& first0 = row.cells[0];
+        r.seq = first0.kind == Cell::Kind::kInt ? first0.i() : 0;
+        if (src.keyColumn >= 0) {
+            r.key = std::string(row.cells[static_cast<size_t>(src.keyColumn)].text());
+        } else {
+            // Windows: the group values, so that a group's windows stay in order.
+            for (int c : src.groupColumns) {
+                r.key += r.key.empty() ? "[" : ",";
+                const Cell& g = row.cells[static_cast<size_t>(c)];
+                if (g.kind == Cell::Kind::kText)
+                    appendJsonString(r.key, g.text());
+                else if (g.kind == Cell::Kind::kInt)
+                    r.key += std::to_string(g.i());
+                else
+                    r.key += "null";
+            }
+            if (!r.key.empty())
+                r.key += "]";
+        }
+        src.encoder.encode(row.cells, r.value);
+        if (src.spec.kind == ExportSourceSpec::Kind::kAggregation) {
+            for (size_t c = 0; c < row.names.size(); ++c)
+                if (row.names[c] == "window_start_ms" && row.cells[c].kind == Cell::Kind::kInt)
+                    r.seq = row.cells[c].i();
+        }
+        out.push_back(std::move(r));
+    });
+}
+
+Status Exporter::readKeys(const store::CommittedBatch& b, const store::RowRange& range, std::vector<Record>& out)
+{
+    Status keyStatus;
+    SLUICE_RETURN_IF_ERROR(reader_->forEachRow(store::RowQuery::dataKeys(), b.id, range, [&](const store::RowView& row) {
+        if (!keyStatus)
+            return;
+        Record r;
+        r.seq = row.cells[0].i();
+        r.key = std::string(row.cells[1].text());
+        r.contract = std::string(row.cells[3].text());
+        r.expiresAtMs = row.cells[6].i();
+        auto key = options_.wrapper->unwrap(row.cells[4].text(), r.key);
+        if (!key) {
+            keyStatus = key.status().withContext("key " + r.key);
+            return;
+        }
+        auto keyset = privacy::tinkKeysetJson(static_cast<uint32_t>(row.cells[2].i()), key->view());
+        if (!keyset) {
+            keyStatus = keyset.status();
+            return;
+        }
+        r.value = std::move(*keyset);
+        out.push_back(std::move(r));
+    }));
+    return keyStatus;
 }
 
 Status Exporter::syncSink(bool force)

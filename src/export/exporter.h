@@ -4,6 +4,7 @@
 // It never touches the pipeline: the writer thread only wakes it (notify(), through the
 // ExportSet), so a slow or dead sink never slows ingest or commits. It reads in chunks of whole
 // batches under short read snapshots (the WAL can be checkpointed and truncated between them),
+// shares what it reads with the other exporters (ExportFeed: each batch is read and encoded once),
 // holds at most one chunk of records in memory, and after a restart or a failure catches up
 // from its cursor. A sink that fails is closed and opened again with backoff (1 s doubling to
 // 30 s); the state change is logged once, not every attempt.
@@ -19,6 +20,7 @@
 
 #include "core/spec.h"
 #include "core/status.h"
+#include "export/export_feed.h"
 #include "export/sink.h"
 #include "privacy/key_wrap.h"
 
@@ -35,6 +37,7 @@ struct ExporterStats {
     std::atomic<double> lagSeconds{0.0};
     std::atomic<bool> up{false};
     std::atomic<uint64_t> tombstones{0};
+    std::atomic<uint64_t> readRecords{0};  // read and encoded by this exporter (the rest came from the feed)
 };
 
 // What the exporters know of the commits (set by the ExportSet from the writer thread).
@@ -50,8 +53,9 @@ public:
         ExporterSpec spec;
         PipelinePtr pipeline;
         const privacy::KeyWrapper* wrapper = nullptr;  // for keys; outlives the exporter
-        size_t chunkBatches = 64;
-        size_t chunkRows = 20'000;
+        ExportFeed* feed = nullptr;  // shared with the other exporters; outlives the exporter
+        size_t chunkBatches = 16;
+        size_t chunkRows = 4000;
         int64_t idlePollMs = 1000;  // shredding is noticed at least this often
     };
 
@@ -68,6 +72,7 @@ public:
 
     const std::string& name() const { return options_.spec.name; }
     const ExporterSpec& spec() const { return options_.spec; }
+    const PipelineSpec& pipeline() const { return *options_.pipeline; }
     const ExporterStats& stats() const { return stats_; }
 
 private:
@@ -76,6 +81,11 @@ private:
     Status prepare();
     Status openSink();
     Status exportChunk(bool& more);
+    // The records of one source (or the keys, with nullptr) in batch `b`: from the feed, or read.
+    Result<SharedRecords> recordsOf(Source* source, const store::CommittedBatch& b, const store::RowRange& range);
+    Status readRows(Source& source, const store::CommittedBatch& b, const store::RowRange& range,
+                    std::vector<Record>& out);
+    Status readKeys(const store::CommittedBatch& b, const store::RowRange& range, std::vector<Record>& out);
     Status syncSink(bool force);
     void saveCursor(int64_t nowMs);
     void failed(const Status& why);

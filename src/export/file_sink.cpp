@@ -19,6 +19,8 @@
 namespace sluice::exports {
 namespace {
 
+constexpr size_t kSliceBytes = 256 * 1024;  // lines handed to the output at a time
+
 namespace fs = std::filesystem;
 
 Status errnoStatus(const std::string& what)
@@ -255,10 +257,10 @@ Status FileSink::open(SinkPosition& position)
     return Status::ok();
 }
 
-Status FileSink::write(BatchRecords&& batch)
+Status FileSink::write(const BatchRecords& batch)
 {
     written_ = batch.batchId;
-    const bool empty = batch.records.empty();
+    const bool empty = batch.empty();
     if (!data_ && empty) {
         durable_.batchId = batch.batchId;  // nothing to keep: no file needed
         return Status::ok();
@@ -279,13 +281,20 @@ Status FileSink::write(BatchRecords&& batch)
     ++batchesInFile_;
     std::string lines;
     std::string keyLines;
-    for (Record& r : batch.records) {
-        if (r.source == Record::kKeysSource) {
-            privacy::appendKeyExportCsvRow(keyLines, {r.key, r.value, r.contract, r.expiresAtMs});
-            continue;
+    for (const BatchRecords::Part& part : batch.parts) {
+        for (const Record& r : *part.records) {
+            if (part.source == BatchRecords::kKeysSource) {
+                privacy::appendKeyExportCsvRow(keyLines, {r.key, r.value, r.contract, r.expiresAtMs});
+                continue;
+            }
+            lines += r.value;
+            lines += '\n';
+            if (lines.size() >= kSliceBytes) {
+                // A large batch goes out in slices: memory stays small.
+                SLUICE_RETURN_IF_ERROR(data_->append(lines));
+                lines.clear();
+            }
         }
-        lines += r.value;
-        lines += '\n';
     }
     if (!keyLines.empty() && !keys_) {
         auto keys = Output::create(spec_.directory, spec_.name + "-open.keys.csv", false, 0);

@@ -16,10 +16,11 @@
 namespace sluice::exports {
 namespace {
 
-constexpr uint64_t kMaxInFlight = 50'000;        // records produced and not yet acknowledged
+constexpr uint64_t kMaxInFlight = 10'000;        // records produced and not yet acknowledged
 constexpr int64_t kStallMs = 15'000;             // no acknowledgement for this long: the sink is down
 constexpr int kMetadataTimeoutMs = 5000;
 constexpr int64_t kReadBack = 256;               // records read back per partition at open()
+const std::string kKeysSourceName = "keys";      // the sluice-source header of key records
 
 int64_t wallMs()
 {
@@ -304,27 +305,28 @@ Status KafkaSink::produce(const std::string& topic, const std::string& key, cons
     }
 }
 
-Status KafkaSink::write(BatchRecords&& batch)
+Status KafkaSink::write(const BatchRecords& batch)
 {
     const std::string batchText = std::to_string(batch.batchId);
     uint64_t produced = 0;
-    for (const Record& r : batch.records) {
-        const bool keys = r.source == Record::kKeysSource;
-        const std::string& topic = keys ? spec_.keysTopic : spec_.sources[r.source].topic;
-        if (batch.batchId <= resumeUntil_) {
-            rd_kafka_topic_t* rkt = h_->topics.at(topic).get();
-            const int32_t p =
-                rd_kafka_msg_partitioner_murmur2(rkt, r.key.data(), r.key.size(), partitions_.at(topic), nullptr, nullptr);
-            auto it = resume_.find({topic, p});
-            if (it != resume_.end() && std::make_pair(batch.batchId, r.seq) <= it->second)
-                continue;  // the partition already holds it
+    for (const BatchRecords::Part& part : batch.parts) {
+        const bool keys = part.source == BatchRecords::kKeysSource;
+        const std::string& topic = keys ? spec_.keysTopic : spec_.sources[part.source].topic;
+        const std::string& sourceName = keys ? kKeysSourceName : spec_.sources[part.source].name;
+        for (const Record& r : *part.records) {
+            if (batch.batchId <= resumeUntil_) {
+                rd_kafka_topic_t* rkt = h_->topics.at(topic).get();
+                const int32_t p = rd_kafka_msg_partitioner_murmur2(rkt, r.key.data(), r.key.size(),
+                                                                   partitions_.at(topic), nullptr, nullptr);
+                auto it = resume_.find({topic, p});
+                if (it != resume_.end() && std::make_pair(batch.batchId, r.seq) <= it->second)
+                    continue;  // the partition already holds it
+            }
+            const std::vector<std::pair<std::string, std::string>> headers = {
+                {"sluice-batch", batchText}, {"sluice-seq", std::to_string(r.seq)}, {"sluice-source", sourceName}};
+            SLUICE_RETURN_IF_ERROR(produce(topic, r.key, &r.value, headers, batch.batchId << 1));
+            ++produced;
         }
-        const std::vector<std::pair<std::string, std::string>> headers = {
-            {"sluice-batch", batchText},
-            {"sluice-seq", std::to_string(r.seq)},
-            {"sluice-source", keys ? std::string("keys") : spec_.sources[r.source].name}};
-        SLUICE_RETURN_IF_ERROR(produce(topic, r.key, &r.value, headers, batch.batchId << 1));
-        ++produced;
     }
     if (produced) {
         pendingBatches_[batch.batchId] += produced;

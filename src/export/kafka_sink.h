@@ -40,7 +40,7 @@ public:
     ~KafkaSink() override;
 
     Status open(SinkPosition& position) override;
-    Status write(BatchRecords&& batch) override;
+    Status write(const BatchRecords& batch) override;
     Status forget(const std::vector<store::ShredEntry>& entries) override;
     Result<SinkPosition> sync(int64_t nowMs, bool force) override;
     bool wantsMore() const override;

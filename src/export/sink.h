@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -17,11 +18,8 @@
 
 namespace sluice::exports {
 
-// One record: a row of one source, or a key.
+// One record: a row of a source, or a key.
 struct Record {
-    static constexpr uint32_t kKeysSource = UINT32_MAX;
-
-    uint32_t source = 0;  // index into ExporterSpec::sources, or kKeysSource
     int64_t seq = 0;      // the row's rowid (events, derived rows, keys) or window start (windows)
     std::string key;      // key link (events, derived rows, keys), group values (windows)
     std::string value;    // JSON: the row (row_json.h), or the Tink keyset of a key
@@ -29,10 +27,29 @@ struct Record {
     std::string contract;     // keys only: the key's contract (policyId in the keys CSV)
 };
 
+// A batch's records of one source, read and encoded once and shared by every exporter of that
+// source (ExportFeed): read-only.
+using SharedRecords = std::shared_ptr<const std::vector<Record>>;
+
 struct BatchRecords {
+    static constexpr uint32_t kKeysSource = UINT32_MAX;
+
+    struct Part {
+        uint32_t source = 0;  // index into ExporterSpec::sources, or kKeysSource
+        SharedRecords records;
+    };
+
     uint64_t batchId = 0;
     int64_t committedAtMs = 0;
-    std::vector<Record> records;
+    std::vector<Part> parts;  // source by source; each part's records in seq order
+
+    bool empty() const
+    {
+        for (const Part& p : parts)
+            if (!p.records->empty())
+                return false;
+        return true;
+    }
 };
 
 // Where a sink stands: everything up to these is durable in it.
@@ -49,8 +66,9 @@ public:
     // Connects or opens, and reconciles `position` (the database cursor) with what the sink
     // already holds, moving it forward if the sink is ahead. Called again after a failure.
     virtual Status open(SinkPosition& position) = 0;
-    // One committed batch's records (possibly none).
-    virtual Status write(BatchRecords&& batch) = 0;
+    // One committed batch's records (possibly none). The records are shared with other
+    // exporters: a sink copies what it keeps.
+    virtual Status write(const BatchRecords& batch) = 0;
     // Shredding recorded since the last call (forget, retention), in shred_log order.
     virtual Status forget(const std::vector<store::ShredEntry>& entries) = 0;
     // Makes written data durable when it is due (or now, with `force`), and returns what is

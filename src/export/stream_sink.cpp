@@ -36,27 +36,30 @@ Status StreamSink::open(SinkPosition& position)
     return Status::ok();
 }
 
-Status StreamSink::write(BatchRecords&& batch)
+Status StreamSink::write(const BatchRecords& batch)
 {
-    std::map<uint32_t, uint32_t> count;
-    for (const Record& r : batch.records)
-        ++count[r.source];
-    std::map<uint32_t, uint32_t> index;
+    std::map<uint32_t, size_t> count;
+    for (const BatchRecords::Part& part : batch.parts)
+        count[part.source] += part.records->size();
+    std::map<uint32_t, size_t> index;
     std::string header;
-    for (const Record& r : batch.records) {
+    for (const BatchRecords::Part& part : batch.parts) {
         const std::string& topic =
-            r.source == Record::kKeysSource ? spec_.keysTopic : spec_.sources[r.source].topic;
-        header = "{\"batch\":" + std::to_string(batch.batchId) + ",\"index\":" + std::to_string(index[r.source]++) +
-                 ",\"count\":" + std::to_string(count[r.source]) + ",\"seq\":" + std::to_string(r.seq) + ",\"key\":";
-        appendJsonString(header, r.key);
-        header += '}';
-        try {
-            // PUB drops at the high-water mark instead of blocking; dontwait makes sure of it.
-            socket_->pub.send(zmq::buffer(topic), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
-            socket_->pub.send(zmq::buffer(header), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
-            socket_->pub.send(zmq::buffer(r.value), zmq::send_flags::dontwait);
-        } catch (const zmq::error_t& e) {
-            return Status::ioError(std::string("publishing: ") + e.what());
+            part.source == BatchRecords::kKeysSource ? spec_.keysTopic : spec_.sources[part.source].topic;
+        for (const Record& r : *part.records) {
+            header = "{\"batch\":" + std::to_string(batch.batchId) + ",\"index\":" +
+                     std::to_string(index[part.source]++) + ",\"count\":" + std::to_string(count[part.source]) +
+                     ",\"seq\":" + std::to_string(r.seq) + ",\"key\":";
+            appendJsonString(header, r.key);
+            header += '}';
+            try {
+                // PUB drops at the high-water mark instead of blocking; dontwait makes sure of it.
+                socket_->pub.send(zmq::buffer(topic), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
+                socket_->pub.send(zmq::buffer(header), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
+                socket_->pub.send(zmq::buffer(r.value), zmq::send_flags::dontwait);
+            } catch (const zmq::error_t& e) {
+                return Status::ioError(std::string("publishing: ") + e.what());
+            }
         }
     }
     position_.batchId = batch.batchId;

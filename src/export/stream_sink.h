@@ -31,7 +31,7 @@ public:
     ~StreamSink() override;
 
     Status open(SinkPosition& position) override;
-    Status write(BatchRecords&& batch) override;
+    Status write(const BatchRecords& batch) override;
     Status forget(const std::vector<store::ShredEntry>& entries) override;
     Result<SinkPosition> sync(int64_t nowMs, bool force) override;
     void close() override;

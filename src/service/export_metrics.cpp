@@ -28,6 +28,9 @@ void ExportMetrics::sync()
             s.retries = &registry_.counter("sluice_export_retries_total", "Failed retries while the sink was down.", l);
             s.tombstones = &registry_.counter("sluice_export_shredded_key_links_total",
                                               "Shredded key links carried downstream (forget logs, tombstones).", l);
+            s.read = &registry_.counter("sluice_export_read_records_total",
+                                        "Records the exporter read and encoded itself (the others came from the "
+                                        "exporter that read the batch first).", l);
             s.lagBatches = &registry_.gauge("sluice_export_lag_batches", "Committed batches not yet durable in the sink.", l);
             s.lagSeconds = &registry_.gauge("sluice_export_lag_seconds",
                                             "Age of the oldest committed batch not yet durable in the sink.", l);
@@ -39,6 +42,7 @@ void ExportMetrics::sync()
         advance(*s.errors, stats.errors.load(), s.seenErrors);
         advance(*s.retries, stats.retries.load(), s.seenRetries);
         advance(*s.tombstones, stats.tombstones.load(), s.seenTombstones);
+        advance(*s.read, stats.readRecords.load(), s.seenRead);
         s.lagBatches->set(static_cast<double>(stats.lagBatches.load()));
         s.lagSeconds->set(stats.lagSeconds.load());
         s.up->set(stats.up.load() ? 1.0 : 0.0);

@@ -26,11 +26,12 @@ private:
         Counter* errors = nullptr;
         Counter* retries = nullptr;
         Counter* tombstones = nullptr;
+        Counter* read = nullptr;
         Gauge* lagBatches = nullptr;
         Gauge* lagSeconds = nullptr;
         Gauge* up = nullptr;
         Gauge* batch = nullptr;
-        uint64_t seenRecords = 0, seenBytes = 0, seenErrors = 0, seenRetries = 0, seenTombstones = 0;
+        uint64_t seenRecords = 0, seenBytes = 0, seenErrors = 0, seenRetries = 0, seenTombstones = 0, seenRead = 0;
     };
     Registry& registry_;
     const exports::ExportSet& exporters_;

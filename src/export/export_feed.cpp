@@ -1,0 +1,107 @@
+#include "export/export_feed.h"
+
+#include <algorithm>
+
+namespace sluice::exports {
+
+std::string sourceFingerprint(const PipelineSpec& pipeline, const ExportSourceSpec& source)
+{
+    std::string out;
+    switch (source.kind) {
+    case ExportSourceSpec::Kind::kContract:
+        // A contract version never changes.
+        return "contract " + source.name;
+    case ExportSourceSpec::Kind::kOutput: {
+        out = "output " + source.name;
+        auto o = std::find_if(pipeline.outputs.begin(), pipeline.outputs.end(),
+                              [&](const OutputSpec& x) { return x.name == source.name; });
+        if (o != pipeline.outputs.end()) {
+            out += " of " + o->contract + " masking";
+            for (const std::string& f : o->maskedFields)
+                out += " " + f;
+        }
+        return out;
+    }
+    case ExportSourceSpec::Kind::kAggregation: {
+        out = "aggregation " + source.name;
+        auto a = std::find_if(pipeline.aggregations.begin(), pipeline.aggregations.end(),
+                              [&](const AggregationSpec& x) { return x.name == source.name; });
+        if (a != pipeline.aggregations.end()) {
+            out += " by";
+            for (const std::string& g : a->groupBy)
+                out += " " + g;
+        }
+        return out;
+    }
+    }
+    return out;
+}
+
+ExportFeed::ExportFeed(size_t budgetBytes) : budget_(budgetBytes) {}
+
+void ExportFeed::setReaders(std::map<std::string, int> readers)
+{
+    std::lock_guard lock(mutex_);
+    readers_ = std::move(readers);
+    // Who waits for what changed: start again (reloads are rare; the exporters read what they miss).
+    entries_.clear();
+    bytes_ = 0;
+}
+
+SharedRecords ExportFeed::take(uint64_t batch, const std::string& source)
+{
+    std::lock_guard lock(mutex_);
+    auto it = entries_.find({batch, source});
+    if (it == entries_.end())
+        return nullptr;
+    SharedRecords records = it->second.records;
+    if (--it->second.waiting <= 0) {
+        bytes_ -= it->second.bytes;
+        entries_.erase(it);
+    }
+    return records;
+}
+
+void ExportFeed::offer(uint64_t batch, const std::string& source, const SharedRecords& records)
+{
+    std::lock_guard lock(mutex_);
+    uint64_t& newest = newest_[source];
+    if (batch <= newest)
+        return;
+    newest = batch;
+    auto r = readers_.find(source);
+    const int others = (r == readers_.end() ? 0 : r->second) - 1;
+    if (others <= 0)
+        return;
+    Entry e;
+    e.records = records;
+    e.waiting = others;
+    for (const Record& rec : *records)
+        e.bytes += rec.value.size() + rec.key.size() + sizeof(Record);
+    bytes_ += e.bytes;
+    entries_[{batch, source}] = std::move(e);
+    evict();
+}
+
+void ExportFeed::evict()
+{
+    // The oldest batches first: the exporters still waiting for them lag anyway.
+    while (bytes_ > budget_ && !entries_.empty()) {
+        bytes_ -= entries_.begin()->second.bytes;
+        entries_.erase(entries_.begin());
+    }
+}
+
+size_t ExportFeed::bytes() const
+{
+    std::lock_guard lock(mutex_);
+    return bytes_;
+}
+
+size_t ExportFeed::entries() const
+{
+    std::lock_guard lock(mutex_);
+    return entries_.size();
+}
+
+}  // namespace sluice::exports

@@ -1,0 +1,71 @@
+// What the exporters share: each committed batch's records of a source, read from the database
+// and encoded once, then handed to every exporter of that source.
+//
+// The exporter that comes first to a batch reads and encodes it (holding lockReading(), so that
+// the others wait for it rather than read the same rows too) and offers the records; the other
+// exporters of the source take them. An entry goes when the last of them has taken it, or, when
+// one of them lags (its sink is down or slow), when the feed is over its byte budget: the oldest
+// batches go first, and the laggard reads them again itself. Memory stays bounded either way.
+//
+// Sources are told apart by a fingerprint of what their encoding depends on (sourceFingerprint):
+// exporters that kept an older pipeline after a reload share only what encodes alike.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+#include <utility>
+
+#include "core/spec.h"
+#include "export/sink.h"
+
+namespace sluice::exports {
+
+// What a source's records depend on: kind, name and, for outputs and aggregations, the parts of
+// their definition that shape the JSON. "keys" for the key records.
+std::string sourceFingerprint(const PipelineSpec& pipeline, const ExportSourceSpec& source);
+inline const std::string kKeysFingerprint = "keys";
+
+class ExportFeed {
+public:
+    explicit ExportFeed(size_t budgetBytes = kDefaultBudgetBytes);
+
+    static constexpr size_t kDefaultBudgetBytes = 32u << 20;
+
+    // How many running exporters read each source (by fingerprint). Set whenever the exporters change.
+    void setReaders(std::map<std::string, int> readers);
+
+    // Held while an exporter reads a chunk of batches.
+    std::unique_lock<std::mutex> lockReading() { return std::unique_lock(reading_); }
+
+    // The records of `source` in `batch` if another exporter read them (nullptr otherwise). Each
+    // exporter of the source takes them once.
+    SharedRecords take(uint64_t batch, const std::string& source);
+    // Records an exporter read: kept for the source's other exporters when the batch is newer than
+    // any the feed had of that source (a laggard reading old batches again keeps them to itself).
+    void offer(uint64_t batch, const std::string& source, const SharedRecords& records);
+
+    size_t bytes() const;
+    size_t entries() const;
+
+private:
+    struct Entry {
+        SharedRecords records;
+        int waiting = 0;  // exporters that have not taken it yet
+        size_t bytes = 0;
+    };
+
+    void evict();
+
+    const size_t budget_;
+    std::mutex reading_;
+    mutable std::mutex mutex_;  // everything below
+    std::map<std::pair<uint64_t, std::string>, Entry> entries_;
+    std::map<std::string, int> readers_;
+    std::map<std::string, uint64_t> newest_;  // per source: the newest batch offered
+    size_t bytes_ = 0;
+};
+
+}  // namespace sluice::exports
