@@ -81,6 +81,9 @@ inline ExportedFiles readExport(const std::string& dir)
             f.hidden.push_back(n);
             continue;
         }
+        std::ifstream probe(path, std::ios::binary);
+        if (!probe)
+            continue;  // gone since the listing: a keys file whose data file a crash kept from its rename
         const std::string text = slurp(path);
         if (n.find("-forget-") != std::string::npos) {
             f.forgetFiles.push_back(n);
