@@ -9,6 +9,7 @@
 #include "cli/common.h"
 #include "config/config.h"
 #include "core/encoding.h"
+#include "core/row_json.h"
 #include "core/time_format.h"
 #include "privacy/key_ring.h"
 #include "store/catalog.h"
@@ -231,93 +232,55 @@ int decryptEvents(store::Db& db, StoredKeyRing& keys, const po::variables_map& v
 {
     const ContractInfo contract = findContract(db, vm);
     Tally tally;
+    // The shared rendering (core/row_json.h) with every PII value decrypted: the exporters' JSON,
+    // in plaintext.
+    RowEncoder encoder = RowEncoder::forEvents(contract.spec);
+    std::vector<std::string> names;
+    std::vector<Cell> cells;
+    int keyLinkColumn = -1;
+    std::string keyLink;
+    Json errors = Json::array();
+    const RowEncoder::ValueHook decryptHook = [&](const FieldSpec& field, std::string_view stored, int index,
+                                                  std::string& out) {
+        auto plain = keys.decryptBase64(keyLink, stored);
+        if (plain) {
+            // Bytes that are not UTF-8 come out with U+FFFD in their place.
+            out += Json(*plain).dump(-1, ' ', false, Json::error_handler_t::replace);
+            return true;
+        }
+        out += "null";
+        errors.push_back(Json{{"field", index < 0 ? field.name : field.name + "[" + std::to_string(index) + "]"},
+                              {"error", plain.status().message()}});
+        ++tally.failedValues;
+        if (keys.lastWasShredded())
+            ++tally.shredded;
+        return true;
+    };
+    std::string line;
     auto printEvent = [&](const store::Stmt& stmt) {
         const int columns = stmt.columnCount();
+        if (names.empty()) {
+            for (int c = 0; c < columns; ++c) {
+                names.emplace_back(stmt.columnName(c));
+                if (names.back() == "key_link")
+                    keyLinkColumn = c;
+            }
+            encoder.prepare(names);
+            cells.resize(names.size());
+        }
         ++tally.rows;
-        Json meta;
-        Json event;
-        Json errors = Json::array();
-        std::string keyLink;
-        meta["contract"] = contract.spec.ref;
-        for (int c = 0; c < columns; ++c) {
-            const std::string name(stmt.columnName(c));
-            if (name == "key_link")
-                keyLink = std::string(stmt.columnText(c));
-        }
-        auto decryptOne = [&](const std::string& field, std::string_view text, Json& into) {
-            auto plain = keys.decryptBase64(keyLink, text);
-            if (plain) {
-                into = *plain;
-                return;
-            }
-            into = nullptr;
-            errors.push_back(Json{{"field", field}, {"error", plain.status().message()}});
-            ++tally.failedValues;
-            if (keys.lastWasShredded())
-                ++tally.shredded;
-        };
-        for (int c = 0; c < columns; ++c) {
-            const std::string name(stmt.columnName(c));
-            const bool null = stmt.columnIsNull(c);
-            if (name == "seq" || name == "batch_id" || name == "event_time" || name == "received_at") {
-                meta[name] = stmt.columnInt(c);
-                continue;
-            }
-            if (name == "event_id") {
-                if (!null)
-                    meta[name] = std::string(stmt.columnText(c));
-                continue;
-            }
-            if (name == "key_link") {
-                meta[name] = keyLink;
-                continue;
-            }
-            if (name == "consent") {
-                auto consent = Json::parse(stmt.columnText(c), nullptr, false);
-                meta[name] = consent.is_discarded() ? Json(std::string(stmt.columnText(c))) : consent;
-                continue;
-            }
-            if (null)
-                continue;  // the event did not have the field
-            const int index = contract.spec.fieldIndex(name);
-            const FieldSpec* field = index >= 0 ? &contract.spec.fields[static_cast<size_t>(index)] : nullptr;
-            const std::string_view text = stmt.columnText(c);
-            if (field && field->array) {
-                auto items = Json::parse(text, nullptr, false);
-                if (items.is_discarded() || !items.is_array()) {
-                    event[name] = std::string(text);
-                    continue;
-                }
-                if (field->isPii()) {
-                    for (size_t i = 0; i < items.size(); ++i) {
-                        if (!items[i].is_string())
-                            continue;
-                        const std::string cipher = items[i].get<std::string>();
-                        decryptOne(name + "[" + std::to_string(i) + "]", cipher, items[i]);
-                    }
-                }
-                event[name] = std::move(items);
-            } else if (field && field->isPii()) {
-                decryptOne(name, text, event[name]);
-            } else if (field && field->type == FieldType::kBoolean) {
-                event[name] = stmt.columnInt(c) != 0;
-            } else if (field && field->type == FieldType::kInteger) {
-                event[name] = stmt.columnInt(c);
-            } else if (field && field->type == FieldType::kNumber) {
-                event[name] = stmt.columnDouble(c);
-            } else {
-                event[name] = std::string(text);
-            }
-        }
-        Json line;
-        line["meta"] = std::move(meta);
-        for (auto& [k, v] : event.items())
-            line[k] = std::move(v);
+        for (int c = 0; c < columns; ++c)
+            cells[static_cast<size_t>(c)] = stmt.columnCell(c);
+        keyLink = keyLinkColumn >= 0 ? std::string(stmt.columnText(keyLinkColumn)) : std::string();
+        errors = Json::array();
+        line.clear();
+        encoder.encode(cells, line, &decryptHook);
         if (!errors.empty()) {
             ++tally.failedRows;
-            line["_errors"] = std::move(errors);
+            line.pop_back();  // the closing brace
+            line += ",\"_errors\":" + errors.dump(-1, ' ', false, Json::error_handler_t::replace) + "}";
         }
-        io.out << dumpLine(line);
+        io.out << line << "\n";
     };
     check(store::forEachEventRow(db, contract.table, onlyLinks, vm["limit"].as<int64_t>(), printEvent));
     return finish(io, tally, "event(s)");
