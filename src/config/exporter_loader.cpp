@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "config/json_files.h"
 #include "core/time_format.h"
 
 namespace sluice::config {
@@ -19,11 +20,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using Json = nlohmann::ordered_json;
-
-Status bad(const std::string& file, const std::string& where, const std::string& problem)
-{
-    return Status::invalid(file + ": " + (where.empty() ? "" : where + ": ") + problem);
-}
 
 bool validExporterName(const std::string& name)
 {
@@ -62,7 +58,7 @@ public:
         if (!has(key))
             return Status::ok();
         if (!j_[key].is_string() || j_[key].get<std::string>().empty())
-            return bad(file_, key, "must be a non-empty string");
+            return fileError(file_, key, "must be a non-empty string");
         out = j_[key].get<std::string>();
         return Status::ok();
     }
@@ -71,7 +67,7 @@ public:
         if (!has(key))
             return Status::ok();
         if (!j_[key].is_boolean())
-            return bad(file_, key, "must be true or false");
+            return fileError(file_, key, "must be true or false");
         out = j_[key].get<bool>();
         return Status::ok();
     }
@@ -80,7 +76,7 @@ public:
         if (!has(key))
             return Status::ok();
         if (!j_[key].is_number_integer() || j_[key].get<int64_t>() < min || j_[key].get<int64_t>() > max)
-            return bad(file_, key, "must be an integer from " + std::to_string(min) + " to " + std::to_string(max));
+            return fileError(file_, key, "must be an integer from " + std::to_string(min) + " to " + std::to_string(max));
         out = j_[key].get<int64_t>();
         return Status::ok();
     }
@@ -89,11 +85,11 @@ public:
         if (!has(key))
             return Status::ok();
         if (!j_[key].is_array())
-            return bad(file_, key, "must be a list of names");
+            return fileError(file_, key, "must be a list of names");
         for (size_t i = 0; i < j_[key].size(); ++i) {
             const Json& v = j_[key][i];
             if (!v.is_string())
-                return bad(file_, std::string(key) + "[" + std::to_string(i) + "]", "must be a string");
+                return fileError(file_, std::string(key) + "[" + std::to_string(i) + "]", "must be a string");
             out.push_back(v.get<std::string>());
         }
         return Status::ok();
@@ -103,10 +99,10 @@ public:
         if (!has(key))
             return Status::ok();
         if (!j_[key].is_object())
-            return bad(file_, key, "must be an object of strings");
+            return fileError(file_, key, "must be an object of strings");
         for (const auto& item : j_[key].items()) {
             if (!item.value().is_string())
-                return bad(file_, std::string(key) + "." + item.key(), "must be a string");
+                return fileError(file_, std::string(key) + "." + item.key(), "must be a string");
             out.emplace_back(item.key(), item.value().get<std::string>());
         }
         return Status::ok();
@@ -121,7 +117,7 @@ Status onlyKeys(const Json& j, const std::vector<const char*>& allowed, const st
 {
     for (const auto& item : j.items()) {
         if (std::none_of(allowed.begin(), allowed.end(), [&](const char* a) { return item.key() == a; }))
-            return bad(file, item.key(), std::string("unknown key for a ") + type + " exporter");
+            return fileError(file, item.key(), std::string("unknown key for a ") + type + " exporter");
     }
     return Status::ok();
 }
@@ -150,20 +146,18 @@ Result<std::string> secretPath(const std::string& value)
 Result<ExporterSpec> parseExporter(const std::string& text, const std::string& file, const PipelineConfig& config,
                                    const PipelineSpec& pipeline)
 {
-    Json j;
-    try {
-        j = Json::parse(text);
-    } catch (const Json::parse_error& e) {
-        return bad(file, "", std::string("not valid JSON: ") + e.what());
-    }
+    auto parsed = parseJsonText(text, file);
+    if (!parsed)
+        return parsed.status();
+    Json j = std::move(*parsed);
     if (!j.is_object())
-        return bad(file, "", "an exporter must be a JSON object");
+        return fileError(file, "", "an exporter must be a JSON object");
     ExporterSpec e;
     e.path = file;
     e.definition = j.dump();
     Fields f(j, file);
     if (!j.contains("name") || !j["name"].is_string() || !validExporterName(j["name"].get<std::string>()))
-        return bad(file, "name", "is required: 1 to 63 of a-z, 0-9, '_' and '-', starting with a letter");
+        return fileError(file, "name", "is required: 1 to 63 of a-z, 0-9, '_' and '-', starting with a letter");
     e.name = j["name"].get<std::string>();
     std::string type;
     SLUICE_RETURN_IF_ERROR(f.string("type", type));
@@ -179,11 +173,11 @@ Result<ExporterSpec> parseExporter(const std::string& text, const std::string& f
         e.type = ExporterType::kKafka;
         allowed.insert(allowed.end(), {"topics", "keys_topic", "properties", "secret_files"});
 #ifndef SLUICE_HAVE_KAFKA
-        return bad(file, "type", "kafka: this sluice was built without Kafka support (meson -Dkafka=enabled, with "
+        return fileError(file, "type", "kafka: this sluice was built without Kafka support (meson -Dkafka=enabled, with "
                                  "librdkafka-dev installed)");
 #endif
     } else {
-        return bad(file, "type", "is required: file, stream or kafka");
+        return fileError(file, "type", "is required: file, stream or kafka");
     }
     SLUICE_RETURN_IF_ERROR(onlyKeys(j, allowed, file, type.c_str()));
 
@@ -195,41 +189,41 @@ Result<ExporterSpec> parseExporter(const std::string& text, const std::string& f
     std::set<std::string> seen;
     for (const std::string& ref : contracts) {
         if (!pipeline.findContract(ref))
-            return bad(file, "contracts", "no contract '" + ref + "' is loaded");
+            return fileError(file, "contracts", "no contract '" + ref + "' is loaded");
         if (!seen.insert("c:" + ref).second)
-            return bad(file, "contracts", "'" + ref + "' is listed twice");
+            return fileError(file, "contracts", "'" + ref + "' is listed twice");
         e.sources.push_back({ExportSourceSpec::Kind::kContract, ref, ""});
     }
     for (const std::string& name : outputs) {
         if (std::none_of(pipeline.outputs.begin(), pipeline.outputs.end(),
                          [&](const OutputSpec& o) { return o.name == name; }))
-            return bad(file, "outputs", "no derived output '" + name + "' is configured");
+            return fileError(file, "outputs", "no derived output '" + name + "' is configured");
         if (!seen.insert("o:" + name).second)
-            return bad(file, "outputs", "'" + name + "' is listed twice");
+            return fileError(file, "outputs", "'" + name + "' is listed twice");
         e.sources.push_back({ExportSourceSpec::Kind::kOutput, name, ""});
     }
     for (const std::string& name : aggregations) {
         if (std::none_of(pipeline.aggregations.begin(), pipeline.aggregations.end(),
                          [&](const AggregationSpec& a) { return a.name == name; }))
-            return bad(file, "aggregations", "no aggregation '" + name + "' is configured");
+            return fileError(file, "aggregations", "no aggregation '" + name + "' is configured");
         if (!seen.insert("a:" + name).second)
-            return bad(file, "aggregations", "'" + name + "' is listed twice");
+            return fileError(file, "aggregations", "'" + name + "' is listed twice");
         e.sources.push_back({ExportSourceSpec::Kind::kAggregation, name, ""});
     }
     if (e.sources.empty() && !e.keys)
-        return bad(file, "", "exports nothing: list contracts, outputs or aggregations, or set keys");
+        return fileError(file, "", "exports nothing: list contracts, outputs or aggregations, or set keys");
     for (ExportSourceSpec& s : e.sources)
         s.topic = defaultTopic(s, pipeline);
 
     std::string start = "beginning";
     SLUICE_RETURN_IF_ERROR(f.string("start", start));
     if (start != "beginning" && start != "end")
-        return bad(file, "start", "must be \"beginning\" (every committed batch) or \"end\" (from now on)");
+        return fileError(file, "start", "must be \"beginning\" (every committed batch) or \"end\" (from now on)");
     e.startAtEnd = start == "end";
 
     if (e.type == ExporterType::kFile) {
         if (!f.has("directory"))
-            return bad(file, "directory", "is required: where the files go (relative to the state directory)");
+            return fileError(file, "directory", "is required: where the files go (relative to the state directory)");
         SLUICE_RETURN_IF_ERROR(f.string("directory", e.directory));
         fs::path dir(e.directory);
         if (dir.is_relative())
@@ -238,7 +232,7 @@ Result<ExporterSpec> parseExporter(const std::string& text, const std::string& f
         std::string compression = "none";
         SLUICE_RETURN_IF_ERROR(f.string("compression", compression));
         if (compression != "none" && compression != "zstd")
-            return bad(file, "compression", "must be \"none\" or \"zstd\"");
+            return fileError(file, "compression", "must be \"none\" or \"zstd\"");
         e.zstd = compression == "zstd";
         int64_t level = e.zstdLevel;
         SLUICE_RETURN_IF_ERROR(f.integer("zstd_level", level, 1, 19));
@@ -246,7 +240,7 @@ Result<ExporterSpec> parseExporter(const std::string& text, const std::string& f
         if (f.has("interval")) {
             auto ms = j["interval"].is_string() ? parseDurationMs(j["interval"].get<std::string>()) : std::nullopt;
             if (!ms || *ms < 100 || *ms > 86'400'000)
-                return bad(file, "interval", "must be a duration from 100ms to 1d, like \"60s\"");
+                return fileError(file, "interval", "must be a duration from 100ms to 1d, like \"60s\"");
             e.intervalMs = *ms;
         }
         int64_t batches = 0;
@@ -255,11 +249,11 @@ Result<ExporterSpec> parseExporter(const std::string& text, const std::string& f
     }
     if (e.type == ExporterType::kStream) {
         if (!f.has("endpoint"))
-            return bad(file, "endpoint", "is required: where the PUB socket binds, e.g. tcp://127.0.0.1:7410");
+            return fileError(file, "endpoint", "is required: where the PUB socket binds, e.g. tcp://127.0.0.1:7410");
         SLUICE_RETURN_IF_ERROR(f.string("endpoint", e.endpoint));
         if (e.endpoint.rfind("tcp://", 0) != 0 && e.endpoint.rfind("ipc://", 0) != 0 &&
             e.endpoint.rfind("inproc://", 0) != 0)
-            return bad(file, "endpoint", "'" + e.endpoint + "' is not a tcp://, ipc:// or inproc:// endpoint");
+            return fileError(file, "endpoint", "'" + e.endpoint + "' is not a tcp://, ipc:// or inproc:// endpoint");
         int64_t hwm = e.sendHwm;
         SLUICE_RETURN_IF_ERROR(f.integer("send_hwm", hwm, 1, 10'000'000));
         e.sendHwm = static_cast<int>(hwm);
@@ -271,44 +265,44 @@ Result<ExporterSpec> parseExporter(const std::string& text, const std::string& f
             auto it = std::find_if(e.sources.begin(), e.sources.end(),
                                    [&](const ExportSourceSpec& s) { return s.name == source; });
             if (it == e.sources.end())
-                return bad(file, "topics." + source, "names no exported contract, output or aggregation");
+                return fileError(file, "topics." + source, "names no exported contract, output or aggregation");
             if (e.type == ExporterType::kKafka && !validTopic(topic))
-                return bad(file, "topics." + source, "'" + topic + "' is not a Kafka topic name");
+                return fileError(file, "topics." + source, "'" + topic + "' is not a Kafka topic name");
             if (topic.empty())
-                return bad(file, "topics." + source, "must not be empty");
+                return fileError(file, "topics." + source, "must not be empty");
             it->topic = topic;
         }
     }
     if (e.type == ExporterType::kKafka) {
         SLUICE_RETURN_IF_ERROR(f.string("keys_topic", e.keysTopic));
         if (!validTopic(e.keysTopic))
-            return bad(file, "keys_topic", "'" + e.keysTopic + "' is not a Kafka topic name");
+            return fileError(file, "keys_topic", "'" + e.keysTopic + "' is not a Kafka topic name");
         SLUICE_RETURN_IF_ERROR(f.stringMap("properties", e.kafkaProperties));
         bool bootstrap = false;
         for (const auto& [name, value] : e.kafkaProperties) {
             if (isSecretProperty(name))
-                return bad(file, "properties." + name, "is a secret: give it in secret_files (a file or a credential)");
+                return fileError(file, "properties." + name, "is a secret: give it in secret_files (a file or a credential)");
             bootstrap |= name == "bootstrap.servers" || name == "metadata.broker.list";
         }
         if (!bootstrap)
-            return bad(file, "properties", "needs bootstrap.servers");
+            return fileError(file, "properties", "needs bootstrap.servers");
         std::vector<std::pair<std::string, std::string>> secrets;
         SLUICE_RETURN_IF_ERROR(f.stringMap("secret_files", secrets));
         for (auto& [name, value] : secrets) {
             auto path = secretPath(value);
             if (!path)
-                return bad(file, "secret_files." + name, path.status().message());
+                return fileError(file, "secret_files." + name, path.status().message());
             std::ifstream in(*path);
             if (!in)
-                return bad(file, "secret_files." + name, *path + " cannot be read");
+                return fileError(file, "secret_files." + name, *path + " cannot be read");
             e.kafkaSecretFiles.emplace_back(name, *path);
         }
         std::set<std::string> topics;
         for (const ExportSourceSpec& s : e.sources)
             if (!topics.insert(s.topic).second)
-                return bad(file, "topics", "two sources go to topic '" + s.topic + "'");
+                return fileError(file, "topics", "two sources go to topic '" + s.topic + "'");
         if (e.keys && topics.count(e.keysTopic))
-            return bad(file, "keys_topic", "'" + e.keysTopic + "' is also a source's topic");
+            return fileError(file, "keys_topic", "'" + e.keysTopic + "' is also a source's topic");
     }
     return e;
 }
@@ -319,33 +313,20 @@ Status loadExporters(const PipelineConfig& config, PipelineSpec& pipeline)
 {
     if (config.exportersDir.empty())
         return Status::ok();
-    std::error_code ec;
-    if (!fs::is_directory(config.exportersDir, ec))
-        return Status::invalid("exporters directory " + config.exportersDir + " does not exist or is not a directory");
-    std::vector<std::string> paths;
-    for (const auto& entry : fs::directory_iterator(config.exportersDir, ec)) {
-        if (entry.path().extension() == ".json" && entry.is_regular_file())
-            paths.push_back(entry.path().string());
-    }
-    if (ec)
-        return Status::ioError("cannot list " + config.exportersDir + ": " + ec.message());
-    std::sort(paths.begin(), paths.end());
-    for (const std::string& path : paths) {
-        std::ifstream in(path, std::ios::binary);
-        if (!in)
-            return Status::ioError(path + ": cannot read");
-        std::ostringstream text;
-        text << in.rdbuf();
-        auto e = parseExporter(text.str(), path, config, pipeline);
+    auto files = readJsonFiles(config.exportersDir, "exporters");
+    if (!files)
+        return files.status();
+    for (const auto& [path, text] : *files) {
+        auto e = parseExporter(text, path, config, pipeline);
         if (!e)
             return e.status();
         for (const ExporterSpec& other : pipeline.exporters) {
             if (other.name == e->name)
-                return bad(path, "name", "exporter '" + e->name + "' is already defined in " + other.path);
+                return fileError(path, "name", "exporter '" + e->name + "' is already defined in " + other.path);
             if (e->type == ExporterType::kStream && other.type == ExporterType::kStream && other.endpoint == e->endpoint)
-                return bad(path, "endpoint", e->endpoint + " is already the endpoint of exporter '" + other.name + "'");
+                return fileError(path, "endpoint", e->endpoint + " is already the endpoint of exporter '" + other.name + "'");
             if (e->type == ExporterType::kFile && other.type == ExporterType::kFile && other.directory == e->directory)
-                return bad(path, "directory", e->directory + " is already the directory of exporter '" + other.name +
+                return fileError(path, "directory", e->directory + " is already the directory of exporter '" + other.name +
                                                   "'");
         }
         pipeline.exporters.push_back(std::move(*e));

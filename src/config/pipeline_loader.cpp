@@ -13,6 +13,7 @@
 #include "config/builtin.h"
 #include "config/config.h"
 #include "config/exporter_loader.h"
+#include "config/json_files.h"
 #include "contract/pattern.h"
 #include "core/time_format.h"
 
@@ -22,52 +23,13 @@ namespace {
 namespace fs = std::filesystem;
 using Json = nlohmann::ordered_json;
 
-Status bad(const std::string& file, const std::string& where, const std::string& problem)
-{
-    return Status::invalid(file + ": " + (where.empty() ? "" : where + ": ") + problem);
-}
-
-Result<Json> parseJsonText(const std::string& text, const std::string& file)
-{
-    try {
-        return Json::parse(text);
-    } catch (const Json::parse_error& e) {
-        return bad(file, "", std::string("not valid JSON: ") + e.what());
-    }
-}
-
-Result<std::vector<std::pair<std::string, std::string>>> readJsonFiles(const std::string& dir, const char* what)
-{
-    std::error_code ec;
-    if (!fs::is_directory(dir, ec))
-        return Status::invalid(std::string(what) + " directory " + dir + " does not exist or is not a directory");
-    std::vector<std::string> paths;
-    for (const auto& entry : fs::directory_iterator(dir, ec)) {
-        if (entry.path().extension() == ".json" && entry.is_regular_file())
-            paths.push_back(entry.path().string());
-    }
-    if (ec)
-        return Status::ioError("cannot list " + dir + ": " + ec.message());
-    std::sort(paths.begin(), paths.end());
-    std::vector<std::pair<std::string, std::string>> files;
-    for (const auto& path : paths) {
-        std::ifstream in(path, std::ios::binary);
-        if (!in)
-            return Status::ioError(path + ": cannot read");
-        std::ostringstream text;
-        text << in.rdbuf();
-        files.emplace_back(path, text.str());
-    }
-    return files;
-}
-
 Status onlyKeys(const Json& object, std::initializer_list<const char*> allowed, const std::string& file,
                 const std::string& where)
 {
     for (const auto& item : object.items()) {
         const std::string& key = item.key();
         if (std::none_of(allowed.begin(), allowed.end(), [&](const char* a) { return key == a; }))
-            return bad(file, where.empty() ? key : where + "." + key, "unknown key");
+            return fileError(file, where.empty() ? key : where + "." + key, "unknown key");
     }
     return Status::ok();
 }
@@ -115,22 +77,22 @@ Result<FieldSpec> parseField(const std::string& name, const Json& j, const std::
     FieldSpec f;
     f.name = name;
     if (!j.is_object())
-        return bad(file, where, "must be an object");
+        return fileError(file, where, "must be an object");
     SLUICE_RETURN_IF_ERROR(onlyKeys(j, {"type", "items", "required", "pii", "pattern", "max_length", "description"},
                                     file, where));
     if (name.empty() || name.size() > 128)
-        return bad(file, where, "field names must be 1 to 128 bytes");
+        return fileError(file, where, "field names must be 1 to 128 bytes");
     if (name == "meta")
-        return bad(file, where, "'meta' is reserved for event metadata");
+        return fileError(file, where, "'meta' is reserved for event metadata");
     if (isReservedColumn(name))
-        return bad(file, where, "'" + name + "' is reserved (it names a metadata column of the events table)");
+        return fileError(file, where, "'" + name + "' is reserved (it names a metadata column of the events table)");
     if (!j.contains("type") || !j["type"].is_string())
-        return bad(file, where + ".type", "is required and must be a string");
+        return fileError(file, where + ".type", "is required and must be a string");
     std::string type = j["type"].get<std::string>();
     if (type == "array") {
         f.array = true;
         if (!j.contains("items"))
-            return bad(file, where + ".items", "is required for an array");
+            return fileError(file, where + ".items", "is required for an array");
         const Json& items = j["items"];
         std::string itemType;
         if (items.is_string())
@@ -138,48 +100,48 @@ Result<FieldSpec> parseField(const std::string& name, const Json& j, const std::
         else if (items.is_object() && items.contains("type") && items["type"].is_string() && items.size() == 1)
             itemType = items["type"].get<std::string>();
         else
-            return bad(file, where + ".items", "must be a type name or {\"type\": name}");
+            return fileError(file, where + ".items", "must be a type name or {\"type\": name}");
         auto t = parseType(itemType);
         if (!t || itemType == "array")
-            return bad(file, where + ".items", itemType == "array" ? "arrays of arrays are not supported" : t.status().message());
+            return fileError(file, where + ".items", itemType == "array" ? "arrays of arrays are not supported" : t.status().message());
         f.type = *t;
     } else {
         if (j.contains("items"))
-            return bad(file, where + ".items", "only arrays have items");
+            return fileError(file, where + ".items", "only arrays have items");
         auto t = parseType(type);
         if (!t)
-            return bad(file, where + ".type", t.status().message());
+            return fileError(file, where + ".type", t.status().message());
         f.type = *t;
     }
     if (j.contains("required")) {
         if (!j["required"].is_boolean())
-            return bad(file, where + ".required", "must be true or false");
+            return fileError(file, where + ".required", "must be true or false");
         f.required = j["required"].get<bool>();
     }
     if (j.contains("pii")) {
         const Json& p = j["pii"];
         if (!isInteger(p) || p.get<int64_t>() < 0 || p.get<int64_t>() > kMaxPurposeLevel)
-            return bad(file, where + ".pii", "must be a purpose level from 0 to " + std::to_string(kMaxPurposeLevel));
+            return fileError(file, where + ".pii", "must be a purpose level from 0 to " + std::to_string(kMaxPurposeLevel));
         f.pii = p.get<int>();
         if (f.type != FieldType::kString)
-            return bad(file, where + ".pii", "a PII field must be a string or an array of strings");
+            return fileError(file, where + ".pii", "a PII field must be a string or an array of strings");
     }
     if (j.contains("pattern")) {
         if (!j["pattern"].is_string())
-            return bad(file, where + ".pattern", "must be a string");
+            return fileError(file, where + ".pattern", "must be a string");
         if (f.type != FieldType::kString)
-            return bad(file, where + ".pattern", "only strings can have a pattern");
+            return fileError(file, where + ".pattern", "only strings can have a pattern");
         f.pattern = j["pattern"].get<std::string>();
         auto compiled = contract::Pattern::compile(f.pattern);
         if (!compiled)
-            return bad(file, where + ".pattern", compiled.status().message());
+            return fileError(file, where + ".pattern", compiled.status().message());
     }
     if (j.contains("max_length")) {
         const Json& m = j["max_length"];
         if (!isInteger(m) || m.get<int64_t>() < 1 || m.get<int64_t>() > (1 << 30))
-            return bad(file, where + ".max_length", "must be a positive integer (bytes)");
+            return fileError(file, where + ".max_length", "must be a positive integer (bytes)");
         if (f.type != FieldType::kString)
-            return bad(file, where + ".max_length", "only strings have a length");
+            return fileError(file, where + ".max_length", "only strings have a length");
         f.maxLength = m.get<uint32_t>();
     }
     return f;
@@ -192,19 +154,19 @@ Result<ContractSpec> parseContract(const std::string& text, const std::string& f
         return parsed.status();
     const Json& j = *parsed;
     if (!j.is_object())
-        return bad(file, "", "a contract must be a JSON object");
+        return fileError(file, "", "a contract must be a JSON object");
     SLUICE_RETURN_IF_ERROR(onlyKeys(j, {"ref", "key_field", "data_subject_field", "retention_days", "fields", "description"},
                                     file, ""));
     ContractSpec c;
     c.path = file;
     c.definition = j.dump();
     if (!j.contains("ref") || !j["ref"].is_string())
-        return bad(file, "ref", "is required and must be a string like handle/name/1.0.0");
+        return fileError(file, "ref", "is required and must be a string like handle/name/1.0.0");
     c.ref = j["ref"].get<std::string>();
     if (c.ref.size() > 200 || !validRef(c.ref))
-        return bad(file, "ref", "'" + c.ref + "' is not of the form handle/name/major.minor.patch");
+        return fileError(file, "ref", "'" + c.ref + "' is not of the form handle/name/major.minor.patch");
     if (!j.contains("fields") || !j["fields"].is_object() || j["fields"].empty())
-        return bad(file, "fields", "is required and must be a non-empty object");
+        return fileError(file, "fields", "is required and must be a non-empty object");
     for (const auto& [name, value] : j["fields"].items()) {
         auto f = parseField(name, value, file);
         if (!f)
@@ -212,29 +174,29 @@ Result<ContractSpec> parseContract(const std::string& text, const std::string& f
         c.fields.push_back(std::move(*f));
     }
     if (!j.contains("key_field") || !j["key_field"].is_string())
-        return bad(file, "key_field", "is required and must name a field");
+        return fileError(file, "key_field", "is required and must name a field");
     c.keyField = j["key_field"].get<std::string>();
     c.keyFieldIndex = c.fieldIndex(c.keyField);
     if (c.keyFieldIndex < 0)
-        return bad(file, "key_field", "'" + c.keyField + "' is not a field of the contract");
+        return fileError(file, "key_field", "'" + c.keyField + "' is not a field of the contract");
     const FieldSpec& key = c.fields[static_cast<size_t>(c.keyFieldIndex)];
     if (key.type != FieldType::kString || key.array || !key.required)
-        return bad(file, "key_field", "'" + c.keyField + "' must be a required string field (every event needs a key)");
+        return fileError(file, "key_field", "'" + c.keyField + "' must be a required string field (every event needs a key)");
     if (j.contains("data_subject_field")) {
         if (!j["data_subject_field"].is_string())
-            return bad(file, "data_subject_field", "must name a field");
+            return fileError(file, "data_subject_field", "must name a field");
         c.subjectField = j["data_subject_field"].get<std::string>();
         c.subjectFieldIndex = c.fieldIndex(c.subjectField);
         if (c.subjectFieldIndex < 0)
-            return bad(file, "data_subject_field", "'" + c.subjectField + "' is not a field of the contract");
+            return fileError(file, "data_subject_field", "'" + c.subjectField + "' is not a field of the contract");
         const FieldSpec& s = c.fields[static_cast<size_t>(c.subjectFieldIndex)];
         if (s.type != FieldType::kString || s.array)
-            return bad(file, "data_subject_field", "'" + c.subjectField + "' must be a string field");
+            return fileError(file, "data_subject_field", "'" + c.subjectField + "' must be a string field");
     }
     if (j.contains("retention_days")) {
         const Json& r = j["retention_days"];
         if (!isInteger(r) || r.get<int64_t>() < 0 || r.get<int64_t>() > 36500)
-            return bad(file, "retention_days", "must be an integer from 0 (keep) to 36500");
+            return fileError(file, "retention_days", "must be an integer from 0 (keep) to 36500");
         c.retentionDays = r.get<int>();
     }
     return c;
@@ -243,14 +205,14 @@ Result<ContractSpec> parseContract(const std::string& text, const std::string& f
 Result<std::vector<int>> parseLevels(const Json& j, const std::string& file, const std::string& where)
 {
     if (!j.is_array())
-        return bad(file, where, "must be an array of purpose levels");
+        return fileError(file, where, "must be an array of purpose levels");
     std::vector<int> levels;
     for (const Json& level : j) {
         if (!isInteger(level) || level.get<int64_t>() < 0 || level.get<int64_t>() > kMaxPurposeLevel)
-            return bad(file, where, "purpose levels are integers from 0 to " + std::to_string(kMaxPurposeLevel));
+            return fileError(file, where, "purpose levels are integers from 0 to " + std::to_string(kMaxPurposeLevel));
         int v = level.get<int>();
         if (std::find(levels.begin(), levels.end(), v) != levels.end())
-            return bad(file, where, "level " + std::to_string(v) + " is listed twice");
+            return fileError(file, where, "level " + std::to_string(v) + " is listed twice");
         levels.push_back(v);
     }
     return levels;
@@ -265,53 +227,53 @@ Result<int64_t> parseDurationField(const Json& j, const std::string& file, const
     } else if (isInteger(j) && j.get<int64_t>() >= 0) {
         return j.get<int64_t>();
     }
-    return bad(file, where, "must be a duration such as \"500ms\", \"30s\", \"1m\", \"1h\" or \"1d\"");
+    return fileError(file, where, "must be a duration such as \"500ms\", \"30s\", \"1m\", \"1h\" or \"1d\"");
 }
 
 Result<OutputSpec> parseOutput(const Json& j, const std::string& contract, const std::string& file,
                                const std::string& where, const fs::path& baseDir)
 {
     if (!j.is_object())
-        return bad(file, where, "must be an object");
+        return fileError(file, where, "must be an object");
     SLUICE_RETURN_IF_ERROR(onlyKeys(j, {"name", "type", "purposes", "mask", "description"}, file, where));
     OutputSpec o;
     o.contract = contract;
     o.path = file;
     if (!j.contains("name") || !j["name"].is_string())
-        return bad(file, where + ".name", "is required");
+        return fileError(file, where + ".name", "is required");
     o.name = j["name"].get<std::string>();
     if (j.contains("type")) {
         if (!j["type"].is_string())
-            return bad(file, where + ".type", "must be \"granular\" or \"cumulative\"");
+            return fileError(file, where + ".type", "must be \"granular\" or \"cumulative\"");
         std::string type = j["type"].get<std::string>();
         if (type == "granular")
             o.type = OutputType::kGranular;
         else if (type == "cumulative")
             o.type = OutputType::kCumulative;
         else
-            return bad(file, where + ".type", "'" + type + "' is neither \"granular\" nor \"cumulative\"");
+            return fileError(file, where + ".type", "'" + type + "' is neither \"granular\" nor \"cumulative\"");
     }
     if (!j.contains("purposes"))
-        return bad(file, where + ".purposes", "is required");
+        return fileError(file, where + ".purposes", "is required");
     auto levels = parseLevels(j["purposes"], file, where + ".purposes");
     if (!levels)
         return levels.status();
     o.purposes = std::move(*levels);
     if (o.purposes.empty())
-        return bad(file, where + ".purposes", "must list at least one purpose level");
+        return fileError(file, where + ".purposes", "must list at least one purpose level");
     if (o.type == OutputType::kCumulative && o.purposes.size() != 1)
-        return bad(file, where + ".purposes", "a cumulative output has exactly one level");
+        return fileError(file, where + ".purposes", "a cumulative output has exactly one level");
     if (j.contains("mask")) {
         const Json& m = j["mask"];
         const std::string mw = where + ".mask";
         if (!m.is_object())
-            return bad(file, mw, "must be an object");
+            return fileError(file, mw, "must be an object");
         SLUICE_RETURN_IF_ERROR(onlyKeys(m, {"fields", "algorithm", "seed_file"}, file, mw));
         if (!m.contains("fields") || !m["fields"].is_array())
-            return bad(file, mw + ".fields", "is required and must be an array of field names");
+            return fileError(file, mw + ".fields", "is required and must be an array of field names");
         for (const Json& f : m["fields"]) {
             if (!f.is_string())
-                return bad(file, mw + ".fields", "must hold field names");
+                return fileError(file, mw + ".fields", "must hold field names");
             o.maskedFields.push_back(f.get<std::string>());
         }
         if (m.contains("algorithm")) {
@@ -321,17 +283,17 @@ Result<OutputSpec> parseOutput(const Json& j, const std::string& contract, const
             else if (a == "murmur3")
                 o.algorithm = MaskAlgorithm::kMurmur3;
             else
-                return bad(file, mw + ".algorithm", "must be \"hmac-sha256\" or \"murmur3\"");
+                return fileError(file, mw + ".algorithm", "must be \"hmac-sha256\" or \"murmur3\"");
         }
         if (m.contains("seed_file")) {
             if (!m["seed_file"].is_string() || m["seed_file"].get<std::string>().empty())
-                return bad(file, mw + ".seed_file", "must be a path");
+                return fileError(file, mw + ".seed_file", "must be a path");
             fs::path seed = m["seed_file"].get<std::string>();
             if (seed.is_relative())
                 seed = baseDir / seed;
             std::error_code ec;
             if (!fs::is_regular_file(seed, ec))
-                return bad(file, mw + ".seed_file", seed.string() + " does not exist");
+                return fileError(file, mw + ".seed_file", seed.string() + " does not exist");
             o.seedFile = seed.string();
         }
     }
@@ -379,17 +341,17 @@ Status parseWindow(const Json& j, const std::string& file, const std::string& wh
     }
     SLUICE_RETURN_IF_ERROR(onlyKeys(j, {"type", "size", "slide", "gap"}, file, where));
     if (!j.contains("type") || !j["type"].is_string())
-        return bad(file, where + ".type", "is required: \"tumbling\", \"sliding\" or \"session\"");
+        return fileError(file, where + ".type", "is required: \"tumbling\", \"sliding\" or \"session\"");
     const std::string type = j["type"].get<std::string>();
     auto duration = [&](const char* key, const char* example) -> Result<int64_t> {
         if (!j.contains(key))
-            return bad(file, where + "." + key, std::string("is required for a ") + type + " window (for example \"" +
+            return fileError(file, where + "." + key, std::string("is required for a ") + type + " window (for example \"" +
                                                     example + "\")");
         return parseDurationField(j[key], file, where + "." + key);
     };
     auto refuse = [&](const char* key) -> Status {
         if (j.contains(key))
-            return bad(file, where + "." + key, "does not apply to a " + type + " window");
+            return fileError(file, where + "." + key, "does not apply to a " + type + " window");
         return Status::ok();
     };
     if (type == "tumbling" || type == "sliding") {
@@ -420,14 +382,14 @@ Status parseWindow(const Json& j, const std::string& file, const std::string& wh
         a.gapMs = *gap;
         return Status::ok();
     }
-    return bad(file, where + ".type", "'" + type + "' is not \"tumbling\", \"sliding\" or \"session\"");
+    return fileError(file, where + ".type", "'" + type + "' is not \"tumbling\", \"sliding\" or \"session\"");
 }
 
 Result<AggregationSpec> parseAggregation(const Json& j, const std::string& contract, const std::string& file,
                                          const std::string& where)
 {
     if (!j.is_object())
-        return bad(file, where, "must be an object");
+        return fileError(file, where, "must be an object");
     SLUICE_RETURN_IF_ERROR(onlyKeys(j,
                                     {"name", "window", "group_by", "metrics", "consent", "allowed_lateness",
                                      "min_group_size", "description"},
@@ -436,28 +398,28 @@ Result<AggregationSpec> parseAggregation(const Json& j, const std::string& contr
     a.contract = contract;
     a.path = file;
     if (!j.contains("name") || !j["name"].is_string())
-        return bad(file, where + ".name", "is required");
+        return fileError(file, where + ".name", "is required");
     a.name = j["name"].get<std::string>();
     if (!j.contains("window"))
-        return bad(file, where + ".window", "is required (for example \"1m\")");
+        return fileError(file, where + ".window", "is required (for example \"1m\")");
     SLUICE_RETURN_IF_ERROR(parseWindow(j["window"], file, where + ".window", a));
     if (j.contains("group_by")) {
         if (!j["group_by"].is_array())
-            return bad(file, where + ".group_by", "must be an array of field names");
+            return fileError(file, where + ".group_by", "must be an array of field names");
         for (const Json& g : j["group_by"]) {
             if (!g.is_string())
-                return bad(file, where + ".group_by", "must hold field names");
+                return fileError(file, where + ".group_by", "must hold field names");
             a.groupBy.push_back(g.get<std::string>());
         }
     }
     if (!j.contains("metrics") || !j["metrics"].is_array() || j["metrics"].empty())
-        return bad(file, where + ".metrics", "is required: a list such as [\"count\", \"sum(total)\"]");
+        return fileError(file, where + ".metrics", "is required: a list such as [\"count\", \"sum(total)\"]");
     for (const Json& m : j["metrics"]) {
         if (!m.is_string())
-            return bad(file, where + ".metrics", "must hold strings such as \"sum(total)\"");
+            return fileError(file, where + ".metrics", "must hold strings such as \"sum(total)\"");
         auto metric = parseMetric(m.get<std::string>());
         if (!metric)
-            return bad(file, where + ".metrics", metric.status().message());
+            return fileError(file, where + ".metrics", metric.status().message());
         a.metrics.push_back(std::move(*metric));
     }
     if (j.contains("consent")) {
@@ -468,7 +430,7 @@ Result<AggregationSpec> parseAggregation(const Json& j, const std::string& contr
     }
     // How long windows wait for out-of-order events decides what counts as late: no default.
     if (!j.contains("allowed_lateness"))
-        return bad(file, where + ".allowed_lateness",
+        return fileError(file, where + ".allowed_lateness",
                    "is required: how long a window waits for out-of-order events (for example \"30s\"; \"0s\" "
                    "makes every event behind the largest event time seen late for windows that ended)");
     auto lateness = parseDurationField(j["allowed_lateness"], file, where + ".allowed_lateness");
@@ -480,7 +442,7 @@ Result<AggregationSpec> parseAggregation(const Json& j, const std::string& contr
         const Json& k = j["min_group_size"];
         const auto limit = static_cast<int64_t>(aggregate::SubjectSet::kExactLimit);
         if (!isInteger(k) || k.get<int64_t>() < 1 || k.get<int64_t>() > limit)
-            return bad(file, where + ".min_group_size",
+            return fileError(file, where + ".min_group_size",
                        "must be an integer from 1 to " + std::to_string(limit) + " (distinct data subjects; default " +
                            std::to_string(kDefaultMinGroupSize) + ")");
         a.minGroupSize = k.get<int>();
@@ -495,16 +457,16 @@ Status parsePipeline(const std::string& text, const std::string& file, const fs:
         return parsed.status();
     const Json& j = *parsed;
     if (!j.is_object())
-        return bad(file, "", "a pipeline must be a JSON object");
+        return fileError(file, "", "a pipeline must be a JSON object");
     SLUICE_RETURN_IF_ERROR(onlyKeys(j, {"contract", "outputs", "aggregations", "description"}, file, ""));
     if (!j.contains("contract") || !j["contract"].is_string())
-        return bad(file, "contract", "is required: the ref of the contract this pipeline reads");
+        return fileError(file, "contract", "is required: the ref of the contract this pipeline reads");
     std::string contract = j["contract"].get<std::string>();
     if (!out.findContract(contract))
-        return bad(file, "contract", "no contract '" + contract + "' is loaded");
+        return fileError(file, "contract", "no contract '" + contract + "' is loaded");
     if (j.contains("outputs")) {
         if (!j["outputs"].is_array())
-            return bad(file, "outputs", "must be an array");
+            return fileError(file, "outputs", "must be an array");
         for (size_t i = 0; i < j["outputs"].size(); ++i) {
             auto o = parseOutput(j["outputs"][i], contract, file, "outputs[" + std::to_string(i) + "]", baseDir);
             if (!o)
@@ -514,7 +476,7 @@ Status parsePipeline(const std::string& text, const std::string& file, const fs:
     }
     if (j.contains("aggregations")) {
         if (!j["aggregations"].is_array())
-            return bad(file, "aggregations", "must be an array");
+            return fileError(file, "aggregations", "must be an array");
         for (size_t i = 0; i < j["aggregations"].size(); ++i) {
             auto a = parseAggregation(j["aggregations"][i], contract, file, "aggregations[" + std::to_string(i) + "]");
             if (!a)
@@ -535,18 +497,18 @@ Status checkNames(const PipelineSpec& p)
     std::set<std::string> taken;
     for (const ContractSpec& c : p.contracts) {
         if (!taken.insert(c.viewName()).second)
-            return bad(c.path, "ref", "contract refs '" + c.ref + "' and another map to the same SQL name " + c.viewName());
+            return fileError(c.path, "ref", "contract refs '" + c.ref + "' and another map to the same SQL name " + c.viewName());
     }
     auto claim = [&](const std::string& name, const std::string& path, const std::string& what) {
         if (!validName(name))
-            return bad(path, what, "'" + name + "' must be lowercase letters, digits and _ (starting with a letter)");
+            return fileError(path, what, "'" + name + "' must be lowercase letters, digits and _ (starting with a letter)");
         for (const char* prefix : {"events_", "derived_", "agg_", "sqlite_"})
             if (name.rfind(prefix, 0) == 0)
-                return bad(path, what, "'" + name + "' may not start with " + prefix);
+                return fileError(path, what, "'" + name + "' may not start with " + prefix);
         if (kBuiltin.count(name))
-            return bad(path, what, "'" + name + "' is the name of a built-in table");
+            return fileError(path, what, "'" + name + "' is the name of a built-in table");
         if (!taken.insert(name).second)
-            return bad(path, what, "the name '" + name + "' is used twice (outputs, aggregations and contract views share one namespace)");
+            return fileError(path, what, "the name '" + name + "' is used twice (outputs, aggregations and contract views share one namespace)");
         return Status::ok();
     };
     for (const OutputSpec& o : p.outputs)
@@ -562,7 +524,7 @@ Status checkOutputs(const PipelineSpec& p)
         const ContractSpec* c = p.findContract(o.contract);
         for (const std::string& f : o.maskedFields) {
             if (c->fieldIndex(f) < 0)
-                return bad(o.path, "outputs." + o.name + ".mask.fields", "'" + f + "' is not a field of " + c->ref);
+                return fileError(o.path, "outputs." + o.name + ".mask.fields", "'" + f + "' is not a field of " + c->ref);
         }
     }
     return Status::ok();
@@ -587,7 +549,7 @@ Result<PipelinePtr> loadPipeline(const PipelineConfig& config)
         if (!c)
             return c.status();
         if (const ContractSpec* other = spec->findContract(c->ref))
-            return bad(path, "ref", "contract " + c->ref + " is already defined in " + other->path);
+            return fileError(path, "ref", "contract " + c->ref + " is already defined in " + other->path);
         spec->contracts.push_back(std::move(*c));
     }
     if (spec->contracts.empty())
