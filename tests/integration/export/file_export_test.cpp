@@ -295,3 +295,77 @@ TEST_CASE("forgetting a subject while exporting: the WAL is truncated and the fo
         CHECK(!forgotten.empty());
     }
 }
+
+TEST_CASE("the file exporter exports an aggregation's windows when they become final, and only then",
+          "[integration][export]")
+{
+    TempDir dir("sluice-export-windows");
+    Daemon daemon(dir, exportingDaemon(dir, "200ms", "none"));
+    REQUIRE(daemon.start());
+    TrackedProducer::Options o;
+    o.endpoint = daemon.routerEndpoint();
+    o.producerId = "windows";
+    TrackedProducer producer(o);
+    // revenue_by_country: 1-minute windows, 30 s allowed lateness, groups of at least 5 customers.
+    // Windows at minutes 0 and 1 (NL and DE, 6 customers each: none final yet, the watermark
+    // is 30 s behind the latest event), then events at minute 10 that move the watermark past
+    // both; minute 10's window stays open.
+    const int64_t t0 = 1'763'712'000'000;  // a whole minute
+    std::vector<std::string> lines;
+    auto event = [&](int64_t t, const std::string& country, int customer) {
+        const std::string id = "w-" + std::to_string(lines.size());
+        lines.push_back(R"({"meta":{"contract":"acme/checkout/1.0.0","consent":[0,1,2],"event_id":")" + id +
+                        R"(","event_time":)" + std::to_string(t) + R"(},"session_id":"s-)" + std::to_string(customer) +
+                        R"(","customer_id":"c-)" + std::to_string(customer) + R"(","country":")" + country +
+                        R"(","total":2.5,"items":1})");
+    };
+    for (int minute = 0; minute < 2; ++minute)
+        for (int c = 0; c < 6; ++c) {
+            event(t0 + minute * 60'000 + c * 1000, "NL", c);
+            event(t0 + minute * 60'000 + c * 1000 + 500, "DE", 100 + c);
+        }
+    REQUIRE(producer.send(lines, 0, lines.size()));
+    REQUIRE(producer.flush());
+    const std::string exportDir = daemon.stateDir() + "/export/lake";
+    // Nothing final yet: the files (once the events are in) hold no window.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (recordsOf(readExport(exportDir), "contract", "acme/checkout/1.0.0").size() < lines.size() &&
+           std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    REQUIRE(recordsOf(readExport(exportDir), "contract", "acme/checkout/1.0.0").size() == lines.size());
+    CHECK(recordsOf(readExport(exportDir), "aggregation", "revenue_by_country").empty());
+    CHECK(queryInt(daemon.database(), "SELECT count(*) FROM revenue_by_country WHERE final = 1") == 0);
+
+    const size_t before = lines.size();
+    for (int c = 0; c < 6; ++c)
+        event(t0 + 10 * 60'000 + c, "NL", c);
+    REQUIRE(producer.send(lines, before, lines.size()));
+    REQUIRE(producer.flush());
+    REQUIRE(daemon.stop(SIGTERM) == 0);
+
+    const std::string db = daemon.database();
+    const ExportedFiles files = readExport(exportDir);
+    for (const std::string& p : files.problems)
+        FAIL_CHECK(p);
+    std::map<std::string, nlohmann::json> exported;
+    for (const auto& w : recordsOf(files, "aggregation", "revenue_by_country")) {
+        const std::string k = std::to_string(w["window_start_ms"].get<int64_t>()) + "/" + w["country"].get<std::string>();
+        CHECK(exported.count(k) == 0);
+        CHECK(w["final"] == 1);
+        exported[k] = w;
+    }
+    // Exactly the view's final windows (2 minutes x 2 countries), with the view's figures.
+    const auto finals = queryRows(db, "SELECT window_start_ms, country, count, sum_total FROM revenue_by_country "
+                                      "WHERE final = 1 ORDER BY window_start_ms, country");
+    CHECK(finals.size() == 4);
+    CHECK(exported.size() == finals.size());
+    for (const auto& row : finals) {
+        const auto it = exported.find(row[0] + "/" + row[1]);
+        REQUIRE(it != exported.end());
+        CHECK(std::to_string(it->second["count"].get<int64_t>()) == row[2]);
+        CHECK(it->second["sum_total"].get<double>() == Approx(std::stod(row[3])));
+    }
+    // Minute 10's window is in the database, open, and not in the files.
+    CHECK(queryInt(db, "SELECT count(*) FROM agg_revenue_by_country WHERE final = 0") >= 1);
+    CHECK(exported.count(std::to_string(t0 + 10 * 60'000) + "/NL") == 0);
+}
