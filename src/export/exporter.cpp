@@ -220,6 +220,15 @@ Status Exporter::openSink()
 {
     SinkPosition position = durable_;
     SLUICE_RETURN_IF_ERROR(sink_->open(position));
+    std::string state = cursorState_;
+    if (Status s = sink_->checkState(state); !s) {
+        sink_->close();
+        return s;
+    }
+    if (state != cursorState_) {
+        cursorState_ = std::move(state);
+        saved_.batchId = ~0ULL;  // save the new state with the cursor
+    }
     if (position.batchId > durable_.batchId || position.shredId > durable_.shredId) {
         log::notice("exporter '", options_.spec.name, "': its sink already holds up to batch ", position.batchId,
                     "; continuing from there");
@@ -238,6 +247,18 @@ Status Exporter::openSink()
 void Exporter::failed(const Status& why)
 {
     stats_.errors.fetch_add(1, std::memory_order_relaxed);
+    if (const std::string refusal = sink_->refusal(); !refusal.empty()) {
+        // Retrying cannot help: stop until reconfigured (SIGHUP with a changed definition) or restarted.
+        if (!stats_.refused.exchange(true))
+            log::error("exporter '", options_.spec.name, "' stops: ", refusal);
+        stats_.up.store(false);
+        if (sinkOpen_)
+            sink_->close();
+        sinkOpen_ = false;
+        read_ = durable_;
+        retryAtMs_ = INT64_MAX;
+        return;
+    }
     if (stats_.up.exchange(false) || backoffMs_ == 0)
         log::error("exporter '", options_.spec.name, "': sink failed, retrying with backoff: ", why.message());
     else

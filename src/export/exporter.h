@@ -36,6 +36,7 @@ struct ExporterStats {
     std::atomic<uint64_t> lagBatches{0};
     std::atomic<double> lagSeconds{0.0};
     std::atomic<bool> up{false};
+    std::atomic<bool> refused{false};  // stopped: the sink refuses to go on (Sink::refusal)
     std::atomic<uint64_t> tombstones{0};
     std::atomic<uint64_t> readRecords{0};  // read and encoded by this exporter (the rest came from the feed)
 };

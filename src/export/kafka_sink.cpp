@@ -20,6 +20,7 @@ constexpr uint64_t kMaxInFlight = 10'000;        // records produced and not yet
 constexpr int64_t kStallMs = 15'000;             // no acknowledgement for this long: the sink is down
 constexpr int kMetadataTimeoutMs = 5000;
 constexpr int64_t kReadBack = 256;               // records read back per partition at open()
+constexpr int64_t kPartitionCheckMs = 10'000;    // how often a running exporter checks the partition counts
 const std::string kKeysSourceName = "keys";      // the sluice-source header of key records
 
 int64_t wallMs()
@@ -183,18 +184,15 @@ Status KafkaSink::open(SinkPosition& position)
         TopicPtr topic(rd_kafka_topic_new(h->producer.get(), name.c_str(), nullptr));
         if (!topic)
             return Status::invalid("topic " + name + ": " + rd_kafka_err2str(rd_kafka_last_error()));
-        const rd_kafka_metadata_t* raw = nullptr;
-        const rd_kafka_resp_err_t e = rd_kafka_metadata(h->producer.get(), 0, topic.get(), &raw, kMetadataTimeoutMs);
-        std::unique_ptr<const rd_kafka_metadata_t, MetadataDestroy> md(raw);
-        if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
-            return Status::ioError("Kafka is not reachable (metadata of topic " + name + "): " + rd_kafka_err2str(e));
-        if (md->topic_cnt != 1 || md->topics[0].err != RD_KAFKA_RESP_ERR_NO_ERROR || md->topics[0].partition_cnt < 1)
-            return Status::ioError("topic " + name + " is not available: " +
-                                   rd_kafka_err2str(md->topic_cnt ? md->topics[0].err : RD_KAFKA_RESP_ERR_UNKNOWN));
-        partitions_[name] = md->topics[0].partition_cnt;
         h->topics.emplace(name, std::move(topic));
     }
     h_ = std::move(h);
+    auto counts = partitionCounts();
+    if (!counts) {
+        h_.reset();
+        return counts.status();
+    }
+    partitions_ = std::move(*counts);
     SLUICE_RETURN_IF_ERROR(reconcile(position));
     durable_ = position;
     written_ = position.batchId;
@@ -204,6 +202,55 @@ Status KafkaSink::open(SinkPosition& position)
     outstanding_ = 0;
     error_.clear();
     lastProgressMs_ = wallMs();
+    nextPartitionCheckMs_ = lastProgressMs_ + kPartitionCheckMs;
+    return Status::ok();
+}
+
+Result<std::map<std::string, int32_t>> KafkaSink::partitionCounts()
+{
+    std::map<std::string, int32_t> counts;
+    for (const auto& [name, topic] : h_->topics) {
+        const rd_kafka_metadata_t* raw = nullptr;
+        const rd_kafka_resp_err_t e = rd_kafka_metadata(h_->producer.get(), 0, topic.get(), &raw, kMetadataTimeoutMs);
+        std::unique_ptr<const rd_kafka_metadata_t, MetadataDestroy> md(raw);
+        if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
+            return Status::ioError("Kafka is not reachable (metadata of topic " + name + "): " + rd_kafka_err2str(e));
+        if (md->topic_cnt != 1 || md->topics[0].err != RD_KAFKA_RESP_ERR_NO_ERROR || md->topics[0].partition_cnt < 1)
+            return Status::ioError("topic " + name + " is not available: " +
+                                   rd_kafka_err2str(md->topic_cnt ? md->topics[0].err : RD_KAFKA_RESP_ERR_UNKNOWN));
+        counts[name] = md->topics[0].partition_cnt;
+    }
+    return counts;
+}
+
+Status KafkaSink::comparePartitions(const std::map<std::string, int32_t>& before,
+                                    const std::map<std::string, int32_t>& now, const char* since)
+{
+    for (const auto& [name, count] : now) {
+        auto it = before.find(name);
+        if (it == before.end() || it->second == count)
+            continue;
+        refusal_ = "topic " + name + " has " + std::to_string(count) + " partitions, " + std::to_string(it->second) +
+                   " " + since + ": records are partitioned by key and count, and resuming without duplicates "
+                   "needs the same count; the exporter stops (docs/exporters.md, 'Partition counts')";
+        return Status::invalid(refusal_);
+    }
+    return Status::ok();
+}
+
+Status KafkaSink::checkState(std::string& state)
+{
+    std::map<std::string, int32_t> saved;
+    std::istringstream lines(state);
+    for (std::string line; std::getline(lines, line);) {
+        const size_t eq = line.rfind('=');
+        if (eq != std::string::npos)
+            saved[line.substr(0, eq)] = std::atoi(line.c_str() + eq + 1);
+    }
+    SLUICE_RETURN_IF_ERROR(comparePartitions(saved, partitions_, "when the exporter last wrote to it"));
+    state.clear();
+    for (const auto& [name, count] : partitions_)
+        state += name + "=" + std::to_string(count) + "\n";
     return Status::ok();
 }
 
@@ -386,6 +433,13 @@ Result<SinkPosition> KafkaSink::sync(int64_t nowMs, bool force)
         return Status::ioError(std::string("Kafka producer failed: ") + rd_kafka_err2name(fatal) + ": " + reason);
     if (!error_.empty())
         return Status::ioError(error_);
+    if (nowMs >= nextPartitionCheckMs_) {
+        nextPartitionCheckMs_ = nowMs + kPartitionCheckMs;
+        auto counts = partitionCounts();
+        if (!counts)
+            return counts.status();
+        SLUICE_RETURN_IF_ERROR(comparePartitions(partitions_, *counts, "when the exporter started writing to it"));
+    }
     durable_.batchId = pendingBatches_.empty() ? written_ : pendingBatches_.begin()->first - 1;
     durable_.shredId = pendingShreds_.empty() ? forgotten_ : pendingShreds_.begin()->first - 1;
     if (outstanding_ == 0)

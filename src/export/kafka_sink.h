@@ -40,6 +40,10 @@ public:
     ~KafkaSink() override;
 
     Status open(SinkPosition& position) override;
+    // The state is each topic's partition count ("topic=N" lines): a record's partition follows
+    // from its key and the count, and so does reading the topics back at open().
+    Status checkState(std::string& state) override;
+    std::string refusal() const override { return refusal_; }
     Status write(const BatchRecords& batch) override;
     Status forget(const std::vector<store::ShredEntry>& entries) override;
     Result<SinkPosition> sync(int64_t nowMs, bool force) override;
@@ -52,6 +56,11 @@ private:
     Status produce(const std::string& topic, const std::string& key, const std::string* value,
                    const std::vector<std::pair<std::string, std::string>>& headers, uint64_t opaque);
     Status reconcile(SinkPosition& position);
+    // Each topic's partition count now, from the brokers.
+    Result<std::map<std::string, int32_t>> partitionCounts();
+    // A refusal when `now` differs from the counts the records were partitioned by.
+    Status comparePartitions(const std::map<std::string, int32_t>& before, const std::map<std::string, int32_t>& now,
+                             const char* since);
     void delivered(uint64_t opaque, int err, const char* message);
     friend struct KafkaCallbacks;
 
@@ -68,6 +77,8 @@ private:
     uint64_t outstanding_ = 0;
     int64_t lastProgressMs_ = 0;
     std::string error_;  // the first delivery failure
+    std::string refusal_;
+    int64_t nextPartitionCheckMs_ = 0;
     SinkPosition durable_;
 };
 

@@ -66,6 +66,14 @@ public:
     // Connects or opens, and reconciles `position` (the database cursor) with what the sink
     // already holds, moving it forward if the sink is ahead. Called again after a failure.
     virtual Status open(SinkPosition& position) = 0;
+    // The sink's own state kept with the cursor (export_cursors.state; "" for a new exporter):
+    // checks it against the sink right after open(), before anything is written, and updates
+    // it. A mismatch the exporter cannot get past (a Kafka topic's partition count changed)
+    // fails and makes refusal() say why.
+    virtual Status checkState(std::string& /*state*/) { return Status::ok(); }
+    // Non-empty once the sink refuses to go on until an operator acts: the exporter stops
+    // retrying (sluice_export_refused) until it is reconfigured or the daemon restarts.
+    virtual std::string refusal() const { return {}; }
     // One committed batch's records (possibly none). The records are shared with other
     // exporters: a sink copies what it keeps.
     virtual Status write(const BatchRecords& batch) = 0;

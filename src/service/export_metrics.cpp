@@ -35,6 +35,9 @@ void ExportMetrics::sync()
             s.lagSeconds = &registry_.gauge("sluice_export_lag_seconds",
                                             "Age of the oldest committed batch not yet durable in the sink.", l);
             s.up = &registry_.gauge("sluice_export_up", "1 while the sink is open and working.", l);
+            s.refused = &registry_.gauge("sluice_export_refused",
+                                         "1 when the exporter stopped on a fault retrying cannot fix (a Kafka topic's "
+                                         "partition count changed).", l);
             s.batch = &registry_.gauge("sluice_export_batch", "Last batch durable in the sink (the cursor).", l);
         }
         advance(*s.records, stats.records.load(), s.seenRecords);
@@ -46,6 +49,7 @@ void ExportMetrics::sync()
         s.lagBatches->set(static_cast<double>(stats.lagBatches.load()));
         s.lagSeconds->set(stats.lagSeconds.load());
         s.up->set(stats.up.load() ? 1.0 : 0.0);
+        s.refused->set(stats.refused.load() ? 1.0 : 0.0);
         s.batch->set(static_cast<double>(stats.exportedBatch.load()));
     });
 }

@@ -30,6 +30,7 @@ private:
         Gauge* lagBatches = nullptr;
         Gauge* lagSeconds = nullptr;
         Gauge* up = nullptr;
+        Gauge* refused = nullptr;
         Gauge* batch = nullptr;
         uint64_t seenRecords = 0, seenBytes = 0, seenErrors = 0, seenRetries = 0, seenTombstones = 0, seenRead = 0;
     };
