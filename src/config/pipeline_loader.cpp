@@ -491,8 +491,10 @@ Status parsePipeline(const std::string& text, const std::string& file, const fs:
 Status checkNames(const PipelineSpec& p)
 {
     static const std::set<std::string> kBuiltin = {
-        "batches", "rejects", "keys", "key_subjects", "producer_marks", "contracts", "outputs",
-        "aggregations", "watermarks", "late_events", "meta", "shred_log", "sluice_meta", "dead_letters",
+        // Every table and view of store/schema.cpp, and "meta".
+        "aggregations", "batch_log", "batches", "contracts", "dead_letters", "export_cursors",
+        "key_subjects", "keys", "late_events", "meta", "outputs", "producer_marks", "producers",
+        "rejects", "shred_log", "sluice_meta", "sluice_tables", "watermarks",
     };
     std::set<std::string> taken;
     for (const ContractSpec& c : p.contracts) {
