@@ -142,7 +142,8 @@ struct AckProducer::Impl {
                 }
                 if (p.deadlineNs <= now) {
                     ++report.retries;
-                    p.backoffMs = std::min(p.backoffMs * 2, options.maxBackoffMs);
+                    // Never shorter than the first wait: a timeout above the cap stays as it is.
+                    p.backoffMs = std::min(p.backoffMs * 2, std::max(options.maxBackoffMs, options.timeoutMs));
                     transmit(it->first, p);
                 }
                 next = std::min(next, p.deadlineNs);

@@ -82,7 +82,7 @@ public:
         uint64_t firstSeq = 1;
         size_t window = 64;              // requests in flight
         int64_t timeoutMs = 5000;        // first resend after this long without a reply
-        int64_t maxBackoffMs = 30'000;
+        int64_t maxBackoffMs = 30'000;  // the doubling stops here (or at timeoutMs, if longer)
         int64_t giveUpMs = 0;            // 0: never give up on a request
         std::function<void(const Reply&)> onReply;
     };
