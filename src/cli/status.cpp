@@ -237,18 +237,18 @@ int runStatus(const std::vector<std::string>& args, Io& io)
     std::optional<config::Config> cfg;
     if (hasConfigArguments(vm) || !vm.count("metrics"))
         cfg = loadToolConfig(vm);
+    // Without --metrics the configuration says where the daemon listens; a configuration with
+    // metrics off names no URL, and guessing one could reach another daemon.
     std::string url;
-    if (vm.count("metrics")) {
+    if (vm.count("metrics"))
         url = vm["metrics"].as<std::string>();
-    } else if (cfg && !cfg->metricsListen.empty()) {
+    else if (cfg && !cfg->metricsListen.empty())
         url = "http://" + cfg->metricsListen + "/metrics";
-    } else {
-        url = "http://127.0.0.1:9464/metrics";
-    }
+    const bool metricsOff = url.empty();
     const bool ephemeral = !vm.count("metrics") && url.size() > 10 && url.ends_with(":0/metrics");
 
     Result<HttpResponse> response = Status::error(StatusCode::kUnavailable, "no metrics URL");
-    if (!ephemeral)
+    if (!ephemeral && !metricsOff)
         response = httpGet(url, static_cast<int>(*timeout));
     if (response && response->status == 200) {
         auto scrape = Scrape::parse(response->body);
@@ -260,7 +260,10 @@ int runStatus(const std::vector<std::string>& args, Io& io)
     }
     if (!response && response.status().code() == StatusCode::kInvalidArgument)
         throw Failure(kExitUsage, response.status().message());
-    if (ephemeral)
+    if (metricsOff)
+        io.out << "the configuration has no metrics endpoint (metrics.listen is empty): give --metrics with the URL "
+                  "of the daemon's, if it has one\n";
+    else if (ephemeral)
         io.out << "the configuration's metrics.listen uses an ephemeral port (:0): give --metrics with the URL "
                   "from sluiced's 'metrics on' log line\n";
     else if (!response && response.status().code() == StatusCode::kUnavailable)

@@ -528,6 +528,21 @@ TEST_CASE("status: from the metrics while running, from the database when down",
     CHECK(ephemeral.code == sluice::kExitUnavailable);
     CHECK(ephemeral.out.find("ephemeral port") != std::string::npos);
     CHECK(ephemeral.out.find("From the database") != std::string::npos);
+
+    // Metrics off names no address: status says so instead of trying 127.0.0.1:9464.
+    std::string config = readFile(daemon.configPath());
+    const size_t at = config.find("[metrics]\nlisten = ");
+    REQUIRE(at != std::string::npos);
+    config.insert(at + 9, "\n# metrics off");
+    config.replace(config.find("listen = ", at), 9, "listen = \n# was: ");
+    const std::string offConfig = dir.file("metrics-off.conf");
+    writeFile(offConfig, config, 0644);
+    auto off = sluicectl({"status", "--config", offConfig});
+    INFO(off.err);
+    CHECK(off.code == sluice::kExitUnavailable);
+    CHECK(off.out.find("has no metrics endpoint") != std::string::npos);
+    CHECK(off.out.find("9464") == std::string::npos);
+    CHECK(off.out.find("From the database") != std::string::npos);
 }
 
 TEST_CASE("a wrong or missing master key is refused clearly (exit 77)", "[cli][it]")
