@@ -661,6 +661,8 @@ void printComparison(const BenchOptions& o, const std::vector<Measurement>& with
 
 int runBench(const std::vector<std::string>& args)
 {
+    if (std::find(args.begin(), args.end(), "--latency-table") != args.end())
+        return runBenchLatencyTable(args);
     BenchOptions o;
     po::options_description desc("sluicectl bench [options]");
     desc.add_options()
@@ -682,7 +684,8 @@ int runBench(const std::vector<std::string>& args)
         ("exporters", po::value<std::string>(), "exporters of the daemon we start: file,stream,kafka (any of them)")
         ("compare", po::value(&o.compare), "N runs without and N with the exporters, alternating; prints medians")
         ("keep", po::bool_switch(&o.keep), "keep the daemon's temp directory")
-        ("json", po::bool_switch(&o.json), "print the results as JSON");
+        ("json", po::bool_switch(&o.json), "print the results as JSON")
+        ("latency-table", "instead: p50/p99 against max_delay at C/4 and C/2 (see --latency-table --help)");
     po::variables_map vm;
     try {
         po::store(po::command_line_parser(args).options(desc).run(), vm);

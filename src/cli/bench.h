@@ -8,5 +8,7 @@ namespace sluice::cli {
 
 // `args` are the arguments after "bench". Returns the exit code.
 int runBench(const std::vector<std::string>& args);
+// `sluicectl bench --latency-table`: p50/p99 against max_delay at C/4 and C/2 (bench_latency.cpp).
+int runBenchLatencyTable(const std::vector<std::string>& args);
 
 }  // namespace sluice::cli
