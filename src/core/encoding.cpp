@@ -21,7 +21,9 @@ constexpr std::array<int8_t, 256> makeBase64Table()
 }
 constexpr auto kBase64Table = makeBase64Table();
 
-int hexValue(char c)
+}  // namespace
+
+int hexDigitValue(char c)
 {
     if (c >= '0' && c <= '9')
         return c - '0';
@@ -31,8 +33,6 @@ int hexValue(char c)
         return c - 'A' + 10;
     return -1;
 }
-
-}  // namespace
 
 void appendHex(std::string& out, std::string_view bytes)
 {
@@ -57,8 +57,8 @@ std::optional<std::string> fromHex(std::string_view hex)
     std::string out;
     out.reserve(hex.size() / 2);
     for (size_t i = 0; i < hex.size(); i += 2) {
-        int hi = hexValue(hex[i]);
-        int lo = hexValue(hex[i + 1]);
+        int hi = hexDigitValue(hex[i]);
+        int lo = hexDigitValue(hex[i + 1]);
         if (hi < 0 || lo < 0)
             return std::nullopt;
         out += static_cast<char>(hi << 4 | lo);

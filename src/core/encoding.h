@@ -10,6 +10,8 @@ namespace sluice {
 std::string toHex(std::string_view bytes);
 void appendHex(std::string& out, std::string_view bytes);
 std::optional<std::string> fromHex(std::string_view hex);
+// The value of one hex digit (either case), or -1.
+int hexDigitValue(char c);
 
 size_t base64Length(size_t bytes);
 void appendBase64(std::string& out, std::string_view bytes);

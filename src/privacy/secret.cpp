@@ -10,6 +10,8 @@
 
 #include <openssl/crypto.h>
 
+#include "core/encoding.h"
+
 namespace sluice::privacy {
 namespace {
 
@@ -35,25 +37,14 @@ private:
     int fd_;
 };
 
-int hexValue(uint8_t c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 // Hex straight into SecretBytes: core's fromHex would leave the key in a std::string that
 // nobody wipes.
 bool decodeHexSecret(const uint8_t* hex, size_t length, SecretBytes& out)
 {
     SecretBytes bytes(length / 2);
     for (size_t i = 0; i < bytes.size(); ++i) {
-        int hi = hexValue(hex[2 * i]);
-        int lo = hexValue(hex[2 * i + 1]);
+        int hi = hexDigitValue(static_cast<char>(hex[2 * i]));
+        int lo = hexDigitValue(static_cast<char>(hex[2 * i + 1]));
         if (hi < 0 || lo < 0)
             return false;
         bytes.data()[i] = static_cast<uint8_t>(hi << 4 | lo);
