@@ -160,18 +160,6 @@ Status checkSpec(const AggregationSpec& spec, const ContractSpec& contract, cons
 
 }  // namespace
 
-std::string quoteIdentifier(std::string_view name)
-{
-    std::string out = "\"";
-    for (char ch : name) {
-        if (ch == '"')
-            out += '"';
-        out += ch;
-    }
-    out += '"';
-    return out;
-}
-
 void AggregationTable::addColumn(std::string name, MergeOp op, std::string type)
 {
     columns_.push_back(UpsertColumn{std::move(name), op, -1});
@@ -300,7 +288,7 @@ std::string AggregationTable::createTableSql() const { return createTableSql(tru
 
 std::string AggregationTable::createTableSql(bool withSubjects) const
 {
-    std::string sql = "CREATE TABLE IF NOT EXISTS " + quoteIdentifier(tableName_) + " (";
+    std::string sql = "CREATE TABLE IF NOT EXISTS " + quoteIdent(tableName_) + " (";
     bool first = true;
     for (size_t i = 0; i < columns_.size(); ++i) {
         const int column = static_cast<int>(i);
@@ -308,7 +296,7 @@ std::string AggregationTable::createTableSql(bool withSubjects) const
             continue;
         sql += first ? "" : ", ";
         first = false;
-        sql += quoteIdentifier(columns_[i].name) + " " + sqlTypes_[i];
+        sql += quoteIdent(columns_[i].name) + " " + sqlTypes_[i];
     }
     sql += ", PRIMARY KEY (\"window_start\", \"group_key\"))";
     if (distinct_.empty())
@@ -320,26 +308,26 @@ std::vector<std::string> AggregationTable::createIndexSql() const
 {
     if (window_ != WindowKind::kSession)
         return {};
-    return {"CREATE INDEX IF NOT EXISTS " + quoteIdentifier(tableName_ + "_open") + " ON " +
-            quoteIdentifier(tableName_) + " (\"window_start\") WHERE \"final\" = 0"};
+    return {"CREATE INDEX IF NOT EXISTS " + quoteIdent(tableName_ + "_open") + " ON " +
+            quoteIdent(tableName_) + " (\"window_start\") WHERE \"final\" = 0"};
 }
 
 std::string AggregationTable::createViewSql() const
 {
     const std::string end = window_ == WindowKind::kSession ? std::string("\"window_end\"")
                                                              : "\"window_start\" + " + std::to_string(windowMs_);
-    std::string sql = "CREATE VIEW IF NOT EXISTS " + quoteIdentifier(name_) + " AS SELECT ";
+    std::string sql = "CREATE VIEW IF NOT EXISTS " + quoteIdent(name_) + " AS SELECT ";
     sql += "strftime('%Y-%m-%dT%H:%M:%fZ', \"window_start\" / 1000.0, 'unixepoch') AS \"window_start\", ";
     sql += "strftime('%Y-%m-%dT%H:%M:%fZ', (" + end + ") / 1000.0, 'unixepoch') AS \"window_end\", ";
     sql += "\"window_start\" AS \"window_start_ms\"";
     if (window_ == WindowKind::kSession)
         sql += ", \"window_end\" AS \"window_end_ms\"";
     for (const GroupColumn& g : groups_)
-        sql += ", " + quoteIdentifier(g.field);
+        sql += ", " + quoteIdent(g.field);
     for (const MetricSpec& m : metrics_) {
-        const std::string out = quoteIdentifier(m.column());
-        const std::string sum = quoteIdentifier("sum_" + m.field);
-        const std::string n = quoteIdentifier("n_" + m.field);
+        const std::string out = quoteIdent(m.column());
+        const std::string sum = quoteIdent("sum_" + m.field);
+        const std::string n = quoteIdent("n_" + m.field);
         switch (m.kind) {
         case MetricKind::kCount:
             sql += ", \"count\"";
@@ -360,7 +348,7 @@ std::string AggregationTable::createViewSql() const
             break;
         }
     }
-    sql += ", \"final\" FROM " + quoteIdentifier(tableName_);
+    sql += ", \"final\" FROM " + quoteIdent(tableName_);
     if (minGroupSize_ > 1)
         sql += " WHERE \"subjects\" >= " + std::to_string(minGroupSize_);
     return sql;
@@ -373,8 +361,8 @@ std::vector<TableUpgrade> AggregationTable::upgrades() const
     TableUpgrade before;
     before.fromCreateSql = createTableSql(false);
     for (int column : {subjectsColumn_, subjectSetColumn_})
-        before.statements.push_back("ALTER TABLE " + quoteIdentifier(tableName_) + " ADD COLUMN " +
-                                    quoteIdentifier(columns_[static_cast<size_t>(column)].name) + " " +
+        before.statements.push_back("ALTER TABLE " + quoteIdent(tableName_) + " ADD COLUMN " +
+                                    quoteIdent(columns_[static_cast<size_t>(column)].name) + " " +
                                     sqlTypes_[static_cast<size_t>(column)]);
     return {std::move(before)};
 }

@@ -139,9 +139,6 @@ private:
 // the same rules.
 Status checkAggregation(const AggregationSpec& spec, const ContractSpec& contract);
 
-// "name" with embedded double quotes doubled.
-std::string quoteIdentifier(std::string_view name);
-
 // Tables shared by all aggregations. Late events per aggregation and window:
 //   late_events(aggregation TEXT, window_start INTEGER, events INTEGER,
 //               PRIMARY KEY(aggregation, window_start))

@@ -694,8 +694,8 @@ std::string Aggregator::openWindowsQuery() const
     std::string sql = "SELECT ";
     const auto& columns = table_.columns();
     for (size_t i = 0; i < columns.size(); ++i)
-        sql += (i ? ", " : "") + quoteIdentifier(columns[i].name);
-    return sql + " FROM " + quoteIdentifier(table_.tableName()) + " WHERE \"final\" = 0";
+        sql += (i ? ", " : "") + quoteIdent(columns[i].name);
+    return sql + " FROM " + quoteIdent(table_.tableName()) + " WHERE \"final\" = 0";
 }
 
 Status Aggregator::readMetrics(std::span<const Cell> row, Accumulator& acc) const

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace sluice {
@@ -25,8 +26,8 @@ struct TableDef {
     std::vector<TableUpgrade> upgrades;
 };
 
-// Double-quotes an SQL identifier.
-inline std::string quoteIdent(const std::string& name)
+// Double-quotes an SQL identifier ("a\"b" -> "\"a\"\"b\"").
+inline std::string quoteIdent(std::string_view name)
 {
     std::string out = "\"";
     for (char c : name) {

@@ -156,7 +156,7 @@ TEST_CASE("tables without sketches are WITHOUT ROWID; identifiers are quoted", "
     CHECK_THAT(t->createTableSql(), Catch::StartsWith("CREATE TABLE IF NOT EXISTS \"agg_odd\"\"name\" ("));
     CHECK_THAT(t->createTableSql(), Catch::EndsWith(")) WITHOUT ROWID"));
     CHECK_THAT(t->createViewSql(), Catch::StartsWith("CREATE VIEW IF NOT EXISTS \"odd\"\"name\" AS SELECT"));
-    CHECK(quoteIdentifier("a\"b\"") == "\"a\"\"b\"\"\"");
+    CHECK(quoteIdent("a\"b\"") == "\"a\"\"b\"\"\"");
 }
 
 TEST_CASE("shared tables", "[table]")
