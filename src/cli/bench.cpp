@@ -43,6 +43,7 @@
 #include "export/kafka_mock_cluster.h"
 #endif
 #include "ingest/producer.h"
+#include "service/daemon_metrics.h"
 #include "workload/generator.h"
 
 namespace sluice::cli {
@@ -493,9 +494,9 @@ Measurement measure(const BenchOptions& o, const std::string& endpoint, const st
         m.p99Ms = percentile(lat, 0.99);
         m.maxMs = percentile(lat, 1.0);
     }
-    for (const char* s : {"receive", "parse", "transform", "aggregate", "write", "commit"}) {
-        const double us = delta(std::string("sluice_stage_microseconds_total{stage=\"") + s + "\"}");
-        m.stageUsPerEvent[s] = committed > 0 ? us / committed : 0;
+    for (std::string_view s : service::kStageNames) {
+        const double us = delta("sluice_stage_microseconds_total{stage=\"" + std::string(s) + "\"}");
+        m.stageUsPerEvent[std::string(s)] = committed > 0 ? us / committed : 0;
     }
     // Threads that used at least 0.01 µs per event (the daemon's own and ZeroMQ's I/O threads).
     for (const auto& [name, after] : u1.threadCpuSeconds) {
