@@ -166,7 +166,10 @@ void printMetrics(std::ostream& out, const Scrape& m, const std::string& url)
                         return s->value;
             return 0.0;
         };
-        line(out, "exporter", name + " (" + type + "): " + (of("sluice_export_up") > 0 ? "up" : "DOWN") +
+        const char* state = of("sluice_export_refused") > 0 ? "REFUSED (stopped, see the log)"
+                            : of("sluice_export_up") > 0     ? "up"
+                                                             : "DOWN";
+        line(out, "exporter", name + " (" + type + "): " + state +
                                   ", batch " + num(b->value) + ", lag " + num(of("sluice_export_lag_batches")) +
                                   " batch(es) / " + seconds(of("sluice_export_lag_seconds")) + "; " +
                                   num(of("sluice_export_records_total")) + " records, " +

@@ -3,7 +3,8 @@
 record's partition follows from its key and the count, and so does resuming from the topics'
 record headers. sluiced exports to a mock cluster whose topic has 2 partitions, stops, and starts
 again against one whose topic has 3: the exporter stops with an error naming the topic and both
-counts, sluice_export_refused is 1, nothing reaches the new topic, and the cursor stays.
+counts, sluice_export_refused is 1 (and sluicectl status says REFUSED), nothing reaches the new
+topic, and the cursor stays.
 
 usage: kafka_partitions_test.py SLUICED SLUICECTL KAFKA_MOCK_CLUSTER"""
 import json
@@ -95,6 +96,10 @@ with tempfile.TemporaryDirectory(prefix="sluice-kafka-partitions-") as tmp:
           "no error naming the topic and both counts in the log", failures)
     time.sleep(1.5)  # a retry would have come by now (the first backoff is 1 s)
     check(daemon.log().count("' stops: topic") == 1, "the refusal is not logged once", failures)
+    status = subprocess.run([sluicectl, "status", "--metrics", f"http://{metrics}/metrics"], capture_output=True,
+                            text=True, timeout=30)
+    check("central (kafka): REFUSED" in status.stdout, "sluicectl status does not show the refusal: " + status.stdout,
+          failures)
     check(daemon.stop() == 0, "sluiced did not stop cleanly", failures)
     check(count_records(bootstrap2, 3) == 0, "records reached the topic with the new partition count", failures)
     check(daemon.query("SELECT batch_id FROM export_cursors WHERE exporter = 'central'")[0][0] == cursor,
