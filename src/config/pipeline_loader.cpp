@@ -14,6 +14,7 @@
 #include "config/config.h"
 #include "config/exporter_loader.h"
 #include "config/json_files.h"
+#include "config/pipeline_parts.h"
 #include "contract/pattern.h"
 #include "core/time_format.h"
 
@@ -147,6 +148,8 @@ Result<FieldSpec> parseField(const std::string& name, const Json& j, const std::
     return f;
 }
 
+}  // namespace
+
 Result<ContractSpec> parseContract(const std::string& text, const std::string& file)
 {
     auto parsed = parseJsonText(text, file);
@@ -202,6 +205,8 @@ Result<ContractSpec> parseContract(const std::string& text, const std::string& f
     return c;
 }
 
+namespace {
+
 Result<std::vector<int>> parseLevels(const Json& j, const std::string& file, const std::string& where)
 {
     if (!j.is_array())
@@ -229,6 +234,8 @@ Result<int64_t> parseDurationField(const Json& j, const std::string& file, const
     }
     return fileError(file, where, "must be a duration such as \"500ms\", \"30s\", \"1m\", \"1h\" or \"1d\"");
 }
+
+}  // namespace
 
 Result<OutputSpec> parseOutput(const Json& j, const std::string& contract, const std::string& file,
                                const std::string& where, const fs::path& baseDir)
@@ -299,6 +306,8 @@ Result<OutputSpec> parseOutput(const Json& j, const std::string& contract, const
     }
     return o;
 }
+
+namespace {
 
 Result<MetricSpec> parseMetric(const std::string& text)
 {
@@ -385,6 +394,8 @@ Status parseWindow(const Json& j, const std::string& file, const std::string& wh
     return fileError(file, where + ".type", "'" + type + "' is not \"tumbling\", \"sliding\" or \"session\"");
 }
 
+}  // namespace
+
 Result<AggregationSpec> parseAggregation(const Json& j, const std::string& contract, const std::string& file,
                                          const std::string& where)
 {
@@ -449,6 +460,8 @@ Result<AggregationSpec> parseAggregation(const Json& j, const std::string& contr
     }
     return a;
 }
+
+namespace {
 
 Status parsePipeline(const std::string& text, const std::string& file, const fs::path& baseDir, PipelineSpec& out)
 {
@@ -534,6 +547,18 @@ Status checkOutputs(const PipelineSpec& p)
 
 }  // namespace
 
+Status checkPipeline(const PipelineSpec& pipeline)
+{
+    SLUICE_RETURN_IF_ERROR(checkNames(pipeline));
+    SLUICE_RETURN_IF_ERROR(checkOutputs(pipeline));
+    for (const AggregationSpec& a : pipeline.aggregations) {
+        Status s = aggregate::checkAggregation(a, *pipeline.findContract(a.contract));
+        if (!s)
+            return s;  // the message already starts with a.path
+    }
+    return Status::ok();
+}
+
 Result<PipelinePtr> loadPipeline(const PipelineConfig& config)
 {
     auto spec = std::make_shared<PipelineSpec>();
@@ -571,13 +596,7 @@ Result<PipelinePtr> loadPipeline(const PipelineConfig& config)
     for (const auto& [path, text] : pipelineFiles)
         SLUICE_RETURN_IF_ERROR(parsePipeline(text, path, baseDir, *spec));
 
-    SLUICE_RETURN_IF_ERROR(checkNames(*spec));
-    SLUICE_RETURN_IF_ERROR(checkOutputs(*spec));
-    for (const AggregationSpec& a : spec->aggregations) {
-        Status s = aggregate::checkAggregation(a, *spec->findContract(a.contract));
-        if (!s)
-            return s;  // the message already starts with a.path
-    }
+    SLUICE_RETURN_IF_ERROR(checkPipeline(*spec));
     SLUICE_RETURN_IF_ERROR(loadExporters(config, *spec));
     return PipelinePtr(std::move(spec));
 }
