@@ -7,6 +7,7 @@
 #include <charconv>
 #include <climits>
 #include <cmath>
+#include <functional>
 #include <system_error>
 
 #include "contract/pattern.h"
@@ -18,84 +19,31 @@ using simdjson::dom::element;
 using simdjson::dom::element_type;
 
 constexpr size_t kMaxEventIdBytes = 256;
-constexpr size_t kMaxNameInMessage = 64;
 
-// Names from the input may be long or odd; messages quote them shortened and printable.
-std::string quoteName(std::string_view name)
+// A JSON value as the Checker takes it.
+RawScalar rawOf(element el)
 {
-    std::string out = "'";
-    for (size_t i = 0; i < name.size() && i < kMaxNameInMessage; ++i) {
-        unsigned char c = static_cast<unsigned char>(name[i]);
-        out += (c < 0x20 || c == 0x7f || c == '\'') ? '?' : static_cast<char>(c);
+    using Kind = RawScalar::Kind;
+    switch (el.type()) {
+    case element_type::STRING: return RawScalar::string(el.get_string().value_unsafe());
+    case element_type::INT64: return RawScalar::integer(el.get_int64().value_unsafe());
+    case element_type::UINT64: return RawScalar::bigUnsigned(el.get_double().value_unsafe());
+    case element_type::DOUBLE: return RawScalar::real(el.get_double().value_unsafe());
+    case element_type::BOOL: return RawScalar::boolean(el.get_bool().value_unsafe());
+    case element_type::NULL_VALUE: return RawScalar::of(Kind::kNull);
+    case element_type::ARRAY: return RawScalar::of(Kind::kArray);
+    case element_type::OBJECT: return RawScalar::of(Kind::kObject);
     }
-    if (name.size() > kMaxNameInMessage)
-        out += "...";
-    out += "'";
-    return out;
+    return RawScalar::of(Kind::kNull);
 }
 
-std::string_view jsonTypeName(element_type t)
-{
-    switch (t) {
-    case element_type::ARRAY: return "array";
-    case element_type::OBJECT: return "object";
-    case element_type::INT64:
-    case element_type::UINT64: return "integer";
-    case element_type::DOUBLE: return "number";
-    case element_type::STRING: return "string";
-    case element_type::BOOL: return "boolean";
-    case element_type::NULL_VALUE: return "null";
-    }
-    return "?";
-}
-
-bool reject(Rejection& why, Reason reason, std::string message)
-{
-    why.reason = reason;
-    why.message = std::move(message);
-    return false;
-}
+std::string_view jsonTypeName(element el) { return rawOf(el).typeName(); }
 
 // A number the JSON grammar allows but beyond a double's range (1e400), and where it was.
 struct Overflow {
     std::string topKey;   // the top-level key it is under (as written, without quotes)
     std::string metaKey;  // under "meta": the meta key
 };
-
-// Whether `t` is a JSON number: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?. `integer` says
-// it has neither fraction nor exponent.
-bool jsonNumber(std::string_view t, bool& integer)
-{
-    size_t i = 0;
-    auto digits = [&] {
-        const size_t start = i;
-        while (i < t.size() && t[i] >= '0' && t[i] <= '9')
-            ++i;
-        return i - start;
-    };
-    if (i < t.size() && t[i] == '-')
-        ++i;
-    if (i < t.size() && t[i] == '0')
-        ++i;
-    else if (digits() == 0)
-        return false;
-    integer = true;
-    if (i < t.size() && t[i] == '.') {
-        ++i;
-        integer = false;
-        if (digits() == 0)
-            return false;
-    }
-    if (i < t.size() && (t[i] == 'e' || t[i] == 'E')) {
-        ++i;
-        integer = false;
-        if (i < t.size() && (t[i] == '+' || t[i] == '-'))
-            ++i;
-        if (digits() == 0)
-            return false;
-    }
-    return i == t.size();
-}
 
 // Whether an integer token fits int64 (negative) or uint64 (positive), as simdjson reads them.
 bool fits64(std::string_view t)
@@ -267,21 +215,26 @@ struct Validator::Impl {
     explicit Impl(size_t capacity) : parser(capacity) {}
 
     simdjson::dom::parser parser;
-    PatternMatcher matcher;
+    Checker checker;
     std::vector<uint8_t> seen;
     std::string rewritten;  // a line whose numbers were rewritten (rewriteOutOfRange)
 
+    // Reads what the document's root holds; `fieldOf` names the contract field a top-level key fills.
+    using Document = std::function<bool(element root)>;
+    using FieldOf = std::function<const FieldSpec*(std::string_view key)>;
+    // The size limit and the parse, then `document` on the root; numbers beyond 64 bits go
+    // through outOfRange() (the only place the callables become std::functions).
+    template <typename DocumentFn, typename FieldOfFn>
+    bool parse(std::string_view line, const Limits& limits, const DocumentFn& document, const FieldOfFn& fieldOf,
+               Rejection& why);
+    bool outOfRange(std::string_view line, const Document& document, const FieldOf& fieldOf, Rejection& why);
     bool document(element root, const ContractSet& set, const Limits& limits, int64_t receivedAtMs, int64_t nowMs,
                   Arena& arena, ParsedEvent& out, Rejection& why);
-    bool outOfRange(std::string_view line, const ContractSet& set, const Limits& limits, int64_t receivedAtMs,
-                    int64_t nowMs, Arena& arena, ParsedEvent& out, Rejection& why);
-
+    bool record(element root, const ContractSet& set, const RecordLayout& layout, Arena& arena, ParsedEvent& out,
+                RecordExtras& extras, Rejection& why);
     bool meta(element el, const ContractSet& set, int64_t receivedAtMs, int64_t nowMs, int64_t maxFutureMs,
               Arena& arena, ParsedEvent& out, Rejection& why);
-    bool field(const FieldSpec& spec, const Pattern* pattern, element el, Arena& arena, Value& out,
-               Rejection& why);
-    bool scalar(const FieldSpec& spec, const Pattern* pattern, element el, Arena& arena, Value& out,
-                Rejection& why, std::string_view where);
+    bool field(const FieldSpec& spec, const Pattern* pattern, element el, Arena& arena, Value& out, Rejection& why);
 };
 
 Validator::Validator(std::shared_ptr<const ContractSet> contracts, Limits limits)
@@ -295,36 +248,78 @@ Validator::Validator(std::shared_ptr<const ContractSet> contracts, Limits limits
 
 Validator::~Validator() = default;
 
+Checker& Validator::checker() { return impl_->checker; }
+
+template <typename DocumentFn, typename FieldOfFn>
+bool Validator::Impl::parse(std::string_view line, const Limits& limits, const DocumentFn& document,
+                            const FieldOfFn& fieldOf, Rejection& why)
+{
+    if (line.size() > limits.maxEventBytes)
+        return reject(why, Reason::kTooLarge,
+                      "event is " + std::to_string(line.size()) + " bytes; the limit is " +
+                          std::to_string(limits.maxEventBytes));
+    element root;
+    auto error = parser.parse(line.data(), line.size(), false).get(root);
+    if (error == simdjson::NUMBER_ERROR)
+        return outOfRange(line, Document(document), FieldOf(fieldOf), why);
+    if (error) {
+        switch (error) {
+        case simdjson::UTF8_ERROR: return reject(why, Reason::kBadUtf8, "invalid UTF-8");
+        case simdjson::DEPTH_ERROR:
+            return reject(why, Reason::kTooDeep, "nesting is deeper than " + std::to_string(limits.maxDepth) + " levels");
+        case simdjson::CAPACITY: return reject(why, Reason::kTooLarge, "event exceeds the parser capacity");
+        default: return reject(why, Reason::kNotJson, std::string("not JSON: ") + simdjson::error_message(error));
+        }
+    }
+    return document(root);
+}
+
 bool Validator::validate(std::string_view line, int64_t receivedAtMs, int64_t nowMs, Arena& arena,
                          ParsedEvent& out, Rejection& why)
 {
     why.contract = -1;
     why.eventId.clear();
-    if (line.size() > limits_.maxEventBytes)
-        return reject(why, Reason::kTooLarge,
-                      "event is " + std::to_string(line.size()) + " bytes; the limit is " +
-                          std::to_string(limits_.maxEventBytes));
-
-    element root;
-    auto error = impl_->parser.parse(line.data(), line.size(), false).get(root);
-    if (error == simdjson::NUMBER_ERROR)
-        return impl_->outOfRange(line, *contracts_, limits_, receivedAtMs, nowMs, arena, out, why);
-    if (error) {
-        switch (error) {
-        case simdjson::UTF8_ERROR: return reject(why, Reason::kBadUtf8, "invalid UTF-8");
-        case simdjson::DEPTH_ERROR:
-            return reject(why, Reason::kTooDeep,
-                          "nesting is deeper than " + std::to_string(limits_.maxDepth) + " levels");
-        case simdjson::CAPACITY:
-            return reject(why, Reason::kTooLarge, "event exceeds the parser capacity");
-        default: return reject(why, Reason::kNotJson, std::string("not JSON: ") + simdjson::error_message(error));
-        }
-    }
-    return impl_->document(root, *contracts_, limits_, receivedAtMs, nowMs, arena, out, why);
+    why.field.clear();
+    const ContractSet& set = *contracts_;
+    return impl_->parse(
+        line, limits_,
+        [&](element root) { return impl_->document(root, set, limits_, receivedAtMs, nowMs, arena, out, why); },
+        [&](std::string_view key) -> const FieldSpec* {
+            const ContractSet::Compiled& compiled = set.compiled(out.contract);
+            const auto it = compiled.fieldIndex.find(key);
+            return it == compiled.fieldIndex.end() ? nullptr : &compiled.spec->fields[static_cast<size_t>(it->second)];
+        },
+        why);
 }
 
-bool Validator::Impl::outOfRange(std::string_view line, const ContractSet& set, const Limits& limits,
-                                 int64_t receivedAtMs, int64_t nowMs, Arena& arena, ParsedEvent& out, Rejection& why)
+bool Validator::validateRecord(std::string_view line, const RecordLayout& layout, Arena& arena, ParsedEvent& out,
+                               RecordExtras& extras, Rejection& why)
+{
+    why.contract = layout.contract;
+    why.eventId.clear();
+    why.field.clear();
+    extras.clear();
+    const ContractSet& set = *contracts_;
+    return impl_->parse(
+        line, limits_, [&](element root) { return impl_->record(root, set, layout, arena, out, extras, why); },
+        [&](std::string_view key) -> const FieldSpec* {
+            const int f = layout.find(key).field;
+            return f < 0 ? nullptr : &set.compiled(layout.contract).spec->fields[static_cast<size_t>(f)];
+        },
+        why);
+}
+
+bool Validator::validateArrayText(std::string_view cell, const FieldSpec& spec, const Pattern* pattern, Arena& arena,
+                                  Value& out, Rejection& why)
+{
+    element root;
+    if (cell.size() > limits_.maxEventBytes || impl_->parser.parse(cell.data(), cell.size(), false).get(root))
+        return Checker::notAnArray(spec, "string", why);
+    return impl_->field(spec, pattern, root, arena, out, why);
+}
+
+bool Validator::Impl::outOfRange(std::string_view line, const Document& document, const FieldOf& fieldOf,
+                                 Rejection& why)
 {
     std::vector<Overflow> overflows;
     if (!rewriteOutOfRange(line, rewritten, overflows))
@@ -335,7 +330,7 @@ bool Validator::Impl::outOfRange(std::string_view line, const ContractSet& set, 
     element root;
     if (auto error = parser.parse(text).get(root))
         return reject(why, Reason::kNotJson, std::string("not JSON: ") + simdjson::error_message(error));
-    if (!document(root, set, limits, receivedAtMs, nowMs, arena, out, why))
+    if (!document(root))
         return false;  // refused for another reason, found in the usual order
     if (overflows.empty())
         return true;  // integers beyond 64 bits only, and number fields took them as doubles
@@ -356,11 +351,11 @@ bool Validator::Impl::outOfRange(std::string_view line, const ContractSet& set, 
             return reject(why, Reason::kTimestampOutOfRange, "meta.event_time is out of range (epoch milliseconds)");
         return reject(why, Reason::kBadMeta, "meta." + quoteName(o->metaKey) + " holds a number out of range");
     }
-    const ContractSet::Compiled& compiled = set.compiled(out.contract);
-    const auto it = compiled.fieldIndex.find(o->topKey);
-    if (it == compiled.fieldIndex.end())
+    const FieldSpec* found = fieldOf(o->topKey);
+    if (!found)
         return reject(why, Reason::kWrongType, "a number is out of the range of a 64-bit floating-point value");
-    const FieldSpec& field = compiled.spec->fields[static_cast<size_t>(it->second)];
+    const FieldSpec& field = *found;
+    why.field = field.name;
     if (field.isPii())
         return reject(why, Reason::kPiiNotString, "PII field '" + field.name + "' must be a string, got number");
     return reject(why, Reason::kWrongType,
@@ -374,8 +369,7 @@ bool Validator::Impl::document(element root, const ContractSet& set, const Limit
 {
     simdjson::dom::object object;
     if (root.get_object().get(object))
-        return reject(why, Reason::kNotObject,
-                      "an event must be a JSON object, got " + std::string(jsonTypeName(root.type())));
+        return reject(why, Reason::kNotObject, "an event must be a JSON object, got " + std::string(jsonTypeName(root)));
 
     // The contract decides how to read every other field, so find meta first.
     element metaElement;
@@ -402,20 +396,73 @@ bool Validator::Impl::document(element root, const ContractSet& set, const Limit
             continue;
         auto it = compiled.fieldIndex.find(key);
         if (it == compiled.fieldIndex.end())
-            return reject(why, Reason::kUnknownField,
-                          "field " + quoteName(key) + " is not in contract " + spec.ref);
+            return Checker::unknownField(key, spec, why);
         size_t f = static_cast<size_t>(it->second);
         if (seen[f])
-            return reject(why, Reason::kDuplicateField, "field " + quoteName(key) + " appears twice");
+            return Checker::duplicateField(key, why);
         seen[f] = 1;
         if (!field(spec.fields[f], compiled.patterns[f].get(), value, arena, out.fields[f], why))
             return false;
     }
-    for (size_t f = 0; f < spec.fields.size(); ++f) {
-        if (spec.fields[f].required && !out.fields[f].present())
-            return reject(why, Reason::kMissingField, "required field '" + spec.fields[f].name + "' is missing");
+    return Checker::required(spec, out.fields, why);
+}
+
+bool Validator::Impl::record(element root, const ContractSet& set, const RecordLayout& layout, Arena& arena,
+                            ParsedEvent& out, RecordExtras& extras, Rejection& why)
+{
+    simdjson::dom::object object;
+    if (root.get_object().get(object))
+        return reject(why, Reason::kNotObject, "a record must be a JSON object, got " + std::string(jsonTypeName(root)));
+    const ContractSet::Compiled& compiled = set.compiled(layout.contract);
+    const ContractSpec& spec = *compiled.spec;
+    out.contract = layout.contract;
+    out.fields = arena.allocateArray<Value>(spec.fields.size());
+    seen.assign(spec.fields.size(), 0);
+    for (auto [key, value] : object) {
+        const RecordLayout::Slot slot = layout.find(key);
+        using Role = RecordLayout::Role;
+        switch (slot.role) {
+        case Role::kUnknown: return Checker::unknownField(key, spec, why);
+        case Role::kIgnore: continue;
+        case Role::kField: break;
+        case Role::kTime:
+        case Role::kConsent:
+        case Role::kEventId: {
+            bool& have = slot.role == Role::kTime ? extras.haveTime
+                         : slot.role == Role::kConsent ? extras.haveConsent
+                                                       : extras.haveEventId;
+            if (have)
+                return Checker::duplicateField(key, why);
+            have = true;
+            RawScalar& raw = slot.role == Role::kTime ? extras.time
+                             : slot.role == Role::kConsent ? extras.consent
+                                                           : extras.eventId;
+            raw = rawOf(value);
+            if (slot.role == Role::kConsent && raw.kind == RawScalar::Kind::kArray) {
+                extras.consentIsLevels = true;
+                simdjson::dom::array levels = value.get_array().value_unsafe();
+                for (element level : levels) {
+                    int64_t v;
+                    if (level.get_int64().get(v)) {
+                        extras.consentIsLevels = false;
+                        break;
+                    }
+                    extras.consentLevels.push_back(v);
+                }
+            }
+            break;
+        }
+        }
+        if (slot.field < 0)
+            continue;
+        const size_t f = static_cast<size_t>(slot.field);
+        if (seen[f])
+            return Checker::duplicateField(key, why);
+        seen[f] = 1;
+        if (!field(spec.fields[f], compiled.patterns[f].get(), value, arena, out.fields[f], why))
+            return false;
     }
-    return true;
+    return Checker::required(spec, out.fields, why);
 }
 
 bool Validator::Impl::meta(element el, const ContractSet& set, int64_t receivedAtMs, int64_t nowMs,
@@ -423,7 +470,7 @@ bool Validator::Impl::meta(element el, const ContractSet& set, int64_t receivedA
 {
     simdjson::dom::object meta;
     if (el.get_object().get(meta))
-        return reject(why, Reason::kBadMeta, "meta must be an object, got " + std::string(jsonTypeName(el.type())));
+        return reject(why, Reason::kBadMeta, "meta must be an object, got " + std::string(jsonTypeName(el)));
 
     element contract, consent, eventId, eventTime;
     bool haveContract = false, haveConsent = false, haveEventId = false, haveEventTime = false;
@@ -531,12 +578,8 @@ bool Validator::Impl::meta(element el, const ContractSet& set, int64_t receivedA
         } else if (eventTime.get_int64().get(t)) {
             return reject(why, Reason::kBadMeta, "meta.event_time must be an integer (epoch milliseconds)");
         }
-        if (t < 0)
-            return reject(why, Reason::kTimestampOutOfRange, "meta.event_time is negative");
-        if (t > nowMs + maxFutureMs)
-            return reject(why, Reason::kTimestampOutOfRange,
-                          "meta.event_time is more than " + std::to_string(maxFutureMs / 1000) +
-                              " s ahead of the host clock");
+        if (!Checker::eventTime(t, nowMs, maxFutureMs, "meta.event_time", why))
+            return false;
         out.eventTimeMs = t;
     }
     return true;
@@ -550,100 +593,20 @@ bool Validator::Impl::field(const FieldSpec& spec, const Pattern* pattern, eleme
         return true;
     }
     if (!spec.array)
-        return scalar(spec, pattern, el, arena, out, why, {});
+        return checker.scalar(spec, pattern, rawOf(el), {}, arena, out, why);
     simdjson::dom::array items;
-    if (el.get_array().get(items)) {
-        if (spec.isPii())
-            return reject(why, Reason::kPiiNotString, "PII field '" + spec.name + "' must be an array of strings");
-        return reject(why, Reason::kWrongType,
-                      "field '" + spec.name + "' must be an " + std::string(fieldTypeName(spec.type, true)) + ", got " +
-                          std::string(jsonTypeName(el.type())));
-    }
+    if (el.get_array().get(items))
+        return Checker::notAnArray(spec, jsonTypeName(el), why);
     size_t n = items.size();
     std::span<Value> values = arena.allocateArray<Value>(n);
     size_t i = 0;
     for (element item : items) {
-        if (!scalar(spec, pattern, item, arena, values[i], why, "element " + std::to_string(i) + " of "))
+        if (!checker.scalar(spec, pattern, rawOf(item), "element " + std::to_string(i) + " of ", arena, values[i], why))
             return false;
         ++i;
     }
     out = Value::ofArray(values);
     return true;
-}
-
-bool Validator::Impl::scalar(const FieldSpec& spec, const Pattern* pattern, element el, Arena& arena, Value& out,
-                             Rejection& why, std::string_view where)
-{
-    const element_type t = el.type();
-    auto wrongType = [&] {
-        if (spec.isPii())
-            return reject(why, Reason::kPiiNotString,
-                          std::string(where) + "PII field '" + spec.name + "' must be a string, got " +
-                              std::string(jsonTypeName(t)));
-        return reject(why, Reason::kWrongType,
-                      std::string(where) + "field '" + spec.name + "' must be " +
-                          std::string(fieldTypeName(spec.type, false)) + ", got " + std::string(jsonTypeName(t)));
-    };
-    switch (spec.type) {
-    case FieldType::kString: {
-        std::string_view s;
-        if (el.get_string().get(s))
-            return wrongType();
-        if (spec.maxLength && s.size() > spec.maxLength)
-            return reject(why, Reason::kTooLarge,
-                          std::string(where) + "field '" + spec.name + "' is longer than " +
-                              std::to_string(spec.maxLength) + " bytes");
-        if (pattern) {
-            MatchResult m = matcher.match(*pattern, s);
-            if (m != MatchResult::kMatch)
-                return reject(why, Reason::kPatternMismatch,
-                              std::string(where) + "field '" + spec.name + "' does not match pattern " +
-                                  pattern->source() + (m == MatchResult::kLimit ? " (match limit reached)" : ""));
-        }
-        out = Value::ofString(arena.copy(s));
-        return true;
-    }
-    case FieldType::kInteger:
-        if (t == element_type::INT64) {
-            out = Value::ofInt(el.get_int64().value_unsafe());
-            return true;
-        }
-        if (t == element_type::UINT64)
-            return reject(why, Reason::kWrongType,
-                          std::string(where) + "field '" + spec.name + "' is out of the 64-bit integer range");
-        if (t == element_type::DOUBLE) {
-            // JSON Schema counts 3.0 as an integer; so do we, within the exactly representable range.
-            // The range test comes first: casting an out-of-range double to int64_t is undefined.
-            double d = el.get_double().value_unsafe();
-            if (d >= -9007199254740992.0 && d <= 9007199254740992.0 &&
-                d == static_cast<double>(static_cast<int64_t>(d))) {
-                out = Value::ofInt(static_cast<int64_t>(d));
-                return true;
-            }
-            // An integer written beyond 64 bits arrives here as a double (rewriteOutOfRange).
-            if (!spec.isPii() && std::fabs(d) >= 9223372036854775808.0 && d == std::floor(d))
-                return reject(why, Reason::kWrongType,
-                              std::string(where) + "field '" + spec.name + "' is out of the 64-bit integer range");
-        }
-        return wrongType();
-    case FieldType::kNumber:
-        if (t == element_type::INT64) {
-            out = Value::ofInt(el.get_int64().value_unsafe());
-            return true;
-        }
-        if (t == element_type::UINT64 || t == element_type::DOUBLE) {
-            out = Value::ofReal(el.get_double().value_unsafe());
-            return true;
-        }
-        return wrongType();
-    case FieldType::kBoolean:
-        if (t == element_type::BOOL) {
-            out = Value::ofBool(el.get_bool().value_unsafe());
-            return true;
-        }
-        return wrongType();
-    }
-    return wrongType();
 }
 
 std::string consentText(ConsentMask mask)

@@ -1,4 +1,6 @@
-// Parsing and contract validation of single events: the first half of the per-event path.
+// Reading JSON events and checking them against their contract: the first half of the per-event
+// path. The reading (simdjson) is here; the contract's rules are the Checker's (checker.h), which
+// the readers of other formats (a batch job's CSV rows: text_record.h) share.
 //
 // A ContractSet is the pipeline's contracts prepared for lookup (field tables, compiled
 // patterns); it is immutable and shared by all workers, and replaced as a whole on reload.
@@ -12,6 +14,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "contract/checker.h"
+#include "contract/record_layout.h"
 #include "core/arena.h"
 #include "core/reason.h"
 #include "core/spec.h"
@@ -60,13 +64,6 @@ struct ParsedEvent {
     std::span<Value> fields;        // in the arena; indexed like ContractSpec::fields
 };
 
-struct Rejection {
-    Reason reason = Reason::kNotJson;
-    std::string message;            // names fields and limits, never values
-    int contract = -1;              // when the contract was recognised
-    std::string eventId;            // when readable
-};
-
 class Validator {
 public:
     Validator(std::shared_ptr<const ContractSet> contracts, Limits limits);
@@ -80,6 +77,21 @@ public:
     // how far in the future an event time may lie.
     bool validate(std::string_view line, int64_t receivedAtMs, int64_t nowMs, Arena& arena,
                   ParsedEvent& out, Rejection& why);
+
+    // A batch job's JSON line: a flat object whose names `layout` maps onto its contract (no
+    // meta). Checks every field as validate() does and fills out.contract and out.fields; the
+    // job's own fields go to `extras` (strings there stay valid until the next call). The
+    // caller sets consent, event time and event id.
+    bool validateRecord(std::string_view line, const RecordLayout& layout, Arena& arena, ParsedEvent& out,
+                        RecordExtras& extras, Rejection& why);
+
+    // One cell of a CSV row that holds a JSON array (an array field): its elements checked
+    // as validate() checks an array's. `cell` must stay readable for Payload::kPadding bytes
+    // past its end.
+    bool validateArrayText(std::string_view cell, const FieldSpec& spec, const Pattern* pattern, Arena& arena,
+                           Value& out, Rejection& why);
+
+    Checker& checker();
 
     const ContractSet& contracts() const { return *contracts_; }
 
