@@ -28,6 +28,8 @@ const Entry kCommands[] = {
     {"tap", "print committed records live from a stream exporter (ZeroMQ SUB)", runTap},
     {"status", "summarise the running daemon's metrics (or the database when it is down)", runStatus},
     {"check-config", "validate the configuration, contracts and pipelines like sluiced --check-config", runCheckConfig},
+    {"job run", "run a batch job: CSV or JSON-lines files through the privacy transform (docs/jobs.md)", runJobRun},
+    {"job check", "check a job file and the first rows of its inputs; writes nothing", runJobCheck},
     {"bench", "run the reference-workload benchmark", runBenchEntry},
 };
 
@@ -81,6 +83,8 @@ int dispatch(const std::vector<std::string>& args, Io& io)
         std::vector<std::string> rest(args.begin() + 1, args.end());
         if (rest.size() == 1 && rest[0] == "keys")
             rest.push_back("export");
+        if (rest.size() == 1 && rest[0] == "job")
+            rest.push_back("run");
         rest.push_back("--help");
         return dispatch(rest, io);
     }
@@ -93,6 +97,8 @@ int dispatch(const std::vector<std::string>& args, Io& io)
     if (!entry) {
         if (args[0] == "keys")
             io.err << "sluicectl keys: expected 'keys export'\n";
+        else if (args[0] == "job")
+            io.err << "sluicectl job: expected 'job run' or 'job check'\n";
         else
             io.err << "sluicectl: unknown command '" << args[0] << "'\n";
         io.err << "Try 'sluicectl help'.\n";

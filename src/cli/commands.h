@@ -18,5 +18,7 @@ int runForget(const std::vector<std::string>& args, Io& io);
 int runTap(const std::vector<std::string>& args, Io& io);
 int runStatus(const std::vector<std::string>& args, Io& io);
 int runCheckConfig(const std::vector<std::string>& args, Io& io);
+int runJobRun(const std::vector<std::string>& args, Io& io);
+int runJobCheck(const std::vector<std::string>& args, Io& io);
 
 }  // namespace sluice::cli

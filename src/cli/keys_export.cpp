@@ -124,15 +124,7 @@ int runKeysExport(const std::vector<std::string>& args, Io& io)
             privacy::appendKeyExportCsvRow(line, row);
             wipe(row.encryptionKey);
         } else {
-            line += "{\"keyLink\": ";
-            appendJsonString(line, k.keyLink);
-            line += ", \"contract\": ";
-            appendJsonString(line, k.contract);
-            line += ", \"createdAt\": " + std::to_string(k.createdAtMs);
-            line += ", \"expiresAt\": " + std::to_string(k.expiresAtMs);
-            line += ", \"keyset\": ";
-            line += *keyset;
-            line += "}\n";
+            privacy::appendKeyExportJsonLine(line, k.keyLink, k.contract, k.createdAtMs, k.expiresAtMs, *keyset);
             wipe(*keyset);
         }
         sink.write(line);

@@ -4,11 +4,14 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
 namespace sluice::job {
+
+struct InputLayout;
 
 // Why a reader could not make a row of a record (the transform never sees such a row).
 enum class RowProblem : uint8_t {
@@ -42,6 +45,7 @@ struct Chunk {
     static constexpr size_t kPadding = 64;
 
     uint32_t file = 0;        // index among the job's inputs
+    std::shared_ptr<const InputLayout> layout;  // how its rows map onto the contract
     std::string text;
     std::vector<std::pair<uint32_t, uint32_t>> cells;  // (offset, size) in text
     std::vector<RawRow> rows;

@@ -22,9 +22,10 @@ namespace {
 namespace fs = std::filesystem;
 using Json = nlohmann::ordered_json;
 
-// Aggregations of a job see every row before anything is written: no window is ever final
-// before the end, whatever order the rows come in.
-constexpr int64_t kJobLatenessMs = 1'000'000'000'000'000;
+// Aggregations of a job see every row before anything is written: no window is final before
+// the end, whatever order the rows come in. The largest lateness the aggregations accept
+// (2^40 ms, 34 years): rows more than that older than the job's latest row would count as late.
+constexpr int64_t kJobLatenessMs = int64_t{1} << 40;
 
 class Checker {
 public:
@@ -662,7 +663,7 @@ Result<JobSpec> loadJobFile(const std::string& path)
     if (job.outputPaths().empty())
         return c.bad("outputs", "names no output: give at least one of encrypted, keys, derived, aggregations, "
                                 "rejects or database (or use --send)");
-    SLUICE_RETURN_IF_ERROR(config::checkPipeline(**pipeline).withContext(c.file()));
+    SLUICE_RETURN_IF_ERROR(config::checkPipeline(**pipeline));  // messages name the job file
 
     if (j.contains("max_reject_share")) {
         if (!j["max_reject_share"].is_number() || j["max_reject_share"].get<double>() < 0 ||

@@ -7,6 +7,7 @@
 #include <openssl/crypto.h>
 
 #include "core/encoding.h"
+#include "core/value.h"
 #include "core/wipe.h"
 #include "privacy/tink_ciphertext.h"
 
@@ -465,6 +466,20 @@ Result<std::vector<KeyExportRow>> parseKeyExportCsv(std::string_view text)
         rows.push_back(std::move(row));
     }
     return rows;
+}
+
+void appendKeyExportJsonLine(std::string& out, std::string_view keyLink, std::string_view contract, int64_t createdAtMs,
+                             int64_t expiresAtMs, std::string_view keysetJson)
+{
+    out += "{\"keyLink\": ";
+    appendJsonString(out, keyLink);
+    out += ", \"contract\": ";
+    appendJsonString(out, contract);
+    out += ", \"createdAt\": " + std::to_string(createdAtMs);
+    out += ", \"expiresAt\": " + std::to_string(expiresAtMs);
+    out += ", \"keyset\": ";
+    out += keysetJson;
+    out += "}\n";
 }
 
 }  // namespace sluice::privacy

@@ -72,6 +72,13 @@ struct KeyExportRow {
 void appendKeyExportCsvHeader(std::string& out);
 // Appends one row: every value in double quotes with inner quotes doubled, then "\n".
 void appendKeyExportCsvRow(std::string& out, const KeyExportRow& row);
+// ---- JSON-lines export (`sluicectl keys export --format tink`, a job's keys.tink output) ----
+
+// Appends one line: {"keyLink": L, "contract": C, "createdAt": MS, "expiresAt": MS, "keyset": K}
+// with `keysetJson` (tinkKeysetJson) as K, then "\n".
+void appendKeyExportJsonLine(std::string& out, std::string_view keyLink, std::string_view contract, int64_t createdAtMs,
+                             int64_t expiresAtMs, std::string_view keysetJson);
+
 // Parses a whole export (RFC 4180: quoted or bare fields, "" inside quotes, CRLF or LF, an
 // optional UTF-8 BOM). The header must name the four columns in order. Errors give the record
 // number, never field contents.

@@ -218,6 +218,11 @@ int64_t Stmt::columnInt(int index) const { return sqlite3_column_int64(stmt_, in
 double Stmt::columnDouble(int index) const { return sqlite3_column_double(stmt_, index); }
 bool Stmt::columnIsNull(int index) const { return sqlite3_column_type(stmt_, index) == SQLITE_NULL; }
 bool Stmt::columnIsBlob(int index) const { return sqlite3_column_type(stmt_, index) == SQLITE_BLOB; }
+bool Stmt::columnIsNumber(int index) const
+{
+    const int type = sqlite3_column_type(stmt_, index);
+    return type == SQLITE_INTEGER || type == SQLITE_FLOAT;
+}
 int Stmt::columnCount() const { return sqlite3_column_count(stmt_); }
 
 Cell Stmt::columnCell(int index) const

@@ -98,6 +98,7 @@ public:
     // The value with its SQLite type; text and blobs point into the statement (valid until the
     // next step or reset).
     Cell columnCell(int index) const;
+    bool columnIsNumber(int index) const;  // INTEGER or REAL
     int columnCount() const;
     std::string_view columnName(int index) const;
 

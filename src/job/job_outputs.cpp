@@ -1,0 +1,450 @@
+#include "job/job_outputs.h"
+
+#include <algorithm>
+
+#include "core/value.h"
+#include "core/wipe.h"
+#include "privacy/tink_keyset.h"
+
+namespace sluice::job {
+namespace {
+
+// Meta cells of an events row (transform/transformer.cpp): batch_id, event_id, event_time,
+// received_at, key_link, consent.
+constexpr size_t kEventId = 1, kEventTime = 2, kKeyLink = 4, kConsent = 5, kMetaColumns = 6;
+
+void csvField(std::string& out, std::string_view s)
+{
+    if (s.find_first_of(",\"\r\n") == std::string_view::npos) {
+        out += s;
+        return;
+    }
+    out += '"';
+    for (char c : s) {
+        if (c == '"')
+            out += '"';
+        out += c;
+    }
+    out += '"';
+}
+
+void csvCell(std::string& out, const Cell& c, const FieldSpec* f)
+{
+    switch (c.kind) {
+    case Cell::Kind::kNull: return;
+    case Cell::Kind::kInt:
+        if (f && f->type == FieldType::kBoolean && !f->array)
+            out += c.i() ? "true" : "false";
+        else
+            out += std::to_string(c.i());
+        return;
+    case Cell::Kind::kReal: appendDouble(out, c.d()); return;
+    case Cell::Kind::kText:
+    case Cell::Kind::kBlob: csvField(out, c.text()); return;
+    }
+}
+
+// A cell as a JSON value: array fields and the consent list are JSON text already.
+void jsonCell(std::string& out, const Cell& c, const FieldSpec* f, bool rawText)
+{
+    switch (c.kind) {
+    case Cell::Kind::kNull: out += "null"; return;
+    case Cell::Kind::kInt:
+        if (f && f->type == FieldType::kBoolean && !f->array)
+            out += c.i() ? "true" : "false";
+        else
+            out += std::to_string(c.i());
+        return;
+    case Cell::Kind::kReal: appendDouble(out, c.d()); return;
+    case Cell::Kind::kText:
+    case Cell::Kind::kBlob:
+        if (rawText)
+            out += c.text();
+        else
+            appendJsonString(out, c.text());
+        return;
+    }
+}
+
+}  // namespace
+
+JobOutputs::JobOutputs(const JobSpec& job, std::vector<std::string> inputNames)
+    : job_(job), inputNames_(std::move(inputNames))
+{
+    encrypted_.format = job.outputs.encrypted.format;
+    rejects_.format = job.outputs.rejects.format;
+    derived_.resize(job.outputs.derived.size());
+    derivedOf_.assign(job.pipeline->outputs.size(), -1);
+    for (size_t d = 0; d < job.outputs.derived.size(); ++d) {
+        derived_[d].format = job.outputs.derived[d].file.format;
+        for (size_t o = 0; o < job.pipeline->outputs.size(); ++o)
+            if (job.pipeline->outputs[o].name == job.outputs.derived[d].name)
+                derivedOf_[o] = static_cast<int>(d);
+    }
+    aggregations_.resize(job.outputs.aggregations.size());
+    for (size_t a = 0; a < aggregations_.size(); ++a)
+        aggregations_[a].format = job.outputs.aggregations[a].file.format;
+    keysTink_.format = FileFormat::kJsonl;
+    keysCsv_.secret = keysTink_.secret = true;
+}
+
+std::vector<JobOutputs::Stream*> JobOutputs::streams()
+{
+    std::vector<Stream*> out;
+    if (job_.outputs.encrypted.wanted())
+        out.push_back(&encrypted_);
+    for (size_t d = 0; d < derived_.size(); ++d)
+        if (job_.outputs.derived[d].file.wanted())
+            out.push_back(&derived_[d]);
+    if (job_.outputs.rejects.wanted())
+        out.push_back(&rejects_);
+    return out;
+}
+
+void JobOutputs::header(Stream& s, bool dataRow)
+{
+    if (s.format != FileFormat::kCsv)
+        return;
+    std::string line;
+    if (dataRow) {
+        line = "key_link,event_time,consent";
+        if (!job_.eventIdField.empty())
+            line += ",event_id";
+        for (const FieldSpec& f : job_.contract().fields) {
+            line += ',';
+            csvField(line, f.name);
+        }
+    } else {
+        line = "file,line,row,column,reason,message";
+    }
+    line += '\n';
+    s.file.write(line);
+}
+
+Status JobOutputs::create()
+{
+    if (job_.outputs.encrypted.wanted()) {
+        SLUICE_RETURN_IF_ERROR(encrypted_.file.create(job_.outputs.encrypted.path, false));
+        header(encrypted_, true);
+    }
+    for (size_t d = 0; d < derived_.size(); ++d) {
+        if (!job_.outputs.derived[d].file.wanted())
+            continue;
+        SLUICE_RETURN_IF_ERROR(derived_[d].file.create(job_.outputs.derived[d].file.path, false));
+        header(derived_[d], true);
+    }
+    if (job_.outputs.rejects.wanted()) {
+        SLUICE_RETURN_IF_ERROR(rejects_.file.create(job_.outputs.rejects.path, false));
+        header(rejects_, false);
+    }
+    return flush();
+}
+
+Status JobOutputs::resume(const std::map<std::string, uint64_t>& sizes)
+{
+    auto one = [&](Stream& s, const std::string& path) {
+        auto it = sizes.find(path);
+        if (it == sizes.end())
+            return Status::corruption("the checkpoint has no size for " + path);
+        return s.file.resume(path, s.secret, it->second);
+    };
+    if (job_.outputs.encrypted.wanted())
+        SLUICE_RETURN_IF_ERROR(one(encrypted_, job_.outputs.encrypted.path));
+    for (size_t d = 0; d < derived_.size(); ++d)
+        if (job_.outputs.derived[d].file.wanted())
+            SLUICE_RETURN_IF_ERROR(one(derived_[d], job_.outputs.derived[d].file.path));
+    if (job_.outputs.rejects.wanted())
+        SLUICE_RETURN_IF_ERROR(one(rejects_, job_.outputs.rejects.path));
+    return Status::ok();
+}
+
+std::map<std::string, uint64_t> JobOutputs::sizes() const
+{
+    std::map<std::string, uint64_t> out;
+    auto* self = const_cast<JobOutputs*>(this);
+    for (Stream* s : self->streams())
+        out[s->file.finalPath()] = s->file.size();
+    return out;
+}
+
+void JobOutputs::row(Stream& s, const Cell* meta, const Cell* fields)
+{
+    const ContractSpec& contract = job_.contract();
+    std::string& out = s.file.buffer();
+    if (s.format == FileFormat::kCsv) {
+        csvCell(out, meta[kKeyLink], nullptr);
+        out += ',';
+        csvCell(out, meta[kEventTime], nullptr);
+        out += ',';
+        csvCell(out, meta[kConsent], nullptr);
+        if (!job_.eventIdField.empty()) {
+            out += ',';
+            csvCell(out, meta[kEventId], nullptr);
+        }
+        for (size_t f = 0; f < contract.fields.size(); ++f) {
+            out += ',';
+            csvCell(out, fields[f], &contract.fields[f]);
+        }
+        out += '\n';
+    } else {
+        out += "{\"key_link\":";
+        jsonCell(out, meta[kKeyLink], nullptr, false);
+        out += ",\"event_time\":";
+        jsonCell(out, meta[kEventTime], nullptr, false);
+        out += ",\"consent\":";
+        jsonCell(out, meta[kConsent], nullptr, true);
+        if (!job_.eventIdField.empty() && meta[kEventId].kind != Cell::Kind::kNull) {
+            out += ",\"event_id\":";
+            jsonCell(out, meta[kEventId], nullptr, false);
+        }
+        for (size_t f = 0; f < contract.fields.size(); ++f) {
+            if (fields[f].kind == Cell::Kind::kNull)
+                continue;  // absent, as in the events it came from
+            out += ',';
+            appendJsonString(out, contract.fields[f].name);
+            out += ':';
+            jsonCell(out, fields[f], &contract.fields[f], contract.fields[f].array);
+        }
+        out += "}\n";
+    }
+    s.file.commitBuffer();
+}
+
+void JobOutputs::rejectRow(Stream& s, const Chunk& chunk, const RowReject& r)
+{
+    const RawRow& raw = chunk.rows[r.row];
+    const std::string& file = inputNames_[chunk.file];
+    std::string& out = s.file.buffer();
+    if (s.format == FileFormat::kCsv) {
+        csvField(out, file);
+        out += ',' + std::to_string(raw.line) + ',' + std::to_string(raw.row) + ',';
+        csvField(out, r.column);
+        out += ',';
+        csvField(out, r.code);
+        out += ',';
+        csvField(out, r.message);
+        out += '\n';
+    } else {
+        out += "{\"file\":";
+        appendJsonString(out, file);
+        out += ",\"line\":" + std::to_string(raw.line) + ",\"row\":" + std::to_string(raw.row) + ",\"column\":";
+        if (r.column.empty())
+            out += "null";
+        else
+            appendJsonString(out, r.column);
+        out += ",\"reason\":";
+        appendJsonString(out, r.code);
+        out += ",\"message\":";
+        appendJsonString(out, r.message);
+        out += "}\n";
+    }
+    s.file.commitBuffer();
+}
+
+void JobOutputs::add(const WriteBatch& wb, const Chunk& chunk, const std::vector<RowReject>& rejects)
+{
+    const std::string events = job_.contract().tableName();
+    for (const TableRows& t : wb.inserts) {
+        if (t.table == events) {
+            if (!job_.outputs.encrypted.wanted())
+                continue;
+            for (size_t r = 0; r < t.rows(); ++r) {
+                const Cell* row = t.cells.data() + r * t.width;
+                this->row(encrypted_, row, row + kMetaColumns);
+            }
+            continue;
+        }
+        for (size_t o = 0; o < job_.pipeline->outputs.size(); ++o) {
+            const int d = derivedOf_[o];
+            if (d < 0 || t.table != job_.pipeline->outputs[o].tableName())
+                continue;
+            if (!job_.outputs.derived[static_cast<size_t>(d)].file.wanted())
+                continue;
+            for (size_t r = 0; r < t.rows(); ++r) {
+                const Cell* row = t.cells.data() + r * t.width + 1;  // after event_seq
+                this->row(derived_[static_cast<size_t>(d)], row, row + kMetaColumns);
+            }
+        }
+    }
+    if (job_.outputs.rejects.wanted())
+        for (const RowReject& r : rejects)
+            rejectRow(rejects_, chunk, r);
+}
+
+Status JobOutputs::flush()
+{
+    for (Stream* s : streams())
+        SLUICE_RETURN_IF_ERROR(s->file.flush());
+    return Status::ok();
+}
+
+Status JobOutputs::sync()
+{
+    for (Stream* s : streams())
+        SLUICE_RETURN_IF_ERROR(s->file.sync());
+    return Status::ok();
+}
+
+Status JobOutputs::writeAggregations(store::Db& db)
+{
+    for (size_t a = 0; a < aggregations_.size(); ++a) {
+        const NamedOutput& named = job_.outputs.aggregations[a];
+        if (!named.file.wanted())
+            continue;
+        Stream& s = aggregations_[a];
+        SLUICE_RETURN_IF_ERROR(s.file.create(named.file.path, false));
+        const AggregationSpec* spec = nullptr;
+        for (const AggregationSpec& candidate : job_.pipeline->aggregations)
+            if (candidate.name == named.name)
+                spec = &candidate;
+        if (!spec)
+            return Status::internal("no aggregation " + named.name);
+        auto stmt = db.prepare("SELECT * FROM \"" + spec->viewName() + "\" ORDER BY window_start_ms");
+        if (!stmt)
+            return stmt.status();
+        const int columns = stmt->columnCount();
+        std::vector<std::string> names;
+        for (int c = 0; c < columns; ++c)
+            names.emplace_back(stmt->columnName(c));
+        if (s.format == FileFormat::kCsv) {
+            std::string line;
+            for (int c = 0; c < columns; ++c) {
+                if (c)
+                    line += ',';
+                csvField(line, names[static_cast<size_t>(c)]);
+            }
+            line += '\n';
+            s.file.write(line);
+        }
+        Status rows = stmt->forEachRow([&](const store::Stmt& row) {
+            std::string& out = s.file.buffer();
+            if (s.format == FileFormat::kJsonl)
+                out += '{';
+            for (int c = 0; c < columns; ++c) {
+                if (s.format == FileFormat::kCsv) {
+                    if (c)
+                        out += ',';
+                } else {
+                    if (c)
+                        out += ',';
+                    appendJsonString(out, names[static_cast<size_t>(c)]);
+                    out += ':';
+                }
+                if (row.columnIsNull(c)) {
+                    if (s.format == FileFormat::kJsonl)
+                        out += "null";
+                    continue;
+                }
+                const std::string_view text = row.columnText(c);  // numbers as SQLite prints them
+                if (s.format == FileFormat::kCsv)
+                    csvField(out, text);
+                else if (row.columnIsNumber(c))
+                    out += text;
+                else
+                    appendJsonString(out, text);
+            }
+            out += s.format == FileFormat::kJsonl ? "}\n" : "\n";
+            s.file.commitBuffer();
+        });
+        SLUICE_RETURN_IF_ERROR(rows);
+        SLUICE_RETURN_IF_ERROR(s.file.flush());
+    }
+    return Status::ok();
+}
+
+Status JobOutputs::writeKeys(store::Db& db, const privacy::KeyWrapper& wrapper)
+{
+    const bool csv = !job_.outputs.keysCsv.empty();
+    const bool tink = !job_.outputs.keysTink.empty();
+    if (!csv && !tink)
+        return Status::ok();
+    if (csv) {
+        SLUICE_RETURN_IF_ERROR(keysCsv_.file.create(job_.outputs.keysCsv, true));
+        std::string header;
+        privacy::appendKeyExportCsvHeader(header);
+        keysCsv_.file.write(header);
+    }
+    if (tink)
+        SLUICE_RETURN_IF_ERROR(keysTink_.file.create(job_.outputs.keysTink, true));
+    auto stmt = db.prepare(
+        "SELECT key_link, key_id, contract, wrapped, created_at, expires_at FROM keys WHERE kind = 'data' "
+        "ORDER BY key_link");
+    if (!stmt)
+        return stmt.status();
+    Status failed;
+    Status rows = stmt->forEachRow([&](const store::Stmt& row) {
+        if (!failed.isOk())
+            return;
+        const std::string link(row.columnText(0));
+        auto key = wrapper.unwrap(row.columnBlob(3), link);
+        if (!key) {
+            failed = key.status().withContext("key " + link);
+            return;
+        }
+        auto keyset = privacy::tinkKeysetJson(static_cast<uint32_t>(row.columnInt(1)), key->view());
+        if (!keyset) {
+            failed = keyset.status().withContext("key " + link);
+            return;
+        }
+        if (csv) {
+            privacy::KeyExportRow export_{link, *keyset, std::string(row.columnText(2)), row.columnInt(5)};
+            std::string& out = keysCsv_.file.buffer();
+            privacy::appendKeyExportCsvRow(out, export_);
+            keysCsv_.file.commitBuffer();
+            wipe(export_.encryptionKey);
+        }
+        if (tink) {
+            std::string& out = keysTink_.file.buffer();
+            privacy::appendKeyExportJsonLine(out, link, row.columnText(2), row.columnInt(4), row.columnInt(5), *keyset);
+            keysTink_.file.commitBuffer();
+        }
+        wipe(*keyset);
+        if (keysCsv_.file.wantsFlush() || keysTink_.file.wantsFlush()) {
+            // Key material leaves memory as soon as it is in the file.
+            if (csv)
+                failed = keysCsv_.file.flush();
+            if (tink && failed.isOk())
+                failed = keysTink_.file.flush();
+        }
+    });
+    SLUICE_RETURN_IF_ERROR(rows);
+    SLUICE_RETURN_IF_ERROR(failed);
+    if (csv)
+        SLUICE_RETURN_IF_ERROR(keysCsv_.file.flush());
+    if (tink)
+        SLUICE_RETURN_IF_ERROR(keysTink_.file.flush());
+    return Status::ok();
+}
+
+Result<std::vector<std::string>> JobOutputs::publish(bool rejectsOnly)
+{
+    std::vector<std::string> published;
+    auto one = [&](Stream& s) -> Status {
+        if (!s.file.open())
+            return Status::ok();
+        SLUICE_RETURN_IF_ERROR(s.file.publish());
+        published.push_back(s.file.finalPath());
+        return Status::ok();
+    };
+    if (!rejectsOnly) {
+        SLUICE_RETURN_IF_ERROR(one(encrypted_));
+        for (Stream& s : derived_)
+            SLUICE_RETURN_IF_ERROR(one(s));
+        for (Stream& s : aggregations_)
+            SLUICE_RETURN_IF_ERROR(one(s));
+        SLUICE_RETURN_IF_ERROR(one(keysCsv_));
+        SLUICE_RETURN_IF_ERROR(one(keysTink_));
+    }
+    SLUICE_RETURN_IF_ERROR(one(rejects_));
+    return published;
+}
+
+std::vector<std::string> JobOutputs::partialPaths() const
+{
+    std::vector<std::string> out;
+    for (const std::string& p : job_.outputPaths())
+        out.push_back(partialPath(p));
+    return out;
+}
+
+}  // namespace sluice::job

@@ -1,0 +1,900 @@
+#include "job/job_runner.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <sstream>
+#include <thread>
+#include <unordered_set>
+
+#include <nlohmann/json.hpp>
+
+#include "aggregate/hyper_log_log.h"
+#include "core/clock.h"
+#include "core/queue.h"
+#include "job/byte_source.h"
+#include "job/input_layout.h"
+#include "job/inputs.h"
+#include "job/job_file.h"
+#include "job/job_outputs.h"
+#include "job/key_store.h"
+#include "job/output_file.h"
+#include "job/row_parser.h"
+#include "store/batch_writer.h"
+#include "store/state.h"
+#include "transform/key_policy.h"
+#include "transform/pipeline_runtime.h"
+#include "transform/transformer.h"
+#include "transform/worker_pool.h"
+
+namespace sluice::job {
+namespace {
+
+namespace fs = std::filesystem;
+using Json = nlohmann::ordered_json;
+using Steady = std::chrono::steady_clock;
+
+constexpr size_t kChunkBytes = 16u << 20;      // of row text; a chunk also ends at chunk_rows
+constexpr int64_t kSyncEveryMs = 2000;          // outputs fsynced at least this often
+constexpr const char* kCheckpointMeta = "job_checkpoint";
+constexpr const char* kStateFile = "state.json";
+
+double secondsSince(Steady::time_point t) { return std::chrono::duration<double>(Steady::now() - t).count(); }
+
+Status errnoStatus(const std::string& what, int err) { return Status::ioError(what + ": " + std::strerror(err)); }
+
+// What a checkpoint remembers: where reading continues, and the counts so far.
+struct Totals {
+    uint64_t chunks = 0;
+    uint64_t rows = 0, accepted = 0, rejected = 0, keysCreated = 0;
+    std::map<std::string, uint64_t> byReason;
+    std::vector<InputSummary> inputs;
+    size_t file = 0;          // the input reading continues in
+    InputPosition position;   // ... at this position (the start when {})
+    std::map<std::string, uint64_t> sizes;
+
+    Json toJson() const
+    {
+        Json j;
+        j["chunks"] = chunks;
+        j["rows"] = rows;
+        j["accepted"] = accepted;
+        j["rejected"] = rejected;
+        j["keys_created"] = keysCreated;
+        j["by_reason"] = byReason;
+        j["file"] = file;
+        j["offset"] = position.offset;
+        j["line"] = position.line;
+        j["file_rows"] = position.rows;
+        j["sizes"] = sizes;
+        Json per = Json::array();
+        for (const InputSummary& i : inputs)
+            per.push_back({i.rows, i.accepted, i.rejected});
+        j["inputs"] = per;
+        return j;
+    }
+    static Result<Totals> fromJson(const std::string& text, size_t files)
+    {
+        try {
+            const Json j = Json::parse(text);
+            Totals t;
+            t.chunks = j.at("chunks").get<uint64_t>();
+            t.rows = j.at("rows").get<uint64_t>();
+            t.accepted = j.at("accepted").get<uint64_t>();
+            t.rejected = j.at("rejected").get<uint64_t>();
+            t.keysCreated = j.at("keys_created").get<uint64_t>();
+            t.byReason = j.at("by_reason").get<std::map<std::string, uint64_t>>();
+            t.file = j.at("file").get<size_t>();
+            t.position.offset = j.at("offset").get<uint64_t>();
+            t.position.line = j.at("line").get<uint64_t>();
+            t.position.rows = j.at("file_rows").get<uint64_t>();
+            t.sizes = j.at("sizes").get<std::map<std::string, uint64_t>>();
+            const Json& per = j.at("inputs");
+            if (per.size() != files)
+                return Status::corruption("the checkpoint lists another number of inputs");
+            for (const Json& i : per) {
+                InputSummary s;
+                s.rows = i.at(0).get<uint64_t>();
+                s.accepted = i.at(1).get<uint64_t>();
+                s.rejected = i.at(2).get<uint64_t>();
+                t.inputs.push_back(s);
+            }
+            return t;
+        } catch (const std::exception& e) {
+            return Status::corruption(std::string("unreadable checkpoint: ") + e.what());
+        }
+    }
+};
+
+// What the writer gets for one chunk.
+struct Item {
+    std::unique_ptr<Chunk> chunk;
+    WriteBatch wb;
+    std::vector<RowReject> rejects;
+};
+
+void removeQuietly(const std::string& path)
+{
+    std::error_code ec;
+    fs::remove(path, ec);
+}
+
+void removeDatabase(const std::string& path)
+{
+    for (const char* suffix : {"", "-wal", "-shm", "-journal"})
+        removeQuietly(path + suffix);
+}
+
+class Runner {
+public:
+    Runner(const JobSpec& job, const privacy::KeyWrapper& wrapper, const RunOptions& options)
+        : job_(job), wrapper_(wrapper), options_(options), inQueue_(2), outQueue_(1)
+    {
+    }
+    ~Runner()
+    {
+        stopThreads();
+        if (lockFd_ >= 0)
+            ::close(lockFd_);
+    }
+
+    Result<JobSummary> run(JobSummary* onFailure);
+
+private:
+    Status lockWorkDir();
+    Status start();
+    Status openWorkDatabase(bool fresh);
+    Status publishInterrupted(const Json& state);
+    void readerLoop();
+    void writerLoop();
+    Status writeItem(Item& item);
+    Status finishOutputs();
+    Status transformLoop();
+    void fail(const Status& s)
+    {
+        std::lock_guard lock(failMutex_);
+        if (failure_.isOk() && !s.isOk())
+            failure_ = s;
+        stopping_ = true;
+        inQueue_.close();
+        outQueue_.close();
+    }
+    Status failure()
+    {
+        std::lock_guard lock(failMutex_);
+        return failure_;
+    }
+    void stopThreads()
+    {
+        inQueue_.close();
+        outQueue_.close();
+        if (reader_.joinable())
+            reader_.join();
+        if (writer_.joinable())
+            writer_.join();
+    }
+    std::unique_ptr<Chunk> freeChunk()
+    {
+        std::lock_guard lock(freeMutex_);
+        if (free_.empty())
+            return std::make_unique<Chunk>();
+        auto c = std::move(free_.back());
+        free_.pop_back();
+        return c;
+    }
+    void recycle(std::unique_ptr<Chunk> c)
+    {
+        std::lock_guard lock(freeMutex_);
+        if (free_.size() < 4)
+            free_.push_back(std::move(c));
+    }
+    std::string workDbPath() const
+    {
+        return job_.outputs.database.empty() ? (fs::path(job_.workDir) / "work.db").string()
+                                             : partialPath(job_.outputs.database);
+    }
+    std::string statePath() const { return (fs::path(job_.workDir) / kStateFile).string(); }
+    Status writeState(const std::string& phase, const Json& extra = {})
+    {
+        Json j;
+        j["fingerprint"] = fingerprint_;
+        j["phase"] = phase;
+        if (!extra.is_null())
+            j["summary"] = extra;
+        return writeFileAtomically(statePath(), j.dump());
+    }
+    void cleanWorkDir()
+    {
+        if (job_.outputs.database.empty())
+            removeDatabase(workDbPath());
+        removeQuietly(statePath());
+        removeQuietly((fs::path(job_.workDir) / "lock").string());
+        std::error_code ec;
+        fs::remove(job_.workDir, ec);  // only when empty
+    }
+
+    const JobSpec& job_;
+    const privacy::KeyWrapper& wrapper_;
+    const RunOptions& options_;
+    std::vector<InputInfo> inputs_;
+    std::string fingerprint_;
+    int lockFd_ = -1;
+    int64_t startedAtMs_ = 0;
+    Steady::time_point started_;
+
+    std::unique_ptr<KeyStore> keyStore_;
+    std::unique_ptr<store::BatchWriter> workDb_;
+    std::shared_ptr<const transform::PipelineRuntime> runtime_;
+    std::unique_ptr<JobOutputs> outputs_;
+    Totals totals_;          // the writer's: what is committed
+    bool resumed_ = false;
+    uint64_t resumedRows_ = 0;
+    std::unordered_set<std::string> usedKeys_;
+    StageProfile profile_;
+
+    BoundedQueue<std::unique_ptr<Chunk>> inQueue_;
+    BoundedQueue<Item> outQueue_;
+    std::mutex freeMutex_;
+    std::vector<std::unique_ptr<Chunk>> free_;
+    std::thread reader_, writer_;
+    std::mutex failMutex_;
+    Status failure_;
+    std::atomic<bool> stopping_{false};
+    std::atomic<uint64_t> bytesRead_{0};
+    std::atomic<size_t> readingFile_{0};
+
+    // Keys the writer stored, for the transformer (which only the caller's thread touches).
+    std::mutex storedMutex_;
+    std::vector<KeyRecord> stored_;
+};
+
+Status Runner::lockWorkDir()
+{
+    std::error_code ec;
+    fs::create_directories(job_.workDir, ec);
+    if (ec)
+        return Status::ioError("cannot create the work directory " + job_.workDir + ": " + ec.message());
+    ::chmod(job_.workDir.c_str(), 0700);
+    const std::string lock = (fs::path(job_.workDir) / "lock").string();
+    lockFd_ = ::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (lockFd_ < 0)
+        return errnoStatus("cannot open " + lock, errno);
+    if (::flock(lockFd_, LOCK_EX | LOCK_NB) != 0)
+        return Status::error(StatusCode::kUnavailable, "job " + job_.id + " is already running (" + lock + " is locked)");
+    return Status::ok();
+}
+
+Status Runner::openWorkDatabase(bool fresh)
+{
+    if (fresh)
+        removeDatabase(workDbPath());
+    store::BatchWriter::Options o;
+    o.path = workDbPath();
+    std::error_code ec;
+    fs::create_directories(fs::path(o.path).parent_path(), ec);
+    if (ec)
+        return Status::ioError("cannot create the directory of " + o.path + ": " + ec.message());
+    o.sketches.merge = aggregate::mergeSerialized;
+    o.sketches.estimate = aggregate::estimateSerialized;
+    auto writer = store::BatchWriter::open(o);
+    if (!writer)
+        return writer.status().withContext("work database " + o.path);
+    workDb_ = std::move(*writer);
+    ::chmod(o.path.c_str(), 0600);
+    SLUICE_RETURN_IF_ERROR(checkMasterKey(workDb_->db(), wrapper_).withContext(o.path));
+    return workDb_->applySchema(*job_.pipeline, runtime_->schema->tables, startedAtMs_);
+}
+
+Status Runner::publishInterrupted(const Json& state)
+{
+    if (options_.notice)
+        options_.notice("job " + job_.id + " had finished before it was interrupted; publishing its outputs");
+    std::vector<std::string> paths = job_.outputPaths();
+    for (const std::string& path : paths) {
+        const std::string partial = partialPath(path);
+        std::error_code ec;
+        if (fs::exists(partial, ec))
+            SLUICE_RETURN_IF_ERROR(publishFile(partial, path));
+    }
+    (void)state;
+    cleanWorkDir();
+    return Status::ok();
+}
+
+Status Runner::start()
+{
+    SLUICE_RETURN_IF_ERROR(lockWorkDir());
+    auto inputs = inspectInputs(job_);
+    if (!inputs)
+        return inputs.status();
+    inputs_ = std::move(*inputs);
+    fingerprint_ = fingerprintOf(job_, inputs_);
+
+    // An interrupted run of the same job over the same inputs?
+    std::optional<Json> state;
+    {
+        std::ifstream in(statePath());
+        if (in) {
+            try {
+                state = Json::parse(in);
+            } catch (const std::exception&) {
+                state.reset();
+            }
+        }
+    }
+    const bool same = state && state->value("fingerprint", "") == fingerprint_;
+    if (state && !same && options_.notice)
+        options_.notice("the job file or its inputs changed since job " + job_.id +
+                        " was interrupted: starting over");
+    if (same && state->value("phase", "") == "publishing") {
+        SLUICE_RETURN_IF_ERROR(publishInterrupted(*state));
+        return Status::error(StatusCode::kAlreadyExists, "published");  // tells run() it is done
+    }
+
+    auto runtime = transform::PipelineRuntime::build(job_.pipeline, wrapper_);
+    if (!runtime)
+        return runtime.status();
+    runtime_ = *runtime;
+
+    std::optional<Totals> checkpoint;
+    if (same) {
+        SLUICE_RETURN_IF_ERROR(openWorkDatabase(false));
+        auto text = store::getMeta(workDb_->db(), kCheckpointMeta);
+        if (!text)
+            return text.status();
+        if (*text) {
+            auto t = Totals::fromJson(**text, inputs_.size());
+            if (!t)
+                return t.status().withContext(workDbPath());
+            checkpoint = std::move(*t);
+        }
+    }
+    outputs_ = std::make_unique<JobOutputs>(job_, [&] {
+        std::vector<std::string> names;
+        for (const InputInfo& i : inputs_)
+            names.push_back(i.name);
+        return names;
+    }());
+    if (checkpoint) {
+        Status resumed = outputs_->resume(checkpoint->sizes);
+        if (!resumed) {
+            // The outputs do not match the checkpoint (a file was removed, or the machine lost
+            // data it had not synced): the only safe way on is from the start.
+            if (options_.notice)
+                options_.notice("cannot resume job " + job_.id + " (" + resumed.message() + "): starting over");
+            checkpoint.reset();
+            outputs_ = std::make_unique<JobOutputs>(job_, std::vector<std::string>());
+        }
+    }
+    if (!checkpoint) {
+        // A fresh run: nothing of an earlier one may remain, and outputs must not exist.
+        workDb_.reset();
+        if (!same || !options_.force) {
+            std::vector<std::string> existing;
+            for (const std::string& p : job_.outputPaths()) {
+                std::error_code ec;
+                if (fs::exists(p, ec))
+                    existing.push_back(p);
+            }
+            if (!existing.empty() && !options_.force) {
+                std::string list;
+                for (const std::string& p : existing)
+                    list += (list.empty() ? "" : ", ") + p;
+                return Status::error(StatusCode::kAlreadyExists,
+                                     "output(s) exist: " + list + " (use --force to replace them)");
+            }
+        }
+        for (const std::string& p : outputs_->partialPaths())
+            removeQuietly(p);
+        outputs_ = std::make_unique<JobOutputs>(job_, [&] {
+            std::vector<std::string> names;
+            for (const InputInfo& i : inputs_)
+                names.push_back(i.name);
+            return names;
+        }());
+        SLUICE_RETURN_IF_ERROR(writeState("running"));
+        SLUICE_RETURN_IF_ERROR(openWorkDatabase(true));
+        SLUICE_RETURN_IF_ERROR(outputs_->create());
+        totals_ = Totals{};
+        totals_.inputs.resize(inputs_.size());
+    } else {
+        totals_ = std::move(*checkpoint);
+        resumed_ = true;
+        resumedRows_ = totals_.rows;
+        auto stmt = workDb_->db().prepare("SELECT key_link FROM keys WHERE kind = 'data'");
+        if (!stmt)
+            return stmt.status();
+        SLUICE_RETURN_IF_ERROR(
+            stmt->forEachRow([&](const store::Stmt& row) { usedKeys_.emplace(row.columnText(0)); }));
+        if (options_.notice) {
+            std::string where = totals_.file < inputs_.size()
+                                    ? "input " + std::to_string(totals_.file + 1) + " of " +
+                                          std::to_string(inputs_.size()) + " (" + inputs_[totals_.file].name +
+                                          ") after row " + std::to_string(totals_.position.rows)
+                                    : "the end of the inputs";
+            options_.notice("resuming job " + job_.id + " from its checkpoint: " + std::to_string(totals_.rows) +
+                            " row(s) were done before; continuing at " + where);
+        }
+    }
+    for (size_t i = 0; i < inputs_.size(); ++i)
+        totals_.inputs[i].path = inputs_[i].name;
+    auto ks = KeyStore::open(job_.keyStore, wrapper_);
+    if (!ks)
+        return ks.status();
+    keyStore_ = std::move(*ks);
+    return Status::ok();
+}
+
+void Runner::readerLoop()
+{
+    try {
+        for (size_t f = totals_.file; f < inputs_.size() && !stopping_; ++f) {
+            readingFile_ = f;
+            const auto t0 = Steady::now();
+            auto source = ByteSource::open(inputs_[f].path, job_.input.compression);
+            if (!source) {
+                fail(source.status());
+                return;
+            }
+            std::unique_ptr<RecordReader> reader = job_.input.format == InputFormat::kCsv
+                                                       ? makeCsvReader(**source, job_.input.csv, job_.input.maxRowBytes)
+                                                       : makeJsonlReader(**source, job_.input.maxRowBytes);
+            auto header = reader->header();
+            if (!header) {
+                fail(Status::invalid(inputs_[f].name + ": " + header.status().message()));
+                return;
+            }
+            if (f == totals_.file && totals_.position.offset > 0) {
+                if (Status s = reader->seek(totals_.position); !s) {
+                    fail(s.withContext(inputs_[f].name));
+                    return;
+                }
+            }
+            uint64_t before = 0;
+            for (size_t g = 0; g < f; ++g)
+                before += inputs_[g].size;
+            profile_.read += secondsSince(t0);
+            bool more = true;
+            while (more && !stopping_) {
+                const auto t1 = Steady::now();
+                auto chunk = freeChunk();
+                chunk->clear();
+                chunk->file = static_cast<uint32_t>(f);
+                chunk->layout = inputs_[f].layout;
+                auto read = reader->read(*chunk, job_.chunkRows, kChunkBytes);
+                if (!read) {
+                    fail(read.status().withContext(inputs_[f].name));
+                    return;
+                }
+                more = *read;
+                chunk->lastOfFile = !more;
+                chunk->seal();
+                bytesRead_ = before + reader->fileBytesRead();
+                profile_.read += secondsSince(t1);
+                if (!inQueue_.push(std::move(chunk)))
+                    return;
+            }
+        }
+        inQueue_.close();
+    } catch (const std::exception& e) {
+        fail(Status::internal(std::string("reader: ") + e.what()));
+    }
+}
+
+Status Runner::writeItem(Item& item)
+{
+    const int64_t now = SystemClock::instance().wallMs();
+    WriteBatch& wb = item.wb;
+    const Chunk& chunk = *item.chunk;
+
+    // 1. New data keys into the group's key store, before anything that uses them is committed.
+    std::vector<KeyRecord> dataKeys, otherKeys;
+    for (KeyRecord& k : wb.keys)
+        (k.kind == "data" ? dataKeys : otherKeys).push_back(std::move(k));
+    wb.keys.clear();
+    SLUICE_RETURN_IF_ERROR(keyStore_->store(dataKeys, now));
+    {
+        std::lock_guard lock(storedMutex_);
+        stored_.insert(stored_.end(), dataKeys.begin(), dataKeys.end());
+    }
+    for (const KeyRecord& k : dataKeys)
+        usedKeys_.insert(k.keyLink);
+
+    // 2. Keys of earlier runs used again: their records go into the work database too, so that
+    // it (and the keys output made from it) holds every key the job's data needs.
+    std::vector<KeyRecord> reused;
+    const std::string events = job_.contract().tableName();
+    std::string_view lastLink;
+    for (const TableRows& t : wb.inserts) {
+        if (t.table != events)
+            continue;
+        for (size_t r = 0; r < t.rows(); ++r) {
+            const std::string_view link = t.cells[r * t.width + 4].text();
+            if (link == lastLink)
+                continue;
+            lastLink = link;
+            if (usedKeys_.count(std::string(link)))
+                continue;
+            auto found = keyStore_->find(std::string(link));
+            if (!found)
+                return found.status();
+            if (!*found)
+                return Status::internal("key " + std::string(link) + " is in no key store");
+            usedKeys_.insert(std::string(link));
+            reused.push_back(std::move(**found));
+        }
+    }
+
+    // 3. Rows into the output files (written before the checkpoint that counts them).
+    outputs_->add(wb, chunk, item.rejects);
+    SLUICE_RETURN_IF_ERROR(outputs_->flush());
+
+    // 4. The counts and the position after this chunk.
+    Totals next = totals_;
+    ++next.chunks;
+    next.rows += chunk.rows.size();
+    next.accepted += wb.record.committed;
+    next.rejected += item.rejects.size();
+    next.keysCreated += dataKeys.size();
+    for (const RowReject& r : item.rejects)
+        ++next.byReason[r.code];
+    InputSummary& in = next.inputs[chunk.file];
+    in.rows += chunk.rows.size();
+    in.accepted += wb.record.committed;
+    in.rejected += item.rejects.size();
+    if (chunk.lastOfFile) {
+        next.file = chunk.file + 1;
+        next.position = InputPosition{};
+    } else {
+        next.file = chunk.file;
+        next.position = chunk.end;
+    }
+    next.sizes = outputs_->sizes();
+
+    // 5. One transaction in the work database: aggregates, the keys used, the DB target's rows,
+    // and the checkpoint.
+    wb.keys = std::move(dataKeys);
+    for (KeyRecord& k : reused)
+        wb.keys.push_back(std::move(k));
+    if (job_.outputs.database.empty()) {
+        wb.inserts.clear();
+        wb.subjects.clear();
+        wb.deadLetters.clear();
+    } else {
+        for (KeyRecord& k : otherKeys)
+            wb.keys.push_back(std::move(k));
+        for (DeadLetter& d : wb.deadLetters) {
+            // Where the row came from, in the columns a producer's request would fill.
+            const RawRow& raw = chunk.rows[static_cast<size_t>(d.eventIndex)];
+            d.producer = inputs_[chunk.file].name;
+            d.eventIndex = static_cast<int32_t>(std::min<uint64_t>(raw.row, INT32_MAX));
+        }
+    }
+    wb.record.id = totals_.chunks + 1;
+    std::vector<std::string> shredded;
+    store::CommitTiming timing;
+    const std::string checkpoint = next.toJson().dump();
+    // The checkpoint is written in the chunk's own transaction: both commit or neither.
+    SLUICE_RETURN_IF_ERROR(workDb_->beginBatch(wb, shredded));
+    if (Status s = store::setMeta(workDb_->db(), kCheckpointMeta, checkpoint); !s) {
+        workDb_->abortBatch();
+        return s;
+    }
+    SLUICE_RETURN_IF_ERROR(workDb_->commitBatch(wb, timing));
+    totals_ = std::move(next);
+    return Status::ok();
+}
+
+void Runner::writerLoop()
+{
+    try {
+        auto lastSync = Steady::now();
+        while (auto item = outQueue_.pop()) {
+            const auto t0 = Steady::now();
+            if (std::chrono::duration_cast<std::chrono::milliseconds>(t0 - lastSync).count() >= kSyncEveryMs) {
+                if (Status s = outputs_->sync(); !s) {
+                    fail(s);
+                    return;
+                }
+                lastSync = t0;
+            }
+            if (Status s = writeItem(*item); !s) {
+                fail(s);
+                return;
+            }
+            recycle(std::move(item->chunk));
+            profile_.write += secondsSince(t0);
+            if (options_.stopAfterChunks && totals_.chunks >= options_.stopAfterChunks) {
+                fail(Status::error(StatusCode::kUnavailable, "stopped after " + std::to_string(totals_.chunks) +
+                                                                 " chunk(s) (test hook)"));
+                return;
+            }
+        }
+    } catch (const std::exception& e) {
+        fail(Status::internal(std::string("writer: ") + e.what()));
+    }
+}
+
+Status Runner::transformLoop()
+{
+    transform::WorkerPool pool(std::max(1, options_.workers));
+    transform::DailyKeys policy;
+    transform::TransformOptions topts;
+    topts.limits.maxEventBytes = job_.input.maxRowBytes;
+    topts.deadLetterInputBytes = job_.outputs.database.empty() ? 0 : 4096;
+    auto watermarks = store::loadWatermarks(workDb_->db());
+    if (!watermarks)
+        return watermarks.status();
+    transform::Transformer::Parts parts{pool, wrapper_, policy, keyStore_->sources(), SystemClock::instance()};
+    auto made = transform::Transformer::create(topts, std::move(parts), runtime_, *watermarks);
+    if (!made)
+        return made.status();
+    transform::Transformer& transformer = **made;
+
+    ConsentMapper consent(job_.consent);
+    auto timeParser = TimestampParser::create(job_.timestamp);
+    if (!timeParser)
+        return timeParser.status();
+    std::vector<RowParser> parsers;
+    for (int l = 0; l < pool.lanes(); ++l)
+        parsers.emplace_back(job_, consent, *timeParser, topts.limits.maxFutureMs);
+    std::vector<std::vector<RowReject>> laneRejects(static_cast<size_t>(pool.lanes()));
+
+    reader_ = std::thread([this] { readerLoop(); });
+    writer_ = std::thread([this] { writerLoop(); });
+
+    Progress progress;
+    progress.files = inputs_.size();
+    for (const InputInfo& i : inputs_)
+        progress.bytesTotal += i.size;
+    uint64_t rows = totals_.rows, rejected = totals_.rejected, batch = totals_.chunks;
+    while (auto next = inQueue_.pop()) {
+        std::unique_ptr<Chunk> chunk = std::move(*next);
+        {
+            std::vector<KeyRecord> stored;
+            {
+                std::lock_guard lock(storedMutex_);
+                stored.swap(stored_);
+            }
+            transformer.keysStored(stored);
+        }
+        const size_t lanes = static_cast<size_t>(pool.lanes());
+        std::vector<uint32_t> bounds(lanes + 1, static_cast<uint32_t>(chunk->rows.size()));
+        {
+            uint64_t total = 0;
+            for (const RawRow& r : chunk->rows)
+                total += r.size + 16;
+            uint64_t acc = 0;
+            size_t l = 1;
+            bounds[0] = 0;
+            for (size_t r = 0; r < chunk->rows.size() && l < lanes; ++r) {
+                acc += chunk->rows[r].size + 16;
+                while (l < lanes && acc * lanes >= total * l)
+                    bounds[l++] = static_cast<uint32_t>(r + 1);
+            }
+        }
+        for (auto& v : laneRejects)
+            v.clear();
+        const int64_t now = SystemClock::instance().wallMs();
+        transformer.begin(++batch, now);
+        const InputLayout& layout = *chunk->layout;
+        Status added = transformer.addParsed([&](transform::Transformer::Lane& lane) {
+            const size_t l = static_cast<size_t>(lane.index());
+            RowParser& parser = parsers[l];
+            std::vector<RowReject>& rejects = laneRejects[l];
+            for (uint32_t r = bounds[l]; r < bounds[l + 1]; ++r) {
+                contract::ParsedEvent ev;
+                RowReject reject;
+                const transform::Origin origin{chunk->file, r, startedAtMs_};
+                if (parser.parse(lane.validator(), *chunk, r, layout, lane.arena(), lane.nowMs(), ev, reject)) {
+                    lane.accept(ev, origin);
+                    continue;
+                }
+                if (reject.contractReason) {
+                    contract::Rejection why = reject.why;
+                    why.contract = 0;
+                    const RawRow& raw = chunk->rows[r];
+                    lane.reject(std::move(why), origin, std::string_view(chunk->text.data() + raw.offset, raw.size));
+                }
+                rejects.push_back(std::move(reject));
+            }
+        });
+        BatchRecord close;
+        close.closedAtMs = now;
+        close.bytes = chunk->text.size();
+        auto wb = transformer.finish(close);
+        if (!added)
+            return added;
+        if (!wb)
+            return wb.status();
+        profile_.parse += static_cast<double>(wb->times.parseUs) / 1e6;
+        profile_.transform += static_cast<double>(wb->times.transformUs) / 1e6;
+        profile_.aggregate += static_cast<double>(wb->times.aggregateUs) / 1e6;
+        Item item;
+        item.rejects = std::move(laneRejects[0]);
+        for (size_t l = 1; l < lanes; ++l)
+            for (RowReject& r : laneRejects[l])
+                item.rejects.push_back(std::move(r));
+        laneRejects[0] = std::vector<RowReject>();
+        rows += chunk->rows.size();
+        rejected += item.rejects.size();
+        const size_t file = chunk->file;
+        item.chunk = std::move(chunk);
+        item.wb = std::move(*wb);
+        if (!outQueue_.push(std::move(item)))
+            break;
+        if (options_.progress) {
+            progress.file = file;
+            progress.rows = rows;
+            progress.rejected = rejected;
+            progress.rowsThisRun = rows - resumedRows_;
+            progress.bytesRead = bytesRead_;
+            progress.seconds = secondsSince(started_);
+            options_.progress(progress);
+        }
+    }
+    outQueue_.close();
+    if (reader_.joinable())
+        reader_.join();
+    if (writer_.joinable())
+        writer_.join();
+    return failure();
+}
+
+Status Runner::finishOutputs()
+{
+    const auto t0 = Steady::now();
+    SLUICE_RETURN_IF_ERROR(outputs_->writeAggregations(workDb_->db()));
+    SLUICE_RETURN_IF_ERROR(outputs_->writeKeys(workDb_->db(), wrapper_));
+    SLUICE_RETURN_IF_ERROR(outputs_->sync());
+    profile_.publish += secondsSince(t0);
+    return Status::ok();
+}
+
+Result<JobSummary> Runner::run(JobSummary* onFailure)
+{
+    started_ = Steady::now();
+    startedAtMs_ = SystemClock::instance().wallMs();
+    Status s = start();
+    if (s.code() == StatusCode::kAlreadyExists && s.message() == "published") {
+        JobSummary summary;
+        summary.seconds = secondsSince(started_);
+        summary.published = job_.outputPaths();
+        return summary;
+    }
+    SLUICE_RETURN_IF_ERROR(s);
+    SLUICE_RETURN_IF_ERROR(transformLoop());
+    SLUICE_RETURN_IF_ERROR(finishOutputs());
+
+    JobSummary summary;
+    summary.inputs = totals_.inputs;
+    for (size_t i = 0; i < inputs_.size(); ++i)
+        summary.inputs[i].bytes = inputs_[i].size;
+    summary.rows = totals_.rows;
+    summary.accepted = totals_.accepted;
+    summary.rejected = totals_.rejected;
+    summary.rejectedByReason = totals_.byReason;
+    summary.keysCreated = totals_.keysCreated;
+    summary.keysUsed = usedKeys_.size();
+    summary.resumed = resumed_;
+    summary.resumedRows = resumedRows_;
+    summary.rejectLimitExceeded =
+        summary.rows > 0 && static_cast<double>(summary.rejected) > job_.maxRejectShare * static_cast<double>(summary.rows);
+
+    // Publish: everything, or (over the reject limit) the rejects alone.
+    const auto t0 = Steady::now();
+    SLUICE_RETURN_IF_ERROR(writeState("publishing"));
+    auto published = outputs_->publish(summary.rejectLimitExceeded);
+    if (!published)
+        return published.status();
+    summary.published = std::move(*published);
+    if (summary.rejectLimitExceeded) {
+        for (const std::string& p : outputs_->partialPaths())
+            removeQuietly(p);
+        workDb_.reset();
+        removeDatabase(workDbPath());
+    } else if (!job_.outputs.database.empty()) {
+        SLUICE_RETURN_IF_ERROR(workDb_->db().exec("PRAGMA wal_checkpoint(TRUNCATE)"));
+        workDb_.reset();  // the last connection: SQLite folds the WAL into the file and removes it
+        SLUICE_RETURN_IF_ERROR(publishFile(workDbPath(), job_.outputs.database));
+        summary.published.push_back(job_.outputs.database);
+    }
+    workDb_.reset();
+    keyStore_.reset();
+    cleanWorkDir();
+    profile_.publish += secondsSince(t0);
+    summary.profile = profile_;
+    summary.seconds = secondsSince(started_);
+    if (summary.rejectLimitExceeded) {
+        if (onFailure)
+            *onFailure = summary;
+        char share[32];
+        std::snprintf(share, sizeof share, "%.1f%%",
+                      100.0 * static_cast<double>(summary.rejected) / static_cast<double>(summary.rows));
+        return Status::invalid(std::to_string(summary.rejected) + " of " + std::to_string(summary.rows) + " row(s) (" +
+                               share + ") were rejected, more than max_reject_share " +
+                               std::to_string(static_cast<int>(job_.maxRejectShare * 100)) +
+                               "%: the job failed and wrote only its rejects output");
+    }
+    return summary;
+}
+
+}  // namespace
+
+Result<JobSummary> runJob(const JobSpec& job, const privacy::KeyWrapper& wrapper, const RunOptions& options,
+                          JobSummary* summaryOnFailure)
+{
+    Runner runner(job, wrapper, options);
+    return runner.run(summaryOnFailure);
+}
+
+Result<CheckSummary> checkJob(const JobSpec& job, uint64_t rows)
+{
+    auto inputs = inspectInputs(job);
+    if (!inputs)
+        return inputs.status();
+    CheckSummary summary;
+    for (const std::string& p : job.outputPaths()) {
+        std::error_code ec;
+        if (fs::exists(p, ec))
+            summary.existingOutputs.push_back(p);
+    }
+    auto set = contract::ContractSet::build(job.pipeline);
+    if (!set)
+        return set.status();
+    contract::Limits limits;
+    limits.maxEventBytes = job.input.maxRowBytes;
+    contract::Validator validator(*set, limits);
+    ConsentMapper consent(job.consent);
+    auto timeParser = TimestampParser::create(job.timestamp);
+    if (!timeParser)
+        return timeParser.status();
+    RowParser parser(job, consent, *timeParser, limits.maxFutureMs);
+    const int64_t now = SystemClock::instance().wallMs();
+    for (size_t f = 0; f < inputs->size(); ++f) {
+        const InputInfo& info = (*inputs)[f];
+        CheckedInput checked;
+        checked.path = info.name;
+        auto source = ByteSource::open(info.path, job.input.compression);
+        if (!source)
+            return source.status();
+        auto reader = job.input.format == InputFormat::kCsv
+                          ? makeCsvReader(**source, job.input.csv, job.input.maxRowBytes)
+                          : makeJsonlReader(**source, job.input.maxRowBytes);
+        auto header = reader->header();
+        if (!header)
+            return header.status();
+        Chunk chunk;
+        chunk.file = static_cast<uint32_t>(f);
+        auto read = reader->read(chunk, rows, kChunkBytes);
+        if (!read)
+            return read.status().withContext(info.name);
+        chunk.seal();
+        Arena arena;
+        for (uint32_t r = 0; r < chunk.rows.size(); ++r) {
+            contract::ParsedEvent ev;
+            RowReject reject;
+            ++checked.rows;
+            if (parser.parse(validator, chunk, r, *info.layout, arena, now, ev, reject))
+                continue;
+            ++checked.rejected;
+            if (checked.examples.size() < 5)
+                checked.examples.push_back("line " + std::to_string(chunk.rows[r].line) + ": " +
+                                           (reject.column.empty() ? "" : reject.column + ": ") + reject.code + ": " +
+                                           reject.message);
+        }
+        summary.inputs.push_back(std::move(checked));
+    }
+    return summary;
+}
+
+}  // namespace sluice::job

@@ -1,0 +1,50 @@
+// The keys of a job group: a sluice database (the daemon's schema; only its keys table is used)
+// at <key_store>/<group>.keys.db, wrapped under the master key. Every job of the group reuses
+// its keys, so the same input encrypts to the same bytes in every run of the group; a new group
+// starts with no keys. One job of a group runs at a time (a lock file next to the store).
+//
+// Owned by the job's writer thread; the transform's lanes read the same file through their own
+// connections (sources()).
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "core/commit.h"
+#include "core/status.h"
+#include "privacy/key_wrap.h"
+#include "store/batch_writer.h"
+#include "transform/db_key_source.h"
+
+namespace sluice::job {
+
+class KeyStore {
+public:
+    // Creates the store when it does not exist; checks the master key against it.
+    static Result<std::unique_ptr<KeyStore>> open(const std::string& path, const privacy::KeyWrapper& wrapper);
+    ~KeyStore();
+
+    transform::KeySourceFactory sources() const { return transform::databaseKeySources(path_); }
+    // Stores new data keys in one transaction and sets their rowids.
+    Status store(std::vector<KeyRecord>& keys, int64_t nowMs);
+    // The record of a stored key, by its link (a key an earlier run of the group made).
+    Result<std::optional<KeyRecord>> find(const std::string& keyLink);
+    size_t size() const { return rowidOf_.size(); }
+
+private:
+    KeyStore() = default;
+    std::string path_;
+    int lockFd_ = -1;
+    std::unique_ptr<store::BatchWriter> writer_;
+    store::Stmt byRowid_;
+    std::unordered_map<std::string, int64_t> rowidOf_;
+};
+
+// Verifies `wrapper` against the master-key check value of `db`, recording one when the
+// database has none and no keys yet.
+Status checkMasterKey(store::Db& db, const privacy::KeyWrapper& wrapper);
+
+}  // namespace sluice::job
