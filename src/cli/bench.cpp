@@ -664,6 +664,8 @@ int runBench(const std::vector<std::string>& args)
 {
     if (std::find(args.begin(), args.end(), "--latency-table") != args.end())
         return runBenchLatencyTable(args);
+    if (std::find(args.begin(), args.end(), "--job") != args.end())
+        return runBenchJob(args);
     BenchOptions o;
     po::options_description desc("sluicectl bench [options]");
     desc.add_options()

@@ -10,5 +10,7 @@ namespace sluice::cli {
 int runBench(const std::vector<std::string>& args);
 // `sluicectl bench --latency-table`: p50/p99 against max_delay at C/4 and C/2 (bench_latency.cpp).
 int runBenchLatencyTable(const std::vector<std::string>& args);
+// `sluicectl bench --job`: the batch-job benchmark (bench_job.cpp).
+int runBenchJob(const std::vector<std::string>& args);
 
 }  // namespace sluice::cli

@@ -177,6 +177,7 @@ Json summaryJson(const job::JobSpec& job, const job::JobSummary& s, bool ok)
     j["profile_seconds"] = {{"read", s.profile.read},           {"parse", s.profile.parse},
                             {"transform", s.profile.transform}, {"aggregate", s.profile.aggregate},
                             {"write", s.profile.write},         {"publish", s.profile.publish}};
+    j["cpu_seconds"] = {{"read", s.profile.readCpu}, {"transform", s.profile.transformCpu}, {"write", s.profile.writeCpu}};
     j["outputs"] = s.published;
     return j;
 }

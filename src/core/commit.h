@@ -251,6 +251,9 @@ struct WriteBatch {
     std::vector<UpsertRows> upserts;
     std::vector<Finalize> finalizes;
     std::vector<KeyRecord> keys;
+    // Rowids of stored keys this batch used for the first time since the Transformer was made
+    // (TransformOptions::reportKeyFirstUses, batch jobs); empty otherwise.
+    std::vector<int64_t> keysFirstUsed;
     std::vector<KeySubject> subjects;
     std::vector<DeadLetter> deadLetters;
     std::vector<ProducerMark> marks;

@@ -13,9 +13,17 @@ namespace {
 // received_at, key_link, consent.
 constexpr size_t kEventId = 1, kEventTime = 2, kKeyLink = 4, kConsent = 5, kMetaColumns = 6;
 
+bool needsQuotes(std::string_view s)
+{
+    for (char c : s)
+        if (c == ',' || c == '"' || c == '\n' || c == '\r')
+            return true;
+    return false;
+}
+
 void csvField(std::string& out, std::string_view s)
 {
-    if (s.find_first_of(",\"\r\n") == std::string_view::npos) {
+    if (!needsQuotes(s)) {
         out += s;
         return;
     }
@@ -352,7 +360,7 @@ Status JobOutputs::writeAggregations(store::Db& db)
     return Status::ok();
 }
 
-Status JobOutputs::writeKeys(store::Db& db, const privacy::KeyWrapper& wrapper)
+Status JobOutputs::writeKeys(store::Db& db, const privacy::KeyWrapper& wrapper, const std::string& select)
 {
     const bool csv = !job_.outputs.keysCsv.empty();
     const bool tink = !job_.outputs.keysTink.empty();
@@ -366,9 +374,7 @@ Status JobOutputs::writeKeys(store::Db& db, const privacy::KeyWrapper& wrapper)
     }
     if (tink)
         SLUICE_RETURN_IF_ERROR(keysTink_.file.create(job_.outputs.keysTink, true));
-    auto stmt = db.prepare(
-        "SELECT key_link, key_id, contract, wrapped, created_at, expires_at FROM keys WHERE kind = 'data' "
-        "ORDER BY key_link");
+    auto stmt = db.prepare(select);
     if (!stmt)
         return stmt.status();
     Status failed;

@@ -21,6 +21,7 @@
 #include "aggregate/hyper_log_log.h"
 #include "core/clock.h"
 #include "core/queue.h"
+#include "core/thread_name.h"
 #include "job/byte_source.h"
 #include "job/input_layout.h"
 #include "job/inputs.h"
@@ -49,6 +50,13 @@ constexpr const char* kCheckpointMeta = "job_checkpoint";
 constexpr const char* kStateFile = "state.json";
 
 double secondsSince(Steady::time_point t) { return std::chrono::duration<double>(Steady::now() - t).count(); }
+
+double cpuSeconds(clockid_t clock)
+{
+    timespec ts{};
+    ::clock_gettime(clock, &ts);
+    return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+}
 
 Status errnoStatus(const std::string& what, int err) { return Status::ioError(what + ": " + std::strerror(err)); }
 
@@ -233,12 +241,13 @@ private:
 
     std::unique_ptr<KeyStore> keyStore_;
     std::unique_ptr<store::BatchWriter> workDb_;
+    store::Stmt usedInsert_;  // declared after workDb_: finalized first
     std::shared_ptr<const transform::PipelineRuntime> runtime_;
     std::unique_ptr<JobOutputs> outputs_;
     Totals totals_;          // the writer's: what is committed
     bool resumed_ = false;
     uint64_t resumedRows_ = 0;
-    std::unordered_set<std::string> usedKeys_;
+    uint64_t keysUsed_ = 0;
     StageProfile profile_;
 
     BoundedQueue<std::unique_ptr<Chunk>> inQueue_;
@@ -275,6 +284,8 @@ Status Runner::lockWorkDir()
 
 Status Runner::openWorkDatabase(bool fresh)
 {
+    usedInsert_ = store::Stmt();
+    workDb_.reset();
     if (fresh)
         removeDatabase(workDbPath());
     store::BatchWriter::Options o;
@@ -291,6 +302,16 @@ Status Runner::openWorkDatabase(bool fresh)
     workDb_ = std::move(*writer);
     ::chmod(o.path.c_str(), 0600);
     SLUICE_RETURN_IF_ERROR(checkMasterKey(workDb_->db(), wrapper_).withContext(o.path));
+    // Each chunk commits; a process crash loses none of it at NORMAL (WAL). A machine crash may
+    // lose the last commits, and the outputs' checkpointed sizes with them: a later run cuts the
+    // outputs back or, if they are shorter, starts over. Everything is synced before publishing.
+    SLUICE_RETURN_IF_ERROR(workDb_->db().exec("PRAGMA synchronous = NORMAL"));
+    // The rowids (in the key store) of every key the run used; dropped before publishing.
+    SLUICE_RETURN_IF_ERROR(workDb_->db().exec("CREATE TABLE IF NOT EXISTS job_used_keys(rowid INTEGER PRIMARY KEY)"));
+    auto insert = workDb_->db().prepare("INSERT OR IGNORE INTO job_used_keys(rowid) VALUES(?)", true);
+    if (!insert)
+        return insert.status();
+    usedInsert_ = std::move(*insert);
     return workDb_->applySchema(*job_.pipeline, runtime_->schema->tables, startedAtMs_);
 }
 
@@ -377,6 +398,7 @@ Status Runner::start()
     }
     if (!checkpoint) {
         // A fresh run: nothing of an earlier one may remain, and outputs must not exist.
+        usedInsert_ = store::Stmt();
         workDb_.reset();
         if (!same || !options_.force) {
             std::vector<std::string> existing;
@@ -410,11 +432,6 @@ Status Runner::start()
         totals_ = std::move(*checkpoint);
         resumed_ = true;
         resumedRows_ = totals_.rows;
-        auto stmt = workDb_->db().prepare("SELECT key_link FROM keys WHERE kind = 'data'");
-        if (!stmt)
-            return stmt.status();
-        SLUICE_RETURN_IF_ERROR(
-            stmt->forEachRow([&](const store::Stmt& row) { usedKeys_.emplace(row.columnText(0)); }));
         if (options_.notice) {
             std::string where = totals_.file < inputs_.size()
                                     ? "input " + std::to_string(totals_.file + 1) + " of " +
@@ -436,6 +453,7 @@ Status Runner::start()
 
 void Runner::readerLoop()
 {
+    nameThisThread("sluice-job-read");
     try {
         for (size_t f = totals_.file; f < inputs_.size() && !stopping_; ++f) {
             readingFile_ = f;
@@ -488,6 +506,7 @@ void Runner::readerLoop()
     } catch (const std::exception& e) {
         fail(Status::internal(std::string("reader: ") + e.what()));
     }
+    profile_.readCpu = cpuSeconds(CLOCK_THREAD_CPUTIME_ID);
 }
 
 Status Runner::writeItem(Item& item)
@@ -506,33 +525,11 @@ Status Runner::writeItem(Item& item)
         std::lock_guard lock(storedMutex_);
         stored_.insert(stored_.end(), dataKeys.begin(), dataKeys.end());
     }
+    // 2. Every stored key the chunk used, new or made by an earlier run of the group: the keys
+    // output (and the DB target's keys table) is made from this list at the end.
+    std::vector<int64_t> used = std::move(wb.keysFirstUsed);
     for (const KeyRecord& k : dataKeys)
-        usedKeys_.insert(k.keyLink);
-
-    // 2. Keys of earlier runs used again: their records go into the work database too, so that
-    // it (and the keys output made from it) holds every key the job's data needs.
-    std::vector<KeyRecord> reused;
-    const std::string events = job_.contract().tableName();
-    std::string_view lastLink;
-    for (const TableRows& t : wb.inserts) {
-        if (t.table != events)
-            continue;
-        for (size_t r = 0; r < t.rows(); ++r) {
-            const std::string_view link = t.cells[r * t.width + 4].text();
-            if (link == lastLink)
-                continue;
-            lastLink = link;
-            if (usedKeys_.count(std::string(link)))
-                continue;
-            auto found = keyStore_->find(std::string(link));
-            if (!found)
-                return found.status();
-            if (!*found)
-                return Status::internal("key " + std::string(link) + " is in no key store");
-            usedKeys_.insert(std::string(link));
-            reused.push_back(std::move(**found));
-        }
-    }
+        used.push_back(k.rowid);
 
     // 3. Rows into the output files (written before the checkpoint that counts them).
     outputs_->add(wb, chunk, item.rejects);
@@ -562,9 +559,9 @@ Status Runner::writeItem(Item& item)
 
     // 5. One transaction in the work database: aggregates, the keys used, the DB target's rows,
     // and the checkpoint.
-    wb.keys = std::move(dataKeys);
-    for (KeyRecord& k : reused)
-        wb.keys.push_back(std::move(k));
+    // The DB target gets the job's data keys at the end, from the key store; dead-letter keys
+    // (its own) now.
+    wb.keys.clear();
     if (job_.outputs.database.empty()) {
         wb.inserts.clear();
         wb.subjects.clear();
@@ -585,9 +582,16 @@ Status Runner::writeItem(Item& item)
     const std::string checkpoint = next.toJson().dump();
     // The checkpoint is written in the chunk's own transaction: both commit or neither.
     SLUICE_RETURN_IF_ERROR(workDb_->beginBatch(wb, shredded));
-    if (Status s = store::setMeta(workDb_->db(), kCheckpointMeta, checkpoint); !s) {
+    Status inTransaction = [&]() -> Status {
+        for (int64_t rowid : used) {
+            usedInsert_.bind(1, rowid);
+            SLUICE_RETURN_IF_ERROR(usedInsert_.run());
+        }
+        return store::setMeta(workDb_->db(), kCheckpointMeta, checkpoint);
+    }();
+    if (!inTransaction) {
         workDb_->abortBatch();
-        return s;
+        return inTransaction;
     }
     SLUICE_RETURN_IF_ERROR(workDb_->commitBatch(wb, timing));
     totals_ = std::move(next);
@@ -596,6 +600,7 @@ Status Runner::writeItem(Item& item)
 
 void Runner::writerLoop()
 {
+    nameThisThread("sluice-job-wrt");
     try {
         auto lastSync = Steady::now();
         while (auto item = outQueue_.pop()) {
@@ -622,6 +627,7 @@ void Runner::writerLoop()
     } catch (const std::exception& e) {
         fail(Status::internal(std::string("writer: ") + e.what()));
     }
+    profile_.writeCpu = cpuSeconds(CLOCK_THREAD_CPUTIME_ID);
 }
 
 Status Runner::transformLoop()
@@ -631,6 +637,7 @@ Status Runner::transformLoop()
     transform::TransformOptions topts;
     topts.limits.maxEventBytes = job_.input.maxRowBytes;
     topts.deadLetterInputBytes = job_.outputs.database.empty() ? 0 : 4096;
+    topts.reportKeyFirstUses = true;
     auto watermarks = store::loadWatermarks(workDb_->db());
     if (!watermarks)
         return watermarks.status();
@@ -753,9 +760,46 @@ Status Runner::transformLoop()
 Status Runner::finishOutputs()
 {
     const auto t0 = Steady::now();
-    SLUICE_RETURN_IF_ERROR(outputs_->writeAggregations(workDb_->db()));
-    SLUICE_RETURN_IF_ERROR(outputs_->writeKeys(workDb_->db(), wrapper_));
+    store::Db& db = workDb_->db();
+    SLUICE_RETURN_IF_ERROR(outputs_->writeAggregations(db));
+    // The keys the run used, from the group's key store (attached for these statements).
+    SLUICE_RETURN_IF_ERROR(keyStore_->sync());
+    {
+        auto attach = db.prepare("ATTACH DATABASE ? AS key_store");
+        if (!attach)
+            return attach.status();
+        attach->bindText(1, job_.keyStore);
+        SLUICE_RETURN_IF_ERROR(attach->run());
+    }
+    const std::string usedKeys =
+        "SELECT k.key_link, k.key_id, k.contract, k.wrapped, k.created_at, k.expires_at, k.kind, k.lookup "
+        "FROM key_store.keys k JOIN job_used_keys u ON k.id = u.rowid";
+    Status keys = outputs_->writeKeys(db, wrapper_, usedKeys + " ORDER BY k.key_link");
+    auto count = db.queryInt("SELECT count(*) FROM job_used_keys");
+    if (keys && count)
+        keysUsed_ = static_cast<uint64_t>(count->value_or(0));
+    if (keys && !job_.outputs.database.empty()) {
+        keys = db.exec("BEGIN IMMEDIATE");
+        if (keys)
+            keys = db.exec("INSERT INTO keys(key_link, key_id, contract, wrapped, created_at, expires_at, kind, lookup) " +
+                           usedKeys + " ORDER BY k.id");
+        if (keys)
+            keys = db.exec("DROP TABLE job_used_keys");
+        if (keys)
+            keys = db.exec("DELETE FROM sluice_meta WHERE key = '" + std::string(kCheckpointMeta) + "'");
+        if (keys)
+            keys = db.exec("COMMIT");
+        else
+            (void)db.exec("ROLLBACK");
+    }
+    Status detached = db.exec("DETACH DATABASE key_store");
+    SLUICE_RETURN_IF_ERROR(keys);
+    SLUICE_RETURN_IF_ERROR(detached);
+    if (!count)
+        return count.status();
     SLUICE_RETURN_IF_ERROR(outputs_->sync());
+    // The work database durable before any output that needs it is published.
+    SLUICE_RETURN_IF_ERROR(db.exec("PRAGMA wal_checkpoint(FULL)"));
     profile_.publish += secondsSince(t0);
     return Status::ok();
 }
@@ -772,7 +816,9 @@ Result<JobSummary> Runner::run(JobSummary* onFailure)
         return summary;
     }
     SLUICE_RETURN_IF_ERROR(s);
+    const double cpuBefore = cpuSeconds(CLOCK_PROCESS_CPUTIME_ID);
     SLUICE_RETURN_IF_ERROR(transformLoop());
+    profile_.transformCpu = cpuSeconds(CLOCK_PROCESS_CPUTIME_ID) - cpuBefore - profile_.readCpu - profile_.writeCpu;
     SLUICE_RETURN_IF_ERROR(finishOutputs());
 
     JobSummary summary;
@@ -784,7 +830,7 @@ Result<JobSummary> Runner::run(JobSummary* onFailure)
     summary.rejected = totals_.rejected;
     summary.rejectedByReason = totals_.byReason;
     summary.keysCreated = totals_.keysCreated;
-    summary.keysUsed = usedKeys_.size();
+    summary.keysUsed = keysUsed_;
     summary.resumed = resumed_;
     summary.resumedRows = resumedRows_;
     summary.rejectLimitExceeded =
@@ -800,14 +846,17 @@ Result<JobSummary> Runner::run(JobSummary* onFailure)
     if (summary.rejectLimitExceeded) {
         for (const std::string& p : outputs_->partialPaths())
             removeQuietly(p);
+        usedInsert_ = store::Stmt();
         workDb_.reset();
         removeDatabase(workDbPath());
     } else if (!job_.outputs.database.empty()) {
         SLUICE_RETURN_IF_ERROR(workDb_->db().exec("PRAGMA wal_checkpoint(TRUNCATE)"));
+        usedInsert_ = store::Stmt();
         workDb_.reset();  // the last connection: SQLite folds the WAL into the file and removes it
         SLUICE_RETURN_IF_ERROR(publishFile(workDbPath(), job_.outputs.database));
         summary.published.push_back(job_.outputs.database);
     }
+    usedInsert_ = store::Stmt();
     workDb_.reset();
     keyStore_.reset();
     cleanWorkDir();

@@ -54,6 +54,11 @@ struct StageProfile {
     double aggregate = 0;
     double write = 0;             // writer thread: key store, output files, work database
     double publish = 0;           // aggregations, keys, fsync, rename
+    // CPU seconds: the reader thread, the writer thread, and the rest (the caller's thread and
+    // the transform's lanes).
+    double readCpu = 0;
+    double writeCpu = 0;
+    double transformCpu = 0;
 };
 
 struct JobSummary {

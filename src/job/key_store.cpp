@@ -50,22 +50,24 @@ Result<std::unique_ptr<KeyStore>> KeyStore::open(const std::string& path, const 
     ks->writer_ = std::move(*writer);
     ::chmod(path.c_str(), 0600);
     SLUICE_RETURN_IF_ERROR(checkMasterKey(ks->writer_->db(), wrapper).withContext("key store " + path));
-    auto stmt = ks->writer_->db().prepare("SELECT id, key_link FROM keys WHERE kind = 'data'");
-    if (!stmt)
-        return stmt.status();
-    SLUICE_RETURN_IF_ERROR(stmt->forEachRow(
-        [&](const store::Stmt& row) { ks->rowidOf_.emplace(std::string(row.columnText(1)), row.columnInt(0)); }));
-    auto byRowid = ks->writer_->db().prepare(
-        "SELECT key_link, key_id, kind, contract, lookup, wrapped, created_at, expires_at FROM keys WHERE id = ?", true);
-    if (!byRowid)
-        return byRowid.status();
-    ks->byRowid_ = std::move(*byRowid);
+    // Runs of the group look keys of earlier runs up by link; the daemon never opens a key store.
+    SLUICE_RETURN_IF_ERROR(ks->writer_->db().exec("CREATE INDEX IF NOT EXISTS job_keys_link ON keys(key_link)"));
+    // A process crash loses nothing at NORMAL (WAL); sync() makes the store durable before the
+    // job publishes outputs that need its keys.
+    SLUICE_RETURN_IF_ERROR(ks->writer_->db().exec("PRAGMA synchronous = NORMAL"));
+    auto byLink = ks->writer_->db().prepare(
+        "SELECT id, key_link, key_id, kind, contract, lookup, wrapped, created_at, expires_at FROM keys "
+        "WHERE key_link = ? AND kind = 'data'",
+        true);
+    if (!byLink)
+        return byLink.status();
+    ks->byLink_ = std::move(*byLink);
     return ks;
 }
 
 KeyStore::~KeyStore()
 {
-    byRowid_ = store::Stmt();
+    byLink_ = store::Stmt();
     writer_.reset();
     if (lockFd_ >= 0)
         ::close(lockFd_);  // releases the lock
@@ -89,39 +91,39 @@ Status KeyStore::store(std::vector<KeyRecord>& keys, int64_t nowMs)
     keys = std::move(wb.keys);
     if (!s)
         return s.withContext("storing keys in " + path_);
-    for (const KeyRecord& k : keys)
-        rowidOf_[k.keyLink] = k.rowid;
     return Status::ok();
 }
 
-Result<std::optional<KeyRecord>> KeyStore::find(const std::string& keyLink)
+Result<std::optional<KeyRecord>> KeyStore::find(std::string_view keyLink)
 {
-    auto it = rowidOf_.find(keyLink);
-    if (it == rowidOf_.end())
-        return std::optional<KeyRecord>();
-    byRowid_.bind(1, it->second);
-    auto row = byRowid_.step();
+    byLink_.bindText(1, keyLink);
+    auto row = byLink_.step();
     if (!row) {
-        byRowid_.reset();
+        byLink_.reset();
         return row.status();
     }
     std::optional<KeyRecord> out;
     if (*row) {
         KeyRecord k;
-        k.keyLink = std::string(byRowid_.columnText(0));
-        k.keyId = static_cast<uint32_t>(byRowid_.columnInt(1));
-        k.kind = std::string(byRowid_.columnText(2));
-        k.contract = std::string(byRowid_.columnText(3));
-        const std::string_view lookup = byRowid_.columnBlob(4);
+        k.rowid = byLink_.columnInt(0);
+        k.keyLink = std::string(byLink_.columnText(1));
+        k.keyId = static_cast<uint32_t>(byLink_.columnInt(2));
+        k.kind = std::string(byLink_.columnText(3));
+        k.contract = std::string(byLink_.columnText(4));
+        const std::string_view lookup = byLink_.columnBlob(5);
         std::memcpy(k.lookup.data(), lookup.data(), std::min(lookup.size(), k.lookup.size()));
-        k.wrapped = std::string(byRowid_.columnBlob(5));
-        k.createdAtMs = byRowid_.columnInt(6);
-        k.expiresAtMs = byRowid_.columnInt(7);
-        k.rowid = it->second;
+        k.wrapped = std::string(byLink_.columnBlob(6));
+        k.createdAtMs = byLink_.columnInt(7);
+        k.expiresAtMs = byLink_.columnInt(8);
         out = std::move(k);
     }
-    byRowid_.reset();
+    byLink_.reset();
     return out;
 }
+
+Status KeyStore::beginLookups() { return writer_->db().exec("BEGIN"); }
+Status KeyStore::endLookups() { return writer_->db().exec("COMMIT"); }
+
+Status KeyStore::sync() { return writer_->db().exec("PRAGMA wal_checkpoint(FULL)"); }
 
 }  // namespace sluice::job

@@ -1,5 +1,6 @@
-// The keys of a job group: a sluice database (the daemon's schema; only its keys table is used)
-// at <key_store>/<group>.keys.db, wrapped under the master key. Every job of the group reuses
+// The keys of a job group: a sluice database (the daemon's schema; only its keys table is used,
+// with one more index, on key_link, that the daemon's databases do not have) at
+// <key_store>/<group>.keys.db, wrapped under the master key. Every job of the group reuses
 // its keys, so the same input encrypts to the same bytes in every run of the group; a new group
 // starts with no keys. One job of a group runs at a time (a lock file next to the store).
 //
@@ -30,17 +31,21 @@ public:
     transform::KeySourceFactory sources() const { return transform::databaseKeySources(path_); }
     // Stores new data keys in one transaction and sets their rowids.
     Status store(std::vector<KeyRecord>& keys, int64_t nowMs);
-    // The record of a stored key, by its link (a key an earlier run of the group made).
-    Result<std::optional<KeyRecord>> find(const std::string& keyLink);
-    size_t size() const { return rowidOf_.size(); }
+    // The record of a stored key, by its link (a key an earlier run of the group made). Lookups
+    // between beginLookups() and endLookups() share one read transaction.
+    Result<std::optional<KeyRecord>> find(std::string_view keyLink);
+    Status beginLookups();
+    Status endLookups();
+    // Makes every commit so far durable (the store commits with synchronous=NORMAL: a crash of
+    // the process loses nothing, a crash of the machine may lose the last commits until this).
+    Status sync();
 
 private:
     KeyStore() = default;
     std::string path_;
     int lockFd_ = -1;
     std::unique_ptr<store::BatchWriter> writer_;
-    store::Stmt byRowid_;
-    std::unordered_map<std::string, int64_t> rowidOf_;
+    store::Stmt byLink_;
 };
 
 // Verifies `wrapper` against the master-key check value of `db`, recording one when the

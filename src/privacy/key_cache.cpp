@@ -132,6 +132,11 @@ Result<ActiveKey*> KeyCache::acquire(const Digest& lookup, std::string_view cont
         if (s.resident) {
             ++stats_.hits;
             SLUICE_RETURN_IF_ERROR(cipher.setKey(s.key.siv));
+            if (reportFirstUses_ && !s.reported) {
+                s.reported = true;
+                if (s.rowid)
+                    firstUses_.push_back(s.rowid);
+            }
             return &s.key;
         }
         if (s.rowid) {
@@ -142,6 +147,10 @@ Result<ActiveKey*> KeyCache::acquire(const Digest& lookup, std::string_view cont
                 // Gone (shredded) or no longer matching: a new key replaces it below.
             } else {
                 makeResident(index);
+                if (reportFirstUses_ && !s.reported) {
+                    s.reported = true;
+                    firstUses_.push_back(s.rowid);
+                }
                 return &s.key;
             }
         }
@@ -213,6 +222,7 @@ Result<ActiveKey*> KeyCache::create(Slot& slot, std::string_view contract, const
     slot.key.siv = std::move(*siv);
     slot.rowid = 0;  // pinned in memory until the writer reports where it stored it
     slot.expiresAtMs = term.expiresAtMs;
+    slot.reported = true;  // a new key is reported through `created`
     ++stats_.created;
     return &slot.key;
 }

@@ -25,6 +25,7 @@
 #include <string_view>
 #include <unordered_map>
 #include <unordered_set>
+#include <utility>
 #include <vector>
 
 #include "core/commit.h"
@@ -118,6 +119,12 @@ public:
     // Drops directory entries of keys that expired before `nowMs`.
     void prune(int64_t nowMs);
 
+    // When on, the first use of every stored key (one made before this cache) is recorded, by
+    // rowid, for takeFirstUses(): a batch job lists the keys a run used. Off by default (the
+    // daemon never takes them).
+    void reportFirstUses(bool on) { reportFirstUses_ = on; }
+    std::vector<int64_t> takeFirstUses() { return std::exchange(firstUses_, {}); }
+
     // Hints that `lookup` is needed soon (the next few events): starts loading its bucket.
     void prefetch(const Digest& lookup) const
     {
@@ -141,6 +148,7 @@ private:
         uint32_t generation = 0; // bumped when the slot is reused, to tell stale eviction entries
         bool used = false;
         bool resident = false;   // `key` holds the unwrapped key
+        bool reported = false;   // reportFirstUses(): its first use was reported
         ActiveKey key;
     };
     struct Bucket {
@@ -196,6 +204,8 @@ private:
     // evictions wait for the writer to unpin some (committedKeys) instead of going round again
     // for every new key, which would make a burst of new keys quadratic.
     bool allPinned_ = false;
+    bool reportFirstUses_ = false;
+    std::vector<int64_t> firstUses_;
     KeyCacheStats stats_;
 };
 

@@ -213,6 +213,7 @@ Status Transformer::Impl::prepareLanes()
         // The rolling lifetime given here is used only by the policy-free acquire(); every
         // acquire below passes the policy's term.
         lane.keys = std::make_unique<privacy::KeyCache>(perShard, kDayMs, "data", parts.wrapper, *lane.source);
+        lane.keys->reportFirstUses(options.reportKeyFirstUses);
     }
     const int64_t now = parts.clock.wallMs();
     const int64_t preloadAt = parts.keyPolicy.preloadAtMs(now);
@@ -884,6 +885,10 @@ void Transformer::Impl::moveRows(WriteBatch& into)
             into.keys.push_back(std::move(k));
         for (KeySubject& s : lane.subjects)
             into.subjects.push_back(std::move(s));
+        if (options.reportKeyFirstUses) {
+            const std::vector<int64_t> used = lane.keys->takeFirstUses();
+            into.keysFirstUsed.insert(into.keysFirstUsed.end(), used.begin(), used.end());
+        }
         lane.created.clear();
         lane.subjects.clear();
         // The parse arena (plaintext PII among it) stays with the lane and is reused; only the

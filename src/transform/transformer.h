@@ -57,6 +57,9 @@ struct TransformOptions {
     // Bytes of a rejected event's input kept (encrypted under a per-day dead-letter key) in its
     // dead letter. 0: none, and no dead-letter key is ever made.
     uint64_t deadLetterInputBytes = 4096;
+    // List in WriteBatch::keysFirstUsed the stored keys each batch uses for the first time (a
+    // batch job's keys output needs every key it used, not only the new ones).
+    bool reportKeyFirstUses = false;
 };
 
 // Where an event came from. For requests: the request's index in the batch and the line's

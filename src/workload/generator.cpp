@@ -3,6 +3,8 @@
 #include <array>
 #include <cstdio>
 
+#include "core/time_format.h"
+
 namespace sluice::workload {
 namespace {
 
@@ -46,44 +48,80 @@ uint64_t Generator::random()
     return z ^ (z >> 31);
 }
 
-void Generator::appendValid(std::string& out, uint64_t n)
+Generator::Draw Generator::draw(uint64_t n)
 {
-    const uint64_t session = random() % options_.sessions;
+    Draw d{};
+    d.session = random() % options_.sessions;
     // A session belongs to one customer (each customer has sessions/customers of them), as on a
     // real checkout: a session's data key then covers one data subject.
-    const uint64_t customer = (session * 7919 + 17) % options_.customers;
-    const int country = static_cast<int>(random() % static_cast<uint64_t>(options_.countries));
-    const int device = static_cast<int>(random() % static_cast<uint64_t>(options_.devices));
-    const uint64_t ip = random();
-    const uint64_t cents = random() % 50'000;
-    const uint64_t items = 1 + random() % 9;
+    d.customer = (d.session * 7919 + 17) % options_.customers;
+    d.country = static_cast<int>(random() % static_cast<uint64_t>(options_.countries));
+    d.device = static_cast<int>(random() % static_cast<uint64_t>(options_.devices));
+    d.ip = random();
+    d.cents = random() % 50'000;
+    d.items = 1 + random() % 9;
+    d.consent = consentFor(uniform());
+    d.timeMs = 0;
+    if (options_.baseTimeMs) {
+        d.timeMs = options_.baseTimeMs + static_cast<int64_t>(n) * options_.stepMs;
+        if (options_.jitterMs)
+            d.timeMs -= static_cast<int64_t>(random() % static_cast<uint64_t>(options_.jitterMs + 1));
+    }
+    return d;
+}
+
+void Generator::appendValid(std::string& out, uint64_t n)
+{
+    const Draw d = draw(n);
     out += R"({"meta":{"contract":"acme/checkout/1.0.0","consent":)";
-    out += consentFor(uniform());
+    out += d.consent;
     appendf(out, R"(,"event_id":"e-%llu-%llu")", static_cast<unsigned long long>(options_.seed),
             static_cast<unsigned long long>(n));
-    if (options_.baseTimeMs) {
-        int64_t t = options_.baseTimeMs + static_cast<int64_t>(n) * options_.stepMs;
-        if (options_.jitterMs)
-            t -= static_cast<int64_t>(random() % static_cast<uint64_t>(options_.jitterMs + 1));
-        appendf(out, R"(,"event_time":%lld)", static_cast<long long>(t));
-    }
+    if (options_.baseTimeMs)
+        appendf(out, R"(,"event_time":%lld)", static_cast<long long>(d.timeMs));
     appendf(out, R"(},"session_id":"sess-%06llu-%08llx","customer_id":"cust-%05llu",)",
-            static_cast<unsigned long long>(session), static_cast<unsigned long long>(session * 2654435761u),
-            static_cast<unsigned long long>(customer));
+            static_cast<unsigned long long>(d.session), static_cast<unsigned long long>(d.session * 2654435761u),
+            static_cast<unsigned long long>(d.customer));
     appendf(out, R"("email":"customer.%05llu@mail.example.com","ip":"10.%u.%u.%u",)",
-            static_cast<unsigned long long>(customer), static_cast<unsigned>(ip & 0xff),
-            static_cast<unsigned>((ip >> 8) & 0xff), static_cast<unsigned>((ip >> 16) & 0xff));
+            static_cast<unsigned long long>(d.customer), static_cast<unsigned>(d.ip & 0xff),
+            static_cast<unsigned>((d.ip >> 8) & 0xff), static_cast<unsigned>((d.ip >> 16) & 0xff));
     appendf(out, R"("country":"%.*s","device":"%.*s","total":%llu.%02llu,"items":%llu})",
-            static_cast<int>(kCountries[static_cast<size_t>(country)].size()),
-            kCountries[static_cast<size_t>(country)].data(), static_cast<int>(kDevices[static_cast<size_t>(device)].size()),
-            kDevices[static_cast<size_t>(device)].data(), static_cast<unsigned long long>(cents / 100),
-            static_cast<unsigned long long>(cents % 100), static_cast<unsigned long long>(items));
+            static_cast<int>(kCountries[static_cast<size_t>(d.country)].size()),
+            kCountries[static_cast<size_t>(d.country)].data(),
+            static_cast<int>(kDevices[static_cast<size_t>(d.device)].size()),
+            kDevices[static_cast<size_t>(d.device)].data(), static_cast<unsigned long long>(d.cents / 100),
+            static_cast<unsigned long long>(d.cents % 100), static_cast<unsigned long long>(d.items));
     if (options_.padBytes) {
         out.pop_back();  // the closing brace
         out += R"(,"note":")";
         out.append(options_.padBytes, 'x');
         out += "\"}";
     }
+}
+
+std::string_view Generator::csvHeader()
+{
+    return "session_id,customer_id,email,ip,country,device,total,items,event_time,consent";
+}
+
+void Generator::nextCsv(std::string& out)
+{
+    const uint64_t n = produced_++;
+    const Draw d = draw(n);
+    appendf(out, "sess-%06llu-%08llx,cust-%05llu,customer.%05llu@mail.example.com,10.%u.%u.%u,",
+            static_cast<unsigned long long>(d.session), static_cast<unsigned long long>(d.session * 2654435761u),
+            static_cast<unsigned long long>(d.customer), static_cast<unsigned long long>(d.customer),
+            static_cast<unsigned>(d.ip & 0xff), static_cast<unsigned>((d.ip >> 8) & 0xff),
+            static_cast<unsigned>((d.ip >> 16) & 0xff));
+    appendf(out, "%.*s,%.*s,%llu.%02llu,%llu,", static_cast<int>(kCountries[static_cast<size_t>(d.country)].size()),
+            kCountries[static_cast<size_t>(d.country)].data(),
+            static_cast<int>(kDevices[static_cast<size_t>(d.device)].size()),
+            kDevices[static_cast<size_t>(d.device)].data(), static_cast<unsigned long long>(d.cents / 100),
+            static_cast<unsigned long long>(d.cents % 100), static_cast<unsigned long long>(d.items));
+    out += isoTimeMs(d.timeMs);
+    out += ",\"";
+    out += d.consent;
+    out += '"';
 }
 
 std::optional<Reason> Generator::next(std::string& out)

@@ -36,11 +36,25 @@ public:
     // else the reason the daemon must reject it for.
     std::optional<Reason> next(std::string& out);
 
+    // The same valid events as CSV rows for a batch job (csvHeader() names the columns): the
+    // contract's fields, then `event_time` (ISO-8601 UTC with milliseconds; the base time when no
+    // event times are configured) and `consent` ("[0,1,2]"). Invalid rows are not made.
+    static std::string_view csvHeader();
+    void nextCsv(std::string& out);
+
     uint64_t produced() const { return produced_; }
 
 private:
     uint64_t random();
     double uniform() { return static_cast<double>(random() >> 11) * (1.0 / 9007199254740992.0); }
+    // One valid event's values, drawn in the same order for JSON and CSV.
+    struct Draw {
+        uint64_t session, customer, ip, cents, items;
+        int country, device;
+        const char* consent;
+        int64_t timeMs;
+    };
+    Draw draw(uint64_t n);
     void appendValid(std::string& out, uint64_t n);
 
     Options options_;
