@@ -44,9 +44,10 @@ namespace fs = std::filesystem;
 using Json = nlohmann::ordered_json;
 using Steady = std::chrono::steady_clock;
 
-constexpr size_t kChunkBytes = 16u << 20;      // of row text; a chunk also ends at chunk_rows
+constexpr size_t kChunkBytes = 8u << 20;       // of row text; a chunk also ends at chunk_rows
 constexpr int64_t kSyncEveryMs = 2000;          // outputs fsynced at least this often
 constexpr const char* kCheckpointMeta = "job_checkpoint";
+constexpr int64_t kDatabaseCacheBytes = 2 << 20;  // the work database only appends
 constexpr const char* kStateFile = "state.json";
 
 double secondsSince(Steady::time_point t) { return std::chrono::duration<double>(Steady::now() - t).count(); }
@@ -290,6 +291,7 @@ Status Runner::openWorkDatabase(bool fresh)
         removeDatabase(workDbPath());
     store::BatchWriter::Options o;
     o.path = workDbPath();
+    o.cacheBytes = kDatabaseCacheBytes;
     std::error_code ec;
     fs::create_directories(fs::path(o.path).parent_path(), ec);
     if (ec)

@@ -73,7 +73,7 @@ struct JobSpec {
     ConsentSpec consent;
     OutputsSpec outputs;
     double maxRejectShare = 0.10;
-    uint32_t chunkRows = 16384;
+    uint32_t chunkRows = 8192;
     std::string text;             // the job file, compact: part of what a checkpoint must match
 
     const ContractSpec& contract() const { return pipeline->contracts.front(); }

@@ -44,6 +44,7 @@ Result<std::unique_ptr<KeyStore>> KeyStore::open(const std::string& path, const 
                              "another job of this group is running (it holds " + lock + "); wait for it to finish");
     store::BatchWriter::Options options;
     options.path = path;
+    options.cacheBytes = 2 << 20;  // keys are appended, and looked up by index
     auto writer = store::BatchWriter::open(options);
     if (!writer)
         return writer.status().withContext("key store " + path);

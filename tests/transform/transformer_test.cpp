@@ -2,6 +2,7 @@
 // committed with the store's BatchWriter, real AES-SIV. Lanes run inline or on a WorkerPool.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <array>
 #include <map>
 #include <optional>
@@ -87,7 +88,7 @@ Batch batchOf(uint64_t id, std::vector<Request> requests)
 // Transformer over them.
 struct Fixture {
     explicit Fixture(Executor& executor, const KeyPolicy& policy, std::shared_ptr<privacy::SecretBytes> master = nullptr,
-                     const std::string& database = "")
+                     const std::string& database = "", TransformOptions options = {})
         : clock(kNow)
     {
         auto cfg = config::loadForTools("", dir.str());
@@ -109,7 +110,7 @@ struct Fixture {
         runtime = *rt;
         REQUIRE(writer->applySchema(*spec, runtime->schema->tables, kNow).isOk());
         Transformer::Parts parts{executor, *wrapper, policy, databaseKeySources(path), clock};
-        auto t = Transformer::create({}, std::move(parts), runtime, {});
+        auto t = Transformer::create(options, std::move(parts), runtime, {});
         REQUIRE(t.isOk());
         transformer = std::move(*t);
     }
@@ -382,6 +383,41 @@ TEST_CASE("keys shredded elsewhere are never used again")
     const WriteBatch second = f.commit(batchOf(2, request(event("s-1", "c-1", "a@x.y", "[0]"), 2)));
     REQUIRE(second.keys.size() == 1);
     CHECK(second.keys[0].keyLink != first.keys[0].keyLink);
+}
+
+TEST_CASE("reportKeyFirstUses: a run lists every stored key it uses, once; off by default")
+{
+    InlineExecutor inline_;
+    DailyKeys policy;
+    auto master = randomMaster();
+    TempDir shared;
+    const std::string database = shared.file("keys.db");
+    const std::string day1 = event("s-1", "c-1", "a@x.y", "[0]", kNow - 1000);
+    const std::string day2 = event("s-2", "c-2", "b@x.y", "[0]", kNow - 86'400'000);
+    std::vector<int64_t> stored;
+    {
+        Fixture first(inline_, policy, master, database);
+        const WriteBatch wb = first.commit(batchOf(1, request(day1 + "\n" + day2, 1, false)));
+        REQUIRE(wb.keys.size() == 2);
+        CHECK(wb.keysFirstUsed.empty());  // not asked for
+        for (const KeyRecord& k : wb.keys)
+            stored.push_back(k.rowid);
+    }
+    TransformOptions options;
+    options.reportKeyFirstUses = true;
+    Fixture again(inline_, policy, master, database, options);
+    WriteBatch wb = again.commit(batchOf(2, request(day1 + "\n" + day2 + "\n" + day1, 1, false)));
+    CHECK(wb.keys.empty());
+    std::vector<int64_t> used = wb.keysFirstUsed;
+    std::sort(used.begin(), used.end());
+    std::sort(stored.begin(), stored.end());
+    CHECK(used == stored);
+    wb = again.commit(batchOf(3, request(day2, 2, false)));
+    CHECK(wb.keysFirstUsed.empty());  // used before: not listed again
+    const std::string day3 = event("s-3", "c-3", "c@x.y", "[0]", kNow - 2 * 86'400'000);
+    wb = again.commit(batchOf(4, request(day3, 3, false)));
+    CHECK(wb.keys.size() == 1);       // new keys come through `keys`, not as first uses
+    CHECK(wb.keysFirstUsed.empty());
 }
 
 }  // namespace sluice::transform
