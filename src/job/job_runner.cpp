@@ -18,7 +18,6 @@
 
 #include <nlohmann/json.hpp>
 
-#include "aggregate/hyper_log_log.h"
 #include "core/clock.h"
 #include "core/queue.h"
 #include "core/thread_name.h"
@@ -296,8 +295,7 @@ Status Runner::openWorkDatabase(bool fresh)
     fs::create_directories(fs::path(o.path).parent_path(), ec);
     if (ec)
         return Status::ioError("cannot create the directory of " + o.path + ": " + ec.message());
-    o.sketches.merge = aggregate::mergeSerialized;
-    o.sketches.estimate = aggregate::estimateSerialized;
+    o.sketches = transform::sketchFunctions();
     auto writer = store::BatchWriter::open(o);
     if (!writer)
         return writer.status().withContext("work database " + o.path);

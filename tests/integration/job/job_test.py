@@ -97,6 +97,9 @@ def job_file(directory, name, inputs, group=None, extra=None, outputs=None):
             "keys": {"csv": f"out-{name}/keys.csv", "tink": f"out-{name}/keys.jsonl"},
             "derived": [{"name": "analytics", "type": "granular", "purposes": [1], "path": f"out-{name}/analytics.csv",
                          "mask": {"fields": ["email"], "algorithm": "hmac-sha256"}}],
+            "aggregations": [{"name": "sales_by_country", "window": "1d", "group_by": ["country"],
+                              "metrics": ["count", "sum(unit_price)"], "min_group_size": 1,
+                              "path": f"out-{name}/sales_by_country.csv"}],
             "rejects": f"out-{name}/rejects.csv",
         },
     }
@@ -202,6 +205,11 @@ def test_outputs(d):
     # One key per customer and UTC day.
     days = {(r[6], r[4].split(" ")[0]) for r in valid_by_invoice.values()}
     check(len(keys) == len(days), f"{len(keys)} keys for {len(days)} customer-days", failures)
+    sales = read_csv(os.path.join(out, "sales_by_country.csv"))
+    check(sum(int(x["count"]) for x in sales) == len(valid_by_invoice), f"the aggregation counts every row: {sales}",
+          failures)
+    check(abs(sum(float(x["sum_unit_price"]) for x in sales) - sum(float(r[5]) for r in valid_by_invoice.values()))
+          < 1e-6, "the aggregation sums unit_price", failures)
     analytics = read_csv(os.path.join(out, "analytics.csv"))
     consented = [r for r in valid_by_invoice.values() if r[9] in ("yes", "analytics")]
     check(len(analytics) == len(consented), f"derived rows {len(analytics)} == consented {len(consented)}", failures)
