@@ -23,7 +23,11 @@ from sluice_daemon import Daemon, check
 sluiced, sluicectl, mock = sys.argv[1:4]
 kills = int(os.environ.get("SLUICE_KAFKA_KILLS", "4"))
 total = int(os.environ.get("SLUICE_KAFKA_EVENTS", "8000"))
-TOPICS = {"sluice.acme_checkout_1_0_0": 3, "analytics": 2, "sluice.revenue_by_country": 1, "sluice.keys": 2}
+# librdkafka's mock cluster keeps at most 5 MiB per partition and drops the oldest records beyond
+# that: a long run spreads over more partitions so that every record stays (~4 MiB at most each).
+scale = max(1, -(-total // 15000))
+TOPICS = {"sluice.acme_checkout_1_0_0": 3 * scale, "analytics": 2 * scale, "sluice.revenue_by_country": 1,
+          "sluice.keys": 2 * scale}
 failures = []
 
 cluster = subprocess.Popen([mock] + [f"{t}:{n}" for t, n in TOPICS.items()], stdin=subprocess.PIPE,
