@@ -76,6 +76,34 @@ void jsonCell(std::string& out, const Cell& c, const FieldSpec* f, bool rawText)
 
 }  // namespace
 
+void appendRejectRow(std::string& out, FileFormat format, std::string_view file, uint64_t line, uint64_t row,
+                     std::string_view column, std::string_view code, std::string_view message)
+{
+    if (format == FileFormat::kCsv) {
+        csvField(out, file);
+        out += ',' + std::to_string(line) + ',' + std::to_string(row) + ',';
+        csvField(out, column);
+        out += ',';
+        csvField(out, code);
+        out += ',';
+        csvField(out, message);
+        out += '\n';
+        return;
+    }
+    out += "{\"file\":";
+    appendJsonString(out, file);
+    out += ",\"line\":" + std::to_string(line) + ",\"row\":" + std::to_string(row) + ",\"column\":";
+    if (column.empty())
+        out += "null";
+    else
+        appendJsonString(out, column);
+    out += ",\"reason\":";
+    appendJsonString(out, code);
+    out += ",\"message\":";
+    appendJsonString(out, message);
+    out += "}\n";
+}
+
 JobOutputs::JobOutputs(const JobSpec& job, std::vector<std::string> inputNames)
     : job_(job), inputNames_(std::move(inputNames))
 {
@@ -221,31 +249,7 @@ void JobOutputs::row(Stream& s, const Cell* meta, const Cell* fields)
 void JobOutputs::rejectRow(Stream& s, const Chunk& chunk, const RowReject& r)
 {
     const RawRow& raw = chunk.rows[r.row];
-    const std::string& file = inputNames_[chunk.file];
-    std::string& out = s.file.buffer();
-    if (s.format == FileFormat::kCsv) {
-        csvField(out, file);
-        out += ',' + std::to_string(raw.line) + ',' + std::to_string(raw.row) + ',';
-        csvField(out, r.column);
-        out += ',';
-        csvField(out, r.code);
-        out += ',';
-        csvField(out, r.message);
-        out += '\n';
-    } else {
-        out += "{\"file\":";
-        appendJsonString(out, file);
-        out += ",\"line\":" + std::to_string(raw.line) + ",\"row\":" + std::to_string(raw.row) + ",\"column\":";
-        if (r.column.empty())
-            out += "null";
-        else
-            appendJsonString(out, r.column);
-        out += ",\"reason\":";
-        appendJsonString(out, r.code);
-        out += ",\"message\":";
-        appendJsonString(out, r.message);
-        out += "}\n";
-    }
+    appendRejectRow(s.file.buffer(), s.format, inputNames_[chunk.file], raw.line, raw.row, r.column, r.code, r.message);
     s.file.commitBuffer();
 }
 

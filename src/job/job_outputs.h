@@ -27,6 +27,11 @@
 
 namespace sluice::job {
 
+// One line of a rejects output (docs/jobs.md): file, line, row, column, reason, message, as CSV
+// (quoted where needed) or a JSON object. Never a value of the row.
+void appendRejectRow(std::string& out, FileFormat format, std::string_view file, uint64_t line, uint64_t row,
+                     std::string_view column, std::string_view code, std::string_view message);
+
 class JobOutputs {
 public:
     // `inputNames`: how the rejects output names each input file.

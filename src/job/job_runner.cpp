@@ -301,7 +301,7 @@ Status Runner::openWorkDatabase(bool fresh)
         return writer.status().withContext("work database " + o.path);
     workDb_ = std::move(*writer);
     ::chmod(o.path.c_str(), 0600);
-    SLUICE_RETURN_IF_ERROR(checkMasterKey(workDb_->db(), wrapper_).withContext(o.path));
+    SLUICE_RETURN_IF_ERROR(transform::checkMasterKey(workDb_->db(), wrapper_).withContext(o.path));
     // Each chunk commits; a process crash loses none of it at NORMAL (WAL). A machine crash may
     // lose the last commits, and the outputs' checkpointed sizes with them: a later run cuts the
     // outputs back or, if they are shorter, starts over. Everything is synced before publishing.

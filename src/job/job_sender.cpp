@@ -17,6 +17,7 @@
 #include "ingest/producer.h"
 #include "job/byte_source.h"
 #include "job/inputs.h"
+#include "job/job_outputs.h"
 #include "job/output_file.h"
 #include "job/row_parser.h"
 
@@ -193,43 +194,8 @@ Result<SendSummary> sendJob(const JobSpec& job, const SendOptions& options)
         ++totals.rejectedByReason[std::string(code)];
         if (!wantRejects)
             return;
-        std::string& out = rejects.buffer();
-        if (job.outputs.rejects.format == FileFormat::kCsv) {
-            auto field = [&](std::string_view s) {
-                if (s.find_first_of(",\"\r\n") == std::string_view::npos) {
-                    out += s;
-                    return;
-                }
-                out += '"';
-                for (char c : s) {
-                    if (c == '"')
-                        out += '"';
-                    out += c;
-                }
-                out += '"';
-            };
-            field(info.name);
-            out += ',' + std::to_string(raw.line) + ',' + std::to_string(raw.row) + ',';
-            field(column);
-            out += ',';
-            field(code);
-            out += ',';
-            field(message);
-            out += '\n';
-        } else {
-            out += "{\"file\":";
-            appendJsonString(out, info.name);
-            out += ",\"line\":" + std::to_string(raw.line) + ",\"row\":" + std::to_string(raw.row) + ",\"column\":";
-            if (column.empty())
-                out += "null";
-            else
-                appendJsonString(out, column);
-            out += ",\"reason\":";
-            appendJsonString(out, code);
-            out += ",\"message\":";
-            appendJsonString(out, message);
-            out += "}\n";
-        }
+        appendRejectRow(rejects.buffer(), job.outputs.rejects.format, info.name, raw.line, raw.row, column, code,
+                        message);
         rejects.commitBuffer();
     };
 

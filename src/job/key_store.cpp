@@ -9,23 +9,7 @@
 #include <cstring>
 #include <filesystem>
 
-#include "store/state.h"
-
 namespace sluice::job {
-
-Status checkMasterKey(store::Db& db, const privacy::KeyWrapper& wrapper)
-{
-    auto stored = store::readMasterKeyCheck(db);
-    if (!stored)
-        return stored.status();
-    SLUICE_RETURN_IF_ERROR(privacy::verifyMasterKey(wrapper, stored->value, stored->holdsKeys));
-    if (stored->value)
-        return Status::ok();
-    auto made = wrapper.makeCheck();
-    if (!made)
-        return made.status();
-    return store::recordMasterKeyCheck(db, *made);
-}
 
 Result<std::unique_ptr<KeyStore>> KeyStore::open(const std::string& path, const privacy::KeyWrapper& wrapper)
 {
@@ -50,7 +34,7 @@ Result<std::unique_ptr<KeyStore>> KeyStore::open(const std::string& path, const 
         return writer.status().withContext("key store " + path);
     ks->writer_ = std::move(*writer);
     ::chmod(path.c_str(), 0600);
-    SLUICE_RETURN_IF_ERROR(checkMasterKey(ks->writer_->db(), wrapper).withContext("key store " + path));
+    SLUICE_RETURN_IF_ERROR(transform::checkMasterKey(ks->writer_->db(), wrapper).withContext("key store " + path));
     // Runs of the group look keys of earlier runs up by link; the daemon never opens a key store.
     SLUICE_RETURN_IF_ERROR(ks->writer_->db().exec("CREATE INDEX IF NOT EXISTS job_keys_link ON keys(key_link)"));
     // A process crash loses nothing at NORMAL (WAL); sync() makes the store durable before the

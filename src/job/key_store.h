@@ -48,8 +48,4 @@ private:
     store::Stmt byLink_;
 };
 
-// Verifies `wrapper` against the master-key check value of `db`, recording one when the
-// database has none and no keys yet.
-Status checkMasterKey(store::Db& db, const privacy::KeyWrapper& wrapper);
-
 }  // namespace sluice::job

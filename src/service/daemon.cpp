@@ -33,6 +33,7 @@
 #include "store/fault_vfs.h"
 #include "store/schema.h"
 #include "store/state.h"
+#include "transform/db_key_source.h"
 #include "transform/pipeline_runtime.h"
 
 namespace sluice::service {
@@ -54,20 +55,6 @@ Status ensureStateDir(const std::string& dir)
         return Status::ioError("cannot create the state directory " + dir + ": " + ec.message());
     ::chmod(dir.c_str(), 0700);
     return Status::ok();
-}
-
-Status checkMasterKey(store::Db& db, const privacy::KeyWrapper& wrapper)
-{
-    auto stored = store::readMasterKeyCheck(db);
-    if (!stored)
-        return stored.status();
-    SLUICE_RETURN_IF_ERROR(privacy::verifyMasterKey(wrapper, stored->value, stored->holdsKeys));
-    if (stored->value)
-        return Status::ok();
-    auto made = wrapper.makeCheck();
-    if (!made)
-        return made.status();
-    return store::recordMasterKeyCheck(db, *made);
 }
 
 // A full or failing disk is not a configuration problem.
@@ -264,7 +251,7 @@ void Daemon::openDatabase()
         log::error(cfg_.store.database, ": ", s.message());
         fail(kExitIoErr);
     }
-    if (Status s = checkMasterKey(batchWriter_->db(), *wrapper_); !s) {
+    if (Status s = transform::checkMasterKey(batchWriter_->db(), *wrapper_); !s) {
         log::error(cfg_.store.database, ": ", s.message());
         fail(s.code() == StatusCode::kPermission ? kExitConfig : kExitIoErr);
     }

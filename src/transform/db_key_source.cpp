@@ -1,5 +1,7 @@
 #include "transform/db_key_source.h"
 
+#include "store/state.h"
+
 namespace sluice::transform {
 
 Result<std::unique_ptr<DbKeySource>> DbKeySource::open(const std::string& databasePath)
@@ -40,6 +42,20 @@ KeySourceFactory databaseKeySources(std::string path)
             return source.status();
         return std::unique_ptr<privacy::KeySource>(std::move(*source));
     };
+}
+
+Status checkMasterKey(store::Db& db, const privacy::KeyWrapper& wrapper)
+{
+    auto stored = store::readMasterKeyCheck(db);
+    if (!stored)
+        return stored.status();
+    SLUICE_RETURN_IF_ERROR(privacy::verifyMasterKey(wrapper, stored->value, stored->holdsKeys));
+    if (stored->value)
+        return Status::ok();
+    auto made = wrapper.makeCheck();
+    if (!made)
+        return made.status();
+    return store::recordMasterKeyCheck(db, *made);
 }
 
 }  // namespace sluice::transform

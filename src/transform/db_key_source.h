@@ -8,6 +8,8 @@
 
 #include "core/status.h"
 #include "privacy/key_cache.h"
+#include "privacy/key_wrap.h"
+#include "store/db.h"
 #include "store/key_table.h"
 
 namespace sluice::transform {
@@ -29,5 +31,10 @@ using KeySourceFactory = std::function<Result<std::unique_ptr<privacy::KeySource
 
 // A factory of DbKeySources over the database at `path`.
 KeySourceFactory databaseKeySources(std::string path);
+
+// The master key against the database's check value: kPermission when it does not match (or
+// the check is missing while keys exist); a database without one gets it recorded. The daemon's
+// database and a batch job's key store and work database alike.
+Status checkMasterKey(store::Db& db, const privacy::KeyWrapper& wrapper);
 
 }  // namespace sluice::transform
