@@ -237,8 +237,10 @@ struct SchemaChange {
 
 // A batch is written in one transaction, either whole (opensBatch and closesBatch both set) or
 // in parts as it is transformed: the first part opens the transaction, the last one (with the
-// batch record, replies, marks and aggregates) commits it. Parts in between carry rows, keys,
-// subject links and dead letters only.
+// batch record, replies and marks) commits it. Any part may carry rows, keys, subject links,
+// dead letters and aggregate instructions; the writer applies a part's deletes, upserts and
+// finalizes in that part, in that order, so the instructions of one Aggregator::flush() must
+// travel in one part (today the Transformer flushes once, into the last part).
 struct WriteBatch {
     bool opensBatch = true;
     bool closesBatch = true;

@@ -456,7 +456,14 @@ Status BatchWriter::writeBatchEnd(WriteBatch& batch)
         SLUICE_RETURN_IF_ERROR(markInsert_.run().withContext("recording producer " + m.producer + " seq " +
                                                              std::to_string(m.seq)));
     }
-    for (const DeleteRows& d : batch.deletes) {
+    return Status::ok();
+}
+
+Status BatchWriter::writeAggregates(WriteBatch& part)
+{
+    // In this part, in this order: a session's stored row is deleted before its rewritten row
+    // (which may reuse the key) goes in, and a Finalize also marks rows this part created.
+    for (const DeleteRows& d : part.deletes) {
         if (d.cells.empty())
             continue;
         auto stmt = deleteFor(d);
@@ -464,7 +471,7 @@ Status BatchWriter::writeBatchEnd(WriteBatch& batch)
             return stmt.status();
         SLUICE_RETURN_IF_ERROR(runPerRow(**stmt, d.cells, d.keyColumns.size(), "deleting from " + d.table));
     }
-    for (const UpsertRows& u : batch.upserts) {
+    for (const UpsertRows& u : part.upserts) {
         if (u.cells.empty())
             continue;
         auto stmt = upsertFor(u);
@@ -472,7 +479,7 @@ Status BatchWriter::writeBatchEnd(WriteBatch& batch)
             return stmt.status();
         SLUICE_RETURN_IF_ERROR(runPerRow(**stmt, u.cells, u.columns.size(), "merging into " + u.table));
     }
-    for (const Finalize& f : batch.finalizes) {
+    for (const Finalize& f : part.finalizes) {
         auto it = finalizes_.find(f.table);
         if (it == finalizes_.end()) {
             auto update = db_.prepare("UPDATE " + quoteIdent(f.table) +
@@ -579,6 +586,8 @@ Status BatchWriter::writePart(WriteBatch& part)
     Status s = writeInserts(part, dropped_);
     if (s)
         s = writeKeysAndRejects(part);
+    if (s)
+        s = writeAggregates(part);
     batchWriteUs_ += microsSince(start);
     if (!s)
         abortBatch();

@@ -66,7 +66,8 @@ public:
     // The same transaction, written in parts while the batch is still being transformed
     // (core/commit.h): beginBatch() applies the first part's schema change and opens the
     // transaction (and reports keys shredded elsewhere, as commit() does), writePart() writes a
-    // part's rows, keys, subject links and dead letters (setting each key's rowid),
+    // part's rows, keys, subject links and dead letters (setting each key's rowid), then its
+    // aggregate deletes, upserts and finalizes (in that order, within the part),
     // commitBatch() writes the last part and the batch's end and commits. After a failure, or
     // to give the batch up, abortBatch() rolls everything of it back.
     Status beginBatch(const WriteBatch& first, std::vector<std::string>& shredded);
@@ -85,6 +86,7 @@ private:
     Status checkShredded(uint64_t batchId, std::unordered_set<std::string>& dropped, std::vector<std::string>& shredded);
     Status writeInserts(WriteBatch& batch, const std::unordered_set<std::string>& dropped);
     Status writeKeysAndRejects(WriteBatch& batch);
+    Status writeAggregates(WriteBatch& part);
     Status writeBatchEnd(WriteBatch& batch);
     Status fillDuplicateOutcomes(WriteBatch& batch);
     // Appends "table first last\n" to the batch's row_ranges (store/committed_reader.h reads it).

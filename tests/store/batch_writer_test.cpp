@@ -419,6 +419,82 @@ TEST_CASE("deletes apply before the upserts of their batch; rows read back as ce
     CHECK(texts == std::vector<std::string>{"DE", "z", "NL", "c"});
 }
 
+TEST_CASE("a batch written in parts applies each part's deletes, upserts and finalizes in that part",
+          "[store][writer][parts]")
+{
+    // Session windows rewrite whole rows: a flush deletes the stored rows that no longer stand
+    // for a session and upserts the new ones. When the flushes of one batch travel in different
+    // parts, each part's deletes must apply before that part's upserts but after the upserts of
+    // the parts before it; readers see none of it before the commit.
+    TempDir dir;
+    auto w = openWriterWithSchema(dir.file("s.db"));
+    Db reader = openDb(dir.file("s.db"), true);
+    auto rows = [](Db& db) {
+        return queryText(db, "SELECT group_concat(window_start || ':' || group_key || ':' || n || ':' || final, ',') "
+                             "FROM (SELECT * FROM agg_t ORDER BY 1, 2)")
+            .value_or("");
+    };
+    auto deleting = [](WriteBatch& wb, int64_t window, const char* group) {
+        if (wb.deletes.empty())
+            wb.deletes.push_back(DeleteRows{kAggTable, {"window_start", "group_key"}, {}});
+        wb.deletes[0].cells.push_back(Cell::ofInt(window));
+        wb.deletes[0].cells.push_back(Cell::ofText(group));
+    };
+    {
+        BatchBuilder b(1);
+        b.upsert(1000, "A", 1, 1.0, 1.0, "s", "first", "a");
+        commitOk(*w, b.take());
+    }
+    REQUIRE(rows(reader) == "1000:A:1:0");
+
+    // Part 1: an event before the session moves its start (delete 1000, insert 500).
+    BatchBuilder p1(2);
+    p1.event("e1", "K1", "NL", 1.0, 1);
+    p1.upsert(500, "A", 2, 1.0, 1.0, "s", "first", "a");
+    WriteBatch first = p1.take();
+    deleting(first, 1000, "A");
+    first.closesBatch = false;
+    // Part 2: another event rewrites the same session under the same key (delete 500, insert 500).
+    BatchBuilder p2(2);
+    p2.upsert(500, "A", 3, 1.0, 2.0, "s", "first", "ab");
+    WriteBatch middle = p2.take();
+    deleting(middle, 500, "A");
+    middle.opensBatch = false;
+    middle.closesBatch = false;
+    // Last part: a new session, and the first one becomes final.
+    BatchBuilder p3(2);
+    p3.upsert(9000, "B", 1, 4.0, 4.0, "t", "first", "b");
+    p3.finalize(0, 1000);
+    WriteBatch last = p3.take();
+    last.opensBatch = false;
+
+    std::vector<std::string> shredded;
+    CommitTiming timing;
+    SECTION("committed: the state after the last part")
+    {
+        REQUIRE(w->beginBatch(first, shredded).isOk());
+        REQUIRE(w->writePart(first).isOk());
+        CHECK(rows(reader) == "1000:A:1:0");
+        REQUIRE(w->writePart(middle).isOk());
+        CHECK(rows(reader) == "1000:A:1:0");
+        REQUIRE(w->commitBatch(last, timing).isOk());
+        CHECK(rows(reader) == "500:A:3:1,9000:B:1:0");
+        CHECK(queryInt(reader, "SELECT count(*) FROM " + std::string(kEventsTable) + " WHERE batch_id = 2") == 1);
+    }
+    SECTION("given up after the second part: nothing of the batch")
+    {
+        REQUIRE(w->beginBatch(first, shredded).isOk());
+        REQUIRE(w->writePart(first).isOk());
+        REQUIRE(w->writePart(middle).isOk());
+        w->abortBatch();
+        CHECK(rows(reader) == "1000:A:1:0");
+        BatchBuilder again(2);
+        again.upsert(1000, "A", 1, 1.0, 1.0, "s", "first", "a");
+        commitOk(*w, again.take());
+        CHECK(rows(reader) == "1000:A:2:0");
+    }
+}
+
 TEST_CASE("a sketch function error fails the upsert and the batch", "[store][writer]")
 {
     TempDir dir;
