@@ -277,16 +277,17 @@ Result<AggregationTable> AggregationTable::create(const AggregationSpec& spec, c
         if (!names.insert(col.name).second)
             return c.error("group_by field \"" + col.name + "\" has the name of a column the aggregation needs");
     for (const GroupColumn& g : t.groups_)
-        if (g.field == "window_end" || g.field == "window_start_ms" || g.field == "window_end_ms")
+        if (g.field == "window_end" || g.field == "window_start_ms" || g.field == "window_end_ms" ||
+            g.field == "complete")
             return c.error("group_by field \"" + g.field + "\" has the name of a column of the view");
         else if (metricColumns.count(g.field))
             return c.error("group_by field \"" + g.field + "\" has the name of a metric column of the view");
     return t;
 }
 
-std::string AggregationTable::createTableSql() const { return createTableSql(true); }
+std::string AggregationTable::createTableSql() const { return createTableSql(true, true); }
 
-std::string AggregationTable::createTableSql(bool withSubjects) const
+std::string AggregationTable::createTableSql(bool withSubjects, bool withComplete) const
 {
     std::string sql = "CREATE TABLE IF NOT EXISTS " + quoteIdent(tableName_) + " (";
     bool first = true;
@@ -297,6 +298,10 @@ std::string AggregationTable::createTableSql(bool withSubjects) const
         sql += first ? "" : ", ";
         first = false;
         sql += quoteIdent(columns_[i].name) + " " + sqlTypes_[i];
+        // Not written by the stream (the writer's inserts leave it 0): sluicectl reprocess
+        // --complete sets it. Before the sketches, like every small column.
+        if (column == finalColumn_ && withComplete)
+            sql += ", \"complete\" " + std::string(kCompleteSqlType);
     }
     sql += ", PRIMARY KEY (\"window_start\", \"group_key\"))";
     if (distinct_.empty())
@@ -348,7 +353,7 @@ std::string AggregationTable::createViewSql() const
             break;
         }
     }
-    sql += ", \"final\" FROM " + quoteIdent(tableName_);
+    sql += ", \"final\", \"complete\" FROM " + quoteIdent(tableName_);
     if (minGroupSize_ > 1)
         sql += " WHERE \"subjects\" >= " + std::to_string(minGroupSize_);
     return sql;
@@ -356,15 +361,22 @@ std::string AggregationTable::createViewSql() const
 
 std::vector<TableUpgrade> AggregationTable::upgrades() const
 {
+    const std::string table = quoteIdent(tableName_);
+    const std::string addComplete = "ALTER TABLE " + table + " ADD COLUMN \"complete\" " + kCompleteSqlType;
+    // Every shape: the layout before the complete column (reprocessing).
+    TableUpgrade beforeComplete;
+    beforeComplete.fromCreateSql = createTableSql(true, false);
+    beforeComplete.statements.push_back(addComplete);
     if (window_ != WindowKind::kTumbling)
-        return {};  // sluice had no other shapes before subject sets
-    TableUpgrade before;
-    before.fromCreateSql = createTableSql(false);
+        return {std::move(beforeComplete)};  // sluice had no other shapes before subject sets
+    TableUpgrade beforeSubjects;
+    beforeSubjects.fromCreateSql = createTableSql(false, false);
     for (int column : {subjectsColumn_, subjectSetColumn_})
-        before.statements.push_back("ALTER TABLE " + quoteIdent(tableName_) + " ADD COLUMN " +
-                                    quoteIdent(columns_[static_cast<size_t>(column)].name) + " " +
-                                    sqlTypes_[static_cast<size_t>(column)]);
-    return {std::move(before)};
+        beforeSubjects.statements.push_back("ALTER TABLE " + table + " ADD COLUMN " +
+                                            quoteIdent(columns_[static_cast<size_t>(column)].name) + " " +
+                                            sqlTypes_[static_cast<size_t>(column)]);
+    beforeSubjects.statements.push_back(addComplete);
+    return {std::move(beforeComplete), std::move(beforeSubjects)};
 }
 
 TableDef AggregationTable::tableDef() const

@@ -46,6 +46,8 @@ struct DistinctField {
     int estimateColumn = -1;
 };
 
+inline constexpr const char* kCompleteSqlType = "INTEGER NOT NULL DEFAULT 0";
+
 class AggregationTable {
 public:
     static constexpr int kWindowStartColumn = 0;
@@ -90,7 +92,9 @@ public:
     int minGroupSize() const { return minGroupSize_; }
 
     // CREATE TABLE IF NOT EXISTS "agg_<name>" (...): primary key (window_start, group_key);
-    // WITHOUT ROWID unless the table holds sketches (rows of several KiB).
+    // WITHOUT ROWID unless the table holds sketches (rows of several KiB). After `final` comes
+    // `complete` (kCompleteSqlType), which is not among columns(): the stream never writes it
+    // (0), `sluicectl reprocess --complete` sets it to 1 on the windows it recomputed.
     std::string createTableSql() const;
     // Session windows: a partial index of the open rows (final = 0), which a restart reads back.
     std::vector<std::string> createIndexSql() const;
@@ -99,16 +103,17 @@ public:
     // MetricSpec::column() names, final; groups with fewer than min_group_size distinct
     // subjects are left out.
     std::string createViewSql() const;
-    // The older layouts of this table that applyTable may bring to this one: the layout of
-    // sluice before k-anonymity counted people (no subjects and subject_set columns; their rows
-    // count no subjects, so they stay hidden until reprocessed).
+    // The older layouts of this table that applyTable may bring to this one: the layout before
+    // the `complete` column (any shape), and the layout of sluice before k-anonymity counted
+    // people (tumbling only: no subjects and subject_set columns; their rows count no subjects,
+    // so they stay hidden until reprocessed).
     std::vector<TableUpgrade> upgrades() const;
     // The table, its view and its upgrades, for store/.
     TableDef tableDef() const;
 
 private:
     void addColumn(std::string name, MergeOp op, std::string sqlType);
-    std::string createTableSql(bool withSubjects) const;
+    std::string createTableSql(bool withSubjects, bool withComplete) const;
 
     std::string name_;
     std::string tableName_;

@@ -23,6 +23,7 @@ const Entry kCommands[] = {
     {"curve-keygen", "create a CURVE key pair (secret into a file, public printed) for the daemon or a producer", runCurveKeygen},
     {"keys export", "export data keys as Tink keysets (JSON lines) or the keyLink CSV", runKeysExport},
     {"decrypt", "decrypt values with an exported keyset, or a contract's events with the database", runDecrypt},
+    {"reprocess", "recompute an aggregation from the committed events, replacing its final windows", runReprocess},
     {"mask", "compute the mask of values (hmac-sha256 or murmur3), e.g. to look a record up", runMask},
     {"forget", "crypto-shred a data subject or key link: delete keys and derived rows", runForget},
     {"tap", "print committed records live from a stream exporter (ZeroMQ SUB)", runTap},

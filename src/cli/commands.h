@@ -20,5 +20,6 @@ int runStatus(const std::vector<std::string>& args, Io& io);
 int runCheckConfig(const std::vector<std::string>& args, Io& io);
 int runJobRun(const std::vector<std::string>& args, Io& io);
 int runJobCheck(const std::vector<std::string>& args, Io& io);
+int runReprocess(const std::vector<std::string>& args, Io& io);
 
 }  // namespace sluice::cli

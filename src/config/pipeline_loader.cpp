@@ -506,7 +506,7 @@ Status checkNames(const PipelineSpec& p)
     static const std::set<std::string> kBuiltin = {
         // Every table and view of store/schema.cpp, and "meta".
         "aggregations", "batch_log", "batches", "contracts", "dead_letters", "export_cursors",
-        "key_subjects", "keys", "late_events", "meta", "outputs", "producer_marks", "producers",
+        "key_subjects", "keys", "late_events", "late_windows", "meta", "outputs", "producer_marks", "producers",
         "rejects", "shred_log", "sluice_meta", "sluice_tables", "watermarks",
     };
     std::set<std::string> taken;

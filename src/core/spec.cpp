@@ -1,5 +1,7 @@
 #include "core/spec.h"
 
+#include "core/value.h"
+
 namespace sluice {
 
 std::string_view fieldTypeName(FieldType type, bool array)
@@ -59,6 +61,67 @@ std::string_view windowKindName(WindowKind kind)
 std::string_view maskAlgorithmName(MaskAlgorithm algorithm)
 {
     return algorithm == MaskAlgorithm::kMurmur3 ? "murmur3" : "hmac-sha256";
+}
+
+std::string MetricSpec::text() const
+{
+    switch (kind) {
+    case MetricKind::kCount: return "count";
+    case MetricKind::kSum: return "sum(" + field + ")";
+    case MetricKind::kMin: return "min(" + field + ")";
+    case MetricKind::kMax: return "max(" + field + ")";
+    case MetricKind::kAvg: return "avg(" + field + ")";
+    case MetricKind::kDistinct: return "distinct(" + field + ")";
+    }
+    return "?";
+}
+
+std::string aggregationDefinition(const AggregationSpec& a, const ContractSpec& contract)
+{
+    std::string out = "{\"name\":";
+    appendJsonString(out, a.name);
+    out += ",\"contract\":";
+    appendJsonString(out, a.contract);
+    out += ",\"window\":{\"type\":\"";
+    out += windowKindName(a.window);
+    out += '"';
+    if (a.window == WindowKind::kSession) {
+        out += ",\"gap\":" + std::to_string(a.gapMs);
+    } else {
+        out += ",\"size\":" + std::to_string(a.windowMs);
+        if (a.window == WindowKind::kSliding)
+            out += ",\"slide\":" + std::to_string(a.slideMs);
+    }
+    out += "},\"group_by\":[";
+    for (size_t i = 0; i < a.groupBy.size(); ++i) {
+        if (i)
+            out += ',';
+        appendJsonString(out, a.groupBy[i]);
+    }
+    out += "],\"metrics\":[";
+    for (size_t i = 0; i < a.metrics.size(); ++i) {
+        if (i)
+            out += ',';
+        appendJsonString(out, a.metrics[i].text());
+    }
+    out += "],\"consent\":[";
+    for (size_t i = 0; i < a.consent.size(); ++i) {
+        if (i)
+            out += ',';
+        out += std::to_string(a.consent[i]);
+    }
+    out += "],\"allowed_lateness\":";
+    out += std::to_string(a.allowedLatenessMs);
+    out += ",\"min_group_size\":";
+    out += std::to_string(a.minGroupSize);
+    out += ",\"subjects\":";
+    if (!contract.subjectField.empty())
+        appendJsonString(out, "data_subject_field:" + contract.subjectField);
+    else if (!contract.keyField.empty())
+        appendJsonString(out, "key_field:" + contract.keyField);
+    else
+        out += "null";
+    return out + "}";
 }
 
 std::string MetricSpec::column() const

@@ -74,6 +74,8 @@ struct MetricSpec {
     std::string field;   // "" for count
     // The column name in the aggregation's view: count, sum_total, distinct_customer_id, ...
     std::string column() const;
+    // As a pipeline file writes it: count, sum(total), distinct(customer_id), ...
+    std::string text() const;
 };
 
 // tumbling: fixed windows of `windowMs`, aligned to the epoch. sliding (hopping): windows of
@@ -103,6 +105,14 @@ struct AggregationSpec {
     std::string tableName() const { return "agg_" + name; }
     std::string viewName() const { return name; }
 };
+
+// The whole definition as one line of JSON, in a pipeline file's own keys (durations in
+// milliseconds, the window as an object, every default written out) plus "contract" and
+// "subjects" (what min_group_size counts: "data_subject_field:<f>", "key_field:<f>" when the
+// contract names no subject field, null when it names neither). The aggregations table keeps
+// it, so an analyst can read what a table means, and sluicectl reprocess compares it with the
+// pipeline files.
+std::string aggregationDefinition(const AggregationSpec& a, const ContractSpec& contract);
 
 // Everything that SIGHUP re-reads, as one immutable value.
 struct PipelineSpec {

@@ -68,6 +68,8 @@ void subjectsCount(sqlite3_context* ctx, int, sqlite3_value** argv)
     setResult(ctx, functionsOf(ctx).subjectsCount(blobArg(argv[0])));
 }
 
+}  // namespace
+
 // Runs `stmt` once per row of `cells` (`width` parameters each).
 Status runPerRow(Stmt& stmt, const std::vector<Cell>& cells, size_t width, const std::string& context)
 {
@@ -124,7 +126,31 @@ std::string upsertSql(const UpsertRows& rows)
     return sql;
 }
 
-}  // namespace
+Status registerSketchFunctions(Db& db, const SketchFunctions& functions)
+{
+    sqlite3* h = db.handle();
+    // SQLite hands the pointer back to the functions; they only read through it.
+    void* data = const_cast<SketchFunctions*>(&functions);
+    if (functions.merge && functions.estimate) {
+        int rc = sqlite3_create_function_v2(h, "sluice_hll_merge", 2, SQLITE_UTF8 | SQLITE_DETERMINISTIC, data,
+                                            sketchMerge, nullptr, nullptr, nullptr);
+        if (rc == SQLITE_OK)
+            rc = sqlite3_create_function_v2(h, "sluice_hll_estimate", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, data,
+                                            sketchEstimate, nullptr, nullptr, nullptr);
+        if (rc != SQLITE_OK)
+            return db.error(rc, "registering sketch functions");
+    }
+    if (functions.subjectsMerge && functions.subjectsCount) {
+        int rc = sqlite3_create_function_v2(h, "sluice_subjects_merge", 2, SQLITE_UTF8 | SQLITE_DETERMINISTIC, data,
+                                            subjectsMerge, nullptr, nullptr, nullptr);
+        if (rc == SQLITE_OK)
+            rc = sqlite3_create_function_v2(h, "sluice_subjects_count", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, data,
+                                            subjectsCount, nullptr, nullptr, nullptr);
+        if (rc != SQLITE_OK)
+            return db.error(rc, "registering subject set functions");
+    }
+    return Status::ok();
+}
 
 Result<std::unique_ptr<BatchWriter>> BatchWriter::open(const Options& options)
 {
@@ -137,25 +163,7 @@ Result<std::unique_ptr<BatchWriter>> BatchWriter::open(const Options& options)
     SLUICE_RETURN_IF_ERROR(migrate(*db));
     std::unique_ptr<BatchWriter> writer(new BatchWriter(std::move(*db)));
     writer->sketches_ = options.sketches;
-    sqlite3* h = writer->db_.handle();
-    if (writer->sketches_.merge && writer->sketches_.estimate) {
-        int rc = sqlite3_create_function_v2(h, "sluice_hll_merge", 2, SQLITE_UTF8 | SQLITE_DETERMINISTIC,
-                                            &writer->sketches_, sketchMerge, nullptr, nullptr, nullptr);
-        if (rc == SQLITE_OK)
-            rc = sqlite3_create_function_v2(h, "sluice_hll_estimate", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC,
-                                            &writer->sketches_, sketchEstimate, nullptr, nullptr, nullptr);
-        if (rc != SQLITE_OK)
-            return writer->db_.error(rc, "registering sketch functions");
-    }
-    if (writer->sketches_.subjectsMerge && writer->sketches_.subjectsCount) {
-        int rc = sqlite3_create_function_v2(h, "sluice_subjects_merge", 2, SQLITE_UTF8 | SQLITE_DETERMINISTIC,
-                                            &writer->sketches_, subjectsMerge, nullptr, nullptr, nullptr);
-        if (rc == SQLITE_OK)
-            rc = sqlite3_create_function_v2(h, "sluice_subjects_count", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC,
-                                            &writer->sketches_, subjectsCount, nullptr, nullptr, nullptr);
-        if (rc != SQLITE_OK)
-            return writer->db_.error(rc, "registering subject set functions");
-    }
+    SLUICE_RETURN_IF_ERROR(registerSketchFunctions(writer->db_, writer->sketches_));
 
     struct Prepared {
         Stmt* stmt;

@@ -118,4 +118,13 @@ private:
     SketchFunctions sketches_;
 };
 
+// What the writer uses to merge an Aggregator's output, for other writers of aggregate rows
+// (sluicectl reprocess). registerSketchFunctions adds sluice_hll_merge, sluice_hll_estimate,
+// sluice_subjects_merge and sluice_subjects_count to `db` (`functions` must outlive it);
+// upsertSql is the INSERT ... ON CONFLICT statement for `rows` (the MergeOps of docs/aggregation.md);
+// runPerRow runs `stmt` once per row of `cells` (`width` parameters each).
+Status registerSketchFunctions(Db& db, const SketchFunctions& functions);
+std::string upsertSql(const UpsertRows& rows);
+Status runPerRow(Stmt& stmt, const std::vector<Cell>& cells, size_t width, const std::string& context);
+
 }  // namespace sluice::store

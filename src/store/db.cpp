@@ -224,6 +224,7 @@ bool Stmt::columnIsNumber(int index) const
     return type == SQLITE_INTEGER || type == SQLITE_FLOAT;
 }
 int Stmt::columnCount() const { return sqlite3_column_count(stmt_); }
+int Stmt::parameterCount() const { return sqlite3_bind_parameter_count(stmt_); }
 
 Cell Stmt::columnCell(int index) const
 {

@@ -100,6 +100,8 @@ public:
     Cell columnCell(int index) const;
     bool columnIsNumber(int index) const;  // INTEGER or REAL
     int columnCount() const;
+    // The largest parameter index the statement uses (?NNN counts as NNN).
+    int parameterCount() const;
     std::string_view columnName(int index) const;
 
     Status bindError() const { return bindStatus_; }

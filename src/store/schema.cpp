@@ -136,6 +136,13 @@ CREATE TABLE export_cursors(
   state TEXT NOT NULL DEFAULT '',
   updated_at INTEGER NOT NULL) WITHOUT ROWID;
 )SQL",
+    // 3 -> 4: late events readable like the aggregation views (ISO-8601 window starts).
+    R"SQL(
+CREATE VIEW late_windows AS
+  SELECT aggregation, strftime('%Y-%m-%dT%H:%M:%fZ', window_start / 1000.0, 'unixepoch') AS window_start,
+         window_start AS window_start_ms, events
+  FROM late_events;
+)SQL",
 };
 
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kSchemaVersion);
@@ -367,9 +374,8 @@ Status registerPipeline(Db& db, const PipelineSpec& pipeline, int64_t nowMs)
         return aggregation.status();
     for (const AggregationSpec& a : pipeline.aggregations) {
         const std::string table = a.tableName();
-        std::string definition = "{\"window_ms\":" + std::to_string(a.windowMs) +
-                                 ",\"allowed_lateness_ms\":" + std::to_string(a.allowedLatenessMs) +
-                                 ",\"min_group_size\":" + std::to_string(a.minGroupSize) + "}";
+        const ContractSpec* contract = pipeline.findContract(a.contract);
+        const std::string definition = contract ? aggregationDefinition(a, *contract) : std::string("{}");
         aggregation->bindText(1, a.name).bindText(2, a.contract).bindText(3, table).bindText(4, definition);
         SLUICE_RETURN_IF_ERROR(aggregation->run());
     }

@@ -58,7 +58,8 @@ TEST_CASE("the reference aggregation's columns, table and view", "[table]")
           "\"group_key\" TEXT NOT NULL, \"country\" TEXT, \"count\" INTEGER NOT NULL, "
           "\"sum_total\" REAL NOT NULL, \"n_total\" INTEGER NOT NULL, "
           "\"distinct_customer_id\" REAL NOT NULL, \"subjects\" INTEGER NOT NULL DEFAULT 0, "
-          "\"final\" INTEGER NOT NULL DEFAULT 0, \"hll_customer_id\" BLOB NOT NULL, "
+          "\"final\" INTEGER NOT NULL DEFAULT 0, \"complete\" INTEGER NOT NULL DEFAULT 0, "
+          "\"hll_customer_id\" BLOB NOT NULL, "
           "\"subject_set\" BLOB NOT NULL DEFAULT x'0300', PRIMARY KEY (\"window_start\", \"group_key\"))");
 
     CHECK(t->createViewSql() ==
@@ -68,27 +69,39 @@ TEST_CASE("the reference aggregation's columns, table and view", "[table]")
           "\"window_start\" AS \"window_start_ms\", \"country\", \"count\", "
           "CASE WHEN \"n_total\" > 0 THEN \"sum_total\" END AS \"sum_total\", "
           "CAST(round(\"distinct_customer_id\") AS INTEGER) AS \"distinct_customer_id\", "
-          "\"final\" FROM \"agg_revenue_by_country\"");
+          "\"final\", \"complete\" FROM \"agg_revenue_by_country\"");
 
-    // The layout before k-anonymity counted people, and how it becomes this one.
+    // The layouts before the complete column and before k-anonymity counted people, and how
+    // they become this one.
     const auto upgrades = t->upgrades();
-    REQUIRE(upgrades.size() == 1);
+    REQUIRE(upgrades.size() == 2);
     CHECK(upgrades[0].fromCreateSql ==
+          "CREATE TABLE IF NOT EXISTS \"agg_revenue_by_country\" (\"window_start\" INTEGER NOT NULL, "
+          "\"group_key\" TEXT NOT NULL, \"country\" TEXT, \"count\" INTEGER NOT NULL, "
+          "\"sum_total\" REAL NOT NULL, \"n_total\" INTEGER NOT NULL, "
+          "\"distinct_customer_id\" REAL NOT NULL, \"subjects\" INTEGER NOT NULL DEFAULT 0, "
+          "\"final\" INTEGER NOT NULL DEFAULT 0, \"hll_customer_id\" BLOB NOT NULL, "
+          "\"subject_set\" BLOB NOT NULL DEFAULT x'0300', PRIMARY KEY (\"window_start\", \"group_key\"))");
+    CHECK(upgrades[0].statements ==
+          std::vector<std::string>{
+              "ALTER TABLE \"agg_revenue_by_country\" ADD COLUMN \"complete\" INTEGER NOT NULL DEFAULT 0"});
+    CHECK(upgrades[1].fromCreateSql ==
           "CREATE TABLE IF NOT EXISTS \"agg_revenue_by_country\" (\"window_start\" INTEGER NOT NULL, "
           "\"group_key\" TEXT NOT NULL, \"country\" TEXT, \"count\" INTEGER NOT NULL, "
           "\"sum_total\" REAL NOT NULL, \"n_total\" INTEGER NOT NULL, "
           "\"distinct_customer_id\" REAL NOT NULL, \"final\" INTEGER NOT NULL DEFAULT 0, "
           "\"hll_customer_id\" BLOB NOT NULL, PRIMARY KEY (\"window_start\", \"group_key\"))");
-    CHECK(upgrades[0].statements ==
+    CHECK(upgrades[1].statements ==
           std::vector<std::string>{
               "ALTER TABLE \"agg_revenue_by_country\" ADD COLUMN \"subjects\" INTEGER NOT NULL DEFAULT 0",
-              "ALTER TABLE \"agg_revenue_by_country\" ADD COLUMN \"subject_set\" BLOB NOT NULL DEFAULT x'0300'"});
+              "ALTER TABLE \"agg_revenue_by_country\" ADD COLUMN \"subject_set\" BLOB NOT NULL DEFAULT x'0300'",
+              "ALTER TABLE \"agg_revenue_by_country\" ADD COLUMN \"complete\" INTEGER NOT NULL DEFAULT 0"});
     const TableDef def = t->tableDef();
     CHECK(def.name == "agg_revenue_by_country");
     CHECK(def.createSql == t->createTableSql());
     CHECK(def.viewName == "revenue_by_country");
     CHECK(def.viewSql == t->createViewSql());
-    CHECK(def.upgrades.size() == 1);
+    CHECK(def.upgrades.size() == 2);
 }
 
 TEST_CASE("k-anonymity counts the contract's data subjects, or its key field when it names none", "[table]")
@@ -304,7 +317,8 @@ TEST_CASE("sliding windows: the tumbling layout, windows ending size after their
     CHECK(t->createTableSql() == tumbling->createTableSql());
     CHECK_THAT(t->createViewSql(), Catch::Contains("(\"window_start\" + 3600000) / 1000.0"));
     CHECK(t->createIndexSql().empty());
-    CHECK(t->upgrades().empty());  // there were no sliding tables before subject sets
+    // There were no sliding tables before subject sets: only the complete column is added.
+    CHECK(t->upgrades().size() == 1);
 }
 
 TEST_CASE("session windows: window_end stored, rows written whole, open rows indexed", "[table][session]")
@@ -338,7 +352,7 @@ TEST_CASE("session windows: window_end stored, rows written whole, open rows ind
                                      "\"window_end\", \"window_start\" AS \"window_start_ms\", \"window_end\" AS "
                                      "\"window_end_ms\", \"country\", \"customer_id\", \"count\""));
     CHECK_THAT(view, Catch::EndsWith("WHERE \"subjects\" >= 2"));
-    CHECK(t->upgrades().empty());
+    CHECK(t->upgrades().size() == 1);
 }
 
 TEST_CASE("window shapes that cannot work are refused with the field named", "[table][check]")

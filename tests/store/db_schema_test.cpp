@@ -405,7 +405,7 @@ TEST_CASE("registerPipeline records contracts, outputs, aggregations; contracts 
     REQUIRE(registerPipeline(db, *p, 101).isOk());
     CHECK(queryText(db, "SELECT definition FROM outputs WHERE name = 'out'") ==
           R"({"type":"cumulative","purposes":[2],"algorithm":"hmac-sha256"})");
-    CHECK_THAT(*queryText(db, "SELECT definition FROM aggregations WHERE name = 't'"), Contains("\"window_ms\":5000"));
+    CHECK_THAT(*queryText(db, "SELECT definition FROM aggregations WHERE name = 't'"), Contains("\"window\":{\"type\":\"tumbling\",\"size\":5000}"));
 }
 
 TEST_CASE("quickCheck is ok on a fresh database and reports a damaged one", "[store][state]")

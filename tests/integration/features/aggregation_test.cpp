@@ -4,7 +4,12 @@
 // smaller than min_group_size are hidden from the view only.
 #include <catch2/catch.hpp>
 
+#include <sys/wait.h>
+
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -461,7 +466,10 @@ void checkColumn(const std::string& column, const SqlValue& v, const GroupState&
 }
 
 // Everything the database says about the configured aggregations must equal the models.
-void checkAgainstModel(const std::string& db, const std::vector<AggModel>& models, const SketchOracle& oracle)
+// `complete`: the final windows were recomputed by `sluicectl reprocess --complete` (complete =
+// 1, late_events left as the stream counted them).
+void checkAgainstModel(const std::string& db, const std::vector<AggModel>& models, const SketchOracle& oracle,
+                       bool complete = false)
 {
     size_t largestSet = 0;  // the 2.5% bound must be exercised on a large set
     for (const AggModel& m : models)
@@ -508,6 +516,10 @@ void checkAgainstModel(const std::string& db, const std::vector<AggModel>& model
                 if (col == "final") {
                     CHECK(r[c].i == (m.isFinal(s) ? 1 : 0));
                     finals += r[c].i == 1;
+                    continue;
+                }
+                if (col == "complete") {
+                    CHECK(r[c].i == (complete && m.isFinal(s) ? 1 : 0));
                     continue;
                 }
                 auto g = std::find(d.groupBy.begin(), d.groupBy.end(), col);
@@ -560,12 +572,16 @@ void checkAgainstModel(const std::string& db, const std::vector<AggModel>& model
                     CHECK(r[c].i == s.windowEnd);
                 else if (col == "final")
                     CHECK(r[c].i == (m.isFinal(s) ? 1 : 0));
+                else if (col == "complete")
+                    CHECK(r[c].i == (complete && m.isFinal(s) ? 1 : 0));
                 else if (col != "window_start_ms" &&
                          std::find(d.groupBy.begin(), d.groupBy.end(), col) == d.groupBy.end())
                     checkColumn(col, r[c], s, true);
             }
         }
 
+        if (complete)
+            continue;  // late_events keep what the stream counted
         // Late events, per window.
         std::map<int64_t, int64_t> late;
         for (const SqlRow& r : querySql(db, "SELECT window_start, events FROM late_events WHERE aggregation = '" +
@@ -576,8 +592,9 @@ void checkAgainstModel(const std::string& db, const std::vector<AggModel>& model
     int64_t totalLate = 0;
     for (const AggModel& m : models)
         totalLate += m.totalLate();
-    CHECK(totalLate > 0);
-    CHECK(queryInt(db, "SELECT coalesce(sum(late), 0) FROM batches") == totalLate);
+    CHECK((complete || totalLate > 0));
+    if (!complete)
+        CHECK(queryInt(db, "SELECT coalesce(sum(late), 0) FROM batches") == totalLate);
     CHECK(queryInt(db, std::string("SELECT max_event_time FROM watermarks WHERE contract = '") + kContractRef + "'") ==
           *models.front().maxT);
 }
@@ -657,6 +674,23 @@ std::string aggregateSnapshot(const std::string& db)
         }
     }
     return out;
+}
+
+// Runs the sluicectl next to sluiced (SLUICECTL) with `args`; its exit code and output.
+std::pair<int, std::string> sluicectl(const std::string& args)
+{
+    const char* path = std::getenv("SLUICECTL");
+    REQUIRE(path);
+    const std::string command = std::string(path) + " " + args + " 2>&1";
+    FILE* pipe = ::popen(command.c_str(), "r");
+    REQUIRE(pipe);
+    std::string out;
+    char buf[4096];
+    size_t n;
+    while ((n = std::fread(buf, 1, sizeof buf, pipe)) > 0)
+        out.append(buf, n);
+    const int status = ::pclose(pipe);
+    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
 }
 
 }  // namespace
@@ -836,4 +870,96 @@ TEST_CASE("aggregation: k-anonymity counts people: groups of many events from fe
     CHECK(shown("AA"));
     CHECK(queryInt(db, "SELECT count(*) FROM k_anon") == 3);
     REQUIRE(daemon.stop() == 0);
+}
+
+TEST_CASE("aggregation: reprocess while the daemon runs: a replay gives the live results, --complete a complete "
+          "recomputation; bad input changes nothing",
+          "[features][aggregation][reprocess]")
+{
+    TempDir dir("sluice-features");
+    Daemon daemon(dir, aggOptions(dir, kModelPipeline));
+    REQUIRE(daemon.start());
+    auto events = makeStream(3000, 23);
+    // One last event two hours ahead closes every window but its own (it is alone in them).
+    AggEvent last = events.back();
+    last.id = "a-23-closing";
+    last.valid = true;
+    last.country = "LU";
+    last.session = "s-closing";
+    last.consent = {0, 1, 2};
+    for (const AggEvent& e : events)
+        last.t = std::max(last.t, e.t + 2 * 3'600'000);
+    events.push_back(last);
+    ingest::AckProducer::Options po;
+    po.endpoint = daemon.routerEndpoint();
+    po.timeoutMs = 120'000;
+    auto producer = ingest::AckProducer::connect(po);
+    REQUIRE(producer);
+    for (auto& [body, n] : requestsOf(events, 50))
+        REQUIRE((*producer)->send(body, n));
+    REQUIRE((*producer)->flush());
+    REQUIRE((*producer)->report().accepted == validCount(events));
+
+    const std::string db = daemon.database();
+    const std::string config = "--config " + daemon.configPath();
+    const std::string live = aggregateSnapshot(db);
+    const std::string liveLate = querySql(db, "SELECT count(*) FROM late_events").front()[0].describe();
+
+    // Replay: what the daemon computed, byte for byte (sketches, subject sets, late_events).
+    for (const AggDef& d : modelDefs()) {
+        INFO("aggregation " << d.name);
+        const auto [code, out] = sluicectl("reprocess " + config + " --aggregation " + d.name);
+        INFO(out);
+        REQUIRE(code == 0);
+        CHECK_THAT(out, Catch::Matchers::Contains("reprocessed " + d.name));
+        CHECK(querySql(db, "SELECT count(*) FROM agg_" + d.name + " WHERE complete = 1").front()[0].i == 0);
+    }
+    CHECK(aggregateSnapshot(db) == live);
+    const auto [rangeCode, rangeOut] = sluicectl("reprocess " + config + " --aggregation per_minute --from " +
+                                                 std::to_string(events.front().t) + " --to " +
+                                                 std::to_string(events.front().t + 600'000));
+    INFO(rangeOut);
+    CHECK(rangeCode == 0);
+    CHECK(aggregateSnapshot(db) == live);
+
+    // Bad input: said, nothing changed.
+    {
+        const auto [code, out] = sluicectl("reprocess " + config + " --aggregation per_fortnight");
+        CHECK(code == 65);
+        CHECK_THAT(out, Catch::Matchers::Contains("define no aggregation 'per_fortnight'"));
+    }
+    {
+        const auto [code, out] = sluicectl("reprocess " + config + " --aggregation per_second --from 2030-01-02 --to 2030-01-01");
+        CHECK(code == 64);
+        CHECK_THAT(out, Catch::Matchers::Contains("the range is empty"));
+    }
+    {
+        const auto [code, out] = sluicectl("reprocess " + config + " --aggregation per_second --from 1990-01-01 --to 1990-01-02");
+        CHECK(code == 65);
+        CHECK_THAT(out, Catch::Matchers::Contains("no committed event of acme/agg/1.0.0 falls in the range"));
+    }
+    CHECK(aggregateSnapshot(db) == live);
+
+    // Complete: every committed event, late ones included.
+    for (const AggDef& d : modelDefs()) {
+        INFO("aggregation " << d.name);
+        const auto [code, out] = sluicectl("reprocess " + config + " --aggregation " + d.name + " --complete");
+        INFO(out);
+        REQUIRE(code == 0);
+    }
+    CHECK(querySql(db, "SELECT count(*) FROM late_events").front()[0].describe() == liveLate);
+    // The daemon goes on committing next to the replaced windows.
+    REQUIRE((*producer)->send(last.json().replace(last.json().find("a-23-closing"), 12, "a-23-closing2") + "\n", 1));
+    REQUIRE((*producer)->flush());
+    REQUIRE(daemon.stop() == 0);
+
+    std::vector<const AggEvent*> byTime;
+    for (const AggEvent& e : events)
+        if (e.valid)
+            byTime.push_back(&e);
+    byTime.push_back(&events.back());  // the resent closing event, in its own windows
+    std::stable_sort(byTime.begin(), byTime.end(), [](const AggEvent* a, const AggEvent* b) { return a->t < b->t; });
+    // In event-time order nothing is late: the complete answer.
+    const SketchOracle oracle(daemon.stateDir() + "/master.key");
+    checkAgainstModel(db, runModel(byTime, oracle), oracle, true);
 }

@@ -1,0 +1,229 @@
+#include "store/reprocess.h"
+
+#include "core/schema.h"
+#include "store/batch_writer.h"
+
+namespace sluice::store {
+
+Status forEachEventInOrder(Db& db, const std::string& table, int64_t afterSeq, int64_t uptoSeq,
+                           const std::function<Status(const Stmt&)>& fn)
+{
+    auto stmt = db.prepare("SELECT * FROM " + quoteIdent(table) + " WHERE seq > ? AND seq <= ? ORDER BY seq");
+    if (!stmt)
+        return stmt.status();
+    stmt->bind(1, afterSeq).bind(2, uptoSeq);
+    return stmt->forEachRow([&](const Stmt& row) { return fn(row); });
+}
+
+Result<int64_t> lastEventSeq(Db& db, const std::string& table)
+{
+    auto seq = db.queryInt("SELECT max(seq) FROM " + quoteIdent(table));
+    if (!seq)
+        return seq.status();
+    return seq->value_or(0);
+}
+
+Result<std::optional<int64_t>> storedMaxEventTime(Db& db, const std::string& contract)
+{
+    auto stmt = db.prepare("SELECT max_event_time FROM watermarks WHERE contract = ?");
+    if (!stmt)
+        return stmt.status();
+    stmt->bindText(1, contract);
+    std::optional<int64_t> out;
+    SLUICE_RETURN_IF_ERROR(stmt->forEachRow([&](const Stmt& row) { out = row.columnInt(0); }));
+    return out;
+}
+
+Result<std::optional<std::string>> storedAggregationDefinition(Db& db, const std::string& name)
+{
+    auto stmt = db.prepare("SELECT definition FROM aggregations WHERE name = ?");
+    if (!stmt)
+        return stmt.status();
+    stmt->bindText(1, name);
+    std::optional<std::string> out;
+    SLUICE_RETURN_IF_ERROR(stmt->forEachRow([&](const Stmt& row) { out = std::string(row.columnText(0)); }));
+    return out;
+}
+
+ShadowAggregation::ShadowAggregation(Db& db, std::string table, std::string aggregation)
+    : db_(db),
+      table_(std::move(table)),
+      shadow_("sluice_reprocess_" + table_),
+      aggregation_(std::move(aggregation)),
+      lateShadow_("sluice_reprocess_late_" + table_)
+{
+}
+
+ShadowAggregation::~ShadowAggregation()
+{
+    statements_.clear();
+    // Temp tables vanish with the connection; dropping them early frees their pages.
+    (void)db_.exec("DROP TABLE IF EXISTS temp." + quoteIdent(shadow_));
+    (void)db_.exec("DROP TABLE IF EXISTS temp." + quoteIdent(lateShadow_));
+}
+
+Result<std::unique_ptr<ShadowAggregation>> ShadowAggregation::create(Db& db, const std::string& table,
+                                                                     const std::string& aggregation)
+{
+    std::unique_ptr<ShadowAggregation> s(new ShadowAggregation(db, table, aggregation));
+    auto stmt = db.prepare("SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = ?");
+    if (!stmt)
+        return stmt.status();
+    stmt->bindText(1, table);
+    std::optional<std::string> createSql;
+    SLUICE_RETURN_IF_ERROR(stmt->forEachRow([&](const Stmt& row) { createSql = std::string(row.columnText(0)); }));
+    if (!createSql)
+        return Status::notFound("the database has no table " + table);
+    // "CREATE TABLE <name> (<columns>...)": the same columns and key under the shadow's name.
+    const size_t open = createSql->find('(');
+    if (open == std::string::npos)
+        return Status::corruption("cannot read the layout of " + table);
+    SLUICE_RETURN_IF_ERROR(db.exec("DROP TABLE IF EXISTS temp." + quoteIdent(s->shadow_)));
+    SLUICE_RETURN_IF_ERROR(db.exec("CREATE TEMP TABLE " + quoteIdent(s->shadow_) + " " + createSql->substr(open)));
+    SLUICE_RETURN_IF_ERROR(db.exec("CREATE INDEX temp." + quoteIdent(s->shadow_ + "_group") + " ON " +
+                                   quoteIdent(s->shadow_) + " (group_key, window_start)"));
+    SLUICE_RETURN_IF_ERROR(db.exec("DROP TABLE IF EXISTS temp." + quoteIdent(s->lateShadow_)));
+    SLUICE_RETURN_IF_ERROR(db.exec("CREATE TEMP TABLE " + quoteIdent(s->lateShadow_) +
+                                   " (aggregation TEXT NOT NULL, window_start INTEGER NOT NULL, events INTEGER NOT "
+                                   "NULL, PRIMARY KEY (aggregation, window_start))"));
+    auto info = db.prepare("SELECT name FROM pragma_table_info(?)");
+    if (!info)
+        return info.status();
+    info->bindText(1, table);
+    SLUICE_RETURN_IF_ERROR(info->forEachRow([&](const Stmt& row) {
+        const std::string name(row.columnText(0));
+        if (name != "final" && name != "complete")
+            s->columns_ += (s->columns_.empty() ? "" : ", ") + quoteIdent(name);
+    }));
+    return s;
+}
+
+Status ShadowAggregation::apply(const WriteBatch& out)
+{
+    auto statement = [&](const std::string& sql) -> Result<Stmt*> {
+        auto it = statements_.find(sql);
+        if (it != statements_.end())
+            return &it->second;
+        auto stmt = db_.prepare(sql, true);
+        if (!stmt)
+            return stmt.status();
+        return &statements_.emplace(sql, std::move(*stmt)).first->second;
+    };
+    // One savepoint (a transaction of its own, or part of the caller's) on the temp schema only:
+    // outside the caller's transaction the database's write lock is not taken.
+    SLUICE_RETURN_IF_ERROR(db_.exec("SAVEPOINT sluice_reprocess"));
+    Status s = [&]() -> Status {
+        for (const DeleteRows& d : out.deletes) {
+            if (d.table != table_ || d.cells.empty())
+                continue;
+            std::string sql = "DELETE FROM temp." + quoteIdent(shadow_) + " WHERE ";
+            for (size_t i = 0; i < d.keyColumns.size(); ++i)
+                sql += (i ? " AND " : "") + quoteIdent(d.keyColumns[i]) + " = ?";
+            auto stmt = statement(sql);
+            if (!stmt)
+                return stmt.status();
+            SLUICE_RETURN_IF_ERROR(runPerRow(**stmt, d.cells, d.keyColumns.size(), "reprocessing " + table_));
+        }
+        for (const UpsertRows& u : out.upserts) {
+            if (u.cells.empty() || (u.table != table_ && u.table != "late_events"))
+                continue;
+            UpsertRows renamed;
+            renamed.table = u.table == table_ ? shadow_ : lateShadow_;
+            renamed.columns = u.columns;
+            auto stmt = statement(upsertSql(renamed));
+            if (!stmt)
+                return stmt.status();
+            SLUICE_RETURN_IF_ERROR(runPerRow(**stmt, u.cells, u.columns.size(), "reprocessing " + table_));
+        }
+        for (const Finalize& f : out.finalizes) {
+            if (f.table != table_)
+                continue;
+            auto stmt = statement("UPDATE temp." + quoteIdent(shadow_) +
+                                  " SET final = 1 WHERE window_start BETWEEN ? AND ? AND final = 0");
+            if (!stmt)
+                return stmt.status();
+            (*stmt)->bind(1, f.fromMs).bind(2, f.toMs);
+            SLUICE_RETURN_IF_ERROR((*stmt)->run());
+        }
+        return Status::ok();
+    }();
+    if (!s) {
+        (void)db_.exec("ROLLBACK TO sluice_reprocess");
+        (void)db_.exec("RELEASE sluice_reprocess");
+        return s;
+    }
+    return db_.exec("RELEASE sluice_reprocess");
+}
+
+Result<int64_t> ShadowAggregation::rows()
+{
+    auto n = db_.queryInt("SELECT count(*) FROM temp." + quoteIdent(shadow_));
+    if (!n)
+        return n.status();
+    return n->value_or(0);
+}
+
+Result<ReplaceSummary> ShadowAggregation::replace(const ReplaceRange& r)
+{
+    ReplaceSummary summary;
+    const std::string agg = quoteIdent(table_);
+    const std::string shadow = "temp." + quoteIdent(shadow_);
+    auto run = [&](const std::string& sql, int64_t* changed) -> Status {
+        auto stmt = db_.prepare(sql);
+        if (!stmt)
+            return stmt.status();
+        // Parameters by name: ?1 from, ?2 to, ?3 watermark, ?4 gap, ?5 size, ?6 aggregation.
+        for (int i = 1; i <= stmt->parameterCount(); ++i) {
+            switch (i) {
+            case 1: stmt->bind(1, r.fromMs); break;
+            case 2: stmt->bind(2, r.toMs); break;
+            case 3: stmt->bind(3, r.watermarkMs); break;
+            case 4: stmt->bind(4, r.gapMs); break;
+            case 5: stmt->bind(5, r.sizeMs); break;
+            case 6: stmt->bindText(6, r.aggregation); break;
+            default: break;
+            }
+        }
+        SLUICE_RETURN_IF_ERROR(stmt->run().withContext("replacing windows of " + table_));
+        if (changed)
+            *changed += db_.changes();
+        return Status::ok();
+    };
+    const std::string complete = r.complete ? "1" : "0";
+    if (r.window != WindowKind::kSession) {
+        const std::string inRange = "window_start >= ?1 AND window_start < ?2 AND window_start + ?5 <= ?3";
+        SLUICE_RETURN_IF_ERROR(run("DELETE FROM " + agg + " WHERE " + inRange, &summary.deletedRows));
+        SLUICE_RETURN_IF_ERROR(run("INSERT INTO " + agg + " (" + columns_ + ", final, complete) SELECT " + columns_ +
+                                       ", 1, " + complete + " FROM " + shadow + " WHERE " + inRange,
+                                   &summary.writtenRows));
+    } else {
+        // The sessions written: final, starting in the range. A stored session belongs to the
+        // recomputed one that holds its first event.
+        const std::string written = "s.window_start >= ?1 AND s.window_start < ?2 AND s.window_end <= ?3";
+        const std::string covers = "s.group_key = a.group_key AND a.window_start BETWEEN s.window_start AND "
+                                   "s.window_end - ?4";
+        SLUICE_RETURN_IF_ERROR(run("DELETE FROM " + agg + " WHERE (window_start, group_key) IN (SELECT a.window_start, "
+                                       "a.group_key FROM " + agg + " AS a JOIN " + shadow + " AS s ON " + covers +
+                                       " WHERE " + written + ")",
+                                   &summary.deletedRows));
+        SLUICE_RETURN_IF_ERROR(run("DELETE FROM " + agg + " AS a WHERE a.window_start >= ?1 AND a.window_start < ?2 "
+                                       "AND a.final = 1 AND a.window_end <= ?3 AND NOT EXISTS (SELECT 1 FROM " + shadow +
+                                       " AS s WHERE " + covers + ")",
+                                   &summary.deletedRows));
+        SLUICE_RETURN_IF_ERROR(run("INSERT INTO " + agg + " (" + columns_ + ", final, complete) SELECT " + columns_ +
+                                       ", 1, " + complete + " FROM " + shadow + " AS s WHERE " + written,
+                                   &summary.writtenRows));
+    }
+    if (!r.complete) {
+        SLUICE_RETURN_IF_ERROR(run("DELETE FROM late_events WHERE aggregation = ?6 AND window_start >= ?1 AND "
+                                   "window_start < ?2",
+                                   nullptr));
+        SLUICE_RETURN_IF_ERROR(run("INSERT INTO late_events (aggregation, window_start, events) SELECT ?6, "
+                                   "window_start, events FROM temp." + quoteIdent(lateShadow_) +
+                                       " WHERE window_start >= ?1 AND window_start < ?2",
+                                   &summary.lateWindows));
+    }
+    return summary;
+}
+
+}  // namespace sluice::store

@@ -1,0 +1,94 @@
+// The SQL side of recomputing an aggregation from the committed events (sluicectl reprocess):
+// the events read back in arrival order, a shadow table in the connection's temp schema that
+// receives what the recomputing Aggregator flushes, and the one transaction that replaces the
+// final windows of a range with the shadow's rows. docs/aggregation.md, "Reprocessing", says
+// why only final windows are replaced while the daemon runs.
+//
+// One thread, one writable connection (not the daemon's).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "core/commit.h"
+#include "core/spec.h"
+#include "core/status.h"
+#include "store/db.h"
+
+namespace sluice::store {
+
+// Calls `fn` with every event of the events table `table` whose seq lies in (afterSeq, uptoSeq],
+// in seq order (the order the daemon committed them), the statement positioned on the row
+// (`SELECT *`: read the columns by name). An error from `fn` stops the loop and is returned.
+Status forEachEventInOrder(Db& db, const std::string& table, int64_t afterSeq, int64_t uptoSeq,
+                           const std::function<Status(const Stmt&)>& fn);
+// The largest seq of `table` (0 when empty).
+Result<int64_t> lastEventSeq(Db& db, const std::string& table);
+// The contract's max_event_time from the watermarks table; nullopt before its first event.
+Result<std::optional<int64_t>> storedMaxEventTime(Db& db, const std::string& contract);
+// The aggregations table's definition of `name`; nullopt when the database has none.
+Result<std::optional<std::string>> storedAggregationDefinition(Db& db, const std::string& name);
+
+// What a replacement changed.
+struct ReplaceSummary {
+    int64_t deletedRows = 0;   // stored windows removed
+    int64_t writtenRows = 0;   // recomputed windows written
+    int64_t lateWindows = 0;   // late_events rows written (replay only)
+};
+
+// Which windows a replacement covers: those starting in [fromMs, toMs) that are final at
+// `watermarkMs` (tumbling and sliding: window_start + sizeMs <= watermark; session:
+// window_end <= watermark).
+struct ReplaceRange {
+    std::string aggregation;
+    WindowKind window = WindowKind::kTumbling;
+    int64_t sizeMs = 0;
+    int64_t gapMs = 0;
+    int64_t fromMs = 0;
+    int64_t toMs = 0;
+    int64_t watermarkMs = 0;
+    bool complete = false;  // the rows are marked complete = 1; late_events stay as they are
+};
+
+// A temp-schema copy of agg_<name>'s layout, and of late_events for one aggregation, that an
+// Aggregator's flushes are applied to (as the daemon's writer applies them to the real tables).
+class ShadowAggregation {
+public:
+    // `table` must exist; the shadow starts empty. The connection needs the sketch functions
+    // (registerSketchFunctions) before apply().
+    static Result<std::unique_ptr<ShadowAggregation>> create(Db& db, const std::string& table,
+                                                             const std::string& aggregation);
+    ~ShadowAggregation();
+
+    // Applies one flush: deletes, upserts and finalizes of agg_<name>, the aggregation's
+    // late_events upserts; watermark upserts are ignored. Touches only the temp schema.
+    Status apply(const WriteBatch& out);
+    // Within the caller's write transaction on the same connection: deletes the stored final
+    // windows of the range and writes the shadow's final windows of the range (final = 1,
+    // complete as asked). Sessions: a stored session is replaced when a written session covers
+    // it (same group, its start within the written session's first and last event), or when it
+    // starts in the range, is final and no recomputed session covers it (its events dropped
+    // out: their subject was forgotten); stored sessions covered by a recomputed session that is
+    // not written (open, or starting outside the range) stay. Replay (not complete) also
+    // replaces the range's late_events rows.
+    Result<ReplaceSummary> replace(const ReplaceRange& range);
+    // Rows of the shadow table (for tests and the summary line).
+    Result<int64_t> rows();
+
+private:
+    ShadowAggregation(Db& db, std::string table, std::string aggregation);
+
+    Db& db_;
+    std::string table_;        // agg_<name>
+    std::string shadow_;       // its temp copy
+    std::string aggregation_;
+    std::string lateShadow_;   // temp copy of the aggregation's late_events
+    std::string columns_;      // the table's columns but final and complete, quoted, comma-separated
+    std::map<std::string, Stmt> statements_;
+};
+
+}  // namespace sluice::store
