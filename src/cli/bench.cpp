@@ -38,6 +38,7 @@
 #include <boost/program_options.hpp>
 
 #include "cli/metrics_client.h"
+#include "config/builtin.h"
 #include "core/time_format.h"
 #ifdef SLUICE_HAVE_KAFKA
 #include "export/kafka_mock_cluster.h"
@@ -70,6 +71,8 @@ struct BenchOptions {
     std::string extraConfig;     // INI lines for our own daemon
     std::vector<std::string> exporters;  // file, stream, kafka: in our own daemon
     int compare = 0;             // > 0: this many runs without and with the exporters, alternating
+    std::string aggregation = "tumbling";  // window shape of the daemon we start
+    int compareWindows = 0;      // > 0: this many rounds of tumbling, sliding and session runs
     bool keep = false;
     bool json = false;
 };
@@ -201,7 +204,7 @@ public:
                 c << "workers = " << o.workers << "\n";
             c << "[ingest]\npull = " << pullEndpoint << "\nrouter = " << routerEndpoint << "\n"
               << "[privacy]\nmaster_key_file = master.key\n"
-              << "[pipeline]\ncontracts = builtin:\npipelines = builtin:\n"
+              << "[pipeline]\n" << pipelineConfig(o)
               << (exporters.empty() ? "" : "exporters = " + writeExporters(exporters) + "\n")
               << "[metrics]\nlisten = " << metricsAddress << "\n"
               << o.extraConfig << "\n";
@@ -258,6 +261,29 @@ private:
     // One JSON file per exporter, each exporting everything the built-in pipeline makes: the
     // contract's events, the derived output's rows, the aggregation's final windows. Returns the
     // directory.
+    // The reference workload's pipeline with the window shape asked for. tumbling: the built-in
+    // pipeline (1m windows by country); sliding: 5m windows every 1m by country (5 windows per
+    // event); session: a 30m gap by session_id (the workload's 100,000 sessions, all of them open
+    // during a run). The same metrics, lateness and k; the aggregation keeps its name.
+    std::string pipelineConfig(const BenchOptions& o)
+    {
+        if (o.aggregation == "tumbling")
+            return "contracts = builtin:\npipelines = builtin:\n";
+        const std::string window = o.aggregation == "sliding"
+                                       ? R"({"type": "sliding", "size": "5m", "slide": "1m"}, "group_by": ["country"])"
+                                       : R"({"type": "session", "gap": "30m"}, "group_by": ["session_id"])";
+        fs::create_directories(dir_ / "contracts");
+        fs::create_directories(dir_ / "pipelines");
+        std::ofstream(dir_ / "contracts" / "acme.json") << config::kBuiltinContract;
+        std::ofstream(dir_ / "pipelines" / "acme.json")
+            << R"J({"contract": "acme/checkout/1.0.0", "outputs": [{"name": "analytics", "type": "granular",
+  "purposes": [1, 2], "mask": {"fields": ["email"], "algorithm": "hmac-sha256"}}],
+ "aggregations": [{"name": "revenue_by_country", "window": )J"
+            << window << R"J(, "metrics": ["count", "sum(total)", "distinct(customer_id)"],
+  "allowed_lateness": "30s", "min_group_size": 5}]})J";
+        return "contracts = " + (dir_ / "contracts").string() + "\npipelines = " + (dir_ / "pipelines").string() + "\n";
+    }
+
     std::string writeExporters(const std::vector<std::string>& exporters)
     {
         const fs::path dir = dir_ / "exporters";
@@ -545,11 +571,11 @@ void printMeasurement(const BenchOptions& o, const Measurement& m)
     const double committed = m.committed();
     const double cpuPerMillion = committed > 0 ? m.cpuSeconds / committed * 1e6 : 0;
     if (o.json) {
-        std::printf("{\"mode\":\"%s\",\"producers\":%d,\"events_per_message\":%u,\"offered_rate\":%.0f,"
+        std::printf("{\"aggregation\":\"%s\",\"mode\":\"%s\",\"producers\":%d,\"events_per_message\":%u,\"offered_rate\":%.0f,"
                     "\"seconds\":%.2f,\"committed_per_s\":%.0f,\"acknowledged_per_s\":%.0f,\"ack_p50_ms\":%.2f,"
                     "\"ack_p99_ms\":%.2f,\"ack_max_ms\":%.2f,\"cpu_s_per_million\":%.3f,\"peak_rss_mib\":%.1f,"
                     "\"batches\":%.0f,\"mean_batch\":%.0f",
-                    o.mode.c_str(), o.producers, o.eventsPerMessage, o.rate, m.seconds, m.committedPerS, m.ackedPerS,
+                    o.aggregation.c_str(), o.mode.c_str(), o.producers, o.eventsPerMessage, o.rate, m.seconds, m.committedPerS, m.ackedPerS,
                     m.p50Ms, m.p99Ms, m.maxMs, cpuPerMillion, m.peakRssMiB, m.batches,
                     m.batches > 0 ? committed / m.batches : 0);
         for (const auto& [s, us] : m.stageUsPerEvent)
@@ -567,8 +593,8 @@ void printMeasurement(const BenchOptions& o, const Measurement& m)
         std::printf(",\"errors\":%llu}\n", static_cast<unsigned long long>(m.errors));
         return;
     }
-    std::printf("sluice bench: reference workload, %s mode, %d producers, %u events/message, %s\n",
-                o.mode == "ack" ? "acknowledged" : "fire-and-forget", o.producers, o.eventsPerMessage,
+    std::printf("sluice bench: reference workload, %s windows, %s mode, %d producers, %u events/message, %s\n",
+                o.aggregation.c_str(), o.mode == "ack" ? "acknowledged" : "fire-and-forget", o.producers, o.eventsPerMessage,
                 o.rate > 0 ? ("open loop at " + std::to_string(static_cast<long>(o.rate)) + " events/s").c_str()
                            : "closed loop");
     std::printf("  measured        %.1f s (after %.1f s warm-up)\n", m.seconds, o.warmupS);
@@ -614,6 +640,38 @@ double medianOf(const std::vector<Measurement>& runs, const std::function<double
     if (v.empty())
         return 0;
     return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
+}
+
+// Medians per window shape and their ratios to tumbling (runs of one invocation, interleaved).
+void printWindowComparison(const BenchOptions& o, const std::vector<std::string>& shapes,
+                           const std::vector<std::vector<Measurement>>& runs)
+{
+    auto committed = [](const Measurement& m) { return m.committedPerS; };
+    auto cpu = [](const Measurement& m) { return m.committed() > 0 ? m.cpuSeconds / m.committed() * 1e6 : 0; };
+    auto rss = [](const Measurement& m) { return m.peakRssMiB; };
+    auto aggregate = [](const Measurement& m) {
+        auto it = m.stageUsPerEvent.find("aggregate");
+        return it == m.stageUsPerEvent.end() ? 0.0 : it->second;
+    };
+    const double base = medianOf(runs[0], committed);
+    if (o.json) {
+        std::printf("{\"runs\":%zu", runs[0].size());
+        for (size_t i = 0; i < shapes.size(); ++i)
+            std::printf(",\"%s\":{\"committed_per_s\":%.0f,\"ratio\":%.3f,\"cpu_s_per_million\":%.3f,"
+                        "\"peak_rss_mib\":%.1f,\"aggregate_us_per_event\":%.3f}",
+                        shapes[i].c_str(), medianOf(runs[i], committed),
+                        base > 0 ? medianOf(runs[i], committed) / base : 0, medianOf(runs[i], cpu),
+                        medianOf(runs[i], rss), medianOf(runs[i], aggregate));
+        std::printf("}\n");
+        return;
+    }
+    std::printf("sluice bench: %zu runs of each window shape, interleaved; medians\n", runs[0].size());
+    std::printf("  %-10s %16s %8s %16s %14s %16s\n", "window", "committed ev/s", "ratio", "CPU s/M events",
+                "peak RSS MiB", "aggregate us/ev");
+    for (size_t i = 0; i < shapes.size(); ++i)
+        std::printf("  %-10s %16.0f %8.2f %16.2f %14.1f %16.2f\n", shapes[i].c_str(), medianOf(runs[i], committed),
+                    base > 0 ? medianOf(runs[i], committed) / base : 0, medianOf(runs[i], cpu),
+                    medianOf(runs[i], rss), medianOf(runs[i], aggregate));
 }
 
 void printComparison(const BenchOptions& o, const std::vector<Measurement>& without,
@@ -686,6 +744,11 @@ int runBench(const std::vector<std::string>& args)
         ("config-line", po::value<std::vector<std::string>>(), "extra INI line for the daemon we start (repeatable)")
         ("exporters", po::value<std::string>(), "exporters of the daemon we start: file,stream,kafka (any of them)")
         ("compare", po::value(&o.compare), "N runs without and N with the exporters, alternating; prints medians")
+        ("aggregation", po::value(&o.aggregation),
+         "window shape of the daemon we start: tumbling (default: the built-in pipeline), sliding (5m every 1m), "
+         "session (30m gap by session_id: 100,000 open sessions)")
+        ("compare-windows", po::value(&o.compareWindows),
+         "N rounds of tumbling, sliding and session runs, interleaved; prints medians and ratios to tumbling")
         ("keep", po::bool_switch(&o.keep), "keep the daemon's temp directory")
         ("json", po::bool_switch(&o.json), "print the results as JSON")
         ("latency-table", "instead: p50/p99 against max_delay at C/4 and C/2 (see --latency-table --help)");
@@ -732,6 +795,18 @@ int runBench(const std::vector<std::string>& args)
         std::cerr << "sluicectl bench: --exporters and --compare need the daemon bench starts (no --endpoint)\n";
         return 64;
     }
+    if (o.aggregation != "tumbling" && o.aggregation != "sliding" && o.aggregation != "session") {
+        std::cerr << "sluicectl bench: --aggregation takes tumbling, sliding or session, not '" << o.aggregation << "'\n";
+        return 64;
+    }
+    if (!own && (o.aggregation != "tumbling" || o.compareWindows > 0)) {
+        std::cerr << "sluicectl bench: --aggregation and --compare-windows need the daemon bench starts (no --endpoint)\n";
+        return 64;
+    }
+    if (o.compare > 0 && o.compareWindows > 0) {
+        std::cerr << "sluicectl bench: --compare and --compare-windows do not combine\n";
+        return 64;
+    }
     if (o.compare > 0 && o.exporters.empty()) {
         std::cerr << "sluicectl bench: --compare needs --exporters\n";
         return 64;
@@ -762,6 +837,31 @@ int runBench(const std::vector<std::string>& args)
             gens.emplace_back([&, p] { messages[static_cast<size_t>(p)] = makeMessages(p, 1500, o.eventsPerMessage); });
         for (auto& t : gens)
             t.join();
+    }
+
+    if (o.compareWindows > 0) {
+        // Each shape against a daemon of its own, in rotating order, so that drift in the
+        // machine's load falls on all three alike.
+        const std::vector<std::string> shapes = {"tumbling", "sliding", "session"};
+        std::vector<std::vector<Measurement>> runs(shapes.size());
+        for (int i = 0; i < o.compareWindows; ++i) {
+            for (size_t k = 0; k < shapes.size(); ++k) {
+                const size_t s = (k + static_cast<size_t>(i)) % shapes.size();
+                BenchOptions shaped = o;
+                shaped.aggregation = shapes[s];
+                std::cerr << "bench: round " << i + 1 << " of " << o.compareWindows << ", " << shapes[s] << " windows\n";
+                auto m = measureOwn(shaped, o.exporters, messages);
+                if (!m)
+                    return 69;
+                runs[s].push_back(std::move(*m));
+            }
+        }
+        printWindowComparison(o, shapes, runs);
+        for (const auto& shapeRuns : runs)
+            for (const Measurement& m : shapeRuns)
+                if (m.errors)
+                    return 1;
+        return 0;
     }
 
     if (o.compare > 0) {

@@ -72,11 +72,17 @@ void benchAggregator()
         e.fields[kTotal] = Value::ofReal(static_cast<double>(rng() % 20000) / 100.0);
         e.fields[kItems] = Value::ofInt(static_cast<int64_t>(rng() % 10));
     }
+    // 100,000 sessions, as in the reference workload: the session windows below keep them all open.
+    std::vector<std::string> sessions;
+    for (int i = 0; i < 100'000; ++i)
+        sessions.push_back("s-" + std::to_string(1000000 + i));
+    std::vector<uint32_t> sessionOf(kEvents);
     std::vector<uint16_t> customerOf(kEvents);
     std::vector<int64_t> times(kEvents);
     const int64_t t0 = 1763712000000;
     for (size_t i = 0; i < kEvents; ++i) {
         customerOf[i] = static_cast<uint16_t>(rng() % customers.size());
+        sessionOf[i] = static_cast<uint32_t>(rng() % sessions.size());
         times[i] = t0 + static_cast<int64_t>(i / 250) - static_cast<int64_t>(rng() % 200);  // some disorder
     }
 
@@ -86,9 +92,19 @@ void benchAggregator()
     };
     AggregationSpec noDistinct = revenueByCountry();
     noDistinct.metrics.pop_back();
+    AggregationSpec sliding = revenueByCountry();  // 5 windows per event
+    sliding.window = WindowKind::kSliding;
+    sliding.windowMs = 300'000;
+    sliding.slideMs = 60'000;
+    AggregationSpec session = revenueByCountry();  // one open session per session id
+    session.window = WindowKind::kSession;
+    session.gapMs = 1'800'000;
+    session.groupBy = {"session_id"};
     Variant variants[] = {{"revenue_by_country (count, sum, distinct)", revenueByCountry()},
                           {"count and sum only", noDistinct},
-                          {"every metric", everyMetric(60'000, 5'000)}};
+                          {"every metric", everyMetric(60'000, 5'000)},
+                          {"the same, sliding 5m every 1m", sliding},
+                          {"the same, session 30m by 100k session_id", session}};
     std::printf("Aggregator, %zu events in batches of %zu, 1m windows, group by 30 countries:\n", kEvents, kBatch);
     for (Variant& v : variants) {
         double addSeconds = 0;
@@ -105,6 +121,7 @@ void benchAggregator()
                 for (size_t k = i; k < i + kBatch; ++k) {
                     Event& e = pool[k % kPool];
                     e.fields[kCustomer] = Value::ofString(customers[customerOf[k]]);
+                    e.fields[kSession] = Value::ofString(sessions[sessionOf[k]]);
                     a.add(times[k], e.consent, e.fields);
                 }
                 adds += secondsSince(start);
