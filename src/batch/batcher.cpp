@@ -36,10 +36,10 @@ void Batcher::poll()
         close(CloseReason::kDelay);
 }
 
-void Batcher::flush()
+void Batcher::flush(CloseReason reason)
 {
     if (!empty())
-        close(CloseReason::kDrain);
+        close(reason);
 }
 
 void Batcher::release()

@@ -35,8 +35,9 @@ public:
     void add(Request&& request);
     // Closes the open batch if its delay has passed. Call whenever the ingest loop wakes up.
     void poll();
-    // Closes the open batch now, whatever it holds (drain). No-op when empty.
-    void flush();
+    // Closes the open batch now, whatever it holds (drain, or a reload: the new configuration
+    // applies from the next batch). No-op when empty.
+    void flush(CloseReason reason = CloseReason::kDrain);
     // Hands the requests added to the open batch since its previous part on as a non-final part
     // (the batch stays open). No-op when there are none.
     void release();

@@ -68,7 +68,7 @@ struct Request {
     int64_t receivedMonoNs = 0;
 };
 
-enum class CloseReason : uint8_t { kEvents, kBytes, kDelay, kDrain };
+enum class CloseReason : uint8_t { kEvents, kBytes, kDelay, kDrain, kReload };
 
 inline std::string_view closeReasonName(CloseReason r)
 {
@@ -77,6 +77,7 @@ inline std::string_view closeReasonName(CloseReason r)
     case CloseReason::kBytes: return "bytes";
     case CloseReason::kDelay: return "delay";
     case CloseReason::kDrain: return "drain";
+    case CloseReason::kReload: return "reload";
     }
     return "?";
 }

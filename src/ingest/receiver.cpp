@@ -4,8 +4,10 @@
 
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
 #include <deque>
 #include <future>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <thread>
@@ -59,6 +61,13 @@ struct Receiver::Impl {
     std::vector<std::string> bound;
     std::thread thread;
     std::atomic<bool> drainRequested{false};
+    // cutBatch(): requests and completions, counted, under cutMutex; cutPending for the loop.
+    std::mutex cutMutex;
+    std::condition_variable cutDone;
+    uint64_t cutsRequested = 0;
+    uint64_t cutsDone = 0;
+    bool looping = false;
+    std::atomic<bool> cutPending{false};
 
     Status bind();
     void run();
@@ -92,6 +101,17 @@ std::vector<std::string> Receiver::boundEndpoints() const { return impl_->bound;
 
 void Receiver::requestDrain() { impl_->drainRequested = true; }
 
+void Receiver::cutBatch()
+{
+    Impl& m = *impl_;
+    std::unique_lock lock(m.cutMutex);
+    if (!m.looping)
+        return;
+    const uint64_t ticket = ++m.cutsRequested;
+    m.cutPending = true;
+    m.cutDone.wait(lock, [&] { return m.cutsDone >= ticket || !m.looping; });
+}
+
 void Receiver::join()
 {
     if (impl_->thread.joinable())
@@ -106,6 +126,10 @@ Status Receiver::start()
         nameThisThread("sluice-ingest");
         Status s = impl_->bind();
         bool ok = s.isOk();
+        if (ok) {
+            std::lock_guard lock(impl_->cutMutex);
+            impl_->looping = true;  // before start() returns: a cutBatch() from now on is served
+        }
         bound.set_value(std::move(s));
         if (ok)
             impl_->run();
@@ -215,6 +239,11 @@ void Receiver::Impl::run()
         log::error("ingest thread failed: ", e.what());
         out.close();
     }
+    {
+        std::lock_guard lock(cutMutex);
+        looping = false;
+        cutDone.notify_all();
+    }
     pulls.clear();
     routers.clear();
 }
@@ -252,6 +281,13 @@ void Receiver::Impl::loop()
         if (drainRequested && !draining) {
             draining = true;
             batcher.flush();
+        }
+        if (cutPending.load(std::memory_order_acquire)) {
+            std::lock_guard lock(cutMutex);
+            batcher.flush(CloseReason::kReload);
+            cutPending = false;
+            cutsDone = cutsRequested;
+            cutDone.notify_all();
         }
         batcher.poll();
         pushReady();

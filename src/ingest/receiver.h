@@ -77,6 +77,13 @@ public:
     Status start();
     void requestDrain();
     void join();
+    // Closes the open batch, if any, and returns once it is closed: everything read before the
+    // call belongs to batches that end before anything read after it. A reload calls it after
+    // handing the processor the new configuration (applied from the next batch), so that a
+    // request sent after the reload is acknowledged never lands in a batch begun before it.
+    // Any thread; waits for one turn of the ingest loop (at most about 100 ms), or returns at
+    // once when the ingest thread is not running.
+    void cutBatch();
 
     // The endpoints actually bound (tcp://...:0 resolves to the chosen port).
     std::vector<std::string> boundEndpoints() const;

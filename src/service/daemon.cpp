@@ -501,6 +501,9 @@ void Daemon::reload()
         SLUICE_RETURN_IF_ERROR(store::checkTables(*db, (*next)->schema->tables));
         SLUICE_RETURN_IF_ERROR(exports::ExportSet::check(**spec));
         processor_->setPipeline(*next);
+        // The open batch began under the old configuration and keeps it to its end; close it,
+        // so that what is read from now on starts a batch under the new one.
+        receiver_->cutBatch();
         SLUICE_RETURN_IF_ERROR(exporters_->apply(*spec));
         log::notice("reload accepted: ", (*spec)->contracts.size(), " contract(s), ", (*spec)->outputs.size(),
                     " output(s), ", (*spec)->aggregations.size(), " aggregation(s), ", (*spec)->exporters.size(),

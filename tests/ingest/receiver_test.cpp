@@ -450,6 +450,47 @@ TEST_CASE("receiver: drain closes the open batch and the queue, and still sends 
     CHECK(rig.stats.messages.load() == 1);
 }
 
+TEST_CASE("receiver: cutBatch closes the open batch; what is read after it starts the next batch",
+          "[ingest][receiver]")
+{
+    Options o = routerOptions();
+    o.batch.maxEvents = 1000;  // with the manual clock this batch closes only when cut
+    Rig rig(o);
+    Dealer dealer(rig.endpoint);
+    dealer.send("p", 1, kTwoEvents);
+    REQUIRE(waitFor([&] { return rig.stats.messages.load() == 1; }));
+    Batch first = rig.pop();
+    CHECK(first.first);
+    CHECK_FALSE(first.final);
+
+    rig.receiver.cutBatch();  // returns once the batch is closed
+    Batch last = rig.pop();
+    CHECK(last.id == first.id);
+    CHECK(last.final);
+    CHECK(last.closeReason == CloseReason::kReload);
+    CHECK(last.requests.empty());
+
+    dealer.send("p", 2, kTwoEvents);
+    Batch next = rig.pop();
+    CHECK(next.id == first.id + 1);
+    CHECK(next.first);
+    REQUIRE(next.requests.size() == 1);
+    CHECK(next.requests[0].seq == 2);
+
+    // A second cut closes that one; with no batch open a third changes nothing; after the thread
+    // has ended a cut returns at once.
+    rig.receiver.cutBatch();
+    Batch nextEnd = rig.pop();
+    CHECK(nextEnd.id == next.id);
+    CHECK(nextEnd.final);
+    rig.receiver.cutBatch();
+    CHECK_FALSE(rig.out.popFor(50ms).has_value());
+    rig.receiver.requestDrain();
+    rig.acks.close();
+    rig.receiver.join();
+    rig.receiver.cutBatch();
+}
+
 TEST_CASE("receiver: a bad endpoint fails start()", "[ingest][receiver]")
 {
     ManualClock clock;
