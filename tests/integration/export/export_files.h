@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -26,14 +27,6 @@ struct ExportedFiles {
     std::vector<nlohmann::json> forgets;
     std::vector<std::string> problems;      // a file that is partial or does not parse
 };
-
-inline std::string slurp(const std::string& path)
-{
-    std::ifstream in(path, std::ios::binary);
-    std::ostringstream s;
-    s << in.rdbuf();
-    return s.str();
-}
 
 // Decompresses a whole zstd file; false when it is not one or more complete frames.
 inline bool unzstd(const std::string& compressed, std::string& out)
@@ -81,10 +74,12 @@ inline ExportedFiles readExport(const std::string& dir)
             f.hidden.push_back(n);
             continue;
         }
-        std::ifstream probe(path, std::ios::binary);
-        if (!probe)
+        std::ifstream in(path, std::ios::binary);
+        if (!in)
             continue;  // gone since the listing: a keys file whose data file a crash kept from its rename
-        const std::string text = slurp(path);
+        // Read through the handle just opened: the file may be deleted now (the same case), and
+        // an open handle still reads the whole of it, where opening it again would read nothing.
+        const std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
         if (n.find("-forget-") != std::string::npos) {
             f.forgetFiles.push_back(n);
             addLines(text, n, f, f.forgets);
