@@ -720,8 +720,6 @@ void printComparison(const BenchOptions& o, const std::vector<Measurement>& with
 
 int runBench(const std::vector<std::string>& args)
 {
-    if (std::find(args.begin(), args.end(), "--latency-table") != args.end())
-        return runBenchLatencyTable(args);
     if (std::find(args.begin(), args.end(), "--job") != args.end())
         return runBenchJob(args);
     BenchOptions o;

@@ -8,9 +8,8 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cstdio>
+#include <iomanip>
 #include <filesystem>
-#include <iostream>
 #include <string>
 #include <vector>
 
@@ -18,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/bench.h"
+#include "cli/common.h"
 
 namespace sluice::cli {
 
@@ -83,6 +83,19 @@ double median(std::vector<double> v)
     return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
 }
 
+const Command kLatencyTable = {
+    "bench --latency-table",
+    "[options]",
+    "Measures the capacity C (closed loop, the built-in configuration), then the acknowledgement\n"
+    "latency open loop at C/4 and C/2 for each batch.max_delay, each measurement a `sluicectl bench\n"
+    "--json` child with a daemon of its own. Prints p50, p99 and the mean batch per cell.",
+    R"(Exit codes: 0 done, 64 bad options, 70 a measurement failed (its message is above).
+
+Example:
+  sluicectl bench --latency-table --rounds 3 --duration 10 --warmup 5
+)",
+};
+
 struct Cell {
     int delayMs = 0;
     double fraction = 0;  // of C
@@ -92,32 +105,22 @@ struct Cell {
 
 }  // namespace
 
-int runBenchLatencyTable(const std::vector<std::string>& args)
+int runBenchLatencyTable(const std::vector<std::string>& args, Io& io)
 {
     TableOptions o;
     std::string delays;
-    po::options_description desc("sluicectl bench --latency-table [options]");
-    desc.add_options()
-        ("help,h", "print this help")
-        ("latency-table", "p50/p99 acknowledgement latency against max_delay at C/4 and C/2")
-        ("duration", po::value(&o.durationS), "measured seconds per cell (default 10)")
-        ("warmup", po::value(&o.warmupS), "seconds before measuring, per cell (default 3)")
-        ("rounds", po::value(&o.rounds), "rounds over the whole table; each cell is the median (default 1)")
-        ("delays", po::value(&delays), "max_delay values in ms, comma-separated (default 1,5,20,200)")
-        ("sluiced", po::value(&o.sluiced), "sluiced binary to start (default: next to sluicectl)")
+    po::options_description options = optionGroup();
+    options.add_options()
+        ("latency-table", "this table (required)")
+        ("duration", po::value(&o.durationS)->value_name("SECONDS"), "measured seconds per cell (default 10)")
+        ("warmup", po::value(&o.warmupS)->value_name("SECONDS"), "seconds before measuring, per cell (default 3)")
+        ("rounds", po::value(&o.rounds)->value_name("N"), "rounds over the whole table; each cell is the median (default 1)")
+        ("delays", po::value(&delays)->value_name("MS,..."), "max_delay values in ms (default 1,5,20,200)")
+        ("sluiced", po::value(&o.sluiced)->value_name("PATH"), "sluiced binary to start (default: next to sluicectl)")
         ("json", po::bool_switch(&o.json), "print the table as JSON");
     po::variables_map vm;
-    try {
-        po::store(po::command_line_parser(args).options(desc).run(), vm);
-        po::notify(vm);
-    } catch (const po::error& e) {
-        std::cerr << "sluicectl bench: " << e.what() << "\n" << desc;
-        return 64;
-    }
-    if (vm.count("help")) {
-        std::cout << desc;
-        return 0;
-    }
+    if (!parseCommandLine(kLatencyTable, args, options, vm, io))
+        return kExitOk;
     if (!delays.empty()) {
         o.delaysMs.clear();
         size_t at = 0;
@@ -126,16 +129,13 @@ int runBenchLatencyTable(const std::vector<std::string>& args)
             try {
                 o.delaysMs.push_back(std::stoi(delays.substr(at, comma - at)));
             } catch (const std::exception&) {
-                std::cerr << "sluicectl bench: --delays takes milliseconds separated by commas\n";
-                return 64;
+                throw Failure(kExitUsage, "--delays takes milliseconds separated by commas");
             }
             at = comma + 1;
         }
     }
-    if (o.rounds < 1 || o.durationS <= 0 || o.warmupS < 0) {
-        std::cerr << "sluicectl bench: --rounds, --duration and --warmup must be positive\n";
-        return 64;
-    }
+    if (o.rounds < 1 || o.durationS <= 0 || o.warmupS < 0)
+        throw Failure(kExitUsage, "--rounds, --duration and --warmup must be positive");
 
     std::vector<std::string> common{"--json", "--duration", std::to_string(o.durationS), "--warmup",
                                     std::to_string(o.warmupS)};
@@ -150,12 +150,10 @@ int runBenchLatencyTable(const std::vector<std::string>& args)
         for (double fraction : {0.25, 0.5})
             cells.push_back(Cell{delay, fraction, 0, {}, {}, {}});
     for (int round = 0; round < o.rounds; ++round) {
-        std::cerr << "bench: round " << round + 1 << "/" << o.rounds << ": capacity (closed loop)...\n";
+        io.err << "bench: round " << round + 1 << "/" << o.rounds << ": capacity (closed loop)...\n";
         const nlohmann::json c = benchChild(common);
-        if (!c.is_object() || !c.contains("acknowledged_per_s")) {
-            std::cerr << "sluicectl bench: the capacity run failed\n";
-            return 1;
-        }
+        if (!c.is_object() || !c.contains("acknowledged_per_s"))
+            throw Failure(kExitSoftware, "the capacity run failed (its own message is above)");
         const double capacity = c["acknowledged_per_s"].get<double>();
         capacities.push_back(capacity);
         for (Cell& cell : cells) {
@@ -163,13 +161,12 @@ int runBenchLatencyTable(const std::vector<std::string>& args)
             std::vector<std::string> a = common;
             a.insert(a.end(), {"--rate", std::to_string(static_cast<long>(cell.rate)), "--config-line", "[batch]",
                                "--config-line", "max_delay = " + std::to_string(cell.delayMs) + "ms"});
-            std::cerr << "bench: max_delay " << cell.delayMs << " ms at " << static_cast<long>(cell.rate)
+            io.err << "bench: max_delay " << cell.delayMs << " ms at " << static_cast<long>(cell.rate)
                       << " events/s...\n";
             const nlohmann::json r = benchChild(a);
-            if (!r.is_object() || !r.contains("ack_p99_ms")) {
-                std::cerr << "sluicectl bench: the run at max_delay " << cell.delayMs << " ms failed\n";
-                return 1;
-            }
+            if (!r.is_object() || !r.contains("ack_p99_ms"))
+                throw Failure(kExitSoftware, "the run at max_delay " + std::to_string(cell.delayMs) +
+                                                 " ms failed (its own message is above)");
             cell.p50.push_back(r["ack_p50_ms"].get<double>());
             cell.p99.push_back(r["ack_p99_ms"].get<double>());
             cell.batch.push_back(r["mean_batch"].get<double>());
@@ -187,16 +184,19 @@ int runBenchLatencyTable(const std::vector<std::string>& args)
                                     {"p50_ms", median(cell.p50)},
                                     {"p99_ms", median(cell.p99)},
                                     {"mean_batch", median(cell.batch)}});
-        std::printf("%s\n", out.dump().c_str());
-        return 0;
+        io.out << out.dump() << "\n";
+        return kExitOk;
     }
-    std::printf("sluice bench: acknowledgement latency against max_delay (reference workload, 4 producers)\n");
-    std::printf("  capacity C      %.0f events/s (closed loop, median of %d)\n", capacity, o.rounds);
-    std::printf("  max_delay   rate       p50 ms   p99 ms   mean batch\n");
+    io.out << "sluice bench: acknowledgement latency against max_delay (reference workload, 4 producers)\n"
+           << "  capacity C      " << std::fixed << std::setprecision(0) << capacity
+           << " events/s (closed loop, median of " << o.rounds << ")\n"
+           << "  max_delay   rate       p50 ms   p99 ms   mean batch\n";
     for (const Cell& cell : cells)
-        std::printf("  %6d ms   C/%-7d %7.1f  %7.1f   %8.0f\n", cell.delayMs, cell.fraction == 0.25 ? 4 : 2,
-                    median(cell.p50), median(cell.p99), median(cell.batch));
-    return 0;
+        io.out << "  " << std::setw(6) << cell.delayMs << " ms   C/" << std::left << std::setw(7)
+               << (cell.fraction == 0.25 ? 4 : 2) << std::right << std::setprecision(1) << std::setw(8)
+               << median(cell.p50) << " " << std::setw(8) << median(cell.p99) << std::setprecision(0) << "   "
+               << std::setw(8) << median(cell.batch) << "\n";
+    return kExitOk;
 }
 
 }  // namespace sluice::cli

@@ -1,5 +1,6 @@
 #include "cli/cli.h"
 
+#include <algorithm>
 #include <iostream>
 #include <new>
 
@@ -16,7 +17,12 @@ struct Entry {
     int (*run)(const std::vector<std::string>&, Io&);
 };
 
-int runBenchEntry(const std::vector<std::string>& args, Io&) { return runBench(args); }
+int runBenchEntry(const std::vector<std::string>& args, Io& io)
+{
+    if (std::find(args.begin(), args.end(), "--latency-table") != args.end())
+        return runBenchLatencyTable(args, io);
+    return runBench(args);
+}
 
 const Entry kCommands[] = {
     {"send", "send JSONL events to sluiced (acknowledged by default) and report what happened", runSend},
