@@ -133,13 +133,13 @@ void Exporter::run()
     store::Db::Options cursorOptions;
     cursorOptions.busyTimeoutMs = 2000;
     cursorOptions.cacheBytes = 256 * 1024;
+    // A cursor that falls back after a power loss is corrected from the sink at the next start.
+    cursorOptions.syncEveryCommit = false;
     auto cursorDb = store::Db::open(options_.database, cursorOptions);
     if (!reader || !cursorDb) {
         log::error("exporter '", name, "': ", (!reader ? reader.status() : cursorDb.status()).message());
         return;
     }
-    // A cursor that falls back after a power loss is corrected from the sink at the next start.
-    (void)cursorDb->exec("PRAGMA synchronous=NORMAL");
     reader_ = &*reader;
     cursorDb_ = &*cursorDb;
 

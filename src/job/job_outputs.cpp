@@ -5,6 +5,7 @@
 #include "core/value.h"
 #include "core/wipe.h"
 #include "privacy/tink_keyset.h"
+#include "store/job_tables.h"
 
 namespace sluice::job {
 namespace {
@@ -311,60 +312,61 @@ Status JobOutputs::writeAggregations(store::Db& db)
                 spec = &candidate;
         if (!spec)
             return Status::internal("no aggregation " + named.name);
-        auto stmt = db.prepare("SELECT * FROM \"" + spec->viewName() + "\" ORDER BY window_start_ms");
-        if (!stmt)
-            return stmt.status();
-        const int columns = stmt->columnCount();
         std::vector<std::string> names;
-        for (int c = 0; c < columns; ++c)
-            names.emplace_back(stmt->columnName(c));
-        if (s.format == FileFormat::kCsv) {
-            std::string line;
-            for (int c = 0; c < columns; ++c) {
-                if (c)
-                    line += ',';
-                csvField(line, names[static_cast<size_t>(c)]);
-            }
-            line += '\n';
-            s.file.write(line);
-        }
-        Status rows = stmt->forEachRow([&](const store::Stmt& row) {
-            std::string& out = s.file.buffer();
-            if (s.format == FileFormat::kJsonl)
-                out += '{';
-            for (int c = 0; c < columns; ++c) {
+        int columns = 0;
+        Status rows = store::forEachWindowRow(
+            db, spec->viewName(),
+            [&](const std::vector<std::string>& columnNames) {
+                names = columnNames;
+                columns = static_cast<int>(names.size());
                 if (s.format == FileFormat::kCsv) {
-                    if (c)
-                        out += ',';
-                } else {
-                    if (c)
-                        out += ',';
-                    appendJsonString(out, names[static_cast<size_t>(c)]);
-                    out += ':';
+                    std::string line;
+                    for (int c = 0; c < columns; ++c) {
+                        if (c)
+                            line += ',';
+                        csvField(line, names[static_cast<size_t>(c)]);
+                    }
+                    line += '\n';
+                    s.file.write(line);
                 }
-                if (row.columnIsNull(c)) {
-                    if (s.format == FileFormat::kJsonl)
-                        out += "null";
-                    continue;
+            },
+            [&](const store::Stmt& row) {
+                std::string& out = s.file.buffer();
+                if (s.format == FileFormat::kJsonl)
+                    out += '{';
+                for (int c = 0; c < columns; ++c) {
+                    if (s.format == FileFormat::kCsv) {
+                        if (c)
+                            out += ',';
+                    } else {
+                        if (c)
+                            out += ',';
+                        appendJsonString(out, names[static_cast<size_t>(c)]);
+                        out += ':';
+                    }
+                    if (row.columnIsNull(c)) {
+                        if (s.format == FileFormat::kJsonl)
+                            out += "null";
+                        continue;
+                    }
+                    const std::string_view text = row.columnText(c);  // numbers as SQLite prints them
+                    if (s.format == FileFormat::kCsv)
+                        csvField(out, text);
+                    else if (row.columnIsNumber(c))
+                        out += text;
+                    else
+                        appendJsonString(out, text);
                 }
-                const std::string_view text = row.columnText(c);  // numbers as SQLite prints them
-                if (s.format == FileFormat::kCsv)
-                    csvField(out, text);
-                else if (row.columnIsNumber(c))
-                    out += text;
-                else
-                    appendJsonString(out, text);
-            }
-            out += s.format == FileFormat::kJsonl ? "}\n" : "\n";
-            s.file.commitBuffer();
-        });
+                out += s.format == FileFormat::kJsonl ? "}\n" : "\n";
+                s.file.commitBuffer();
+            });
         SLUICE_RETURN_IF_ERROR(rows);
         SLUICE_RETURN_IF_ERROR(s.file.flush());
     }
     return Status::ok();
 }
 
-Status JobOutputs::writeKeys(store::Db& db, const privacy::KeyWrapper& wrapper, const std::string& select)
+Status JobOutputs::writeKeys(store::Db& db, const privacy::KeyWrapper& wrapper)
 {
     const bool csv = !job_.outputs.keysCsv.empty();
     const bool tink = !job_.outputs.keysTink.empty();
@@ -378,26 +380,16 @@ Status JobOutputs::writeKeys(store::Db& db, const privacy::KeyWrapper& wrapper, 
     }
     if (tink)
         SLUICE_RETURN_IF_ERROR(keysTink_.file.create(job_.outputs.keysTink, true));
-    auto stmt = db.prepare(select);
-    if (!stmt)
-        return stmt.status();
-    Status failed;
-    Status rows = stmt->forEachRow([&](const store::Stmt& row) {
-        if (!failed.isOk())
-            return;
-        const std::string link(row.columnText(0));
-        auto key = wrapper.unwrap(row.columnBlob(3), link);
-        if (!key) {
-            failed = key.status().withContext("key " + link);
-            return;
-        }
-        auto keyset = privacy::tinkKeysetJson(static_cast<uint32_t>(row.columnInt(1)), key->view());
-        if (!keyset) {
-            failed = keyset.status().withContext("key " + link);
-            return;
-        }
+    Status rows = store::forEachUsedKey(db, [&](const store::StoredKey& stored) -> Status {
+        const std::string& link = stored.keyLink;
+        auto key = wrapper.unwrap(stored.wrapped, link);
+        if (!key)
+            return key.status().withContext("key " + link);
+        auto keyset = privacy::tinkKeysetJson(stored.keyId, key->view());
+        if (!keyset)
+            return keyset.status().withContext("key " + link);
         if (csv) {
-            privacy::KeyExportRow export_{link, *keyset, std::string(row.columnText(2)), row.columnInt(5)};
+            privacy::KeyExportRow export_{link, *keyset, stored.contract, stored.expiresAtMs};
             std::string& out = keysCsv_.file.buffer();
             privacy::appendKeyExportCsvRow(out, export_);
             keysCsv_.file.commitBuffer();
@@ -405,20 +397,20 @@ Status JobOutputs::writeKeys(store::Db& db, const privacy::KeyWrapper& wrapper, 
         }
         if (tink) {
             std::string& out = keysTink_.file.buffer();
-            privacy::appendKeyExportJsonLine(out, link, row.columnText(2), row.columnInt(4), row.columnInt(5), *keyset);
+            privacy::appendKeyExportJsonLine(out, link, stored.contract, stored.createdAtMs, stored.expiresAtMs, *keyset);
             keysTink_.file.commitBuffer();
         }
         wipe(*keyset);
         if (keysCsv_.file.wantsFlush() || keysTink_.file.wantsFlush()) {
             // Key material leaves memory as soon as it is in the file.
             if (csv)
-                failed = keysCsv_.file.flush();
-            if (tink && failed.isOk())
-                failed = keysTink_.file.flush();
+                SLUICE_RETURN_IF_ERROR(keysCsv_.file.flush());
+            if (tink)
+                SLUICE_RETURN_IF_ERROR(keysTink_.file.flush());
         }
+        return Status::ok();
     });
     SLUICE_RETURN_IF_ERROR(rows);
-    SLUICE_RETURN_IF_ERROR(failed);
     if (csv)
         SLUICE_RETURN_IF_ERROR(keysCsv_.file.flush());
     if (tink)

@@ -52,9 +52,8 @@ public:
     // At the end: the aggregations (their views, small groups hidden) and the keys (every key
     // the job used), both read from the job's work database, unwrapped with `wrapper`.
     Status writeAggregations(store::Db& db);
-    // `select` yields key_link, key_id, contract, wrapped, created_at, expires_at (in the
-    // order to write them).
-    Status writeKeys(store::Db& db, const privacy::KeyWrapper& wrapper, const std::string& select);
+    // The keys are those of store::forEachUsedKey (the key store attached), by key_link.
+    Status writeKeys(store::Db& db, const privacy::KeyWrapper& wrapper);
 
     // Publishes every output (or only the rejects); returns the paths published.
     Result<std::vector<std::string>> publish(bool rejectsOnly);

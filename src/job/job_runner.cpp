@@ -30,6 +30,8 @@
 #include "job/output_file.h"
 #include "job/row_parser.h"
 #include "store/batch_writer.h"
+#include "store/job_tables.h"
+#include "store/key_table.h"
 #include "store/state.h"
 #include "transform/key_policy.h"
 #include "transform/pipeline_runtime.h"
@@ -46,6 +48,9 @@ using Steady = std::chrono::steady_clock;
 constexpr size_t kChunkBytes = 8u << 20;       // of row text; a chunk also ends at chunk_rows
 constexpr int64_t kSyncEveryMs = 2000;          // outputs fsynced at least this often
 constexpr const char* kCheckpointMeta = "job_checkpoint";
+// How long publishing a SQLite target waits to fold the WAL into the file (nothing else has the
+// work database open by then, so it does not wait in practice).
+constexpr int kCheckpointTimeoutMs = 30'000;
 constexpr int64_t kDatabaseCacheBytes = 2 << 20;  // the work database only appends
 constexpr const char* kStateFile = "state.json";
 
@@ -241,7 +246,7 @@ private:
 
     std::unique_ptr<KeyStore> keyStore_;
     std::unique_ptr<store::BatchWriter> workDb_;
-    store::Stmt usedInsert_;  // declared after workDb_: finalized first
+    store::UsedKeyList usedKeys_;  // declared after workDb_: finalized first
     std::shared_ptr<const transform::PipelineRuntime> runtime_;
     std::unique_ptr<JobOutputs> outputs_;
     Totals totals_;          // the writer's: what is committed
@@ -284,7 +289,7 @@ Status Runner::lockWorkDir()
 
 Status Runner::openWorkDatabase(bool fresh)
 {
-    usedInsert_ = store::Stmt();
+    usedKeys_ = store::UsedKeyList();
     workDb_.reset();
     if (fresh)
         removeDatabase(workDbPath());
@@ -296,22 +301,22 @@ Status Runner::openWorkDatabase(bool fresh)
     if (ec)
         return Status::ioError("cannot create the directory of " + o.path + ": " + ec.message());
     o.sketches = transform::sketchFunctions();
+    // Each chunk commits; a process crash loses none of it at synchronous=NORMAL (WAL). A machine
+    // crash may lose the last commits, and the outputs' checkpointed sizes with them: a later run
+    // cuts the outputs back or, if they are shorter, starts over. Everything is synced before
+    // publishing.
+    o.syncEveryCommit = false;
     auto writer = store::BatchWriter::open(o);
     if (!writer)
         return writer.status().withContext("work database " + o.path);
     workDb_ = std::move(*writer);
     ::chmod(o.path.c_str(), 0600);
     SLUICE_RETURN_IF_ERROR(transform::checkMasterKey(workDb_->db(), wrapper_).withContext(o.path));
-    // Each chunk commits; a process crash loses none of it at NORMAL (WAL). A machine crash may
-    // lose the last commits, and the outputs' checkpointed sizes with them: a later run cuts the
-    // outputs back or, if they are shorter, starts over. Everything is synced before publishing.
-    SLUICE_RETURN_IF_ERROR(workDb_->db().exec("PRAGMA synchronous = NORMAL"));
     // The rowids (in the key store) of every key the run used; dropped before publishing.
-    SLUICE_RETURN_IF_ERROR(workDb_->db().exec("CREATE TABLE IF NOT EXISTS job_used_keys(rowid INTEGER PRIMARY KEY)"));
-    auto insert = workDb_->db().prepare("INSERT OR IGNORE INTO job_used_keys(rowid) VALUES(?)", true);
-    if (!insert)
-        return insert.status();
-    usedInsert_ = std::move(*insert);
+    auto used = store::UsedKeyList::open(workDb_->db());
+    if (!used)
+        return used.status();
+    usedKeys_ = std::move(*used);
     return workDb_->applySchema(*job_.pipeline, runtime_->schema->tables, startedAtMs_);
 }
 
@@ -398,7 +403,7 @@ Status Runner::start()
     }
     if (!checkpoint) {
         // A fresh run: nothing of an earlier one may remain, and outputs must not exist.
-        usedInsert_ = store::Stmt();
+        usedKeys_ = store::UsedKeyList();
         workDb_.reset();
         if (!same || !options_.force) {
             std::vector<std::string> existing;
@@ -584,8 +589,7 @@ Status Runner::writeItem(Item& item)
     SLUICE_RETURN_IF_ERROR(workDb_->beginBatch(wb, shredded));
     Status inTransaction = [&]() -> Status {
         for (int64_t rowid : used) {
-            usedInsert_.bind(1, rowid);
-            SLUICE_RETURN_IF_ERROR(usedInsert_.run());
+            SLUICE_RETURN_IF_ERROR(usedKeys_.add(rowid));
         }
         return store::setMeta(workDb_->db(), kCheckpointMeta, checkpoint);
     }();
@@ -764,42 +768,21 @@ Status Runner::finishOutputs()
     SLUICE_RETURN_IF_ERROR(outputs_->writeAggregations(db));
     // The keys the run used, from the group's key store (attached for these statements).
     SLUICE_RETURN_IF_ERROR(keyStore_->sync());
-    {
-        auto attach = db.prepare("ATTACH DATABASE ? AS key_store");
-        if (!attach)
-            return attach.status();
-        attach->bindText(1, job_.keyStore);
-        SLUICE_RETURN_IF_ERROR(attach->run());
-    }
-    const std::string usedKeys =
-        "SELECT k.key_link, k.key_id, k.contract, k.wrapped, k.created_at, k.expires_at, k.kind, k.lookup "
-        "FROM key_store.keys k JOIN job_used_keys u ON k.id = u.rowid";
-    Status keys = outputs_->writeKeys(db, wrapper_, usedKeys + " ORDER BY k.key_link");
-    auto count = db.queryInt("SELECT count(*) FROM job_used_keys");
+    SLUICE_RETURN_IF_ERROR(store::attachKeyStore(db, job_.keyStore));
+    Status keys = outputs_->writeKeys(db, wrapper_);
+    auto count = store::countUsedKeys(db);
     if (keys && count)
-        keysUsed_ = static_cast<uint64_t>(count->value_or(0));
-    if (keys && !job_.outputs.database.empty()) {
-        keys = db.exec("BEGIN IMMEDIATE");
-        if (keys)
-            keys = db.exec("INSERT INTO keys(key_link, key_id, contract, wrapped, created_at, expires_at, kind, lookup) " +
-                           usedKeys + " ORDER BY k.id");
-        if (keys)
-            keys = db.exec("DROP TABLE job_used_keys");
-        if (keys)
-            keys = db.exec("DELETE FROM sluice_meta WHERE key = '" + std::string(kCheckpointMeta) + "'");
-        if (keys)
-            keys = db.exec("COMMIT");
-        else
-            (void)db.exec("ROLLBACK");
-    }
-    Status detached = db.exec("DETACH DATABASE key_store");
+        keysUsed_ = static_cast<uint64_t>(*count);
+    if (keys && !job_.outputs.database.empty())
+        keys = store::adoptUsedKeys(db, kCheckpointMeta);
+    Status detached = store::detachKeyStore(db);
     SLUICE_RETURN_IF_ERROR(keys);
     SLUICE_RETURN_IF_ERROR(detached);
     if (!count)
         return count.status();
     SLUICE_RETURN_IF_ERROR(outputs_->sync());
     // The work database durable before any output that needs it is published.
-    SLUICE_RETURN_IF_ERROR(db.exec("PRAGMA wal_checkpoint(FULL)"));
+    SLUICE_RETURN_IF_ERROR(store::checkpointFull(db));
     profile_.publish += secondsSince(t0);
     return Status::ok();
 }
@@ -846,17 +829,17 @@ Result<JobSummary> Runner::run(JobSummary* onFailure)
     if (summary.rejectLimitExceeded) {
         for (const std::string& p : outputs_->partialPaths())
             removeQuietly(p);
-        usedInsert_ = store::Stmt();
+        usedKeys_ = store::UsedKeyList();
         workDb_.reset();
         removeDatabase(workDbPath());
     } else if (!job_.outputs.database.empty()) {
-        SLUICE_RETURN_IF_ERROR(workDb_->db().exec("PRAGMA wal_checkpoint(TRUNCATE)"));
-        usedInsert_ = store::Stmt();
+        SLUICE_RETURN_IF_ERROR(store::checkpointTruncate(workDb_->db(), kCheckpointTimeoutMs));
+        usedKeys_ = store::UsedKeyList();
         workDb_.reset();  // the last connection: SQLite folds the WAL into the file and removes it
         SLUICE_RETURN_IF_ERROR(publishFile(workDbPath(), job_.outputs.database));
         summary.published.push_back(job_.outputs.database);
     }
-    usedInsert_ = store::Stmt();
+    usedKeys_ = store::UsedKeyList();
     workDb_.reset();
     keyStore_.reset();
     cleanWorkDir();

@@ -9,6 +9,8 @@
 #include <cstring>
 #include <filesystem>
 
+#include "store/job_tables.h"
+
 namespace sluice::job {
 
 Result<std::unique_ptr<KeyStore>> KeyStore::open(const std::string& path, const privacy::KeyWrapper& wrapper)
@@ -29,6 +31,9 @@ Result<std::unique_ptr<KeyStore>> KeyStore::open(const std::string& path, const 
     store::BatchWriter::Options options;
     options.path = path;
     options.cacheBytes = 2 << 20;  // keys are appended, and looked up by index
+    // A process crash loses nothing at synchronous=NORMAL (WAL); sync() makes the store durable
+    // before the job publishes outputs that need its keys.
+    options.syncEveryCommit = false;
     auto writer = store::BatchWriter::open(options);
     if (!writer)
         return writer.status().withContext("key store " + path);
@@ -36,14 +41,8 @@ Result<std::unique_ptr<KeyStore>> KeyStore::open(const std::string& path, const 
     ::chmod(path.c_str(), 0600);
     SLUICE_RETURN_IF_ERROR(transform::checkMasterKey(ks->writer_->db(), wrapper).withContext("key store " + path));
     // Runs of the group look keys of earlier runs up by link; the daemon never opens a key store.
-    SLUICE_RETURN_IF_ERROR(ks->writer_->db().exec("CREATE INDEX IF NOT EXISTS job_keys_link ON keys(key_link)"));
-    // A process crash loses nothing at NORMAL (WAL); sync() makes the store durable before the
-    // job publishes outputs that need its keys.
-    SLUICE_RETURN_IF_ERROR(ks->writer_->db().exec("PRAGMA synchronous = NORMAL"));
-    auto byLink = ks->writer_->db().prepare(
-        "SELECT id, key_link, key_id, kind, contract, lookup, wrapped, created_at, expires_at FROM keys "
-        "WHERE key_link = ? AND kind = 'data'",
-        true);
+    SLUICE_RETURN_IF_ERROR(store::indexKeysByLink(ks->writer_->db()));
+    auto byLink = store::DataKeyByLink::prepare(ks->writer_->db());
     if (!byLink)
         return byLink.status();
     ks->byLink_ = std::move(*byLink);
@@ -52,7 +51,7 @@ Result<std::unique_ptr<KeyStore>> KeyStore::open(const std::string& path, const 
 
 KeyStore::~KeyStore()
 {
-    byLink_ = store::Stmt();
+    byLink_ = store::DataKeyByLink();
     writer_.reset();
     if (lockFd_ >= 0)
         ::close(lockFd_);  // releases the lock
@@ -81,34 +80,22 @@ Status KeyStore::store(std::vector<KeyRecord>& keys, int64_t nowMs)
 
 Result<std::optional<KeyRecord>> KeyStore::find(std::string_view keyLink)
 {
-    byLink_.bindText(1, keyLink);
-    auto row = byLink_.step();
-    if (!row) {
-        byLink_.reset();
-        return row.status();
-    }
+    auto stored = byLink_.find(keyLink);
+    if (!stored)
+        return stored.status();
     std::optional<KeyRecord> out;
-    if (*row) {
-        KeyRecord k;
-        k.rowid = byLink_.columnInt(0);
-        k.keyLink = std::string(byLink_.columnText(1));
-        k.keyId = static_cast<uint32_t>(byLink_.columnInt(2));
-        k.kind = std::string(byLink_.columnText(3));
-        k.contract = std::string(byLink_.columnText(4));
-        const std::string_view lookup = byLink_.columnBlob(5);
-        std::memcpy(k.lookup.data(), lookup.data(), std::min(lookup.size(), k.lookup.size()));
-        k.wrapped = std::string(byLink_.columnBlob(6));
-        k.createdAtMs = byLink_.columnInt(7);
-        k.expiresAtMs = byLink_.columnInt(8);
-        out = std::move(k);
+    if (*stored) {
+        store::StoredKey& k = **stored;
+        out = KeyRecord{std::move(k.keyLink), k.keyId,      std::move(k.contract), std::move(k.kind),
+                        k.lookup,             std::move(k.wrapped), k.createdAtMs,  k.expiresAtMs,
+                        k.rowid};
     }
-    byLink_.reset();
     return out;
 }
 
-Status KeyStore::beginLookups() { return writer_->db().exec("BEGIN"); }
-Status KeyStore::endLookups() { return writer_->db().exec("COMMIT"); }
+Status KeyStore::beginLookups() { return store::beginRead(writer_->db()); }
+Status KeyStore::endLookups() { return store::endRead(writer_->db()); }
 
-Status KeyStore::sync() { return writer_->db().exec("PRAGMA wal_checkpoint(FULL)"); }
+Status KeyStore::sync() { return store::checkpointFull(writer_->db()); }
 
 }  // namespace sluice::job

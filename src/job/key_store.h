@@ -18,6 +18,7 @@
 #include "core/status.h"
 #include "privacy/key_wrap.h"
 #include "store/batch_writer.h"
+#include "store/job_tables.h"
 #include "transform/db_key_source.h"
 
 namespace sluice::job {
@@ -45,7 +46,7 @@ private:
     std::string path_;
     int lockFd_ = -1;
     std::unique_ptr<store::BatchWriter> writer_;
-    store::Stmt byLink_;
+    store::DataKeyByLink byLink_;
 };
 
 }  // namespace sluice::job

@@ -157,6 +157,7 @@ Result<std::unique_ptr<BatchWriter>> BatchWriter::open(const Options& options)
     Db::Options dbOptions;
     dbOptions.cacheBytes = options.cacheBytes;
     dbOptions.vfs = options.vfs;
+    dbOptions.syncEveryCommit = options.syncEveryCommit;
     auto db = Db::open(options.path, dbOptions);
     if (!db)
         return db.status();

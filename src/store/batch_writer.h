@@ -45,6 +45,7 @@ public:
         int64_t cacheBytes = 16 * 1024 * 1024;
         const char* vfs = nullptr;
         SketchFunctions sketches;
+        bool syncEveryCommit = true;  // Db::Options::syncEveryCommit
         // Checkpoint the WAL on a thread of its own (the daemon) instead of in the commit path.
         bool backgroundCheckpoints = false;
     };

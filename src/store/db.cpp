@@ -27,7 +27,8 @@ Result<Db> Db::open(const std::string& path, const Options& options)
     if (!options.readOnly) {
         // WAL lets analysts read while the daemon writes; FULL makes every commit durable before
         // it is acknowledged; secure_delete overwrites what is deleted (shredded keys).
-        pragmas += "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA secure_delete=ON;";
+        pragmas += std::string("PRAGMA journal_mode=WAL; PRAGMA synchronous=") +
+                   (options.syncEveryCommit ? "FULL" : "NORMAL") + "; PRAGMA secure_delete=ON;";
     }
     SLUICE_RETURN_IF_ERROR(db.exec(pragmas).withContext(path));
     if (!options.readOnly) {
@@ -251,6 +252,11 @@ std::string_view Stmt::columnBlob(int index) const
     int n = sqlite3_column_bytes(stmt_, index);
     return p ? std::string_view(static_cast<const char*>(p), static_cast<size_t>(n)) : std::string_view();
 }
+
+Status checkpointFull(Db& db) { return db.exec("PRAGMA wal_checkpoint(FULL)"); }
+
+Status beginRead(Db& db) { return db.exec("BEGIN"); }
+Status endRead(Db& db) { return db.exec("COMMIT"); }
 
 Result<Txn> Txn::begin(Db& db)
 {

@@ -28,10 +28,14 @@ public:
         int busyTimeoutMs = 30'000;
         int64_t cacheBytes = 8 * 1024 * 1024;
         const char* vfs = nullptr;  // nullptr: the default VFS
+        // false: synchronous=NORMAL instead of FULL. In WAL mode a crash of the process still
+        // loses nothing; a crash of the machine may lose the last commits until checkpointFull().
+        bool syncEveryCommit = true;
     };
 
-    // Opens `path`, turning on WAL and synchronous=FULL (writers), extended result codes, a busy
-    // timeout, foreign keys off, secure_delete on (so deleted key material is overwritten).
+    // Opens `path`, turning on WAL and synchronous=FULL (writers; see syncEveryCommit), extended
+    // result codes, a busy timeout, foreign keys off, secure_delete on (so deleted key material is
+    // overwritten).
     static Result<Db> open(const std::string& path, const Options& options);
 
     Db() = default;
@@ -138,6 +142,15 @@ Status Stmt::forEachRow(Fn&& fn)
     reset();
     return Status::ok();
 }
+
+// Copies the whole WAL into the database file and syncs it (wal_checkpoint(FULL)): what was
+// committed at synchronous=NORMAL is durable once this returns.
+Status checkpointFull(Db& db);
+
+// A read transaction (BEGIN ... COMMIT, deferred): the reads between see one snapshot and share
+// one lock, instead of one each.
+Status beginRead(Db& db);
+Status endRead(Db& db);
 
 // BEGIN IMMEDIATE on creation; rolls back on destruction unless committed.
 class Txn {

@@ -17,25 +17,6 @@ std::string_view digestBytes(const Digest& d)
     return {reinterpret_cast<const char*>(d.data()), d.size()};
 }
 
-StoredKey readKey(const Stmt& s)
-{
-    StoredKey k;
-    k.rowid = s.columnInt(0);
-    k.keyLink = std::string(s.columnText(1));
-    k.keyId = static_cast<uint32_t>(s.columnInt(2));
-    k.kind = std::string(s.columnText(3));
-    k.contract = std::string(s.columnText(4));
-    k.wrapped = std::string(s.columnBlob(5));
-    k.createdAtMs = s.columnInt(6);
-    k.expiresAtMs = s.columnInt(7);
-    std::string_view lookup = s.columnBlob(8);
-    if (lookup.size() == k.lookup.size())
-        std::memcpy(k.lookup.data(), lookup.data(), lookup.size());
-    return k;
-}
-
-constexpr const char* kKeyColumns = "id, key_link, key_id, kind, contract, wrapped, created_at, expires_at, lookup";
-
 std::string linksText(const std::vector<std::string>& links)
 {
     std::string out;
@@ -59,6 +40,23 @@ std::string linksJson(const std::vector<std::string>& links)
 
 }  // namespace
 
+StoredKey readStoredKey(const Stmt& s)
+{
+    StoredKey k;
+    k.rowid = s.columnInt(0);
+    k.keyLink = std::string(s.columnText(1));
+    k.keyId = static_cast<uint32_t>(s.columnInt(2));
+    k.kind = std::string(s.columnText(3));
+    k.contract = std::string(s.columnText(4));
+    k.wrapped = std::string(s.columnBlob(5));
+    k.createdAtMs = s.columnInt(6);
+    k.expiresAtMs = s.columnInt(7);
+    std::string_view lookup = s.columnBlob(8);
+    if (lookup.size() == k.lookup.size())
+        std::memcpy(k.lookup.data(), lookup.data(), lookup.size());
+    return k;
+}
+
 Result<KeyReader> KeyReader::open(const std::string& path)
 {
     Db::Options options;
@@ -69,7 +67,7 @@ Result<KeyReader> KeyReader::open(const std::string& path)
         return db.status();
     KeyReader reader;
     reader.db_ = std::move(*db);
-    auto stmt = reader.db_.prepare(std::string("SELECT ") + kKeyColumns + " FROM keys WHERE id = ?", true);
+    auto stmt = reader.db_.prepare(std::string("SELECT ") + kStoredKeyColumns + " FROM keys WHERE id = ?", true);
     if (!stmt)
         return stmt.status();
     reader.byRowid_ = std::move(*stmt);
@@ -102,14 +100,14 @@ Result<std::optional<StoredKey>> KeyReader::byRowid(int64_t rowid)
         return row.status();
     std::optional<StoredKey> key;
     if (*row)
-        key = readKey(byRowid_);
+        key = readStoredKey(byRowid_);
     byRowid_.reset();
     return key;
 }
 
 Result<std::vector<StoredKey>> findKeys(Db& db, const KeyFilter& filter)
 {
-    std::string sql = std::string("SELECT ") + kKeyColumns + " FROM keys WHERE kind = ?1";
+    std::string sql = std::string("SELECT ") + kStoredKeyColumns + " FROM keys WHERE kind = ?1";
     if (!filter.keyLink.empty())
         sql += " AND key_link = ?2";
     if (filter.subject)
@@ -133,14 +131,14 @@ Result<std::vector<StoredKey>> findKeys(Db& db, const KeyFilter& filter)
         stmt->bind(5, filter.createdToMs);
     std::vector<StoredKey> keys;
     SLUICE_RETURN_IF_ERROR(stmt->forEachRow([&](const Stmt& row) {
-        keys.push_back(readKey(row));
+        keys.push_back(readStoredKey(row));
     }));
     return keys;
 }
 
 Result<std::optional<StoredKey>> keyByLink(Db& db, std::string_view keyLink)
 {
-    auto stmt = db.prepare(std::string("SELECT ") + kKeyColumns + " FROM keys WHERE key_link = ?");
+    auto stmt = db.prepare(std::string("SELECT ") + kStoredKeyColumns + " FROM keys WHERE key_link = ?");
     if (!stmt)
         return stmt.status();
     stmt->bindText(1, keyLink);
@@ -149,7 +147,7 @@ Result<std::optional<StoredKey>> keyByLink(Db& db, std::string_view keyLink)
         return row.status();
     if (!*row)
         return std::optional<StoredKey>();
-    return std::optional<StoredKey>(readKey(*stmt));
+    return std::optional<StoredKey>(readStoredKey(*stmt));
 }
 
 Result<std::vector<std::string>> subjectKeyLinks(Db& db, const Digest& subject)

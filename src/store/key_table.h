@@ -29,6 +29,11 @@ struct StoredKey {
     Digest lookup{};
 };
 
+// The keys table's columns as readStoredKey reads them, for a SELECT list.
+inline constexpr const char* kStoredKeyColumns =
+    "id, key_link, key_id, kind, contract, wrapped, created_at, expires_at, lookup";
+StoredKey readStoredKey(const Stmt& row);
+
 // Read access for the pipeline's key caches, on a connection of its own (one per worker).
 // The keys table has no index on the lookup hash (random inserts into one would cost more
 // than the events themselves whenever many keys are new); instead the caches keep a

@@ -1,0 +1,122 @@
+#include "store/job_tables.h"
+
+#include "core/schema.h"
+
+namespace sluice::store {
+namespace {
+
+// The used keys in the attached key store (job_used_keys has one column, rowid, so the keys'
+// column names need no prefix).
+constexpr const char* kUsedKeysJoin = " FROM key_store.keys k JOIN job_used_keys u ON k.id = u.rowid";
+// What a job's SQLite target keeps of a key: all but its rowid and batch.
+constexpr const char* kCopiedKeyColumns = "key_link, key_id, contract, wrapped, created_at, expires_at, kind, lookup";
+
+}  // namespace
+
+Status indexKeysByLink(Db& keyStore)
+{
+    return keyStore.exec("CREATE INDEX IF NOT EXISTS job_keys_link ON keys(key_link)");
+}
+
+Result<DataKeyByLink> DataKeyByLink::prepare(Db& db)
+{
+    auto stmt = db.prepare(std::string("SELECT ") + kStoredKeyColumns + " FROM keys WHERE key_link = ? AND kind = 'data'",
+                           true);
+    if (!stmt)
+        return stmt.status();
+    DataKeyByLink lookup;
+    lookup.stmt_ = std::move(*stmt);
+    return lookup;
+}
+
+Result<std::optional<StoredKey>> DataKeyByLink::find(std::string_view keyLink)
+{
+    stmt_.bindText(1, keyLink);
+    auto row = stmt_.step();
+    if (!row) {
+        stmt_.reset();
+        return row.status();
+    }
+    std::optional<StoredKey> out;
+    if (*row)
+        out = readStoredKey(stmt_);
+    stmt_.reset();
+    return out;
+}
+
+Result<UsedKeyList> UsedKeyList::open(Db& work)
+{
+    SLUICE_RETURN_IF_ERROR(work.exec("CREATE TABLE IF NOT EXISTS job_used_keys(rowid INTEGER PRIMARY KEY)"));
+    auto insert = work.prepare("INSERT OR IGNORE INTO job_used_keys(rowid) VALUES(?)", true);
+    if (!insert)
+        return insert.status();
+    UsedKeyList list;
+    list.insert_ = std::move(*insert);
+    return list;
+}
+
+Status UsedKeyList::add(int64_t keyRowid)
+{
+    insert_.bind(1, keyRowid);
+    return insert_.run();
+}
+
+Status attachKeyStore(Db& work, const std::string& keyStorePath)
+{
+    auto attach = work.prepare("ATTACH DATABASE ? AS key_store");
+    if (!attach)
+        return attach.status();
+    attach->bindText(1, keyStorePath);
+    return attach->run();
+}
+
+Status detachKeyStore(Db& work) { return work.exec("DETACH DATABASE key_store"); }
+
+Status forEachUsedKey(Db& work, const std::function<Status(const StoredKey&)>& fn)
+{
+    auto stmt = work.prepare(std::string("SELECT ") + kStoredKeyColumns + kUsedKeysJoin + " ORDER BY k.key_link");
+    if (!stmt)
+        return stmt.status();
+    return stmt->forEachRow([&](const Stmt& row) { return fn(readStoredKey(row)); });
+}
+
+Result<int64_t> countUsedKeys(Db& work)
+{
+    auto count = work.queryInt("SELECT count(*) FROM job_used_keys");
+    if (!count)
+        return count.status();
+    return count->value_or(0);
+}
+
+Status adoptUsedKeys(Db& work, std::string_view checkpointMeta)
+{
+    auto txn = Txn::begin(work);
+    if (!txn)
+        return txn.status();
+    SLUICE_RETURN_IF_ERROR(work.exec(std::string("INSERT INTO keys(") + kCopiedKeyColumns + ") SELECT " +
+                                     kCopiedKeyColumns + kUsedKeysJoin + " ORDER BY k.id"));
+    SLUICE_RETURN_IF_ERROR(work.exec("DROP TABLE job_used_keys"));
+    auto forget = work.prepare("DELETE FROM sluice_meta WHERE key = ?");
+    if (!forget)
+        return forget.status();
+    forget->bindText(1, checkpointMeta);
+    SLUICE_RETURN_IF_ERROR(forget->run());
+    forget = Stmt();
+    return txn->commit();
+}
+
+Status forEachWindowRow(Db& db, const std::string& view,
+                        const std::function<void(const std::vector<std::string>& names)>& columns,
+                        const std::function<void(const Stmt& row)>& row)
+{
+    auto stmt = db.prepare("SELECT * FROM " + quoteIdent(view) + " ORDER BY window_start_ms");
+    if (!stmt)
+        return stmt.status();
+    std::vector<std::string> names;
+    for (int c = 0; c < stmt->columnCount(); ++c)
+        names.emplace_back(stmt->columnName(c));
+    columns(names);
+    return stmt->forEachRow([&](const Stmt& r) { row(r); });
+}
+
+}  // namespace sluice::store

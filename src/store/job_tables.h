@@ -1,0 +1,66 @@
+// What a batch job keeps in SQLite besides the daemon's tables (docs/jobs.md): in the group's key
+// store an index on key_link, so that a run finds the keys earlier runs made; in the work database
+// job_used_keys, the rowids (in the key store) of every key the run used, which the run copies
+// out of the key store at its end. Also the reads a job makes of its work database's views.
+//
+// Each function works on the connection it is given; the caller's thread owns it.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/status.h"
+#include "store/db.h"
+#include "store/key_table.h"
+
+namespace sluice::store {
+
+// The key store: creates the index on key_link (the daemon's databases have none).
+Status indexKeysByLink(Db& keyStore);
+
+// Data keys by link, prepared once (a run looks many up).
+class DataKeyByLink {
+public:
+    static Result<DataKeyByLink> prepare(Db& db);
+    DataKeyByLink() = default;
+
+    Result<std::optional<StoredKey>> find(std::string_view keyLink);
+
+private:
+    Stmt stmt_;
+};
+
+// The work database's list of the keys the run used: created when missing.
+class UsedKeyList {
+public:
+    static Result<UsedKeyList> open(Db& work);
+    UsedKeyList() = default;
+
+    // Records the key store's rowid `keyRowid`; a key already listed is listed once.
+    Status add(int64_t keyRowid);
+
+private:
+    Stmt insert_;
+};
+
+// With the key store attached to the work database (attachKeyStore; detachKeyStore after, also
+// when something in between failed): the keys the run used, by key_link; how many; and, in one
+// transaction, copying them into the work database's own keys table (a job's SQLite target),
+// dropping the list and the sluice_meta entry `checkpointMeta`.
+Status attachKeyStore(Db& work, const std::string& keyStorePath);
+Status detachKeyStore(Db& work);
+Status forEachUsedKey(Db& work, const std::function<Status(const StoredKey&)>& fn);
+Result<int64_t> countUsedKeys(Db& work);
+Status adoptUsedKeys(Db& work, std::string_view checkpointMeta);
+
+// Every row of the view `view` by window_start_ms: `columns` once with the column names, then
+// `row` with the statement on each row.
+Status forEachWindowRow(Db& db, const std::string& view,
+                        const std::function<void(const std::vector<std::string>& names)>& columns,
+                        const std::function<void(const Stmt& row)>& row);
+
+}  // namespace sluice::store
