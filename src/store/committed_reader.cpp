@@ -90,7 +90,7 @@ Result<Stmt*> CommittedReader::prepared(const std::string& sql)
 Status CommittedReader::begin()
 {
     end();
-    SLUICE_RETURN_IF_ERROR(db_.exec("BEGIN"));
+    SLUICE_RETURN_IF_ERROR(beginRead(db_));
     open_ = true;
     return Status::ok();
 }
@@ -102,21 +102,29 @@ void CommittedReader::end()
     open_ = false;
     for (auto& [sql, stmt] : statements_)
         stmt.reset();
-    (void)db_.exec("COMMIT");
+    (void)endRead(db_);
 }
 
-Result<uint64_t> CommittedReader::lastBatchId()
+Result<int64_t> CommittedReader::queryId(const std::string& sql)
 {
-    auto stmt = prepared("SELECT max(id) FROM batches");
+    auto stmt = prepared(sql);
     if (!stmt)
         return stmt.status();
     Stmt& s = **stmt;
     auto row = s.step();
     if (!row)
         return row.status();
-    const uint64_t id = *row && !s.columnIsNull(0) ? static_cast<uint64_t>(s.columnInt(0)) : 0;
+    const int64_t id = *row && !s.columnIsNull(0) ? s.columnInt(0) : 0;
     s.reset();
     return id;
+}
+
+Result<uint64_t> CommittedReader::lastBatchId()
+{
+    auto id = queryId("SELECT max(id) FROM batches");
+    if (!id)
+        return id.status();
+    return static_cast<uint64_t>(*id);
 }
 
 Result<std::vector<CommittedBatch>> CommittedReader::batchesAfter(uint64_t after, size_t limit)
@@ -186,19 +194,7 @@ Result<std::vector<ShredEntry>> CommittedReader::shredsAfter(int64_t after, size
     return entries;
 }
 
-Result<int64_t> CommittedReader::lastShredId()
-{
-    auto stmt = prepared("SELECT max(id) FROM shred_log");
-    if (!stmt)
-        return stmt.status();
-    Stmt& s = **stmt;
-    auto row = s.step();
-    if (!row)
-        return row.status();
-    const int64_t id = *row && !s.columnIsNull(0) ? s.columnInt(0) : 0;
-    s.reset();
-    return id;
-}
+Result<int64_t> CommittedReader::lastShredId() { return queryId("SELECT max(id) FROM shred_log"); }
 
 Result<std::optional<ExportCursor>> loadCursor(Db& db, std::string_view exporter)
 {

@@ -93,6 +93,8 @@ public:
 private:
     CommittedReader() = default;
     Result<Stmt*> prepared(const std::string& sql);
+    // The one integer `sql` selects (a max(id)); 0 when it is NULL.
+    Result<int64_t> queryId(const std::string& sql);
 
     Db db_;  // first: statements are finalized before the connection closes
     std::unordered_map<std::string, Stmt> statements_;
