@@ -1,5 +1,6 @@
 // What happens after a commit: the writer stage tells every listener about each batch once it
-// is durable, on the writer thread, in commit order. The daemon's listeners: acknowledgements
+// is durable, in commit order, on one thread (the writer's, or its sync thread when the WAL is
+// synced apart from the COMMIT: writer_stage.h). The daemon's listeners: acknowledgements
 // (outcomes to the ingest thread), key notices (the processor may now evict the batch's keys and
 // must forget keys shredded elsewhere), metrics, and exporters (woken to read what was
 // committed from the database on their own threads).

@@ -33,6 +33,7 @@
 #include "store/fault_vfs.h"
 #include "store/schema.h"
 #include "store/state.h"
+#include "store/wal_sync.h"
 #include "transform/db_key_source.h"
 #include "transform/pipeline_runtime.h"
 
@@ -122,6 +123,7 @@ private:
     privacy::SecretBytes curveSecret_;
     std::optional<privacy::KeyWrapper> wrapper_;
     std::unique_ptr<store::BatchWriter> batchWriter_;
+    std::unique_ptr<store::WalSync> walSync_;  // the writer stage's sync thread makes commits durable
     std::shared_ptr<const PipelineRuntime> runtime_;
     uint64_t lastBatch_ = 0;
     std::vector<std::pair<std::string, int64_t>> watermarks_;
@@ -230,6 +232,9 @@ void Daemon::openDatabase()
     options.path = cfg_.store.database;
     options.cacheBytes = static_cast<int64_t>(cfg_.store.cacheBytes);
     options.backgroundCheckpoints = true;
+    // COMMIT does not wait for the disk: the writer stage's sync thread fsyncs the WAL before
+    // anyone hears of a commit (WriterStage::Options::walSync), while the writer goes on.
+    options.syncEveryCommit = false;
     options.sketches = transform::sketchFunctions();
     if (!cfg_.testing.failWritesFile.empty()) {
         if (Status s = store::registerFaultVfs(cfg_.testing.failWritesFile); !s) {
@@ -245,6 +250,7 @@ void Daemon::openDatabase()
         fail(writer.status().code() == StatusCode::kInvalidArgument ? kExitConfig : kExitIoErr);
     }
     batchWriter_ = std::move(*writer);
+    walSync_ = std::make_unique<store::WalSync>(cfg_.store.database);
     // After a crash SQLite has already rolled the WAL forward or back; check before accepting
     // anything that the file is sound.
     if (Status s = store::quickCheck(batchWriter_->db()); !s) {
@@ -326,6 +332,7 @@ void Daemon::startPipeline()
     wo.deadLetterRetentionMs = cfg_.store.deadLetterRetentionMs;
     wo.dedupeWindow = cfg_.ingest.dedupeWindow;
     wo.dedupeRetentionMs = cfg_.ingest.dedupeRetentionMs;
+    wo.walSync = walSync_.get();
     writer_ = std::make_unique<WriterStage>(wo, *batchWriter_, clock_, commitQueue_, writerStats_);
     writer_->setHeartbeat([this] { writerProgress_->beat(); }, [this] { writerProgress_->busy("commit"); });
     writer_->setFatal([this](const Status& s) { fatal(kExitIoErr, s); });

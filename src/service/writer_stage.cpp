@@ -58,6 +58,11 @@ void WriterStage::setFatal(std::function<void(const Status&)> fatal) { fatal_ = 
 
 void WriterStage::start()
 {
+    if (options_.walSync)
+        syncThread_ = std::thread([this] {
+            nameThisThread("sluice-sync");
+            syncLoop();
+        });
     thread_ = std::thread([this] {
         nameThisThread("sluice-writer");
         run();
@@ -87,12 +92,72 @@ void WriterStage::run()
             break;
     }
     if (writer_.batchOpen()) {
-        // The processor stopped in the middle of a batch (it failed, and said so): nothing of
-        // the batch stays.
+        // The processor stopped in the middle of a batch (it failed, and said so), or a sync
+        // failed: nothing of the batch stays.
         writer_.abortBatch();
     }
+    // What was committed is synced and announced before the listeners hear of the end.
+    toSync_.close();
+    if (syncThread_.joinable())
+        syncThread_.join();
     for (CommitListener* l : listeners_)
         l->writerStopped();
+}
+
+void WriterStage::syncLoop()
+{
+    std::vector<Committed> group;
+    while (auto first = toSync_.pop()) {
+        group.clear();
+        group.push_back(std::move(*first));
+        while (auto more = toSync_.tryPop())
+            group.push_back(std::move(*more));
+        const int64_t start = clock_.monoNs();
+        if (Status s = options_.walSync->sync(); !s) {
+            // Nothing of these commits (nor of any after them) may be announced; the owner shuts
+            // the daemon down, and producers resend what they were not told of. Retries of
+            // whatever did reach the disk are answered as duplicates.
+            toSync_.close();
+            in_.close();
+            if (fatal_)
+                fatal_(s.withContext("batch " + std::to_string(group.front().batch.record.id) +
+                                     " committed but could not be made durable, exiting without acknowledging it"));
+            return;
+        }
+        // The flush is part of every synced batch's commit; each is charged its share.
+        const int64_t syncUs = (clock_.monoNs() - start) / 1000;
+        for (Committed& c : group) {
+            if (c.retention) {
+                announceRetention(c.retentionKeyLinks);
+                continue;
+            }
+            c.timing.commitUs += syncUs / static_cast<int64_t>(group.size());
+            announce(c.batch, c.shredded, c.timing);
+        }
+    }
+}
+
+void WriterStage::announce(WriteBatch& batch, const std::vector<std::string>& shredded,
+                           const store::CommitTiming& timing)
+{
+    CommitInfo info{batch, shredded, timing, clock_.monoNs() - batch.record.closedMonoNs};
+    stats_.batches.fetch_add(1, std::memory_order_relaxed);
+    stats_.events.fetch_add(batch.record.committed, std::memory_order_relaxed);
+    stats_.rejected.fetch_add(batch.record.rejected, std::memory_order_relaxed);
+    stats_.bytes.fetch_add(batch.record.bytes, std::memory_order_relaxed);
+    stats_.writeUs.fetch_add(static_cast<uint64_t>(timing.writeUs), std::memory_order_relaxed);
+    stats_.commitUs.fetch_add(static_cast<uint64_t>(timing.commitUs), std::memory_order_relaxed);
+    stats_.lastCommitMs.store(clock_.wallMs(), std::memory_order_relaxed);
+    if (!shredded.empty())
+        log::notice(shredded.size(), " key(s) were shredded by another process; no new event will use them");
+    for (CommitListener* l : listeners_)
+        l->committed(info);
+}
+
+void WriterStage::announceRetention(const std::vector<std::string>& keyLinks)
+{
+    for (CommitListener* l : listeners_)
+        l->shreddedByRetention(keyLinks);
 }
 
 void WriterStage::stop(const Status& fault)
@@ -135,28 +200,33 @@ bool WriterStage::write(WriteBatch& batch)
             partKeys_.push_back(std::move(k));
         return true;
     }
-    CommitInfo info{batch, shredded_, {}, 0};
-    if (Status s = writer_.commitBatch(batch, info.timing); !s) {
+    store::CommitTiming timing;
+    if (Status s = writer_.commitBatch(batch, timing); !s) {
         stop(s.withContext(failed));
         return false;
     }
     for (KeyRecord& k : partKeys_)
         batch.keys.push_back(std::move(k));
     partKeys_.clear();
-    info.latencyNs = clock_.monoNs() - batch.record.closedMonoNs;
-    stats_.batches.fetch_add(1, std::memory_order_relaxed);
-    stats_.events.fetch_add(batch.record.committed, std::memory_order_relaxed);
-    stats_.rejected.fetch_add(batch.record.rejected, std::memory_order_relaxed);
-    stats_.bytes.fetch_add(batch.record.bytes, std::memory_order_relaxed);
-    stats_.writeUs.fetch_add(static_cast<uint64_t>(info.timing.writeUs), std::memory_order_relaxed);
-    stats_.commitUs.fetch_add(static_cast<uint64_t>(info.timing.commitUs), std::memory_order_relaxed);
-    stats_.lastCommitMs.store(clock_.wallMs(), std::memory_order_relaxed);
-    if (!shredded_.empty())
-        log::notice(shredded_.size(), " key(s) were shredded by another process; no new event will use them");
     fillDuplicateErrors(writer_.db(), batch.outcomes);
-    for (CommitListener* l : listeners_)
-        l->committed(info);
-    return true;
+    if (!options_.walSync) {
+        announce(batch, shredded_, timing);
+        return true;
+    }
+    // The rows are in the database; the listeners need only the batch's record, keys and
+    // outcomes. Its memory goes now, not after the sync.
+    Committed c;
+    c.batch.record = batch.record;
+    c.batch.times = batch.times;
+    c.batch.keys = std::move(batch.keys);
+    c.batch.outcomes = std::move(batch.outcomes);
+    c.batch.rejectedByReason = batch.rejectedByReason;
+    c.batch.lateEvents = batch.lateEvents;
+    c.batch.lateByAggregation = std::move(batch.lateByAggregation);
+    c.shredded = std::move(shredded_);
+    shredded_.clear();
+    c.timing = timing;
+    return toSync_.push(std::move(c));  // false: a sync failed (the sync thread said so)
 }
 
 bool WriterStage::maintain()
@@ -193,8 +263,16 @@ bool WriterStage::maintain()
     if (report->shredded.keys) {
         stats_.keysShredded.fetch_add(static_cast<uint64_t>(report->shredded.keys), std::memory_order_relaxed);
         log::notice("retention: shredded ", report->shredded.keys, " key(s)");
-        for (CommitListener* l : listeners_)
-            l->shreddedByRetention(report->shredded.keyLinks);
+        if (options_.walSync) {
+            // In commit order with the batches, once synced.
+            Committed c;
+            c.retention = true;
+            c.retentionKeyLinks = report->shredded.keyLinks;
+            if (!toSync_.push(std::move(c)))
+                return false;
+        } else {
+            announceRetention(report->shredded.keyLinks);
+        }
         Status s = store::checkpointTruncate(writer_.db(), 2000);
         if (!s)
             log::warning("after retention: ", s.message());

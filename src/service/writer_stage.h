@@ -1,9 +1,16 @@
 // The writer thread: takes WriteBatches in order, commits each batch in one transaction (written
 // in parts while the batch is still being transformed, when it comes in parts), then tells the
-// CommitListeners (acknowledgements, key notices, metrics, exporters: commit_listener.h).
-// A failed commit is never acknowledged: the thread closes its input queue, reports the Status
-// through the fatal callback and stops; the owner shuts the daemon down (systemd restarts it;
-// producers resend what was not acknowledged).
+// CommitListeners (acknowledgements, key notices, metrics, exporters: commit_listener.h) once
+// the batch is durable. A failed commit is never acknowledged: the thread closes its input
+// queue, reports the Status through the fatal callback and stops; the owner shuts the daemon
+// down (systemd restarts it; producers resend what was not acknowledged).
+//
+// With a WalSync (Options::walSync, the daemon) the COMMIT does not wait for the disk: a second
+// thread (sluice-sync) fsyncs the WAL once for every commit that came back since its last sync
+// and only then tells the listeners, in commit order, on its own thread. The writer meanwhile
+// writes the next batch, so the disk's flush time (milliseconds on a virtual disk) is no longer
+// added to every batch's writing. At most kSyncQueue committed batches wait for a sync; a
+// failed sync is fatal like a failed commit, and nothing after it is announced.
 //
 // The listeners see the batch's last part, with the keys of all its parts. Between batches,
 // once a minute, it runs maintenance (retention, dead-letter expiry, mark
@@ -24,6 +31,7 @@
 #include "service/commit_listener.h"
 #include "store/batch_writer.h"
 #include "store/maintenance.h"
+#include "store/wal_sync.h"
 
 namespace sluice::service {
 
@@ -49,6 +57,9 @@ public:
         uint64_t dedupeWindow = 65536;
         int64_t dedupeRetentionMs = 7LL * 86'400'000;
         int64_t maintenanceEveryMs = 60'000;
+        // Set: commits are made durable by this on the sync thread before any listener hears of
+        // them (the BatchWriter then opens with syncEveryCommit = false). Null: COMMIT is durable itself.
+        store::WalSync* walSync = nullptr;
     };
 
     WriterStage(Options options, store::BatchWriter& writer, const Clock& clock, BoundedQueue<WriteBatch>& in,
@@ -66,7 +77,22 @@ public:
     void join();
 
 private:
+    // A commit (or retention's shredding) waiting for its sync. The batch keeps what the
+    // listeners read (record, keys, outcomes); its rows are dropped.
+    struct Committed {
+        WriteBatch batch;
+        std::vector<std::string> shredded;
+        store::CommitTiming timing;
+        bool retention = false;
+        std::vector<std::string> retentionKeyLinks;
+    };
+    static constexpr size_t kSyncQueue = 4;
+
     void run();
+    void syncLoop();
+    // Counts the durable batch and tells the listeners.
+    void announce(WriteBatch& batch, const std::vector<std::string>& shredded, const store::CommitTiming& timing);
+    void announceRetention(const std::vector<std::string>& keyLinks);
     // Writes a whole batch, or one part of a batch (core/commit.h), committing with the last.
     bool write(WriteBatch& batch);
     bool maintain();
@@ -82,6 +108,8 @@ private:
     std::function<void()> busy_;
     std::function<void(const Status&)> fatal_;
     std::thread thread_;
+    BoundedQueue<Committed> toSync_{kSyncQueue};
+    std::thread syncThread_;
     int64_t lastMaintenanceMs_ = 0;
     // The batch being written in parts.
     std::vector<std::string> shredded_;  // key links shredded elsewhere, noticed as it began

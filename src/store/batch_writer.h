@@ -1,5 +1,7 @@
 // The single writer of the database: commits one WriteBatch per transaction, durably
 // (WAL, synchronous=FULL), or nothing of it. Owned and called by one thread (the writer thread).
+// With Options::syncEveryCommit false a commit is durable only once it was synced: the daemon
+// syncs the WAL on a thread of its own before telling anyone of a commit (store/wal_sync.h).
 #pragma once
 
 #include <cstdint>

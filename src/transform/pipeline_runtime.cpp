@@ -1,6 +1,9 @@
 #include "transform/pipeline_runtime.h"
 
 #include <algorithm>
+#include <optional>
+#include <string>
+#include <string_view>
 
 #include "aggregate/aggregation_table.h"
 #include "aggregate/hyper_log_log.h"
@@ -10,6 +13,64 @@
 #include "store/schema.h"
 
 namespace sluice::transform {
+namespace {
+
+// An upsert of a distinct metric sets the sketch to sluice_hll_merge(old, new) and the estimate
+// to sluice_hll_estimate(sluice_hll_merge(old, new)) of the same row; SQLite evaluates both.
+// The last merge of each thread (its inputs and the merged sketch) is remembered, so that the
+// second merge costs a comparison and the estimate needs no parse: the writer's per-batch cost
+// at small batches was mostly these parses and merges (docs/performance.md).
+struct LastMerge {
+    bool valid = false;
+    bool hasA = false;
+    bool hasB = false;
+    std::string a;
+    std::string b;
+    std::string serialized;
+    aggregate::HyperLogLog merged;
+};
+thread_local LastMerge tLastMerge;
+
+Result<std::string> mergeRemembered(std::optional<std::string_view> a, std::optional<std::string_view> b)
+{
+    LastMerge& last = tLastMerge;
+    if (last.valid && last.hasA == a.has_value() && last.hasB == b.has_value() && (!a || *a == last.a) &&
+        (!b || *b == last.b))
+        return last.serialized;
+    last.valid = false;
+    aggregate::HyperLogLog merged;
+    if (a) {
+        auto parsed = aggregate::HyperLogLog::parse(*a);
+        if (!parsed)
+            return parsed.status();
+        merged = std::move(*parsed);
+    }
+    if (b) {
+        auto parsed = aggregate::HyperLogLog::parse(*b);
+        if (!parsed)
+            return parsed.status();
+        merged.merge(*parsed);
+    }
+    last.hasA = a.has_value();
+    last.hasB = b.has_value();
+    last.a.assign(a.value_or(std::string_view()));
+    last.b.assign(b.value_or(std::string_view()));
+    last.serialized.clear();
+    merged.serialize(last.serialized);
+    last.merged = std::move(merged);
+    last.valid = true;
+    return last.serialized;
+}
+
+Result<double> estimateRemembered(std::optional<std::string_view> blob)
+{
+    const LastMerge& last = tLastMerge;
+    if (blob && last.valid && *blob == last.serialized)
+        return last.merged.estimate();
+    return aggregate::estimateSerialized(blob);
+}
+
+}  // namespace
 
 Result<std::shared_ptr<const PipelineRuntime>> PipelineRuntime::build(PipelinePtr spec,
                                                                        const privacy::KeyWrapper& wrapper)
@@ -65,8 +126,8 @@ Result<std::shared_ptr<const PipelineRuntime>> PipelineRuntime::build(PipelinePt
 store::SketchFunctions sketchFunctions()
 {
     store::SketchFunctions f;
-    f.merge = aggregate::mergeSerialized;
-    f.estimate = aggregate::estimateSerialized;
+    f.merge = mergeRemembered;
+    f.estimate = estimateRemembered;
     f.subjectsMerge = aggregate::mergeSubjectSets;
     f.subjectsCount = aggregate::countSubjectSet;
     return f;

@@ -13,6 +13,7 @@
 #include "core/clock.h"
 #include "service/writer_stage.h"
 #include "store/fault_vfs.h"
+#include "store/wal_sync.h"
 #include "../store/fixtures.h"
 
 namespace sluice::service {
@@ -117,6 +118,69 @@ TEST_CASE("a failed commit is announced to no listener: the stage closes its que
     CHECK(journal == std::vector<std::string>{"a:1", "a:stopped"});
     store::Db db = openDb(path, true);
     CHECK(queryInt(db, "SELECT count(*) FROM batches") == 1);
+}
+
+TEST_CASE("with a WalSync, the commits are synced on a thread of their own before the listeners hear of them, in order")
+{
+    TempDir dir;
+    const std::string path = dir.file("w.db");
+    auto writer = openWriterWithSchema(path);
+    store::WalSync sync(path);
+    BoundedQueue<WriteBatch> in(8);
+    WriterStats stats;
+    std::vector<std::string> journal;
+    std::mutex mutex;
+    Recorder first("a", path, journal, mutex), second("b", path, journal, mutex);
+    WriterStage::Options options;
+    options.walSync = &sync;
+    WriterStage stage(options, *writer, SystemClock::instance(), in, stats);
+    stage.addListener(first);
+    stage.addListener(second);
+    bool fatal = false;
+    stage.setFatal([&](const Status&) { fatal = true; });
+    stage.start();
+    for (uint64_t id = 1; id <= 5; ++id)
+        REQUIRE(in.push(batch(id)));
+    in.close();
+    stage.join();
+    CHECK_FALSE(fatal);
+    std::vector<std::string> expected;
+    for (int id = 1; id <= 5; ++id) {
+        expected.push_back("a:" + std::to_string(id));
+        expected.push_back("b:" + std::to_string(id));
+    }
+    expected.push_back("a:stopped");
+    expected.push_back("b:stopped");
+    CHECK(journal == expected);
+    CHECK(stats.batches.load() == 5);
+    CHECK(stats.events.load() == 5);
+}
+
+TEST_CASE("a commit that cannot be synced is announced to no listener: the stage reports the fault")
+{
+    TempDir dir;
+    const std::string path = dir.file("w.db");
+    auto writer = openWriterWithSchema(path);
+    store::WalSync sync(dir.file("missing") + "/w.db");  // its WAL cannot be opened: every sync fails
+    BoundedQueue<WriteBatch> in(4);
+    WriterStats stats;
+    std::vector<std::string> journal;
+    std::mutex mutex;
+    Recorder recorder("a", path, journal, mutex);
+    WriterStage::Options options;
+    options.walSync = &sync;
+    WriterStage stage(options, *writer, SystemClock::instance(), in, stats);
+    stage.addListener(recorder);
+    Status fault;
+    stage.setFatal([&](const Status& s) { fault = s; });
+    stage.start();
+    REQUIRE(in.push(batch(1)));
+    stage.join();  // returns on its own: the failed sync stopped it
+    CHECK_FALSE(fault.isOk());
+    CHECK(fault.message().find("batch 1 committed but could not be made durable") != std::string::npos);
+    CHECK(in.closed());
+    CHECK(journal == std::vector<std::string>{"a:stopped"});
+    CHECK(stats.batches.load() == 0);
 }
 
 }  // namespace sluice::service

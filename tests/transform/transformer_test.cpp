@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "aggregate/hyper_log_log.h"
 #include "config/config.h"
 #include "core/clock.h"
 #include "privacy/key_wrap.h"
@@ -21,6 +22,7 @@
 #include "store/db.h"
 #include "store/key_table.h"
 #include "support/temp_dir.h"
+#include "transform/pipeline_runtime.h"
 #include "transform/transformer.h"
 #include "transform/worker_pool.h"
 
@@ -510,6 +512,44 @@ TEST_CASE("a batch given up in the middle leaves nothing behind")
     CHECK(f.count("SELECT count(*) FROM events_acme_checkout_1_0_0") == 0);
     CHECK(f.count("SELECT count(*) FROM keys") == 0);
     CHECK(f.count("SELECT count(*) FROM derived_analytics") == 0);
+}
+
+}  // namespace sluice::transform
+
+namespace sluice::transform {
+
+TEST_CASE("the writer's sketch functions give what the aggregate module's do, whatever the order of calls")
+{
+    // The writer calls merge twice per upserted row (the sketch and inside its estimate) and
+    // remembers the last merge; every answer must still be that of the inputs given.
+    auto sketchOf = [](uint64_t first, uint64_t count) {
+        aggregate::HyperLogLog h;
+        for (uint64_t i = first; i < first + count; ++i)
+            h.add(i * 0x9e3779b97f4a7c15ULL ^ (i >> 7));
+        return h.serialize();
+    };
+    const store::SketchFunctions f = sketchFunctions();
+    const std::string a = sketchOf(0, 300), b = sketchOf(200, 500), c = sketchOf(0, 30000);
+    const std::vector<std::pair<std::optional<std::string>, std::optional<std::string>>> calls = {
+        {a, b}, {a, b}, {b, a}, {a, c}, {a, c}, {std::nullopt, b}, {a, std::nullopt}, {std::nullopt, std::nullopt},
+        {c, c}, {a, b}};
+    for (const auto& [x, y] : calls) {
+        auto viewOf = [](const std::optional<std::string>& s) -> std::optional<std::string_view> {
+            return s ? std::optional<std::string_view>(*s) : std::nullopt;
+        };
+        auto got = f.merge(viewOf(x), viewOf(y));
+        auto want = aggregate::mergeSerialized(viewOf(x), viewOf(y));
+        REQUIRE(got);
+        REQUIRE(want);
+        CHECK(*got == *want);
+        auto estimate = f.estimate(*got);
+        REQUIRE(estimate);
+        CHECK(*estimate == aggregate::estimateSerialized(*want).value());
+        // An estimate of a sketch that is not the last merge's.
+        CHECK(f.estimate(a).value() == aggregate::estimateSerialized(a).value());
+    }
+    CHECK_FALSE(f.merge(std::string_view("\x01\x05", 2), std::nullopt));
+    CHECK(f.merge(a, b).value() == aggregate::mergeSerialized(a, b).value());
 }
 
 }  // namespace sluice::transform
