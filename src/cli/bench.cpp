@@ -749,7 +749,8 @@ int runBench(const std::vector<std::string>& args)
          "N rounds of tumbling, sliding and session runs, interleaved; prints medians and ratios to tumbling")
         ("keep", po::bool_switch(&o.keep), "keep the daemon's temp directory")
         ("json", po::bool_switch(&o.json), "print the results as JSON")
-        ("latency-table", "instead: p50/p99 against max_delay at C/4 and C/2 (see --latency-table --help)");
+        ("latency-table", "instead: p50/p99 against max_delay at C/4 and C/2 (see --latency-table --help)")
+        ("compare-pipeline", "instead: the ratio to a single-thread in-process pipeline (see --compare-pipeline --help)");
     po::variables_map vm;
     try {
         po::store(po::command_line_parser(args).options(desc).run(), vm);

@@ -4,6 +4,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "cli/cli.h"
 
 namespace sluice::cli {
@@ -12,6 +14,12 @@ namespace sluice::cli {
 int runBench(const std::vector<std::string>& args);
 // `sluicectl bench --latency-table`: p50/p99 against max_delay at C/4 and C/2 (bench_latency.cpp).
 int runBenchLatencyTable(const std::vector<std::string>& args, Io& io);
+// `sluicectl bench --compare-pipeline`: the daemon against a single-thread in-process pipeline
+// of the same work (bench_compare.cpp).
+int runBenchComparePipeline(const std::vector<std::string>& args, Io& io);
+// Runs `sluicectl bench ARGS` in a child process and parses the JSON line it prints (`--json`
+// among ARGS); null on failure (the child's stderr says why). bench_latency.cpp.
+nlohmann::json benchChild(const std::vector<std::string>& args);
 // `sluicectl bench --job`: the batch-job benchmark (bench_job.cpp).
 int runBenchJob(const std::vector<std::string>& args);
 

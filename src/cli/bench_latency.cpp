@@ -35,8 +35,8 @@ struct TableOptions {
     bool json = false;
 };
 
-// Runs this program with `args` in a child; its stdout parsed as the JSON line `bench --json`
-// prints. Empty on failure (the child's own stderr says why).
+}  // namespace
+
 nlohmann::json benchChild(const std::vector<std::string>& args)
 {
     std::error_code ec;
@@ -74,6 +74,8 @@ nlohmann::json benchChild(const std::vector<std::string>& args)
         return {};
     return nlohmann::json::parse(out, nullptr, false);
 }
+
+namespace {
 
 double median(std::vector<double> v)
 {

@@ -21,6 +21,8 @@ int runBenchEntry(const std::vector<std::string>& args, Io& io)
 {
     if (std::find(args.begin(), args.end(), "--latency-table") != args.end())
         return runBenchLatencyTable(args, io);
+    if (std::find(args.begin(), args.end(), "--compare-pipeline") != args.end())
+        return runBenchComparePipeline(args, io);
     return runBench(args);
 }
 
