@@ -265,24 +265,7 @@ private:
     // pipeline (1m windows by country); sliding: 5m windows every 1m by country (5 windows per
     // event); session: a 30m gap by session_id (the workload's 100,000 sessions, all of them open
     // during a run). The same metrics, lateness and k; the aggregation keeps its name.
-    std::string pipelineConfig(const BenchOptions& o)
-    {
-        if (o.aggregation == "tumbling")
-            return "contracts = builtin:\npipelines = builtin:\n";
-        const std::string window = o.aggregation == "sliding"
-                                       ? R"({"type": "sliding", "size": "5m", "slide": "1m"}, "group_by": ["country"])"
-                                       : R"({"type": "session", "gap": "30m"}, "group_by": ["session_id"])";
-        fs::create_directories(dir_ / "contracts");
-        fs::create_directories(dir_ / "pipelines");
-        std::ofstream(dir_ / "contracts" / "acme.json") << config::kBuiltinContract;
-        std::ofstream(dir_ / "pipelines" / "acme.json")
-            << R"J({"contract": "acme/checkout/1.0.0", "outputs": [{"name": "analytics", "type": "granular",
-  "purposes": [1, 2], "mask": {"fields": ["email"], "algorithm": "hmac-sha256"}}],
- "aggregations": [{"name": "revenue_by_country", "window": )J"
-            << window << R"J(, "metrics": ["count", "sum(total)", "distinct(customer_id)"],
-  "allowed_lateness": "30s", "min_group_size": 5}]})J";
-        return "contracts = " + (dir_ / "contracts").string() + "\npipelines = " + (dir_ / "pipelines").string() + "\n";
-    }
+    std::string pipelineConfig(const BenchOptions& o) { return benchPipelineConfig(o.aggregation, dir_); }
 
     std::string writeExporters(const std::vector<std::string>& exporters)
     {
@@ -718,10 +701,31 @@ void printComparison(const BenchOptions& o, const std::vector<Measurement>& with
 
 }  // namespace
 
+std::string benchPipelineConfig(const std::string& shape, const std::filesystem::path& dir)
+{
+    if (shape == "tumbling")
+        return "contracts = builtin:\npipelines = builtin:\n";
+    const std::string window = shape == "sliding"
+                                   ? R"({"type": "sliding", "size": "5m", "slide": "1m"}, "group_by": ["country"])"
+                                   : R"({"type": "session", "gap": "30m"}, "group_by": ["session_id"])";
+    fs::create_directories(dir / "contracts");
+    fs::create_directories(dir / "pipelines");
+    std::ofstream(dir / "contracts" / "acme.json") << config::kBuiltinContract;
+    std::ofstream(dir / "pipelines" / "acme.json")
+        << R"J({"contract": "acme/checkout/1.0.0", "outputs": [{"name": "analytics", "type": "granular",
+  "purposes": [1, 2], "mask": {"fields": ["email"], "algorithm": "hmac-sha256"}}],
+ "aggregations": [{"name": "revenue_by_country", "window": )J"
+        << window << R"J(, "metrics": ["count", "sum(total)", "distinct(customer_id)"],
+  "allowed_lateness": "30s", "min_group_size": 5}]})J";
+    return "contracts = " + (dir / "contracts").string() + "\npipelines = " + (dir / "pipelines").string() + "\n";
+}
+
 int runBench(const std::vector<std::string>& args)
 {
     if (std::find(args.begin(), args.end(), "--job") != args.end())
         return runBenchJob(args);
+    if (std::find(args.begin(), args.end(), "--reprocess") != args.end())
+        return runBenchReprocess(args);
     BenchOptions o;
     po::options_description desc("sluicectl bench [options]");
     desc.add_options()
@@ -750,7 +754,8 @@ int runBench(const std::vector<std::string>& args)
         ("keep", po::bool_switch(&o.keep), "keep the daemon's temp directory")
         ("json", po::bool_switch(&o.json), "print the results as JSON")
         ("latency-table", "instead: p50/p99 against max_delay at C/4 and C/2 (see --latency-table --help)")
-        ("compare-pipeline", "instead: the ratio to a single-thread in-process pipeline (see --compare-pipeline --help)");
+        ("compare-pipeline", "instead: the ratio to a single-thread in-process pipeline (see --compare-pipeline --help)")
+        ("reprocess", "instead: sluicectl reprocess against the daemon's ingest rate (see --reprocess --help)");
     po::variables_map vm;
     try {
         po::store(po::command_line_parser(args).options(desc).run(), vm);

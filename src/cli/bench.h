@@ -1,6 +1,7 @@
 // sluicectl bench: the reference workload against a running or self-started sluiced.
 #pragma once
 
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -22,5 +23,12 @@ int runBenchComparePipeline(const std::vector<std::string>& args, Io& io);
 nlohmann::json benchChild(const std::vector<std::string>& args);
 // `sluicectl bench --job`: the batch-job benchmark (bench_job.cpp).
 int runBenchJob(const std::vector<std::string>& args);
+// `sluicectl bench --reprocess`: sluicectl reprocess of a stored history (bench_reprocess.cpp).
+int runBenchReprocess(const std::vector<std::string>& args);
+// The [pipeline] lines of a daemon's configuration with the reference pipeline's aggregation in
+// the window shape `shape`: tumbling (the built-in pipeline: 1m windows by country), sliding (5m
+// windows every 1m by country) or session (a 30m gap by session_id); the same metrics, lateness
+// and k, the same name (revenue_by_country). Files it needs are written under `dir`.
+std::string benchPipelineConfig(const std::string& shape, const std::filesystem::path& dir);
 
 }  // namespace sluice::cli

@@ -6,8 +6,6 @@
 // --daemon the daemon's own reference benchmark (sluicectl bench) runs in the same invocation,
 // for the ratio the spec asks about.
 #include <sys/resource.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -23,6 +21,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/bench.h"
+#include "cli/bench_child.h"
 #include "privacy/random.h"
 #include "workload/generator.h"
 
@@ -42,41 +41,6 @@ struct RunResult {
     Json summary;
 };
 
-std::string selfExe()
-{
-    std::error_code ec;
-    return fs::read_symlink("/proc/self/exe", ec).string();
-}
-
-// Runs `argv` as a child with stdout into `out`; its rusage into `usage`.
-int runChild(const std::vector<std::string>& argv, std::string& out, rusage& usage)
-{
-    int pipeFd[2];
-    if (::pipe(pipeFd) != 0)
-        return -1;
-    const pid_t pid = ::fork();
-    if (pid == 0) {
-        ::dup2(pipeFd[1], STDOUT_FILENO);
-        ::close(pipeFd[0]);
-        ::close(pipeFd[1]);
-        std::vector<char*> args;
-        for (const std::string& a : argv)
-            args.push_back(const_cast<char*>(a.c_str()));
-        args.push_back(nullptr);
-        ::execv(args[0], args.data());
-        std::_Exit(127);
-    }
-    ::close(pipeFd[1]);
-    char buf[4096];
-    ssize_t n;
-    while ((n = ::read(pipeFd[0], buf, sizeof buf)) > 0)
-        out.append(buf, static_cast<size_t>(n));
-    ::close(pipeFd[0]);
-    int status = 0;
-    ::wait4(pid, &status, 0, &usage);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
-}
-
 RunResult runJob(const std::string& jobFile, int workers)
 {
     RunResult r;
@@ -85,8 +49,7 @@ RunResult runJob(const std::string& jobFile, int workers)
     const int code = runChild({selfExe(), "job", "run", jobFile, "--json", "--force", "--progress", "none", "--workers",
                                std::to_string(workers)},
                               out, usage);
-    r.cpuSeconds = static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
-                   static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
+    r.cpuSeconds = cpuSeconds(usage);
     r.peakRssMiB = static_cast<double>(usage.ru_maxrss) / 1024.0;
     if (code != 0)
         return r;
@@ -99,14 +62,6 @@ RunResult runJob(const std::string& jobFile, int workers)
         r.ok = false;
     }
     return r;
-}
-
-double median(std::vector<double> v)
-{
-    if (v.empty())
-        return 0;
-    std::sort(v.begin(), v.end());
-    return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
 }
 
 // Whether two files hold the same bytes (read in blocks: the benchmark's own memory stays small,

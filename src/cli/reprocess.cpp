@@ -148,7 +148,7 @@ int runReprocess(const std::vector<std::string>& args, Io& io)
                                        *stored + "); reload the daemon or restore the files first; nothing was changed");
 
     const privacy::KeyWrapper wrapper = loadKeyWrapper(cfg, &db);
-    DbWrappedKeys storedKeys(db);
+    IndexedWrappedKeys storedKeys = take(IndexedWrappedKeys::create(db), "indexing the keys table");
     privacy::StoredKeyRing keys = take(privacy::StoredKeyRing::create(storedKeys, wrapper), "AES-SIV");
     auto sketchKey = take(wrapper.deriveKey(privacy::kLabelSketch, aggregate::kSipKeyBytes), "deriving the sketch key");
     AggregationSpec recompute = *spec;
@@ -170,21 +170,28 @@ int runReprocess(const std::vector<std::string>& args, Io& io)
     const int64_t eventsFrom = session ? std::numeric_limits<int64_t>::min() : fromMs;
     const int64_t eventsTo = session ? std::numeric_limits<int64_t>::max() : saturatingAdd(toMs, spec->windowMs);
 
+    // The columns read: the event's batch, time, consent and key link, then the fields the
+    // aggregation uses (the others stay missing, as the aggregation never reads them).
+    enum : int { kBatchColumn, kTimeColumn, kConsentColumn, kKeyLinkColumn, kFirstFieldColumn };
+    std::vector<std::string> columns = {"batch_id", "event_time", "consent", "key_link"};
     std::vector<FieldReader> readers(contract.fields.size());
     for (size_t i = 0; i < contract.fields.size(); ++i) {
         const FieldSpec& f = contract.fields[i];
-        readers[i].type = f.type;
-        readers[i].array = f.array;
-        readers[i].pii = f.isPii();
-        readers[i].groupBy = std::find(spec->groupBy.begin(), spec->groupBy.end(), f.name) != spec->groupBy.end();
-        bool used = readers[i].groupBy || static_cast<int>(i) == contract.subjectFieldIndex ||
+        FieldReader& r = readers[i];
+        r.type = f.type;
+        r.array = f.array;
+        r.pii = f.isPii();
+        r.groupBy = std::find(spec->groupBy.begin(), spec->groupBy.end(), f.name) != spec->groupBy.end();
+        bool used = r.groupBy || static_cast<int>(i) == contract.subjectFieldIndex ||
                     (contract.subjectFieldIndex < 0 && static_cast<int>(i) == contract.keyFieldIndex);
         for (const MetricSpec& m : spec->metrics)
             used = used || m.field == f.name;
-        readers[i].needed = readers[i].pii && used;
+        r.needed = r.pii && used;
+        if (used && !r.array) {
+            r.column = static_cast<int>(columns.size());
+            columns.push_back(f.name);
+        }
     }
-    int timeColumn = -1, consentColumn = -1, keyLinkColumn = -1, batchColumn = -1;
-    bool columnsKnown = false;
     std::vector<Value> values(contract.fields.size());
     std::vector<std::string> plain(contract.fields.size());
     int64_t lastBatch = -1;
@@ -199,39 +206,23 @@ int runReprocess(const std::vector<std::string>& args, Io& io)
         return s;
     };
     auto onEvent = [&](const store::Stmt& row) -> Status {
-        if (!columnsKnown) {
-            for (int c = 0; c < row.columnCount(); ++c) {
-                const std::string_view column = row.columnName(c);
-                if (column == "event_time")
-                    timeColumn = c;
-                else if (column == "consent")
-                    consentColumn = c;
-                else if (column == "key_link")
-                    keyLinkColumn = c;
-                else if (column == "batch_id")
-                    batchColumn = c;
-                else if (int f = contract.fieldIndex(column); f >= 0)
-                    readers[static_cast<size_t>(f)].column = c;
-            }
-            columnsKnown = true;
-        }
         ++read;
-        const int64_t batch = row.columnInt(batchColumn);
+        const int64_t batch = row.columnInt(kBatchColumn);
         if (lastBatch >= 0 && batch != lastBatch)
             SLUICE_RETURN_IF_ERROR(flush());  // the daemon flushed once per batch
         lastBatch = batch;
-        const int64_t t = row.columnInt(timeColumn);
+        const int64_t t = row.columnInt(kTimeColumn);
         if (t < eventsFrom || t >= eventsTo) {
             if (t >= aggregate::kMinEventTimeMs && t <= aggregate::kMaxEventTimeMs)
                 aggregator.setMaxEventTimeMs(t);
             return Status::ok();
         }
-        const std::string_view keyLink = row.columnText(keyLinkColumn);
+        const std::string_view keyLink = row.columnText(kKeyLinkColumn);
         bool keep = true;
         for (size_t i = 0; i < readers.size(); ++i) {
             const FieldReader& r = readers[i];
             values[i] = Value();
-            if (r.column < 0 || r.array || row.columnIsNull(r.column))
+            if (r.column < 0 || row.columnIsNull(r.column))
                 continue;
             if (r.pii) {
                 if (!r.needed)
@@ -259,20 +250,20 @@ int runReprocess(const std::vector<std::string>& args, Io& io)
             return Status::ok();
         }
         ++fed;
-        aggregator.add(t, consentOf(row.columnText(consentColumn)), values);
+        aggregator.add(t, consentOf(row.columnText(kConsentColumn)), values);
         return Status::ok();
     };
 
     // Everything committed so far, outside any write transaction: the daemon keeps committing.
     const std::string table = contract.tableName();
     const int64_t readUpTo = take(store::lastEventSeq(db, table), "reading " + table);
-    check(store::forEachEventInOrder(db, table, 0, readUpTo, onEvent), "reading " + table);
+    check(store::forEachEventInOrder(db, table, columns, 0, readUpTo, onEvent), "reading " + table);
     const uint64_t readBefore = read;
 
     // Then, holding the write lock: the batches committed meanwhile, the watermark, the swap.
     auto txn = take(store::Txn::begin(db), "starting the replacing transaction");
     const int64_t lastSeq = take(store::lastEventSeq(db, table), "reading " + table);
-    check(store::forEachEventInOrder(db, table, readUpTo, lastSeq, onEvent), "reading " + table);
+    check(store::forEachEventInOrder(db, table, columns, readUpTo, lastSeq, onEvent), "reading " + table);
     check(flush(), "recomputing " + name);
     if (fed == 0)
         throw Failure(kExitDataErr, "no committed event of " + contract.ref + " falls in the range" +

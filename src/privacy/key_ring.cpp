@@ -249,7 +249,7 @@ StoredKeyRing::~StoredKeyRing() = default;
 
 StoredKeyRing::Entry& StoredKeyRing::entry(std::string_view keyLink)
 {
-    auto found = cache_.find(std::string(keyLink));
+    auto found = cache_.find(keyLink);
     if (found != cache_.end())
         return found->second;
     if (cache_.size() >= kMaxCachedKeys)

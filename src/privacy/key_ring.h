@@ -113,7 +113,12 @@ private:
     WrappedKeySource* source_;
     const KeyWrapper* wrapper_;
     std::unique_ptr<SivCipher> cipher_;
-    std::unordered_map<std::string, Entry> cache_;
+    struct LinkHash {
+        using is_transparent = void;
+        size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+    };
+    // Found by string_view: a lookup per value allocates nothing.
+    std::unordered_map<std::string, Entry, LinkHash, std::equal_to<>> cache_;
     std::optional<std::unordered_multimap<uint32_t, std::string>> linksById_;  // loaded on first use
     bool lastShredded_ = false;
 };

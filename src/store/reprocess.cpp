@@ -1,14 +1,19 @@
 #include "store/reprocess.h"
 
+#include <utility>
+
 #include "core/schema.h"
 #include "store/batch_writer.h"
 
 namespace sluice::store {
 
-Status forEachEventInOrder(Db& db, const std::string& table, int64_t afterSeq, int64_t uptoSeq,
-                           const std::function<Status(const Stmt&)>& fn)
+Status forEachEventInOrder(Db& db, const std::string& table, const std::vector<std::string>& columns,
+                           int64_t afterSeq, int64_t uptoSeq, const std::function<Status(const Stmt&)>& fn)
 {
-    auto stmt = db.prepare("SELECT * FROM " + quoteIdent(table) + " WHERE seq > ? AND seq <= ? ORDER BY seq");
+    std::string list;
+    for (const std::string& c : columns)
+        list += (list.empty() ? "" : ", ") + quoteIdent(c);
+    auto stmt = db.prepare("SELECT " + list + " FROM " + quoteIdent(table) + " WHERE seq > ? AND seq <= ? ORDER BY seq");
     if (!stmt)
         return stmt.status();
     stmt->bind(1, afterSeq).bind(2, uptoSeq);
@@ -43,6 +48,101 @@ Result<std::optional<std::string>> storedAggregationDefinition(Db& db, const std
     std::optional<std::string> out;
     SLUICE_RETURN_IF_ERROR(stmt->forEachRow([&](const Stmt& row) { out = std::string(row.columnText(0)); }));
     return out;
+}
+
+namespace {
+constexpr const char* kKeyLinkTable = "temp.sluice_reprocess_key_links";
+}  // namespace
+
+Result<KeyLinkIndex> KeyLinkIndex::create(Db& db)
+{
+    KeyLinkIndex index;
+    index.db_ = &db;
+    SLUICE_RETURN_IF_ERROR(db.exec(std::string("DROP TABLE IF EXISTS ") + kKeyLinkTable));
+    SLUICE_RETURN_IF_ERROR(db.exec(std::string("CREATE TABLE ") + kKeyLinkTable +
+                                   " (key_link TEXT PRIMARY KEY, id INTEGER NOT NULL) WITHOUT ROWID"));
+    auto find = db.prepare(std::string("SELECT key_id, wrapped FROM keys WHERE id = (SELECT id FROM ") +
+                               kKeyLinkTable + " WHERE key_link = ?)",
+                           true);
+    if (!find)
+        return find.status();
+    index.find_ = std::move(*find);
+    // OR IGNORE in rowid order: a link stored twice resolves to its first row, as keyByLink's scan.
+    auto add = db.prepare(std::string("INSERT OR IGNORE INTO ") + kKeyLinkTable +
+                              " (key_link, id) SELECT key_link, id FROM keys WHERE id > ? ORDER BY id",
+                          true);
+    if (!add)
+        return add.status();
+    index.addAfter_ = std::move(*add);
+    auto last = db.prepare("SELECT max(id) FROM keys", true);
+    if (!last)
+        return last.status();
+    index.maxRowid_ = std::move(*last);
+    SLUICE_RETURN_IF_ERROR(index.indexNewKeys());
+    return index;
+}
+
+KeyLinkIndex::KeyLinkIndex(KeyLinkIndex&& other) noexcept
+    : db_(std::exchange(other.db_, nullptr)),
+      find_(std::move(other.find_)),
+      addAfter_(std::move(other.addAfter_)),
+      maxRowid_(std::move(other.maxRowid_)),
+      lastRowid_(other.lastRowid_),
+      size_(other.size_)
+{
+}
+
+KeyLinkIndex::~KeyLinkIndex()
+{
+    if (!db_)
+        return;
+    find_ = Stmt();
+    addAfter_ = Stmt();
+    maxRowid_ = Stmt();
+    (void)db_->exec(std::string("DROP TABLE IF EXISTS ") + kKeyLinkTable);  // frees its temp pages now
+}
+
+Status KeyLinkIndex::indexNewKeys()
+{
+    auto row = maxRowid_.step();
+    if (!row)
+        return row.status();
+    const int64_t upTo = *row && !maxRowid_.columnIsNull(0) ? maxRowid_.columnInt(0) : 0;
+    maxRowid_.reset();
+    if (upTo <= lastRowid_)
+        return Status::ok();
+    addAfter_.bind(1, lastRowid_);
+    SLUICE_RETURN_IF_ERROR(addAfter_.run().withContext("indexing the keys by link"));
+    size_ += db_->changes();
+    lastRowid_ = upTo;
+    return Status::ok();
+}
+
+Result<std::optional<KeyLinkIndex::Key>> KeyLinkIndex::find(std::string_view keyLink)
+{
+    find_.bindText(1, keyLink);
+    auto row = find_.step();
+    if (!row)
+        return row.status();
+    std::optional<Key> key;
+    if (*row)
+        key = Key{static_cast<uint32_t>(find_.columnInt(0)), std::string(find_.columnBlob(1))};
+    find_.reset();
+    return key;
+}
+
+Result<std::optional<KeyLinkIndex::Key>> KeyLinkIndex::byLink(std::string_view keyLink)
+{
+    auto key = find(keyLink);
+    if (!key || *key)
+        return key;
+    // Stored since the last look? (The link of a shredded key misses every time; that costs it
+    // one read of the largest rowid.)
+    const int64_t before = lastRowid_;
+    SLUICE_RETURN_IF_ERROR(indexNewKeys());
+    if (lastRowid_ == before)
+        return key;
+    return find(keyLink);
 }
 
 ShadowAggregation::ShadowAggregation(Db& db, std::string table, std::string aggregation)

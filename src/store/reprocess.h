@@ -13,6 +13,8 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "core/commit.h"
 #include "core/spec.h"
@@ -22,16 +24,53 @@
 namespace sluice::store {
 
 // Calls `fn` with every event of the events table `table` whose seq lies in (afterSeq, uptoSeq],
-// in seq order (the order the daemon committed them), the statement positioned on the row
-// (`SELECT *`: read the columns by name). An error from `fn` stops the loop and is returned.
-Status forEachEventInOrder(Db& db, const std::string& table, int64_t afterSeq, int64_t uptoSeq,
-                           const std::function<Status(const Stmt&)>& fn);
+// in seq order (the order the daemon committed them), the statement positioned on the row,
+// whose columns are `columns` in that order. An error from `fn` stops the loop and is returned.
+Status forEachEventInOrder(Db& db, const std::string& table, const std::vector<std::string>& columns,
+                           int64_t afterSeq, int64_t uptoSeq, const std::function<Status(const Stmt&)>& fn);
 // The largest seq of `table` (0 when empty).
 Result<int64_t> lastEventSeq(Db& db, const std::string& table);
 // The contract's max_event_time from the watermarks table; nullopt before its first event.
 Result<std::optional<int64_t>> storedMaxEventTime(Db& db, const std::string& contract);
 // The aggregations table's definition of `name`; nullopt when the database has none.
 Result<std::optional<std::string>> storedAggregationDefinition(Db& db, const std::string& name);
+
+// The keys by link, for looking up every key a contract's events name. The keys table has no
+// index on key_link (the daemon's writer would pay for one on every new key), so
+// store::keyByLink() scans the table, once per link; this builds a temp-schema index of
+// (key_link, rowid) in one pass at create() and reads each key by rowid. Keys stored after that
+// are indexed when a lookup misses (a rowid range scan past the last one indexed), so a lookup
+// sees every key of the connection's current snapshot. The connection's thread only.
+class KeyLinkIndex {
+public:
+    struct Key {
+        uint32_t keyId = 0;
+        std::string wrapped;
+    };
+
+    static Result<KeyLinkIndex> create(Db& db);
+    KeyLinkIndex(KeyLinkIndex&& other) noexcept;
+    KeyLinkIndex& operator=(KeyLinkIndex&&) = delete;
+    ~KeyLinkIndex();
+
+    // The key stored under `keyLink`, of any kind (the first one, if a link was stored twice);
+    // nullopt when there is none: never stored, or shredded.
+    Result<std::optional<Key>> byLink(std::string_view keyLink);
+    // Links indexed so far.
+    int64_t size() const { return size_; }
+
+private:
+    KeyLinkIndex() = default;
+    Status indexNewKeys();
+    Result<std::optional<Key>> find(std::string_view keyLink);
+
+    Db* db_ = nullptr;
+    Stmt find_;
+    Stmt addAfter_;
+    Stmt maxRowid_;
+    int64_t lastRowid_ = 0;  // keys up to this rowid are indexed
+    int64_t size_ = 0;
+};
 
 // What a replacement changed.
 struct ReplaceSummary {
