@@ -1,7 +1,8 @@
 # Shell helpers for the integration tests written in sh: a real sluiced in a temp directory.
 # Source it, then:
 #   start_daemon SLUICED DIR [INI lines...]   starts sluiced on a tcp://127.0.0.1:0 ROUTER with
-#                                            the built-in pipeline; sets $pid and $endpoint
+#                                            the built-in pipeline (or the pipeline files of
+#                                            $PIPELINES, when set); sets $pid and $endpoint
 start_daemon() {
   _sluiced="$1"
   _dir="$2"
@@ -13,7 +14,7 @@ start_daemon() {
     printf '[service]\nstate_dir = %s\n' "$_dir/state"
     printf '[ingest]\nrouter = tcp://127.0.0.1:0\n'
     printf '[privacy]\nmaster_key_file = master.key\n'
-    printf '[pipeline]\ncontracts = builtin:\npipelines = builtin:\n'
+    printf '[pipeline]\ncontracts = builtin:\npipelines = %s\n' "${PIPELINES:-builtin:}"
     for line in "$@"; do printf '%s\n' "$line"; done
   } > "$_dir/sluiced.conf"
   : > "$_dir/log"  # exists before the background shell opens it, so the first sed can read it
