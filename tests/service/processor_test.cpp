@@ -16,7 +16,7 @@
 #include "privacy/random.h"
 #include "service/processor.h"
 #include "store/batch_writer.h"
-#include "support/temp_dir.h"
+#include "support/reference_store.h"
 #include "transform/pipeline_runtime.h"
 #include "transform/transformer.h"
 
@@ -24,7 +24,7 @@ namespace sluice::service {
 namespace {
 
 using namespace std::chrono_literals;
-using sluice::testing::TempDir;
+using sluice::testing::ReferenceStore;
 
 constexpr int64_t kNow = 1'764'000'000'000;
 
@@ -79,30 +79,12 @@ Batch part(uint64_t id, bool first, bool final, std::vector<Request> requests)
 }
 
 // A database with the reference pipeline's tables, a Processor over it, and the queues around it.
-struct Rig {
-    Rig() : clock(kNow), in(1), out(1)
+struct Rig : ReferenceStore {
+    Rig() : ReferenceStore(kNow), clock(kNow), in(1), out(1)
     {
-        auto cfg = config::loadForTools("", dir.str());
-        REQUIRE(cfg.isOk());
-        auto master = privacy::randomBytes(32);
-        REQUIRE(master.isOk());
-        auto w = privacy::KeyWrapper::create(std::move(*master));
-        REQUIRE(w.isOk());
-        wrapper.emplace(std::move(*w));
-        store::BatchWriter::Options wo;
-        wo.path = dir.file("sluice.db");
-        wo.sketches = transform::sketchFunctions();
-        auto bw = store::BatchWriter::open(wo);
-        REQUIRE(bw.isOk());
-        writer = std::move(*bw);
-        auto rt = transform::PipelineRuntime::build(cfg->pipelineSpec, *wrapper);
-        REQUIRE(rt.isOk());
-        runtime = *rt;
-        REQUIRE(writer->applySchema(*cfg->pipelineSpec, runtime->schema->tables, kNow).isOk());
-
         Processor::Options po;
         po.workers = 2;
-        po.databasePath = wo.path;
+        po.databasePath = path;
         processor = std::make_unique<Processor>(po, clock, *wrapper, in, out, stats);
         processor->setFatal([this](const Status& s) { fatal = s; });
         REQUIRE(processor->start(runtime, {}).isOk());
@@ -145,18 +127,7 @@ struct Rig {
         }
     }
 
-    int64_t count(const std::string& sql)
-    {
-        auto n = writer->db().queryInt(sql);
-        REQUIRE(n.isOk());
-        return n->value_or(-1);
-    }
-
-    TempDir dir;
     ManualClock clock;
-    std::optional<privacy::KeyWrapper> wrapper;
-    std::unique_ptr<store::BatchWriter> writer;
-    std::shared_ptr<const transform::PipelineRuntime> runtime;
     BoundedQueue<Batch> in;
     BoundedQueue<WriteBatch> out;
     ProcessorStats stats;

@@ -21,7 +21,7 @@
 #include "store/batch_writer.h"
 #include "store/db.h"
 #include "store/key_table.h"
-#include "support/temp_dir.h"
+#include "support/reference_store.h"
 #include "transform/pipeline_runtime.h"
 #include "transform/transformer.h"
 #include "transform/worker_pool.h"
@@ -29,6 +29,8 @@
 namespace sluice::transform {
 namespace {
 
+using sluice::testing::randomMasterKey;
+using sluice::testing::ReferenceStore;
 using sluice::testing::TempDir;
 
 constexpr int64_t kNow = 1'764'000'000'000;  // 2025-11-24T16:00:00Z
@@ -57,13 +59,6 @@ Request request(const std::string& body, uint64_t seq, bool acknowledged = true)
     return r;
 }
 
-std::shared_ptr<privacy::SecretBytes> randomMaster()
-{
-    auto bytes = privacy::randomBytes(32);
-    REQUIRE(bytes.isOk());
-    return std::make_shared<privacy::SecretBytes>(std::move(*bytes));
-}
-
 Batch batchOf(uint64_t id, std::vector<Request> requests);
 
 Batch batchOf(uint64_t id, Request one)
@@ -88,29 +83,11 @@ Batch batchOf(uint64_t id, std::vector<Request> requests)
 
 // A key store (a sluice database with the reference pipeline's tables), a master key and a
 // Transformer over them.
-struct Fixture {
+struct Fixture : ReferenceStore {
     explicit Fixture(Executor& executor, const KeyPolicy& policy, std::shared_ptr<privacy::SecretBytes> master = nullptr,
                      const std::string& database = "", TransformOptions options = {})
-        : clock(kNow)
+        : ReferenceStore(kNow, std::move(master), database), clock(kNow)
     {
-        auto cfg = config::loadForTools("", dir.str());
-        REQUIRE(cfg.isOk());
-        spec = cfg->pipelineSpec;
-        masterKey = master ? master : randomMaster();
-        auto w = privacy::KeyWrapper::create(masterKey->clone());
-        REQUIRE(w.isOk());
-        wrapper.emplace(std::move(*w));
-        path = database.empty() ? dir.file("sluice.db") : database;
-        store::BatchWriter::Options wo;
-        wo.path = path;
-        wo.sketches = sketchFunctions();
-        auto bw = store::BatchWriter::open(wo);
-        REQUIRE(bw.isOk());
-        writer = std::move(*bw);
-        auto rt = PipelineRuntime::build(spec, *wrapper);
-        REQUIRE(rt.isOk());
-        runtime = *rt;
-        REQUIRE(writer->applySchema(*spec, runtime->schema->tables, kNow).isOk());
         Transformer::Parts parts{executor, *wrapper, policy, databaseKeySources(path), clock};
         auto t = Transformer::create(options, std::move(parts), runtime, {});
         REQUIRE(t.isOk());
@@ -159,21 +136,7 @@ struct Fixture {
         return rows;
     }
 
-    int64_t count(const std::string& sql)
-    {
-        auto n = writer->db().queryInt(sql);
-        REQUIRE(n.isOk());
-        return n->value_or(-1);
-    }
-
-    TempDir dir;
     ManualClock clock;
-    PipelinePtr spec;
-    std::shared_ptr<privacy::SecretBytes> masterKey;
-    std::optional<privacy::KeyWrapper> wrapper;
-    std::string path;
-    std::unique_ptr<store::BatchWriter> writer;
-    std::shared_ptr<const PipelineRuntime> runtime;
     std::unique_ptr<Transformer> transformer;
 };
 
@@ -302,7 +265,7 @@ TEST_CASE("daily keys: one per value and UTC day, and the same key store encrypt
     const std::string day2 = event("s-1", "c-1", "a@x.y", "[0]", 1'763'942'400'000);      // 2025-11-24T00:00:00Z
     InlineExecutor inline_;
     DailyKeys policy;
-    auto master = randomMaster();
+    auto master = randomMasterKey();
     std::vector<std::array<std::string, 3>> first;
     std::string database;
     TempDir shared;
@@ -391,7 +354,7 @@ TEST_CASE("reportKeyFirstUses: a run lists every stored key it uses, once; off b
 {
     InlineExecutor inline_;
     DailyKeys policy;
-    auto master = randomMaster();
+    auto master = randomMasterKey();
     TempDir shared;
     const std::string database = shared.file("keys.db");
     const std::string day1 = event("s-1", "c-1", "a@x.y", "[0]", kNow - 1000);
