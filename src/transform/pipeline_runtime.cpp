@@ -135,7 +135,9 @@ store::SketchFunctions sketchFunctions()
 
 std::string aggregationSignature(const AggregationSpec& a)
 {
-    std::string s = a.contract + "|" + std::to_string(a.windowMs) + "|" + std::to_string(a.allowedLatenessMs) + "|";
+    std::string s = a.contract + "|" + std::to_string(static_cast<int>(a.window)) + "|" + std::to_string(a.windowMs) +
+                    "|" + std::to_string(a.slideMs) + "|" + std::to_string(a.gapMs) + "|" +
+                    std::to_string(a.allowedLatenessMs) + "|";
     for (const std::string& g : a.groupBy)
         s += g + ",";
     s += "|";

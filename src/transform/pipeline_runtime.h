@@ -41,8 +41,8 @@ struct PipelineRuntime {
 // estimates (distinct), subject set unions and counts (k-anonymity).
 store::SketchFunctions sketchFunctions();
 
-// A canonical text of what makes an aggregation's state: two specs with the same signature can
-// keep one Aggregator across a reload.
+// A canonical text of what makes an aggregation's state (its window shape, group_by, metrics,
+// consent, lateness): two specs with the same signature can keep one Aggregator across a reload.
 std::string aggregationSignature(const AggregationSpec& spec);
 
 }  // namespace sluice::transform
