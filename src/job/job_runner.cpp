@@ -880,17 +880,9 @@ Result<CheckSummary> checkJob(const JobSpec& job, uint64_t rows)
         if (fs::exists(p, ec))
             summary.existingOutputs.push_back(p);
     }
-    auto set = contract::ContractSet::build(job.pipeline);
-    if (!set)
-        return set.status();
-    contract::Limits limits;
-    limits.maxEventBytes = job.input.maxRowBytes;
-    contract::Validator validator(*set, limits);
-    ConsentMapper consent(job.consent);
-    auto timeParser = TimestampParser::create(job.timestamp);
-    if (!timeParser)
-        return timeParser.status();
-    RowParser parser(job, consent, *timeParser, limits.maxFutureMs);
+    auto parser = RowChecker::create(job);
+    if (!parser)
+        return parser.status();
     const int64_t now = SystemClock::instance().wallMs();
     for (size_t f = 0; f < inputs->size(); ++f) {
         const InputInfo& info = (*inputs)[f];
@@ -916,7 +908,7 @@ Result<CheckSummary> checkJob(const JobSpec& job, uint64_t rows)
             contract::ParsedEvent ev;
             RowReject reject;
             ++checked.rows;
-            if (parser.parse(validator, chunk, r, *info.layout, arena, now, ev, reject))
+            if ((*parser)->parse(chunk, r, *info.layout, arena, now, ev, reject))
                 continue;
             ++checked.rejected;
             if (checked.examples.size() < 5)

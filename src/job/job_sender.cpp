@@ -171,17 +171,9 @@ Result<SendSummary> sendJob(const JobSpec& job, const SendOptions& options)
         return Status::error(StatusCode::kUnavailable, std::string("ZeroMQ: ") + e.what());
     }
 
-    auto set = contract::ContractSet::build(job.pipeline);
-    if (!set)
-        return set.status();
-    contract::Limits limits;
-    limits.maxEventBytes = job.input.maxRowBytes;
-    contract::Validator validator(*set, limits);
-    ConsentMapper consent(job.consent);
-    auto timeParser = TimestampParser::create(job.timestamp);
-    if (!timeParser)
-        return timeParser.status();
-    RowParser parser(job, consent, *timeParser, limits.maxFutureMs);
+    auto parser = RowChecker::create(job);
+    if (!parser)
+        return parser.status();
     const ContractSpec& contract = job.contract();
 
     SendSummary& totals = state.totals;
@@ -248,7 +240,7 @@ Result<SendSummary> sendJob(const JobSpec& job, const SendOptions& options)
                 contract::ParsedEvent ev;
                 RowReject reject;
                 ++totals.rows;
-                if (!parser.parse(validator, chunk, r, *info.layout, arena, now, ev, reject)) {
+                if (!(*parser)->parse(chunk, r, *info.layout, arena, now, ev, reject)) {
                     rejectLine(info, chunk.rows[r], reject.column, reject.code, reject.message);
                     continue;
                 }

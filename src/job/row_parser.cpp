@@ -192,4 +192,23 @@ bool RowParser::parse(contract::Validator& validator, const Chunk& chunk, uint32
     return true;
 }
 
+RowChecker::RowChecker(const JobSpec& job, std::shared_ptr<const contract::ContractSet> contracts,
+                       contract::Limits limits, TimestampParser time)
+    : validator_(std::move(contracts), limits), consent_(job.consent), parser_(job, consent_, std::move(time), limits.maxFutureMs)
+{
+}
+
+Result<std::unique_ptr<RowChecker>> RowChecker::create(const JobSpec& job)
+{
+    auto set = contract::ContractSet::build(job.pipeline);
+    if (!set)
+        return set.status();
+    contract::Limits limits;
+    limits.maxEventBytes = job.input.maxRowBytes;
+    auto time = TimestampParser::create(job.timestamp);
+    if (!time)
+        return time.status();
+    return std::unique_ptr<RowChecker>(new RowChecker(job, std::move(*set), limits, std::move(*time)));
+}
+
 }  // namespace sluice::job

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -55,6 +56,29 @@ private:
     contract::RecordExtras extras_;
     std::vector<std::string_view> cells_;
     std::string why_;
+};
+
+// A RowParser with what it needs on one thread of its own: the contract's Validator (limits from
+// the job's input) and the consent mapping. `sluicectl job check` and `job run --send` read rows
+// this way, outside the transform's lanes. Not movable: the parser refers to the mapping.
+class RowChecker {
+public:
+    static Result<std::unique_ptr<RowChecker>> create(const JobSpec& job);
+
+    // RowParser::parse with this checker's validator.
+    bool parse(const Chunk& chunk, uint32_t index, const InputLayout& layout, Arena& arena, int64_t nowMs,
+               contract::ParsedEvent& out, RowReject& reject)
+    {
+        return parser_.parse(validator_, chunk, index, layout, arena, nowMs, out, reject);
+    }
+
+private:
+    RowChecker(const JobSpec& job, std::shared_ptr<const contract::ContractSet> contracts, contract::Limits limits,
+               TimestampParser time);
+
+    contract::Validator validator_;
+    ConsentMapper consent_;
+    RowParser parser_;  // after consent_, which it refers to
 };
 
 }  // namespace sluice::job
