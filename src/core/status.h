@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cassert>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <utility>
@@ -57,6 +58,13 @@ private:
     StatusCode code_ = StatusCode::kOk;
     std::string message_;
 };
+
+// A failed system call's errno `err` (saved right after the call) as an I/O error:
+// "<what>: <strerror(err)>".
+inline Status errnoStatus(const std::string& what, int err)
+{
+    return Status::ioError(what + ": " + std::strerror(err));
+}
 
 template <typename T>
 class [[nodiscard]] Result {

@@ -14,11 +14,6 @@ namespace {
 
 constexpr size_t kReadBlock = 256 * 1024;
 
-Status errnoStatus(const std::string& what, int err)
-{
-    return Status::ioError(what + ": " + std::strerror(err));
-}
-
 // An open file descriptor, closed once.
 class Fd {
 public:

@@ -63,8 +63,6 @@ double cpuSeconds(clockid_t clock)
     return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
 }
 
-Status errnoStatus(const std::string& what, int err) { return Status::ioError(what + ": " + std::strerror(err)); }
-
 // What a checkpoint remembers: where reading continues, and the counts so far.
 struct Totals {
     uint64_t chunks = 0;

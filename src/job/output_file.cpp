@@ -13,8 +13,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-Status errnoStatus(const std::string& what, int err) { return Status::ioError(what + ": " + std::strerror(err)); }
-
 }  // namespace
 
 std::string partialPath(const std::string& finalPath)
