@@ -9,6 +9,7 @@
 #include "cli/common.h"
 #include "cli/db_keys.h"
 #include "config/config.h"
+#include "config/pipeline_parts.h"
 #include "core/encoding.h"
 #include "core/row_json.h"
 #include "core/time_format.h"
@@ -188,7 +189,7 @@ ContractInfo findContract(store::Db& db, const po::variables_map& vm)
         throw Failure(kExitDataErr, byRef ? "the database has no contract '" + key + "'"
                                           : "the database has no contract table or view '" + key + "'");
     }
-    auto spec = config::parseContractText(stored->definition, "the database's contract " + stored->ref);
+    auto spec = config::parseContract(stored->definition, "the database's contract " + stored->ref);
     if (!spec)
         throw Failure(kExitDataErr, spec.status().message());
     return ContractInfo{stored->tableName, std::move(*spec)};

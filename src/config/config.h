@@ -112,8 +112,4 @@ Result<Config> loadForTools(const std::string& configFile, const std::string& st
 // Reads and checks the contract and pipeline files only (what SIGHUP re-reads).
 Result<PipelinePtr> loadPipeline(const PipelineConfig& config);
 
-// Parses one contract, as a contract file holds it (and the database's contracts table keeps
-// it); `origin` names it in messages.
-Result<ContractSpec> parseContractText(const std::string& text, const std::string& origin);
-
 }  // namespace sluice::config

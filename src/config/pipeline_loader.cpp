@@ -601,9 +601,4 @@ Result<PipelinePtr> loadPipeline(const PipelineConfig& config)
     return PipelinePtr(std::move(spec));
 }
 
-Result<ContractSpec> parseContractText(const std::string& text, const std::string& origin)
-{
-    return parseContract(text, origin);
-}
-
 }  // namespace sluice::config

@@ -13,7 +13,8 @@
 
 namespace sluice::config {
 
-// One contract file's text.
+// One contract, as a contract file holds it (and the database's contracts table keeps it);
+// `file` names it in messages.
 Result<ContractSpec> parseContract(const std::string& text, const std::string& file);
 // One entry of a pipeline's "outputs" / "aggregations" for `contract` (a ref); `where` names it
 // in messages ("outputs[0]"), relative seed files resolve against `baseDir`.
