@@ -37,6 +37,7 @@
 
 #include <boost/program_options.hpp>
 
+#include "cli/bench_child.h"
 #include "cli/metrics_client.h"
 #include "config/builtin.h"
 #include "core/time_format.h"
@@ -619,10 +620,7 @@ double medianOf(const std::vector<Measurement>& runs, const std::function<double
     std::vector<double> v;
     for (const Measurement& m : runs)
         v.push_back(f(m));
-    std::sort(v.begin(), v.end());
-    if (v.empty())
-        return 0;
-    return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
+    return median(std::move(v));
 }
 
 // Medians per window shape and their ratios to tumbling (runs of one invocation, interleaved).

@@ -5,8 +5,6 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "cli/cli.h"
 
 namespace sluice::cli {
@@ -18,9 +16,6 @@ int runBenchLatencyTable(const std::vector<std::string>& args, Io& io);
 // `sluicectl bench --compare-pipeline`: the daemon against a single-thread in-process pipeline
 // of the same work (bench_compare.cpp).
 int runBenchComparePipeline(const std::vector<std::string>& args, Io& io);
-// Runs `sluicectl bench ARGS` in a child process and parses the JSON line it prints (`--json`
-// among ARGS); null on failure (the child's stderr says why). bench_latency.cpp.
-nlohmann::json benchChild(const std::vector<std::string>& args);
 // `sluicectl bench --job`: the batch-job benchmark (bench_job.cpp).
 int runBenchJob(const std::vector<std::string>& args);
 // `sluicectl bench --reprocess`: sluicectl reprocess of a stored history (bench_reprocess.cpp).

@@ -48,6 +48,20 @@ int runChild(const std::vector<std::string>& argv, std::string& out, rusage& usa
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
 }
 
+nlohmann::json benchChild(const std::vector<std::string>& args)
+{
+    const std::string self = selfExe();
+    if (self.empty())
+        return {};
+    std::vector<std::string> argv{self, "bench"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    std::string out;
+    rusage usage{};
+    if (runChild(argv, out, usage) != 0)
+        return {};
+    return nlohmann::json::parse(out, nullptr, false);
+}
+
 double cpuSeconds(const rusage& usage)
 {
     return static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +

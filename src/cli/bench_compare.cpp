@@ -23,6 +23,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/bench.h"
+#include "cli/bench_child.h"
 #include "cli/common.h"
 #include "config/config.h"
 #include "core/clock.h"
@@ -167,12 +168,6 @@ BaselineRun singleThreadPipeline(uint64_t events)
     return run;
 }
 
-double middle(std::vector<double> v)
-{
-    std::sort(v.begin(), v.end());
-    return v.empty() ? 0 : v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
-}
-
 }  // namespace
 
 int runBenchComparePipeline(const std::vector<std::string>& args, Io& io)
@@ -227,23 +222,23 @@ int runBenchComparePipeline(const std::vector<std::string>& args, Io& io)
     }
     if (json) {
         nlohmann::json out{{"rounds", rounds},
-                           {"daemon_acknowledged_per_s", middle(daemonRates)},
-                           {"daemon_cpu_s_per_million", middle(daemonCpu)},
-                           {"single_thread_per_s", middle(baselineRates)},
-                           {"single_thread_cpu_us_per_event", middle(baselineCpu)},
-                           {"ratio", middle(ratios)},
+                           {"daemon_acknowledged_per_s", median(daemonRates)},
+                           {"daemon_cpu_s_per_million", median(daemonCpu)},
+                           {"single_thread_per_s", median(baselineRates)},
+                           {"single_thread_cpu_us_per_event", median(baselineCpu)},
+                           {"ratio", median(ratios)},
                            {"ratios", ratios}};
         io.out << out.dump() << "\n";
         return kExitOk;
     }
     io.out << "sluice bench: the daemon against a single-thread in-process pipeline of the same work\n"
            << std::fixed << std::setprecision(0)
-           << "  daemon (ZeroMQ, acknowledged, closed loop)   " << std::setw(9) << middle(daemonRates)
-           << " events/s   " << std::setprecision(2) << middle(daemonCpu) << " CPU s per million events\n"
+           << "  daemon (ZeroMQ, acknowledged, closed loop)   " << std::setw(9) << median(daemonRates)
+           << " events/s   " << std::setprecision(2) << median(daemonCpu) << " CPU s per million events\n"
            << std::setprecision(0) << "  single-thread pipeline (in process)          " << std::setw(9)
-           << middle(baselineRates) << " events/s   " << std::setprecision(2) << middle(baselineCpu)
+           << median(baselineRates) << " events/s   " << std::setprecision(2) << median(baselineCpu)
            << " CPU s per million events\n"
-           << "  ratio                                        " << std::setw(9) << middle(ratios)
+           << "  ratio                                        " << std::setw(9) << median(ratios)
            << "   (median of " << rounds << " rounds; per round:";
     for (double r : ratios)
         io.out << " " << r;

@@ -4,12 +4,8 @@
 // runs open loop at C/4 and C/2 and prints p50/p99. Each measurement is a run of `sluicectl bench
 // --json` in a child process with a daemon of its own, so that one measurement's queues, caches
 // and WAL never carry into the next; C comes from the same session as the rates derived from it.
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <iomanip>
-#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -17,13 +13,13 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/bench.h"
+#include "cli/bench_child.h"
 #include "cli/common.h"
 
 namespace sluice::cli {
 
 namespace {
 
-namespace fs = std::filesystem;
 namespace po = boost::program_options;
 
 struct TableOptions {
@@ -34,56 +30,6 @@ struct TableOptions {
     std::string sluiced;
     bool json = false;
 };
-
-}  // namespace
-
-nlohmann::json benchChild(const std::vector<std::string>& args)
-{
-    std::error_code ec;
-    const std::string self = fs::read_symlink("/proc/self/exe", ec).string();
-    int fds[2];
-    if (self.empty() || ::pipe(fds) != 0)
-        return {};
-    const pid_t pid = ::fork();
-    if (pid < 0) {
-        ::close(fds[0]);
-        ::close(fds[1]);
-        return {};
-    }
-    if (pid == 0) {
-        ::dup2(fds[1], STDOUT_FILENO);
-        ::close(fds[0]);
-        ::close(fds[1]);
-        std::vector<char*> argv{const_cast<char*>(self.c_str()), const_cast<char*>("bench")};
-        for (const std::string& a : args)
-            argv.push_back(const_cast<char*>(a.c_str()));
-        argv.push_back(nullptr);
-        ::execv(argv[0], argv.data());
-        std::_Exit(127);
-    }
-    ::close(fds[1]);
-    std::string out;
-    char buf[4096];
-    ssize_t n;
-    while ((n = ::read(fds[0], buf, sizeof buf)) > 0)
-        out.append(buf, static_cast<size_t>(n));
-    ::close(fds[0]);
-    int status = 0;
-    ::waitpid(pid, &status, 0);
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-        return {};
-    return nlohmann::json::parse(out, nullptr, false);
-}
-
-namespace {
-
-double median(std::vector<double> v)
-{
-    if (v.empty())
-        return 0;
-    std::sort(v.begin(), v.end());
-    return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
-}
 
 const Command kLatencyTable = {
     "bench --latency-table",
