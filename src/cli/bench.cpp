@@ -22,6 +22,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -36,8 +37,10 @@
 #include <thread>
 
 #include <boost/program_options.hpp>
+#include <nlohmann/json.hpp>
 
 #include "cli/bench_child.h"
+#include "cli/common.h"
 #include "cli/metrics_client.h"
 #include "config/builtin.h"
 #include "core/time_format.h"
@@ -76,7 +79,20 @@ struct BenchOptions {
     int compareWindows = 0;      // > 0: this many rounds of tumbling, sliding and session runs
     bool keep = false;
     bool json = false;
+    Io* io = nullptr;            // the command's streams: results to out, progress to err
 };
+
+using Json = nlohmann::ordered_json;
+
+// A figure as the text output shows it: `digits` decimals (0: an integer in the JSON).
+Json rounded(double value, int digits)
+{
+    if (digits == 0)
+        return static_cast<int64_t>(std::llround(value));
+    const double scale = std::pow(10.0, digits);
+    return std::round(value * scale) / scale;
+}
+
 
 int64_t nowNs()
 {
@@ -227,7 +243,7 @@ public:
                 return true;
             int status;
             if (::waitpid(pid, &status, WNOHANG) == pid) {
-                std::cerr << "sluicectl bench: sluiced exited:\n" << text;
+                o.io->err << "sluicectl bench: sluiced exited:\n" << text;
                 pid = -1;
                 return false;
             }
@@ -454,7 +470,7 @@ Measurement measure(const BenchOptions& o, const std::string& endpoint, const st
     for (int p = 0; p < o.producers; ++p)
         producers.emplace_back([&, p] { produce(p, o, endpoint, messages[static_cast<size_t>(p)], shared); });
 
-    std::cerr << "bench: warming up for " << o.warmupS << " s against " << endpoint << "\n";
+    o.io->err << "bench: warming up for " << o.warmupS << " s against " << endpoint << "\n";
     std::this_thread::sleep_for(std::chrono::milliseconds(static_cast<int64_t>(o.warmupS * 1000)));
     Measurement m;
     auto m0 = scrape(metrics);
@@ -530,7 +546,7 @@ std::optional<Measurement> measureOwn(const BenchOptions& o, const std::vector<s
         auto cluster = exports::KafkaMockCluster::start(
             {{"sluice.acme_checkout_1_0_0", 4}, {"sluice.analytics", 4}, {"sluice.revenue_by_country", 4}});
         if (!cluster) {
-            std::cerr << "sluicectl bench: " << cluster.status().message() << "\n";
+            o.io->err << "sluicectl bench: " << cluster.status().message() << "\n";
             return std::nullopt;
         }
         kafka = std::move(*cluster);
@@ -552,67 +568,76 @@ std::optional<Measurement> measureOwn(const BenchOptions& o, const std::vector<s
 
 void printMeasurement(const BenchOptions& o, const Measurement& m)
 {
+    std::ostream& out = o.io->out;
     const double committed = m.committed();
     const double cpuPerMillion = committed > 0 ? m.cpuSeconds / committed * 1e6 : 0;
     if (o.json) {
-        std::printf("{\"aggregation\":\"%s\",\"mode\":\"%s\",\"producers\":%d,\"events_per_message\":%u,\"offered_rate\":%.0f,"
-                    "\"seconds\":%.2f,\"committed_per_s\":%.0f,\"acknowledged_per_s\":%.0f,\"ack_p50_ms\":%.2f,"
-                    "\"ack_p99_ms\":%.2f,\"ack_max_ms\":%.2f,\"cpu_s_per_million\":%.3f,\"peak_rss_mib\":%.1f,"
-                    "\"batches\":%.0f,\"mean_batch\":%.0f",
-                    o.aggregation.c_str(), o.mode.c_str(), o.producers, o.eventsPerMessage, o.rate, m.seconds, m.committedPerS, m.ackedPerS,
-                    m.p50Ms, m.p99Ms, m.maxMs, cpuPerMillion, m.peakRssMiB, m.batches,
-                    m.batches > 0 ? committed / m.batches : 0);
-        for (const auto& [s, us] : m.stageUsPerEvent)
-            std::printf(",\"%s_us_per_event\":%.3f", s.c_str(), us);
-        std::printf(",\"thread_cpu_us_per_event\":{");
-        const char* sep = "";
-        for (const auto& [name, us] : m.threadCpuUsPerEvent) {
-            std::printf("%s\"%s\":%.3f", sep, name.c_str(), us);
-            sep = ",";
+        Json j;
+        j["aggregation"] = o.aggregation;
+        j["mode"] = o.mode;
+        j["producers"] = o.producers;
+        j["events_per_message"] = o.eventsPerMessage;
+        j["offered_rate"] = rounded(o.rate, 0);
+        j["seconds"] = rounded(m.seconds, 2);
+        j["committed_per_s"] = rounded(m.committedPerS, 0);
+        j["acknowledged_per_s"] = rounded(m.ackedPerS, 0);
+        j["ack_p50_ms"] = rounded(m.p50Ms, 2);
+        j["ack_p99_ms"] = rounded(m.p99Ms, 2);
+        j["ack_max_ms"] = rounded(m.maxMs, 2);
+        j["cpu_s_per_million"] = rounded(cpuPerMillion, 3);
+        j["peak_rss_mib"] = rounded(m.peakRssMiB, 1);
+        j["batches"] = rounded(m.batches, 0);
+        j["mean_batch"] = rounded(m.batches > 0 ? committed / m.batches : 0, 0);
+        for (const auto& [stage, us] : m.stageUsPerEvent)
+            j[stage + "_us_per_event"] = rounded(us, 3);
+        j["thread_cpu_us_per_event"] = Json::object();
+        for (const auto& [name, us] : m.threadCpuUsPerEvent)
+            j["thread_cpu_us_per_event"][name] = rounded(us, 3);
+        if (!m.lagSamples.empty()) {
+            j["exported_records_per_s"] = rounded(m.exportedPerS, 0);
+            j["export_lag_median_s"] = rounded(m.lagMedian(), 2);
+            j["export_lag_max_s"] = rounded(m.lagMax(), 2);
         }
-        std::printf("}");
-        if (!m.lagSamples.empty())
-            std::printf(",\"exported_records_per_s\":%.0f,\"export_lag_median_s\":%.2f,\"export_lag_max_s\":%.2f",
-                        m.exportedPerS, m.lagMedian(), m.lagMax());
-        std::printf(",\"errors\":%llu}\n", static_cast<unsigned long long>(m.errors));
+        j["errors"] = m.errors;
+        out << j.dump() << "\n";
         return;
     }
-    std::printf("sluice bench: reference workload, %s windows, %s mode, %d producers, %u events/message, %s\n",
-                o.aggregation.c_str(), o.mode == "ack" ? "acknowledged" : "fire-and-forget", o.producers, o.eventsPerMessage,
-                o.rate > 0 ? ("open loop at " + std::to_string(static_cast<long>(o.rate)) + " events/s").c_str()
-                           : "closed loop");
-    std::printf("  measured        %.1f s (after %.1f s warm-up)\n", m.seconds, o.warmupS);
-    std::printf("  committed       %.0f events/s\n", m.committedPerS);
+    print(out, "sluice bench: reference workload, %s windows, %s mode, %d producers, %u events/message, %s\n",
+          o.aggregation.c_str(), o.mode == "ack" ? "acknowledged" : "fire-and-forget", o.producers, o.eventsPerMessage,
+          o.rate > 0 ? ("open loop at " + std::to_string(static_cast<long>(o.rate)) + " events/s").c_str()
+                     : "closed loop");
+    print(out, "  measured        %.1f s (after %.1f s warm-up)\n", m.seconds, o.warmupS);
+    print(out, "  committed       %.0f events/s\n", m.committedPerS);
     if (o.mode == "ack") {
-        std::printf("  acknowledged    %.0f events/s\n", m.ackedPerS);
-        std::printf("  ack latency     p50 %.1f ms, p99 %.1f ms, max %.1f ms (%zu requests)\n", m.p50Ms, m.p99Ms,
-                    m.maxMs, m.requests);
+        print(out, "  acknowledged    %.0f events/s\n", m.ackedPerS);
+        print(out, "  ack latency     p50 %.1f ms, p99 %.1f ms, max %.1f ms (%zu requests)\n", m.p50Ms, m.p99Ms,
+              m.maxMs, m.requests);
     }
     if (m.cpuSeconds > 0) {
-        std::printf("  daemon CPU      %.2f s per million events (%.2f cores)\n", cpuPerMillion,
-                    m.cpuSeconds / m.seconds);
-        std::printf("  daemon memory   peak RSS %.1f MiB, now %.1f MiB\n", m.peakRssMiB, m.rssMiB);
+        print(out, "  daemon CPU      %.2f s per million events (%.2f cores)\n", cpuPerMillion,
+              m.cpuSeconds / m.seconds);
+        print(out, "  daemon memory   peak RSS %.1f MiB, now %.1f MiB\n", m.peakRssMiB, m.rssMiB);
     }
-    std::printf("  batches         %.0f, mean %.0f events\n", m.batches, m.batches > 0 ? committed / m.batches : 0);
+    print(out, "  batches         %.0f, mean %.0f events\n", m.batches, m.batches > 0 ? committed / m.batches : 0);
     const auto& st = m.stageUsPerEvent;
-    std::printf("  stage wall time per event (µs): receive %.2f, parse %.2f, transform %.2f, aggregate %.2f, "
-                "write %.2f, commit %.2f\n",
-                st.at("receive"), st.at("parse"), st.at("transform"), st.at("aggregate"), st.at("write"),
-                st.at("commit"));
+    print(out,
+          "  stage wall time per event (µs): receive %.2f, parse %.2f, transform %.2f, aggregate %.2f, "
+          "write %.2f, commit %.2f\n",
+          st.at("receive"), st.at("parse"), st.at("transform"), st.at("aggregate"), st.at("write"), st.at("commit"));
     if (!m.threadCpuUsPerEvent.empty()) {
-        std::printf("  thread CPU per event (µs):");
+        out << "  thread CPU per event (µs):";
         const char* sep = " ";
         for (const auto& [name, us] : m.threadCpuUsPerEvent) {
-            std::printf("%s%s %.2f", sep, name.c_str(), us);
+            print(out, "%s%s %.2f", sep, name.c_str(), us);
             sep = ", ";
         }
-        std::printf("\n");
+        out << "\n";
     }
     if (!m.lagSamples.empty())
-        std::printf("  exporters       %.0f records/s handed to the sinks, lag median %.2f s, max %.2f s\n",
-                    m.exportedPerS, m.lagMedian(), m.lagMax());
+        print(out, "  exporters       %.0f records/s handed to the sinks, lag median %.2f s, max %.2f s\n",
+              m.exportedPerS, m.lagMedian(), m.lagMax());
     if (m.errors)
-        std::printf("  errors          %llu\n", static_cast<unsigned long long>(m.errors));
+        print(out, "  errors          %llu\n", static_cast<unsigned long long>(m.errors));
 }
 
 double medianOf(const std::vector<Measurement>& runs, const std::function<double(const Measurement&)>& f)
@@ -635,24 +660,26 @@ void printWindowComparison(const BenchOptions& o, const std::vector<std::string>
         return it == m.stageUsPerEvent.end() ? 0.0 : it->second;
     };
     const double base = medianOf(runs[0], committed);
+    std::ostream& out = o.io->out;
     if (o.json) {
-        std::printf("{\"runs\":%zu", runs[0].size());
+        Json j;
+        j["runs"] = runs[0].size();
         for (size_t i = 0; i < shapes.size(); ++i)
-            std::printf(",\"%s\":{\"committed_per_s\":%.0f,\"ratio\":%.3f,\"cpu_s_per_million\":%.3f,"
-                        "\"peak_rss_mib\":%.1f,\"aggregate_us_per_event\":%.3f}",
-                        shapes[i].c_str(), medianOf(runs[i], committed),
-                        base > 0 ? medianOf(runs[i], committed) / base : 0, medianOf(runs[i], cpu),
-                        medianOf(runs[i], rss), medianOf(runs[i], aggregate));
-        std::printf("}\n");
+            j[shapes[i]] = {{"committed_per_s", rounded(medianOf(runs[i], committed), 0)},
+                            {"ratio", rounded(base > 0 ? medianOf(runs[i], committed) / base : 0, 3)},
+                            {"cpu_s_per_million", rounded(medianOf(runs[i], cpu), 3)},
+                            {"peak_rss_mib", rounded(medianOf(runs[i], rss), 1)},
+                            {"aggregate_us_per_event", rounded(medianOf(runs[i], aggregate), 3)}};
+        out << j.dump() << "\n";
         return;
     }
-    std::printf("sluice bench: %zu runs of each window shape, interleaved; medians\n", runs[0].size());
-    std::printf("  %-10s %16s %8s %16s %14s %16s\n", "window", "committed ev/s", "ratio", "CPU s/M events",
-                "peak RSS MiB", "aggregate us/ev");
+    print(out, "sluice bench: %zu runs of each window shape, interleaved; medians\n", runs[0].size());
+    print(out, "  %-10s %16s %8s %16s %14s %16s\n", "window", "committed ev/s", "ratio", "CPU s/M events",
+          "peak RSS MiB", "aggregate us/ev");
     for (size_t i = 0; i < shapes.size(); ++i)
-        std::printf("  %-10s %16.0f %8.2f %16.2f %14.1f %16.2f\n", shapes[i].c_str(), medianOf(runs[i], committed),
-                    base > 0 ? medianOf(runs[i], committed) / base : 0, medianOf(runs[i], cpu),
-                    medianOf(runs[i], rss), medianOf(runs[i], aggregate));
+        print(out, "  %-10s %16.0f %8.2f %16.2f %14.1f %16.2f\n", shapes[i].c_str(), medianOf(runs[i], committed),
+              base > 0 ? medianOf(runs[i], committed) / base : 0, medianOf(runs[i], cpu), medianOf(runs[i], rss),
+              medianOf(runs[i], aggregate));
 }
 
 void printComparison(const BenchOptions& o, const std::vector<Measurement>& without,
@@ -666,35 +693,41 @@ void printComparison(const BenchOptions& o, const std::vector<Measurement>& with
     std::string exporters;
     for (const std::string& e : o.exporters)
         exporters += (exporters.empty() ? "" : ",") + e;
+    std::ostream& out = o.io->out;
+    auto exported = [](const Measurement& m) { return m.exportedPerS; };
+    auto lagMedian = [](const Measurement& m) { return m.lagMedian(); };
+    auto lagMax = [](const Measurement& m) { return m.lagMax(); };
     if (o.json) {
-        std::printf("{\"exporters\":\"%s\",\"runs\":%zu,\"without_committed_per_s\":%.0f,"
-                    "\"with_committed_per_s\":%.0f,\"ratio\":%.3f,\"without_peak_rss_mib\":%.1f,"
-                    "\"with_peak_rss_mib\":%.1f,\"without_cpu_s_per_million\":%.3f,\"with_cpu_s_per_million\":%.3f,"
-                    "\"with_exported_records_per_s\":%.0f,\"export_lag_median_s\":%.2f,\"export_lag_max_s\":%.2f}\n",
-                    exporters.c_str(), with.size(), a, b, a > 0 ? b / a : 0, medianOf(without, rss),
-                    medianOf(with, rss), medianOf(without, cpu), medianOf(with, cpu),
-                    medianOf(with, [](const Measurement& m) { return m.exportedPerS; }),
-                    medianOf(with, [](const Measurement& m) { return m.lagMedian(); }),
-                    medianOf(with, [](const Measurement& m) { return m.lagMax(); }));
+        Json j;
+        j["exporters"] = exporters;
+        j["runs"] = with.size();
+        j["without_committed_per_s"] = rounded(a, 0);
+        j["with_committed_per_s"] = rounded(b, 0);
+        j["ratio"] = rounded(a > 0 ? b / a : 0, 3);
+        j["without_peak_rss_mib"] = rounded(medianOf(without, rss), 1);
+        j["with_peak_rss_mib"] = rounded(medianOf(with, rss), 1);
+        j["without_cpu_s_per_million"] = rounded(medianOf(without, cpu), 3);
+        j["with_cpu_s_per_million"] = rounded(medianOf(with, cpu), 3);
+        j["with_exported_records_per_s"] = rounded(medianOf(with, exported), 0);
+        j["export_lag_median_s"] = rounded(medianOf(with, lagMedian), 2);
+        j["export_lag_max_s"] = rounded(medianOf(with, lagMax), 2);
+        out << j.dump() << "\n";
         return;
     }
-    std::printf("sluice bench: %zu runs without and %zu with exporters (%s), alternating; medians\n", without.size(),
-                with.size(), exporters.c_str());
-    std::printf("  %-28s %14s %14s\n", "", "without", "with");
-    std::printf("  %-28s %14.0f %14.0f   ratio %.2f\n", "committed events/s", a, b, a > 0 ? b / a : 0);
-    std::printf("  %-28s %14.2f %14.2f\n", "daemon CPU s per million", medianOf(without, cpu), medianOf(with, cpu));
-    std::printf("  %-28s %14.1f %14.1f\n", "daemon peak RSS MiB", medianOf(without, rss), medianOf(with, rss));
-    std::printf("  %-28s %14.1f %14.1f\n", "ack latency p99 ms", medianOf(without, p99), medianOf(with, p99));
-    std::printf("  %-28s %14s %14.0f\n", "records to the sinks /s", "",
-                medianOf(with, [](const Measurement& m) { return m.exportedPerS; }));
-    std::printf("  %-28s %14s %14.2f\n", "export lag median s", "",
-                medianOf(with, [](const Measurement& m) { return m.lagMedian(); }));
-    std::printf("  %-28s %14s %14.2f\n", "export lag max s", "",
-                medianOf(with, [](const Measurement& m) { return m.lagMax(); }));
-    std::printf("  per run (events/s):");
+    print(out, "sluice bench: %zu runs without and %zu with exporters (%s), alternating; medians\n", without.size(),
+          with.size(), exporters.c_str());
+    print(out, "  %-28s %14s %14s\n", "", "without", "with");
+    print(out, "  %-28s %14.0f %14.0f   ratio %.2f\n", "committed events/s", a, b, a > 0 ? b / a : 0);
+    print(out, "  %-28s %14.2f %14.2f\n", "daemon CPU s per million", medianOf(without, cpu), medianOf(with, cpu));
+    print(out, "  %-28s %14.1f %14.1f\n", "daemon peak RSS MiB", medianOf(without, rss), medianOf(with, rss));
+    print(out, "  %-28s %14.1f %14.1f\n", "ack latency p99 ms", medianOf(without, p99), medianOf(with, p99));
+    print(out, "  %-28s %14s %14.0f\n", "records to the sinks /s", "", medianOf(with, exported));
+    print(out, "  %-28s %14s %14.2f\n", "export lag median s", "", medianOf(with, lagMedian));
+    print(out, "  %-28s %14s %14.2f\n", "export lag max s", "", medianOf(with, lagMax));
+    out << "  per run (events/s):";
     for (size_t i = 0; i < without.size(); ++i)
-        std::printf(" %.0f/%.0f", without[i].committedPerS, i < with.size() ? with[i].committedPerS : 0);
-    std::printf("\n");
+        print(out, " %.0f/%.0f", without[i].committedPerS, i < with.size() ? with[i].committedPerS : 0);
+    out << "\n";
 }
 
 }  // namespace
@@ -718,16 +751,36 @@ std::string benchPipelineConfig(const std::string& shape, const std::filesystem:
     return "contracts = " + (dir / "contracts").string() + "\npipelines = " + (dir / "pipelines").string() + "\n";
 }
 
-int runBench(const std::vector<std::string>& args)
+namespace {
+
+const Command kBench = {
+    "bench",
+    "[options]",
+    "Drives a sluiced (its own by default, or --endpoint) with the reference workload and reports\n"
+    "committed and acknowledged events/s, acknowledgement latency, the daemon's CPU and memory, batch\n"
+    "sizes and where the time goes per stage. Other benchmarks: --job, --reprocess, --latency-table,\n"
+    "--compare-pipeline (each has its own --help).",
+    R"(Exit codes: 0 done, 64 bad options, 69 the daemon could not be started, 75 the producers met
+errors while measuring (counted in the output).
+
+Example:
+  sluicectl bench --duration 10
+  sluicectl bench --exporters file,stream,kafka --compare 3 --duration 6 --warmup 2
+)",
+};
+
+}  // namespace
+
+int runBench(const std::vector<std::string>& args, Io& io)
 {
     if (std::find(args.begin(), args.end(), "--job") != args.end())
-        return runBenchJob(args);
+        return runBenchJob(args, io);
     if (std::find(args.begin(), args.end(), "--reprocess") != args.end())
         return runBenchReprocess(args);
     BenchOptions o;
-    po::options_description desc("sluicectl bench [options]");
-    desc.add_options()
-        ("help,h", "print this help")
+    o.io = &io;
+    po::options_description options = optionGroup();
+    options.add_options()
         ("endpoint", po::value(&o.endpoint), "target a running sluiced at this endpoint (default: start one)")
         ("metrics", po::value(&o.metrics), "host:port of the target's metrics endpoint")
         ("pid", po::value(&o.pid), "pid of the target daemon (for CPU and memory figures)")
@@ -755,17 +808,8 @@ int runBench(const std::vector<std::string>& args)
         ("compare-pipeline", "instead: the ratio to a single-thread in-process pipeline (see --compare-pipeline --help)")
         ("reprocess", "instead: sluicectl reprocess against the daemon's ingest rate (see --reprocess --help)");
     po::variables_map vm;
-    try {
-        po::store(po::command_line_parser(args).options(desc).run(), vm);
-        po::notify(vm);
-    } catch (const po::error& e) {
-        std::cerr << "sluicectl bench: " << e.what() << "\n" << desc;
-        return 64;
-    }
-    if (vm.count("help")) {
-        std::cout << desc;
-        return 0;
-    }
+    if (!parseCommandLine(kBench, args, options, vm, io))
+        return kExitOk;
     if (vm.count("config-line"))
         for (const auto& line : vm["config-line"].as<std::vector<std::string>>())
             o.extraConfig += line + "\n";
@@ -776,42 +820,34 @@ int runBench(const std::vector<std::string>& args)
                 o.exporters.push_back(e);
     }
     if (o.mode != "ack" && o.mode != "ff") {
-        std::cerr << "sluicectl bench: --mode is ack or ff\n";
-        return 64;
+        throw Failure(kExitUsage, "--mode is ack or ff");
     }
 
     const bool own = o.endpoint.empty();
     for (const std::string& e : o.exporters) {
         if (e != "file" && e != "stream" && e != "kafka") {
-            std::cerr << "sluicectl bench: --exporters takes file, stream and kafka, not '" << e << "'\n";
-            return 64;
+            throw Failure(kExitUsage, "--exporters takes file, stream and kafka, not '" + e + "'");
         }
 #ifndef SLUICE_HAVE_KAFKA
         if (e == "kafka") {
-            std::cerr << "sluicectl bench: this build has no Kafka exporter\n";
-            return 64;
+            throw Failure(kExitUsage, "this build has no Kafka exporter");
         }
 #endif
     }
     if (!own && (!o.exporters.empty() || o.compare > 0)) {
-        std::cerr << "sluicectl bench: --exporters and --compare need the daemon bench starts (no --endpoint)\n";
-        return 64;
+        throw Failure(kExitUsage, "--exporters and --compare need the daemon bench starts (no --endpoint)");
     }
     if (o.aggregation != "tumbling" && o.aggregation != "sliding" && o.aggregation != "session") {
-        std::cerr << "sluicectl bench: --aggregation takes tumbling, sliding or session, not '" << o.aggregation << "'\n";
-        return 64;
+        throw Failure(kExitUsage, "--aggregation takes tumbling, sliding or session, not '" + o.aggregation + "'");
     }
     if (!own && (o.aggregation != "tumbling" || o.compareWindows > 0)) {
-        std::cerr << "sluicectl bench: --aggregation and --compare-windows need the daemon bench starts (no --endpoint)\n";
-        return 64;
+        throw Failure(kExitUsage, "--aggregation and --compare-windows need the daemon bench starts (no --endpoint)");
     }
     if (o.compare > 0 && o.compareWindows > 0) {
-        std::cerr << "sluicectl bench: --compare and --compare-windows do not combine\n";
-        return 64;
+        throw Failure(kExitUsage, "--compare and --compare-windows do not combine");
     }
     if (o.compare > 0 && o.exporters.empty()) {
-        std::cerr << "sluicectl bench: --compare needs --exporters\n";
-        return 64;
+        throw Failure(kExitUsage, "--compare needs --exporters");
     }
     std::string endpoint = o.endpoint;
     const int pid = o.pid;
@@ -826,12 +862,11 @@ int runBench(const std::vector<std::string>& args)
                 }
         }
         if (o.sluiced.empty()) {
-            std::cerr << "sluicectl bench: cannot find sluiced; pass --sluiced\n";
-            return 69;
+            throw Failure(kExitUnavailable, "cannot find sluiced; pass --sluiced");
         }
     }
 
-    std::cerr << "bench: generating messages...\n";
+    io.err << "bench: generating messages...\n";
     std::vector<std::vector<std::string>> messages(static_cast<size_t>(o.producers));
     {
         std::vector<std::thread> gens;
@@ -851,10 +886,10 @@ int runBench(const std::vector<std::string>& args)
                 const size_t s = (k + static_cast<size_t>(i)) % shapes.size();
                 BenchOptions shaped = o;
                 shaped.aggregation = shapes[s];
-                std::cerr << "bench: round " << i + 1 << " of " << o.compareWindows << ", " << shapes[s] << " windows\n";
+                io.err << "bench: round " << i + 1 << " of " << o.compareWindows << ", " << shapes[s] << " windows\n";
                 auto m = measureOwn(shaped, o.exporters, messages);
                 if (!m)
-                    return 69;
+                    return kExitUnavailable;
                 runs[s].push_back(std::move(*m));
             }
         }
@@ -862,8 +897,8 @@ int runBench(const std::vector<std::string>& args)
         for (const auto& shapeRuns : runs)
             for (const Measurement& m : shapeRuns)
                 if (m.errors)
-                    return 1;
-        return 0;
+                    return kExitTempFail;
+        return kExitOk;
     }
 
     if (o.compare > 0) {
@@ -871,11 +906,11 @@ int runBench(const std::vector<std::string>& args)
         std::vector<Measurement> without, with;
         for (int i = 0; i < o.compare; ++i) {
             for (bool exporting : i % 2 == 0 ? std::vector<bool>{false, true} : std::vector<bool>{true, false}) {
-                std::cerr << "bench: run " << i + 1 << " of " << o.compare << (exporting ? ", with" : ", without")
+                io.err << "bench: run " << i + 1 << " of " << o.compare << (exporting ? ", with" : ", without")
                           << " exporters\n";
                 auto m = measureOwn(o, exporting ? o.exporters : std::vector<std::string>{}, messages);
                 if (!m)
-                    return 69;
+                    return kExitUnavailable;
                 (exporting ? with : without).push_back(std::move(*m));
             }
         }
@@ -883,21 +918,21 @@ int runBench(const std::vector<std::string>& args)
         for (const auto& runs : {without, with})
             for (const Measurement& m : runs)
                 if (m.errors)
-                    return 1;
-        return 0;
+                    return kExitTempFail;
+        return kExitOk;
     }
 
     Measurement m;
     if (own) {
         auto measured = measureOwn(o, o.exporters, messages);
         if (!measured)
-            return 69;
+            return kExitUnavailable;
         m = std::move(*measured);
     } else {
         m = measure(o, endpoint, o.metrics, pid, messages);
     }
     printMeasurement(o, m);
-    return m.errors ? 1 : 0;
+    return m.errors ? kExitTempFail : kExitOk;
 }
 
 }  // namespace sluice::cli

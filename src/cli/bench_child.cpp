@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdarg>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 
@@ -66,6 +68,25 @@ double cpuSeconds(const rusage& usage)
 {
     return static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
            static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
+}
+
+void print(std::ostream& out, const char* format, ...)
+{
+    va_list args;
+    va_start(args, format);
+    char stack[512];
+    va_list again;
+    va_copy(again, args);
+    const int n = std::vsnprintf(stack, sizeof stack, format, args);
+    va_end(args);
+    if (n >= 0 && static_cast<size_t>(n) < sizeof stack) {
+        out.write(stack, n);
+    } else if (n >= 0) {
+        std::string big(static_cast<size_t>(n) + 1, '\0');
+        std::vsnprintf(big.data(), big.size(), format, again);
+        out.write(big.data(), n);
+    }
+    va_end(again);
 }
 
 double median(std::vector<double> values)

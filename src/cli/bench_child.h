@@ -5,6 +5,7 @@
 
 #include <sys/resource.h>
 
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,8 @@ int runChild(const std::vector<std::string>& argv, std::string& out, rusage& usa
 nlohmann::json benchChild(const std::vector<std::string>& args);
 // User plus system seconds of a child's rusage.
 double cpuSeconds(const rusage& usage);
+// printf into a stream: the benchmarks' text tables keep their column formats.
+[[gnu::format(printf, 2, 3)]] void print(std::ostream& out, const char* format, ...);
 // The median (the mean of the middle two for an even count); 0 for none.
 double median(std::vector<double> values);
 

@@ -22,6 +22,7 @@
 
 #include "cli/bench.h"
 #include "cli/bench_child.h"
+#include "cli/common.h"
 #include "privacy/random.h"
 #include "workload/generator.h"
 
@@ -84,7 +85,25 @@ bool sameFiles(const std::string& a, const std::string& b)
 
 }  // namespace
 
-int runBenchJob(const std::vector<std::string>& args)
+namespace {
+
+const Command kBenchJob = {
+    "bench --job",
+    "[options]",
+    "The batch job on the reference workload as a CSV file: CSV -> encrypted data + derived output +\n"
+    "keys in a new key group and again in the same group (output byte for byte the same), and CSV ->\n"
+    "SQLite; each run a child `sluicectl job run`. Prints medians per case and the profile per stage.",
+    R"(Exit codes: 0 done, 64 bad options, 70 a run failed or the re-run differed, 74 the input could not
+be written.
+
+Example:
+  sluicectl bench --job --rows 1000000 --rounds 3 --daemon
+)",
+};
+
+}  // namespace
+
+int runBenchJob(const std::vector<std::string>& args, Io& io)
 {
     uint64_t rows = 1'000'000;
     int rounds = 3;
@@ -92,41 +111,27 @@ int runBenchJob(const std::vector<std::string>& args)
     bool keep = false, json = false, daemon = false;
     double daemonSeconds = 10;
     std::string dir;
-    po::options_description desc("sluicectl bench --job [options]");
-    desc.add_options()
-        ("help,h", "print this help")
+    po::options_description options = optionGroup();
+    options.add_options()
         ("job", "the batch-job benchmark (this one)")
-        ("rows", po::value(&rows), "rows of the reference CSV (default 1000000)")
-        ("rounds", po::value(&rounds), "rounds of every case; medians are printed (default 3)")
-        ("workers", po::value(&workers), "transform lanes of the job (default 2)")
-        ("dir", po::value(&dir), "work here instead of a temp directory")
+        ("rows", po::value(&rows)->value_name("N"), "rows of the reference CSV (default 1000000)")
+        ("rounds", po::value(&rounds)->value_name("N"), "rounds of every case; medians are printed (default 3)")
+        ("workers", po::value(&workers)->value_name("N"), "transform lanes of the job (default 2)")
+        ("dir", po::value(&dir)->value_name("DIR"), "work here instead of a temp directory")
         ("daemon", po::bool_switch(&daemon), "also run the daemon's reference benchmark (sluicectl bench)")
-        ("daemon-duration", po::value(&daemonSeconds), "its measured seconds (default 10)")
+        ("daemon-duration", po::value(&daemonSeconds)->value_name("SECONDS"), "its measured seconds (default 10)")
         ("keep", po::bool_switch(&keep), "keep the files")
         ("json", po::bool_switch(&json), "print the results as JSON");
     po::variables_map vm;
-    try {
-        po::store(po::command_line_parser(args).options(desc).run(), vm);
-        po::notify(vm);
-    } catch (const po::error& e) {
-        std::cerr << "sluicectl bench --job: " << e.what() << "\n" << desc;
-        return 64;
-    }
-    if (vm.count("help")) {
-        std::cout << desc;
-        return 0;
-    }
-    if (rounds < 1 || rows < 1) {
-        std::cerr << "sluicectl bench --job: --rows and --rounds must be positive\n";
-        return 64;
-    }
+    if (!parseCommandLine(kBenchJob, args, options, vm, io))
+        return kExitOk;
+    if (rounds < 1 || rows < 1)
+        throw Failure(kExitUsage, "--rows and --rounds must be positive");
     const bool ownDir = dir.empty();
     if (ownDir) {
         char tmpl[] = "/tmp/sluice-bench-job-XXXXXX";
-        if (!::mkdtemp(tmpl)) {
-            std::cerr << "sluicectl bench --job: cannot create a temp directory\n";
-            return 74;
-        }
+        if (!::mkdtemp(tmpl))
+            throw Failure(kExitIoErr, "cannot create a temp directory");
         dir = tmpl;
     }
     fs::create_directories(dir);
@@ -152,10 +157,8 @@ int runBenchJob(const std::vector<std::string>& args)
         }
         out << text;
         std::string().swap(text);
-        if (!out) {
-            std::cerr << "sluicectl bench --job: cannot write " << csvPath << "\n";
-            return 74;
-        }
+        if (!out)
+            throw Failure(kExitIoErr, "cannot write " + csvPath);
     }
     const uint64_t inputBytes = fs::file_size(csvPath);
     {
@@ -206,7 +209,7 @@ int runBenchJob(const std::vector<std::string>& args)
         identical = identical && sameFiles(first, (base / "out-files" / "events.csv").string());
         fs::remove(first);
         sqlite.runs.push_back(runJob(sqliteJob, workers));
-        std::cerr << "round " << round + 1 << "/" << rounds << ": "
+        io.err << "round " << round + 1 << "/" << rounds << ": "
                   << static_cast<uint64_t>(newKeys.runs.back().rowsPerSecond) << ", "
                   << static_cast<uint64_t>(sameKeys.runs.back().rowsPerSecond) << ", "
                   << static_cast<uint64_t>(sqlite.runs.back().rowsPerSecond) << " rows/s\n";
@@ -259,35 +262,35 @@ int runBenchJob(const std::vector<std::string>& args)
         result["daemon"] = daemonResult;
 
     if (json) {
-        std::cout << result.dump(2) << "\n";
+        io.out << result.dump(2) << "\n";
     } else {
-        std::printf("batch job benchmark: %llu rows of the reference workload (%.1f MiB CSV), %d lane(s), median of %d "
+        print(io.out, "batch job benchmark: %llu rows of the reference workload (%.1f MiB CSV), %d lane(s), median of %d "
                     "round(s)\n",
                     static_cast<unsigned long long>(rows), static_cast<double>(inputBytes) / (1 << 20), workers, rounds);
         for (const Json& c : cases) {
-            std::printf("  %-44s %9.0f rows/s  %6.2f s  CPU %5.2f us/row  peak RSS %5.1f MiB\n",
+            print(io.out, "  %-44s %9.0f rows/s  %6.2f s  CPU %5.2f us/row  peak RSS %5.1f MiB\n",
                         c["case"].get<std::string>().c_str(), c["rows_per_second"].get<double>(),
                         c["seconds"].get<double>(), c["cpu_us_per_row"].get<double>(), c["peak_rss_mib"].get<double>());
             if (c.contains("profile_seconds")) {
                 const Json& p = c["profile_seconds"];
-                std::printf("      profile (s): read %.2f  parse %.2f  transform %.2f  aggregate %.2f  write %.2f  "
+                print(io.out, "      profile (s): read %.2f  parse %.2f  transform %.2f  aggregate %.2f  write %.2f  "
                             "publish %.2f\n",
                             p["read"].get<double>(), p["parse"].get<double>(), p["transform"].get<double>(),
                             p["aggregate"].get<double>(), p["write"].get<double>(), p["publish"].get<double>());
                 const Json& t = c["thread_cpu_seconds"];
-                std::printf("      CPU (s): reader %.2f  transform (lanes) %.2f  writer %.2f\n", t["read"].get<double>(),
+                print(io.out, "      CPU (s): reader %.2f  transform (lanes) %.2f  writer %.2f\n", t["read"].get<double>(),
                             t["transform"].get<double>(), t["write"].get<double>());
             }
         }
-        std::printf("  re-run in the same group byte-identical: %s\n", identical ? "yes" : "NO");
+        print(io.out, "  re-run in the same group byte-identical: %s\n", identical ? "yes" : "NO");
         if (!daemonResult.is_null())
-            std::printf("  daemon (sluicectl bench): %s\n", daemonResult.dump().c_str());
+            print(io.out, "  daemon (sluicectl bench): %s\n", daemonResult.dump().c_str());
     }
     if (ownDir && !keep)
         fs::remove_all(dir);
     else
-        std::cerr << "files kept in " << dir << "\n";
-    return allOk && identical ? 0 : 70;
+        io.err << "files kept in " << dir << "\n";
+    return allOk && identical ? kExitOk : kExitSoftware;
 }
 
 }  // namespace sluice::cli

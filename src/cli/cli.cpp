@@ -23,7 +23,7 @@ int runBenchEntry(const std::vector<std::string>& args, Io& io)
         return runBenchLatencyTable(args, io);
     if (std::find(args.begin(), args.end(), "--compare-pipeline") != args.end())
         return runBenchComparePipeline(args, io);
-    return runBench(args);
+    return runBench(args, io);
 }
 
 const Entry kCommands[] = {
