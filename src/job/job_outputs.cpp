@@ -37,42 +37,43 @@ void csvField(std::string& out, std::string_view s)
     out += '"';
 }
 
-void csvCell(std::string& out, const Cell& c, const FieldSpec* f)
+// A number cell as CSV and JSON write it alike (a boolean field's 0/1 as false/true); false
+// for a cell that is not a number.
+bool appendNumberCell(std::string& out, const Cell& c, const FieldSpec* f)
 {
-    switch (c.kind) {
-    case Cell::Kind::kNull: return;
-    case Cell::Kind::kInt:
+    if (c.kind == Cell::Kind::kInt) {
         if (f && f->type == FieldType::kBoolean && !f->array)
             out += c.i() ? "true" : "false";
         else
             out += std::to_string(c.i());
-        return;
-    case Cell::Kind::kReal: appendDouble(out, c.d()); return;
-    case Cell::Kind::kText:
-    case Cell::Kind::kBlob: csvField(out, c.text()); return;
+        return true;
     }
+    if (c.kind == Cell::Kind::kReal) {
+        appendDouble(out, c.d());
+        return true;
+    }
+    return false;
+}
+
+void csvCell(std::string& out, const Cell& c, const FieldSpec* f)
+{
+    if (c.kind == Cell::Kind::kText || c.kind == Cell::Kind::kBlob)
+        csvField(out, c.text());
+    else
+        appendNumberCell(out, c, f);  // NULL: an empty field
 }
 
 // A cell as a JSON value: array fields and the consent list are JSON text already.
 void jsonCell(std::string& out, const Cell& c, const FieldSpec* f, bool rawText)
 {
-    switch (c.kind) {
-    case Cell::Kind::kNull: out += "null"; return;
-    case Cell::Kind::kInt:
-        if (f && f->type == FieldType::kBoolean && !f->array)
-            out += c.i() ? "true" : "false";
-        else
-            out += std::to_string(c.i());
-        return;
-    case Cell::Kind::kReal: appendDouble(out, c.d()); return;
-    case Cell::Kind::kText:
-    case Cell::Kind::kBlob:
-        if (rawText)
-            out += c.text();
-        else
-            appendJsonString(out, c.text());
-        return;
-    }
+    if (c.kind == Cell::Kind::kNull)
+        out += "null";
+    else if (c.kind != Cell::Kind::kText && c.kind != Cell::Kind::kBlob)
+        appendNumberCell(out, c, f);
+    else if (rawText)
+        out += c.text();
+    else
+        appendJsonString(out, c.text());
 }
 
 }  // namespace
