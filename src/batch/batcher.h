@@ -24,6 +24,11 @@ struct Limits {
     uint64_t maxEvents = 10'000;
     uint64_t maxBytes = 8 * 1024 * 1024;
     int64_t maxDelayMs = 200;
+    // Also close the open batch, whatever it holds, whenever every batch before it is durable
+    // (the owner says when: Batcher::flush(CloseReason::kIdle)). Waiting longer would buy fewer
+    // commits, which an idle writer does not need; max_delay then bounds the wait only while
+    // the pipeline is busy.
+    bool closeWhenIdle = false;
 };
 
 class Batcher {

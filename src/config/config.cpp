@@ -48,6 +48,7 @@ constexpr Key kFileKeys[] = {
     {"batch.max_events", false, "close a batch at this many events"},
     {"batch.max_bytes", false, "close a batch at this many bytes"},
     {"batch.max_delay", false, "close a batch this long after its first message"},
+    {"batch.close_when_idle", false, "also close a batch as soon as every batch before it is durable (yes/no)"},
     {"store.database", false, "SQLite file (relative to state_dir)"},
     {"store.dead_letter_input", false, "bytes of a rejected input kept (encrypted) with its dead letter"},
     {"store.dead_letter_retention", false, "how long dead letters are kept"},
@@ -125,6 +126,19 @@ public:
             return error(key, "'" + vm_[key].as<std::string>() + "' is not a duration from " + std::to_string(min) +
                                   "ms to " + std::to_string(max) + "ms (suffixes ms, s, m, h, d)");
         out = *v;
+        return Status::ok();
+    }
+    Status yesNo(const char* key, bool& out) const
+    {
+        if (!has(key))
+            return Status::ok();
+        const std::string& s = vm_[key].as<std::string>();
+        if (s == "yes" || s == "true" || s == "1")
+            out = true;
+        else if (s == "no" || s == "false" || s == "0")
+            out = false;
+        else
+            return error(key, "'" + s + "' is not yes or no");
         return Status::ok();
     }
     template <typename Int>
@@ -250,6 +264,7 @@ Status fill(const po::variables_map& vm, const std::string& origin, const fs::pa
     SLUICE_RETURN_IF_ERROR(r.integer("batch.max_events", b.maxEvents, 1, 10'000'000));
     SLUICE_RETURN_IF_ERROR(r.size("batch.max_bytes", b.maxBytes, 1024, 1ull << 30));
     SLUICE_RETURN_IF_ERROR(r.duration("batch.max_delay", b.maxDelayMs, 1, 60'000));
+    SLUICE_RETURN_IF_ERROR(r.yesNo("batch.close_when_idle", b.closeWhenIdle));
 
     StoreConfig& s = c.store;
     s.database = absoluteFrom(c.stateDir, r.text("store.database", "sluice.db"));

@@ -37,6 +37,7 @@ struct BatchConfig {
     uint64_t maxEvents = 10'000;
     uint64_t maxBytes = 8 * 1024 * 1024;
     int64_t maxDelayMs = 200;
+    bool closeWhenIdle = false;
 };
 
 struct StoreConfig {

@@ -68,7 +68,7 @@ struct Request {
     int64_t receivedMonoNs = 0;
 };
 
-enum class CloseReason : uint8_t { kEvents, kBytes, kDelay, kDrain, kReload };
+enum class CloseReason : uint8_t { kEvents, kBytes, kDelay, kDrain, kReload, kIdle };
 
 inline std::string_view closeReasonName(CloseReason r)
 {
@@ -78,6 +78,7 @@ inline std::string_view closeReasonName(CloseReason r)
     case CloseReason::kDelay: return "delay";
     case CloseReason::kDrain: return "drain";
     case CloseReason::kReload: return "reload";
+    case CloseReason::kIdle: return "idle";
     }
     return "?";
 }

@@ -39,7 +39,8 @@ struct Receiver::Impl {
           out(q),
           acks(a),
           stats(s),
-          batcher(options.batch, clock, firstBatchId, [this](Batch&& b) { ready.push_back(std::move(b)); })
+          batcher(options.batch, clock, firstBatchId, [this](Batch&& b) { ready.push_back(std::move(b)); }),
+          lastDurable(firstBatchId - 1)
     {
     }
 
@@ -51,6 +52,7 @@ struct Receiver::Impl {
     IngestStats& stats;
     batch::Batcher batcher;
     std::deque<Batch> ready;
+    uint64_t lastDurable;  // the last batch the writer reported durable (AckChannel)
     std::function<void()> beat;
 
     zmq::context_t context{1};
@@ -290,6 +292,11 @@ void Receiver::Impl::loop()
             cutDone.notify_all();
         }
         batcher.poll();
+        // batch.close_when_idle: every batch before the open one is durable, so nothing is
+        // gained by waiting for more company.
+        if (options.batch.closeWhenIdle && !batcher.empty() && ready.empty() && out.size() == 0 &&
+            lastDurable + 2 >= batcher.nextBatchId())
+            batcher.flush(CloseReason::kIdle);
         pushReady();
         // Work while the batch fills: whenever the processor has taken everything handed to it,
         // it gets what the open batch holds so far. A busy processor gets bigger parts later.
@@ -493,6 +500,7 @@ void Receiver::Impl::readRouter(zmq::socket_t& socket)
 void Receiver::Impl::sendReplies(std::vector<AckBatch>& batches)
 {
     for (AckBatch& batch : batches) {
+        lastDurable = std::max(lastDurable, batch.batchId);
         for (RequestOutcome& o : batch.outcomes) {
             if (o.state == RequestState::kNew)
                 dedupe.committed(o.producer, o.seq);

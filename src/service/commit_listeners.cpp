@@ -4,8 +4,9 @@ namespace sluice::service {
 
 void AckListener::committed(const CommitInfo& info)
 {
-    if (!info.batch.outcomes.empty())
-        acks_.push(ingest::AckBatch{info.batch.record.id, info.batch.outcomes});
+    // Batches without acknowledged requests too: the ingest thread learns which batches are
+    // durable (batch.close_when_idle).
+    acks_.push(ingest::AckBatch{info.batch.record.id, info.batch.outcomes});
 }
 
 }  // namespace sluice::service

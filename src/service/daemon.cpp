@@ -358,6 +358,7 @@ void Daemon::startPipeline()
     io.batch.maxEvents = cfg_.batch.maxEvents;
     io.batch.maxBytes = cfg_.batch.maxBytes;
     io.batch.maxDelayMs = cfg_.batch.maxDelayMs;
+    io.batch.closeWhenIdle = cfg_.batch.closeWhenIdle;
     if (curveSecret_.size() == 32) {
         io.curveSecretKey.assign(reinterpret_cast<const char*>(curveSecret_.data()), curveSecret_.size());
         io.curveClients = cfg_.ingest.curveClients;

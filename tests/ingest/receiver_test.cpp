@@ -491,6 +491,39 @@ TEST_CASE("receiver: cutBatch closes the open batch; what is read after it start
     rig.receiver.cutBatch();
 }
 
+TEST_CASE("receiver: with close_when_idle a batch closes as soon as every batch before it is durable",
+          "[ingest][receiver]")
+{
+    Options o = routerOptions();
+    o.batch.maxEvents = 1000;  // with the manual clock neither size nor delay closes a batch
+    o.batch.closeWhenIdle = true;
+    Rig rig(o);
+    Dealer dealer(rig.endpoint);
+    dealer.send("p", 1, kTwoEvents);
+    // Nothing before it: the batch closes at once, whole.
+    Batch first = rig.pop();
+    CHECK(first.id == 100);
+    CHECK(first.first);
+    CHECK(first.final);
+    CHECK(first.closeReason == CloseReason::kIdle);
+    REQUIRE(first.requests.size() == 1);
+
+    // Batch 100 is not durable yet: the next one stays open (handed on in parts) ...
+    dealer.send("p", 2, kTwoEvents);
+    Batch part = rig.pop();
+    CHECK(part.id == 101);
+    CHECK(part.first);
+    CHECK_FALSE(part.final);
+    CHECK_FALSE(rig.out.popFor(50ms).has_value());
+    // ... until the writer reports batch 100 durable.
+    rig.ack(first);
+    CHECK(dealer.reply()["seq"] == 1);
+    Batch end = rig.pop();
+    CHECK(end.id == 101);
+    CHECK(end.final);
+    CHECK(end.closeReason == CloseReason::kIdle);
+}
+
 TEST_CASE("receiver: a bad endpoint fails start()", "[ingest][receiver]")
 {
     ManualClock clock;
