@@ -395,9 +395,17 @@ TEST_CASE("metrics: the Prometheus endpoint agrees with SQL during and after a r
             bodies.push_back(b);
             REQUIRE((*p)->send(b, 50));
         }
-        // With requests still in flight, once something has been committed.
+        // With requests still in flight, once something has been committed and made durable
+        // (SQL readers may see a commit a few milliseconds before the WAL sync that lets the
+        // metrics count it).
         REQUIRE(waitUntil([&] { return queryInt(db, "SELECT count(*) FROM batches") > 0; }, 20s));
-        during2 = scrape();
+        REQUIRE(waitUntil(
+            [&] {
+                during2 = scrape();
+                auto batches = metric(during2, "sluice_batches_total");
+                return batches && *batches > 0;
+            },
+            20s));
         REQUIRE((*p)->flush());
         CHECK((*p)->report().acknowledged == 60);
     }
