@@ -44,7 +44,7 @@ Example:
 )",
 };
 
-struct Cell {
+struct LatencyCell {
     int delayMs = 0;
     double fraction = 0;  // of C
     double rate = 0;
@@ -93,10 +93,10 @@ int runBenchLatencyTable(const std::vector<std::string>& args, Io& io)
     }
 
     std::vector<double> capacities;
-    std::vector<Cell> cells;
+    std::vector<LatencyCell> cells;
     for (int delay : o.delaysMs)
         for (double fraction : {0.25, 0.5})
-            cells.push_back(Cell{delay, fraction, 0, {}, {}, {}});
+            cells.push_back(LatencyCell{delay, fraction, 0, {}, {}, {}});
     for (int round = 0; round < o.rounds; ++round) {
         io.err << "bench: round " << round + 1 << "/" << o.rounds << ": capacity (closed loop)...\n";
         const nlohmann::json c = benchChild(common);
@@ -104,7 +104,7 @@ int runBenchLatencyTable(const std::vector<std::string>& args, Io& io)
             throw Failure(kExitSoftware, "the capacity run failed (its own message is above)");
         const double capacity = c["acknowledged_per_s"].get<double>();
         capacities.push_back(capacity);
-        for (Cell& cell : cells) {
+        for (LatencyCell& cell : cells) {
             cell.rate = capacity * cell.fraction;
             std::vector<std::string> a = common;
             a.insert(a.end(), {"--rate", std::to_string(static_cast<long>(cell.rate)), "--config-line", "[batch]",
@@ -126,7 +126,7 @@ int runBenchLatencyTable(const std::vector<std::string>& args, Io& io)
         nlohmann::json out;
         out["capacity_per_s"] = capacity;
         out["rounds"] = o.rounds;
-        for (const Cell& cell : cells)
+        for (const LatencyCell& cell : cells)
             out["cells"].push_back({{"max_delay_ms", cell.delayMs},
                                     {"fraction_of_capacity", cell.fraction},
                                     {"p50_ms", median(cell.p50)},
@@ -139,7 +139,7 @@ int runBenchLatencyTable(const std::vector<std::string>& args, Io& io)
            << "  capacity C      " << std::fixed << std::setprecision(0) << capacity
            << " events/s (closed loop, median of " << o.rounds << ")\n"
            << "  max_delay   rate       p50 ms   p99 ms   mean batch\n";
-    for (const Cell& cell : cells)
+    for (const LatencyCell& cell : cells)
         io.out << "  " << std::setw(6) << cell.delayMs << " ms   C/" << std::left << std::setw(7)
                << (cell.fraction == 0.25 ? 4 : 2) << std::right << std::setprecision(1) << std::setw(8)
                << median(cell.p50) << " " << std::setw(8) << median(cell.p99) << std::setprecision(0) << "   "

@@ -113,7 +113,7 @@ private:
     const std::string& file_;
 };
 
-Status onlyKeys(const Json& j, const std::vector<const char*>& allowed, const std::string& file, const char* type)
+Status onlyExporterKeys(const Json& j, const std::vector<const char*>& allowed, const std::string& file, const char* type)
 {
     for (const auto& item : j.items()) {
         if (std::none_of(allowed.begin(), allowed.end(), [&](const char* a) { return item.key() == a; }))
@@ -179,7 +179,7 @@ Result<ExporterSpec> parseExporter(const std::string& text, const std::string& f
     } else {
         return fileError(file, "type", "is required: file, stream or kafka");
     }
-    SLUICE_RETURN_IF_ERROR(onlyKeys(j, allowed, file, type.c_str()));
+    SLUICE_RETURN_IF_ERROR(onlyExporterKeys(j, allowed, file, type.c_str()));
 
     std::vector<std::string> contracts, outputs, aggregations;
     SLUICE_RETURN_IF_ERROR(f.names("contracts", contracts));

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 
+#include "core/clock.h"
 #include "core/log.h"
 #include "core/row_json.h"
 #include "core/thread_name.h"
@@ -13,12 +14,6 @@
 
 namespace sluice::exports {
 namespace {
-
-int64_t wallMs()
-{
-    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
 
 constexpr int64_t kFirstBackoffMs = 1000;
 constexpr int64_t kMaxBackoffMs = 30'000;
@@ -166,14 +161,14 @@ void Exporter::run()
     durable_ = read_;
     if (saved_.batchId != ~0ULL)
         saved_ = read_;
-    saveCursor(wallMs());
+    saveCursor(SystemClock::instance().wallMs());
     log::info("exporter '", name, "' (", exporterTypeName(options_.spec.type), ") starts after batch ", read_.batchId);
 
     int64_t lastShredCheckMs = 0;
     int64_t lastTrimMs = 0;
     for (;;) {
         bool more = false;
-        int64_t now = wallMs();
+        int64_t now = SystemClock::instance().wallMs();
         if (!sinkOpen_ && now >= retryAtMs_) {
             if (Status s = openSink(); !s)
                 failed(s);
@@ -201,7 +196,7 @@ void Exporter::run()
         std::unique_lock lock(mutex_);
         if (stopping_)
             break;
-        now = wallMs();
+        now = SystemClock::instance().wallMs();
         int64_t until = now + options_.idlePollMs;
         if (sinkOpen_ && sink_->deadlineMs() > 0)
             until = std::min(until, sink_->deadlineMs());
@@ -221,7 +216,7 @@ void Exporter::run()
         sink_->close();
         sinkOpen_ = false;
     }
-    saveCursor(wallMs());
+    saveCursor(SystemClock::instance().wallMs());
     reader_ = nullptr;
     cursorDb_ = nullptr;
 }
@@ -250,7 +245,7 @@ Status Exporter::openSink()
     backoffMs_ = 0;
     if (!stats_.up.exchange(true))
         log::notice("exporter '", options_.spec.name, "': sink is up");
-    saveCursor(wallMs());
+    saveCursor(SystemClock::instance().wallMs());
     return Status::ok();
 }
 
@@ -278,7 +273,7 @@ void Exporter::failed(const Status& why)
     sinkOpen_ = false;
     read_ = durable_;  // read again what the sink may not hold; open() reconciles
     backoffMs_ = backoffMs_ == 0 ? kFirstBackoffMs : std::min(backoffMs_ * 2, kMaxBackoffMs);
-    retryAtMs_ = wallMs() + backoffMs_;
+    retryAtMs_ = SystemClock::instance().wallMs() + backoffMs_;
 }
 
 Status Exporter::exportChunk(bool& more)
@@ -456,7 +451,7 @@ Status Exporter::readKeys(const store::CommittedBatch& b, const store::RowRange&
 
 Status Exporter::syncSink(bool force)
 {
-    const int64_t now = wallMs();
+    const int64_t now = SystemClock::instance().wallMs();
     auto position = sink_->sync(now, force);
     if (!position)
         return position.status();
@@ -495,7 +490,7 @@ void Exporter::updateLag()
     if (last > durable_.batchId) {
         // The oldest batch not yet durable: read and pending in the sink, or not read yet.
         const int64_t since = oldestUnsavedCommitMs_ ? oldestUnsavedCommitMs_ : clock_.lastCommitMs.load();
-        seconds = std::max<double>(0.0, static_cast<double>(wallMs() - since) / 1000.0);
+        seconds = std::max<double>(0.0, static_cast<double>(SystemClock::instance().wallMs() - since) / 1000.0);
     }
     stats_.lagSeconds.store(seconds, std::memory_order_relaxed);
 }

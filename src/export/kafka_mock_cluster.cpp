@@ -6,7 +6,7 @@
 namespace sluice::exports {
 namespace {
 
-struct KafkaDestroy {
+struct MockKafkaDestroy {
     void operator()(rd_kafka_t* k) const { rd_kafka_destroy(k); }
 };
 struct ClusterDestroy {
@@ -18,7 +18,7 @@ struct ClusterDestroy {
 struct KafkaMockCluster::Handles {
     // The cluster needs a handle for its bookkeeping only (it never connects anywhere); the
     // cluster goes first.
-    std::unique_ptr<rd_kafka_t, KafkaDestroy> handle;
+    std::unique_ptr<rd_kafka_t, MockKafkaDestroy> handle;
     std::unique_ptr<rd_kafka_mock_cluster_t, ClusterDestroy> cluster;
 };
 

@@ -10,6 +10,7 @@
 #include <sstream>
 #include <thread>
 
+#include "core/clock.h"
 #include "core/log.h"
 #include "core/wipe.h"
 
@@ -22,12 +23,6 @@ constexpr int kMetadataTimeoutMs = 5000;
 constexpr int64_t kReadBack = 256;               // records read back per partition at open()
 constexpr int64_t kPartitionCheckMs = 10'000;    // how often a running exporter checks the partition counts
 const std::string kKeysSourceName = "keys";      // the sluice-source header of key records
-
-int64_t wallMs()
-{
-    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
 
 struct ConfDestroy {
     void operator()(rd_kafka_conf_t* c) const { rd_kafka_conf_destroy(c); }
@@ -201,7 +196,7 @@ Status KafkaSink::open(SinkPosition& position)
     pendingShreds_.clear();
     outstanding_ = 0;
     error_.clear();
-    lastProgressMs_ = wallMs();
+    lastProgressMs_ = SystemClock::instance().wallMs();
     nextPartitionCheckMs_ = lastProgressMs_ + kPartitionCheckMs;
     return Status::ok();
 }
@@ -283,12 +278,12 @@ Status KafkaSink::reconcile(SinkPosition& position)
                 return Status::ioError("reading " + name + "/" + std::to_string(p) + ": " +
                                        rd_kafka_err2str(rd_kafka_last_error()));
             std::optional<std::pair<uint64_t, int64_t>> last;
-            const int64_t deadline = wallMs() + 30'000;
+            const int64_t deadline = SystemClock::instance().wallMs() + 30'000;
             Status failure;
             for (;;) {
                 rd_kafka_message_t* m = rd_kafka_consume(topic.get(), p, 1000);
                 if (!m) {
-                    if (wallMs() > deadline) {
+                    if (SystemClock::instance().wallMs() > deadline) {
                         failure = Status::ioError("reading " + name + "/" + std::to_string(p) + " timed out");
                         break;
                     }
@@ -334,7 +329,7 @@ Status KafkaSink::produce(const std::string& topic, const std::string& key, cons
     rd_kafka_headers_t* hdrs = rd_kafka_headers_new(headers.size());
     for (const auto& [name, v] : headers)
         rd_kafka_header_add(hdrs, name.data(), static_cast<ssize_t>(name.size()), v.data(), static_cast<ssize_t>(v.size()));
-    const int64_t deadline = wallMs() + 10'000;
+    const int64_t deadline = SystemClock::instance().wallMs() + 10'000;
     for (;;) {
         const rd_kafka_resp_err_t e = rd_kafka_producev(
             h_->producer.get(), RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_PARTITION(partition),
@@ -344,7 +339,7 @@ Status KafkaSink::produce(const std::string& topic, const std::string& key, cons
             RD_KAFKA_V_OPAQUE(reinterpret_cast<void*>(static_cast<uintptr_t>(opaque))), RD_KAFKA_V_END);
         if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
             return Status::ok();  // the record owns the headers now
-        if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL || wallMs() > deadline) {
+        if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL || SystemClock::instance().wallMs() > deadline) {
             rd_kafka_headers_destroy(hdrs);
             return Status::ioError("producing to " + topic + ": " + rd_kafka_err2str(e));
         }
@@ -408,7 +403,7 @@ void KafkaSink::delivered(uint64_t opaque, int err, const char* message)
             error_ = std::string("Kafka refused a record: ") + (message ? message : "?");
         return;
     }
-    lastProgressMs_ = wallMs();
+    lastProgressMs_ = SystemClock::instance().wallMs();
     --outstanding_;
     if (opaque & 1) {
         auto it = pendingShreds_.find(static_cast<int64_t>(opaque >> 1));

@@ -26,7 +26,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using Json = nlohmann::ordered_json;
-constexpr size_t kChunkBytes = 16u << 20;
+constexpr size_t kSendChunkBytes = 16u << 20;
 
 // The daemon's JSON form of a checked row.
 void appendEvent(std::string& out, const ContractSpec& contract, const contract::ParsedEvent& ev)
@@ -209,7 +209,7 @@ Result<SendSummary> sendJob(const JobSpec& job, const SendOptions& options)
         while (more) {
             chunk.clear();
             chunk.file = static_cast<uint32_t>(f);
-            auto read = reader->read(chunk, job.chunkRows, kChunkBytes);
+            auto read = reader->read(chunk, job.chunkRows, kSendChunkBytes);
             if (!read)
                 return read.status().withContext(info.name);
             more = *read;

@@ -12,6 +12,7 @@
 #include "aggregate/aggregator.h"
 #include "aggregate/window.h"
 #include "fixtures.h"
+#include "make_aggregator.h"
 #include "mini_db.h"
 
 using namespace sluice;
@@ -19,19 +20,6 @@ using namespace sluice::aggregate;
 using namespace sluice::aggregate::testing;
 
 namespace {
-
-constexpr int64_t kSecond = 1000;
-constexpr int64_t kMinute = 60 * kSecond;
-constexpr int64_t kHour = 60 * kMinute;
-constexpr int64_t kDay = 24 * kHour;
-constexpr int64_t kT = 1763712000000;  // 2025-11-21T08:00:00Z, a day-aligned hour
-
-Aggregator make(const AggregationSpec& spec, std::span<const uint8_t, kSipKeyBytes> key = kHashKey)
-{
-    auto a = Aggregator::create(spec, checkoutContract(), key);
-    REQUIRE(a);
-    return std::move(a.value());
-}
 
 struct Output {
     Arena arena;

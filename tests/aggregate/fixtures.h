@@ -3,6 +3,7 @@
 #pragma once
 
 #include <array>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -121,5 +122,11 @@ struct Ev {
         return v;
     }
 };
+
+inline constexpr int64_t kSecond = 1000;
+inline constexpr int64_t kMinute = 60 * kSecond;
+inline constexpr int64_t kHour = 60 * kMinute;
+inline constexpr int64_t kDay = 24 * kHour;
+inline constexpr int64_t kT = 1763712000000;  // 2025-11-21T08:00:00Z, a day-aligned hour
 
 }  // namespace sluice::aggregate::testing

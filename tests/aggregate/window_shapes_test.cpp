@@ -15,6 +15,7 @@
 #include "aggregate/aggregator.h"
 #include "aggregate/window.h"
 #include "fixtures.h"
+#include "make_aggregator.h"
 #include "mini_db.h"
 
 using namespace sluice;
@@ -22,18 +23,6 @@ using namespace sluice::aggregate;
 using namespace sluice::aggregate::testing;
 
 namespace {
-
-constexpr int64_t kSecond = 1000;
-constexpr int64_t kMinute = 60 * kSecond;
-constexpr int64_t kT = 1763712000000;  // 2025-11-21T08:00:00Z
-
-Aggregator make(const AggregationSpec& spec)
-{
-    auto a = Aggregator::create(spec, checkoutContract(), kHashKey);
-    INFO((a ? "" : a.status().message()));
-    REQUIRE(a);
-    return std::move(a.value());
-}
 
 void flushInto(Aggregator& a, MiniDb& db)
 {

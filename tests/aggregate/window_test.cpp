@@ -1,15 +1,10 @@
 #include <catch2/catch.hpp>
 
 #include "aggregate/window.h"
+#include "fixtures.h"
 
 using namespace sluice::aggregate;
-
-namespace {
-constexpr int64_t kSecond = 1000;
-constexpr int64_t kMinute = 60 * kSecond;
-constexpr int64_t kHour = 60 * kMinute;
-constexpr int64_t kDay = 24 * kHour;
-}  // namespace
+using namespace sluice::aggregate::testing;
 
 static_assert(windowStart(-1, kSecond) == -kSecond);
 static_assert(windowEnd(-1, kSecond) == 0);

@@ -70,8 +70,8 @@ TEST_CASE("AES-CMAC matches OpenSSL's EVP_MAC CMAC for AES-128 and AES-256", "[c
     REQUIRE(cmac);
     std::mt19937_64 rng(99);
     for (int i = 0; i < 500; ++i) {
-        const std::string key = testing::randomString(rng, i % 2 ? 32 : 16);
-        const std::string data = testing::randomString(rng, rng() % 80);
+        const std::string key = privacy::testing::randomString(rng, i % 2 ? 32 : 16);
+        const std::string data = privacy::testing::randomString(rng, rng() % 80);
         REQUIRE(cmac->setKey(key));
         auto tag = cmac->mac(data);
         REQUIRE(tag);

@@ -237,9 +237,9 @@ int main(int argc, char** argv)
         check(k.status(), "makeKey");
         keys.push_back(std::move(k).value());
     }
-    auto evpOr = testing::EvpSiv::create(64);
+    auto evpOr = privacy::testing::EvpSiv::create(64);
     check(evpOr.status(), "EvpSiv");
-    testing::EvpSiv evp = std::move(evpOr).value();
+    privacy::testing::EvpSiv evp = std::move(evpOr).value();
 
     constexpr size_t kBatch = 1024;  // values per batch call
     size_t cursor = 0;

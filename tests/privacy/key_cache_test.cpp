@@ -60,8 +60,8 @@ public:
     int fetches = 0;
 };
 
-struct Fixture {
-    Fixture()
+struct KeyCacheFixture {
+    KeyCacheFixture()
         : wrapper(KeyWrapper::create(randomBytes(32).value()).value()), cipher(SivCipher::create().value())
     {
     }
@@ -94,7 +94,7 @@ constexpr int64_t kNow = 1'000'000;
 
 TEST_CASE("the first event of a value creates a key; later ones reuse it until it expires", "[key_cache]")
 {
-    Fixture f;
+    KeyCacheFixture f;
     KeyCache cache(100, kLifetime, "data", f.wrapper, f.source);
     auto first = cache.acquire(digestOf(1), "c/x/1.0.0", kNow, f.cipher, f.created);
     REQUIRE(first);
@@ -124,7 +124,7 @@ TEST_CASE("the first event of a value creates a key; later ones reuse it until i
 
 TEST_CASE("evicted keys come back from the database by rowid, uncommitted ones are never evicted", "[key_cache]")
 {
-    Fixture f;
+    KeyCacheFixture f;
     KeyCache cache(8, kLifetime, "data", f.wrapper, f.source);
     std::map<uint32_t, std::string> links, ciphertexts;
     for (uint32_t n = 0; n < 40; ++n) {
@@ -152,7 +152,7 @@ TEST_CASE("evicted keys come back from the database by rowid, uncommitted ones a
 
 TEST_CASE("a restarted cache finds active keys through the directory it preloads", "[key_cache]")
 {
-    Fixture f;
+    KeyCacheFixture f;
     std::map<uint32_t, std::string> links;
     {
         KeyCache cache(100, kLifetime, "data", f.wrapper, f.source);
@@ -180,7 +180,7 @@ TEST_CASE("a restarted cache finds active keys through the directory it preloads
 
 TEST_CASE("forgotten and pruned keys leave the directory; the rest stay reachable", "[key_cache]")
 {
-    Fixture f;
+    KeyCacheFixture f;
     KeyCache cache(1000, kLifetime, "data", f.wrapper, f.source);
     std::map<uint32_t, std::string> links;
     for (uint32_t n = 0; n < 300; ++n)  // forces growth of the table and long probe runs
@@ -206,7 +206,7 @@ TEST_CASE("forgotten and pruned keys leave the directory; the rest stay reachabl
 
 TEST_CASE("a key shredded in the database is replaced, not resurrected", "[key_cache]")
 {
-    Fixture f;
+    KeyCacheFixture f;
     KeyCache cache(1, kLifetime, "data", f.wrapper, f.source);
     const std::string a = std::string((*cache.acquire(digestOf(1), "c", kNow, f.cipher, f.created))->link());
     cache.committedKeys(f.source.store(f.created));

@@ -7,7 +7,6 @@
 
 using namespace sluice;
 using namespace sluice::privacy;
-using sluice::privacy::testing::TempDir;
 
 namespace {
 
@@ -44,7 +43,7 @@ TEST_CASE("SecretBytes moves, wipes and compares", "[secret]")
 
 TEST_CASE("master key file: 32 raw bytes or 64 hex digits with an optional newline", "[secret]")
 {
-    TempDir dir;
+    privacy::testing::TempDir dir;
     for (const std::string& content : {rawKey(), kHexKey, kHexKey + "\n", kHexKey + "\r\n"}) {
         auto key = readSecretFile(dir.write("key", content), 32);
         INFO("content size " << content.size());
@@ -58,7 +57,7 @@ TEST_CASE("master key file: 32 raw bytes or 64 hex digits with an optional newli
 
 TEST_CASE("master key file errors name the file and the problem, not the content", "[secret]")
 {
-    TempDir dir;
+    privacy::testing::TempDir dir;
     auto missing = readSecretFile(dir.file("absent"), 32);
     CHECK(missing.status().code() == StatusCode::kNotFound);
     CHECK(missing.status().message().find(dir.file("absent")) != std::string::npos);
@@ -89,7 +88,7 @@ TEST_CASE("master key file errors name the file and the problem, not the content
 
 TEST_CASE("seed files of any size lose one trailing newline", "[secret]")
 {
-    TempDir dir;
+    privacy::testing::TempDir dir;
     CHECK(readSecretFile(dir.write("s1", "my seed\n"), 0)->view() == "my seed");
     CHECK(readSecretFile(dir.write("s2", "my seed\r\n"), 0)->view() == "my seed");
     CHECK(readSecretFile(dir.write("s3", "my seed\n\n"), 0)->view() == "my seed\n");
@@ -104,7 +103,7 @@ TEST_CASE("seed files of any size lose one trailing newline", "[secret]")
 
 TEST_CASE("writeNewSecretFile creates mode 0600 and never replaces", "[secret]")
 {
-    TempDir dir;
+    privacy::testing::TempDir dir;
     std::string path = dir.file("master.key");
     REQUIRE(writeNewSecretFile(path, kHexKey + "\n"));
     struct stat st {};

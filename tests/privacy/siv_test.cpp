@@ -10,16 +10,10 @@
 
 using namespace sluice;
 using namespace sluice::privacy;
+using sluice::privacy::testing::newCipher;
 using sluice::privacy::testing::unhex;
 
 namespace {
-
-SivCipher newCipher()
-{
-    auto cipher = SivCipher::create();
-    REQUIRE(cipher);
-    return std::move(cipher).value();
-}
 
 SivKey key(SivCipher& cipher, std::string_view bytes)
 {
@@ -163,12 +157,12 @@ TEST_CASE("Wycheproof AES-SIV-CMAC vectors, including 512-bit keys", "[siv]")
 TEST_CASE("AES-SIV agrees with OpenSSL's EVP AES-256-SIV given an explicit empty AAD", "[siv]")
 {
     SivCipher cipher = newCipher();
-    auto evp = testing::EvpSiv::create(64);
+    auto evp = privacy::testing::EvpSiv::create(64);
     REQUIRE(evp);
     std::mt19937_64 rng(20240501);
     for (int i = 0; i < 4000; ++i) {
-        const std::string keyBytes = testing::randomString(rng, 64);
-        const std::string plaintext = testing::randomString(rng, rng() % 101);
+        const std::string keyBytes = privacy::testing::randomString(rng, 64);
+        const std::string plaintext = privacy::testing::randomString(rng, rng() % 101);
         INFO("iteration " << i << ", plaintext length " << plaintext.size());
         SivKey k = key(cipher, keyBytes);
         std::string ours = encrypt(cipher, plaintext);
@@ -194,7 +188,7 @@ TEST_CASE("OpenSSL's AES-SIV without the empty AAD update gives a different SIV"
 {
     // Documents why the explicit zero-length AAD update matters for Tink compatibility.
     SivCipher cipher = newCipher();
-    auto evp = testing::EvpSiv::create(64);
+    auto evp = privacy::testing::EvpSiv::create(64);
     REQUIRE(evp);
     const std::string keyBytes(64, '\x42');
     SivKey k = key(cipher, keyBytes);
@@ -285,15 +279,15 @@ TEST_CASE("AES-SIV keys made by one cipher work in another", "[siv]")
 TEST_CASE("AES-SIV switches between 128- and 256-bit keys", "[siv]")
 {
     SivCipher cipher = newCipher();
-    auto evp128 = testing::EvpSiv::create(32);
-    auto evp256 = testing::EvpSiv::create(64);
+    auto evp128 = privacy::testing::EvpSiv::create(32);
+    auto evp256 = privacy::testing::EvpSiv::create(64);
     REQUIRE(evp128);
     REQUIRE(evp256);
     std::mt19937_64 rng(7);
     for (int i = 0; i < 200; ++i) {
         bool small = i % 2 == 0;
-        const std::string keyBytes = testing::randomString(rng, small ? 32 : 64);
-        const std::string plaintext = testing::randomString(rng, 1 + rng() % 40);
+        const std::string keyBytes = privacy::testing::randomString(rng, small ? 32 : 64);
+        const std::string plaintext = privacy::testing::randomString(rng, 1 + rng() % 40);
         SivKey k = key(cipher, keyBytes);
         std::string theirs;
         REQUIRE((small ? *evp128 : *evp256).encryptRekey(keyBytes, plaintext, theirs));
@@ -304,12 +298,12 @@ TEST_CASE("AES-SIV switches between 128- and 256-bit keys", "[siv]")
 TEST_CASE("AES-SIV long plaintexts (several keystream chunks) agree with OpenSSL", "[siv]")
 {
     SivCipher cipher = newCipher();
-    auto evp = testing::EvpSiv::create(64);
+    auto evp = privacy::testing::EvpSiv::create(64);
     REQUIRE(evp);
     std::mt19937_64 rng(31337);
     for (size_t length : {255, 256, 257, 511, 512, 513, 1000, 4096, 65537}) {
-        const std::string keyBytes = testing::randomString(rng, 64);
-        const std::string plaintext = testing::randomString(rng, length);
+        const std::string keyBytes = privacy::testing::randomString(rng, 64);
+        const std::string plaintext = privacy::testing::randomString(rng, length);
         SivKey k = key(cipher, keyBytes);
         std::string theirs;
         REQUIRE(evp->encryptRekey(keyBytes, plaintext, theirs));
@@ -330,12 +324,12 @@ TEST_CASE("AES-SIV results do not depend on what the cipher did before", "[siv]"
     std::vector<std::string> rawKeys;
     std::vector<SivKey> keys;
     for (int i = 0; i < 5; ++i) {
-        rawKeys.push_back(testing::randomString(rng, i == 4 ? 32 : 64));
+        rawKeys.push_back(privacy::testing::randomString(rng, i == 4 ? 32 : 64));
         keys.push_back(key(busy, rawKeys.back()));
     }
     for (int i = 0; i < 300; ++i) {
         size_t which = rng() % keys.size();
-        const std::string plaintext = testing::randomString(rng, rng() % 70);
+        const std::string plaintext = privacy::testing::randomString(rng, rng() % 70);
         REQUIRE(busy.setKey(keys[which]));
         std::string got;
         switch (rng() % 4) {
@@ -358,7 +352,7 @@ TEST_CASE("AES-SIV results do not depend on what the cipher did before", "[siv]"
             break;
         }
         default: {
-            auto scratch = busy.makeKey(testing::randomString(rng, 64));  // switches keys away
+            auto scratch = busy.makeKey(privacy::testing::randomString(rng, 64));  // switches keys away
             REQUIRE(scratch);
             REQUIRE(busy.setKey(keys[which]));
             got = encrypt(busy, plaintext);

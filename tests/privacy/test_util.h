@@ -12,7 +12,10 @@
 
 #include <unistd.h>
 
+#include <catch2/catch.hpp>
+
 #include "core/encoding.h"
+#include "privacy/siv.h"
 
 namespace sluice::privacy::testing {
 
@@ -23,6 +26,14 @@ inline std::string unhex(std::string_view hex)
     if (!bytes)
         throw std::invalid_argument("bad hex literal in test");
     return *bytes;
+}
+
+// A new AES-SIV cipher context; failing to make one fails the test.
+inline SivCipher newCipher()
+{
+    auto cipher = SivCipher::create();
+    REQUIRE(cipher);
+    return std::move(cipher).value();
 }
 
 inline std::string randomString(std::mt19937_64& rng, size_t size)

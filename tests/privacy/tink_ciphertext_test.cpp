@@ -16,7 +16,7 @@ const char* const kKey = "000102030405060708090a0b0c0d0e0f101112131415161718191a
 const char* const kMsg = "8dbfee9580e7e2bc66100a674497f4e1";
 const char* const kSivCt = "000000000000000000000000000000007ef8aa7e4dd49d9cfa09e9cb574fd90d";
 
-struct Fixture {
+struct CiphertextFixture {
     SivCipher cipher = std::move(SivCipher::create()).value();
     SivKey key = std::move(cipher.makeKey(unhex(kKey))).value();
 };
@@ -25,7 +25,7 @@ struct Fixture {
 
 TEST_CASE("Tink ciphertext: 0x01 || key id big-endian || SIV || ciphertext", "[tink]")
 {
-    Fixture f;
+    CiphertextFixture f;
     std::string raw;
     REQUIRE(tinkEncrypt(f.cipher, 0x01020304, unhex(kMsg), raw));
     CHECK(toHex(raw) == std::string("0101020304") + kSivCt);
@@ -38,7 +38,7 @@ TEST_CASE("Tink ciphertext: 0x01 || key id big-endian || SIV || ciphertext", "[t
 
 TEST_CASE("Tink Base64 fast path equals Base64 of the raw form", "[tink]")
 {
-    Fixture f;
+    CiphertextFixture f;
     for (size_t length : {0, 1, 5, 16, 31, 100, 1003, 1004, 5000}) {
         const std::string plaintext(length, 'v');
         std::string raw;
@@ -55,7 +55,7 @@ TEST_CASE("Tink Base64 fast path equals Base64 of the raw form", "[tink]")
 
 TEST_CASE("Tink ciphertext parsing errors", "[tink]")
 {
-    Fixture f;
+    CiphertextFixture f;
     std::string raw;
     REQUIRE(tinkEncrypt(f.cipher, 77, "secret", raw));
     CHECK(tinkDecrypt(f.cipher, 78, raw).status().code() == StatusCode::kNotFound);

@@ -7,6 +7,7 @@
 
 using namespace sluice;
 using namespace sluice::privacy;
+using sluice::privacy::testing::newCipher;
 using sluice::privacy::testing::unhex;
 
 namespace {
@@ -61,8 +62,6 @@ std::string keyJson(const std::string& id, const char* status, const char* prefi
            "\", \"keyMaterialType\": \"SYMMETRIC\"}, \"status\": \"" + status + "\", \"keyId\": " + id +
            ", \"outputPrefixType\": \"" + prefix + "\"}";
 }
-
-SivCipher newCipher() { return std::move(SivCipher::create()).value(); }
 
 }  // namespace
 
