@@ -76,17 +76,6 @@ Result<CommittedReader> CommittedReader::open(const std::string& path)
     return reader;
 }
 
-Result<Stmt*> CommittedReader::prepared(const std::string& sql)
-{
-    auto it = statements_.find(sql);
-    if (it != statements_.end())
-        return &it->second;
-    auto stmt = db_.prepare(sql, true);
-    if (!stmt)
-        return stmt.status();
-    return &statements_.emplace(sql, std::move(*stmt)).first->second;
-}
-
 Status CommittedReader::begin()
 {
     end();
@@ -100,14 +89,13 @@ void CommittedReader::end()
     if (!open_)
         return;
     open_ = false;
-    for (auto& [sql, stmt] : statements_)
-        stmt.reset();
+    statements_.resetAll();
     (void)endRead(db_);
 }
 
 Result<int64_t> CommittedReader::queryId(const std::string& sql)
 {
-    auto stmt = prepared(sql);
+    auto stmt = statements_.get(db_, sql);
     if (!stmt)
         return stmt.status();
     Stmt& s = **stmt;
@@ -129,7 +117,7 @@ Result<uint64_t> CommittedReader::lastBatchId()
 
 Result<std::vector<CommittedBatch>> CommittedReader::batchesAfter(uint64_t after, size_t limit)
 {
-    auto stmt = prepared("SELECT id, committed_at, row_ranges FROM batches WHERE id > ?1 ORDER BY id LIMIT ?2");
+    auto stmt = statements_.get(db_, "SELECT id, committed_at, row_ranges FROM batches WHERE id > ?1 ORDER BY id LIMIT ?2");
     if (!stmt)
         return stmt.status();
     Stmt& s = **stmt;
@@ -148,7 +136,7 @@ Result<std::vector<CommittedBatch>> CommittedReader::batchesAfter(uint64_t after
 Status CommittedReader::forEachRow(const RowQuery& query, uint64_t batch, const RowRange& range,
                                    const std::function<void(const RowView&)>& fn)
 {
-    auto stmt = prepared(query.sql);
+    auto stmt = statements_.get(db_, query.sql);
     if (!stmt)
         return stmt.status();
     Stmt& s = **stmt;
@@ -168,7 +156,7 @@ Status CommittedReader::forEachRow(const RowQuery& query, uint64_t batch, const 
 
 Result<std::vector<ShredEntry>> CommittedReader::shredsAfter(int64_t after, size_t limit)
 {
-    auto stmt = prepared("SELECT id, at, cause, key_links FROM shred_log WHERE id > ?1 ORDER BY id LIMIT ?2");
+    auto stmt = statements_.get(db_, "SELECT id, at, cause, key_links FROM shred_log WHERE id > ?1 ORDER BY id LIMIT ?2");
     if (!stmt)
         return stmt.status();
     Stmt& s = **stmt;

@@ -17,7 +17,6 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "core/commit.h"
@@ -92,12 +91,11 @@ public:
 
 private:
     CommittedReader() = default;
-    Result<Stmt*> prepared(const std::string& sql);
     // The one integer `sql` selects (a max(id)); 0 when it is NULL.
     Result<int64_t> queryId(const std::string& sql);
 
     Db db_;  // first: statements are finalized before the connection closes
-    std::unordered_map<std::string, Stmt> statements_;
+    StatementCache statements_;
     std::vector<std::string> names_;
     std::vector<Cell> cells_;
     bool open_ = false;

@@ -283,4 +283,21 @@ Status Txn::commit()
     return s;
 }
 
+Result<Stmt*> StatementCache::get(Db& db, const std::string& sql)
+{
+    auto it = statements_.find(sql);
+    if (it != statements_.end())
+        return &it->second;
+    auto stmt = db.prepare(sql, true);
+    if (!stmt)
+        return stmt.status();
+    return &statements_.emplace(sql, std::move(*stmt)).first->second;
+}
+
+void StatementCache::resetAll()
+{
+    for (auto& [sql, stmt] : statements_)
+        stmt.reset();
+}
+
 }  // namespace sluice::store

@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <unordered_map>
 
 #include "core/commit.h"
 #include "core/status.h"
@@ -166,6 +167,21 @@ public:
 private:
     explicit Txn(Db* db) : db_(db) {}
     Db* db_;
+};
+
+// Statements prepared once per SQL text (persistent) and kept with the connection they were
+// prepared on, for readers that run the same few queries many times.
+class StatementCache {
+public:
+    // The statement for `sql` on `db`, prepared on first use. The cache must be used with one
+    // connection only.
+    Result<Stmt*> get(Db& db, const std::string& sql);
+    // Ends the current run of every statement (a reader's snapshot is released with them).
+    void resetAll();
+    void clear() { statements_.clear(); }
+
+private:
+    std::unordered_map<std::string, Stmt> statements_;
 };
 
 }  // namespace sluice::store

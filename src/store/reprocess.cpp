@@ -200,15 +200,7 @@ Result<std::unique_ptr<ShadowAggregation>> ShadowAggregation::create(Db& db, con
 
 Status ShadowAggregation::apply(const WriteBatch& out)
 {
-    auto statement = [&](const std::string& sql) -> Result<Stmt*> {
-        auto it = statements_.find(sql);
-        if (it != statements_.end())
-            return &it->second;
-        auto stmt = db_.prepare(sql, true);
-        if (!stmt)
-            return stmt.status();
-        return &statements_.emplace(sql, std::move(*stmt)).first->second;
-    };
+    auto statement = [&](const std::string& sql) { return statements_.get(db_, sql); };
     // One savepoint (a transaction of its own, or part of the caller's) on the temp schema only:
     // outside the caller's transaction the database's write lock is not taken.
     SLUICE_RETURN_IF_ERROR(db_.exec("SAVEPOINT sluice_reprocess"));

@@ -9,7 +9,6 @@
 
 #include <cstdint>
 #include <functional>
-#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -127,7 +126,7 @@ private:
     std::string aggregation_;
     std::string lateShadow_;   // temp copy of the aggregation's late_events
     std::string columns_;      // the table's columns but final and complete, quoted, comma-separated
-    std::map<std::string, Stmt> statements_;
+    StatementCache statements_;
 };
 
 }  // namespace sluice::store
