@@ -763,6 +763,10 @@ Status Runner::finishOutputs()
 {
     const auto t0 = Steady::now();
     store::Db& db = workDb_->db();
+    // Every row of the input is counted: the job's windows are final and complete, in its
+    // aggregation files and in its SQLite target alike.
+    for (const AggregationSpec& spec : job_.pipeline->aggregations)
+        SLUICE_RETURN_IF_ERROR(store::markWindowsComplete(db, spec.tableName()));
     SLUICE_RETURN_IF_ERROR(outputs_->writeAggregations(db));
     // The keys the run used, from the group's key store (attached for these statements).
     SLUICE_RETURN_IF_ERROR(keyStore_->sync());

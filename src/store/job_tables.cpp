@@ -105,6 +105,11 @@ Status adoptUsedKeys(Db& work, std::string_view checkpointMeta)
     return txn->commit();
 }
 
+Status markWindowsComplete(Db& db, const std::string& table)
+{
+    return db.exec("UPDATE " + quoteIdent(table) + " SET \"final\" = 1, \"complete\" = 1");
+}
+
 Status forEachWindowRow(Db& db, const std::string& view,
                         const std::function<void(const std::vector<std::string>& names)>& columns,
                         const std::function<void(const Stmt& row)>& row)

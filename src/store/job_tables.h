@@ -57,6 +57,11 @@ Status forEachUsedKey(Db& work, const std::function<Status(const StoredKey&)>& f
 Result<int64_t> countUsedKeys(Db& work);
 Status adoptUsedKeys(Db& work, std::string_view checkpointMeta);
 
+// Every window of the aggregation table `table` marked final and complete, in one statement: a job
+// has counted every row of its input before it writes its aggregations, and no later row can
+// change them.
+Status markWindowsComplete(Db& db, const std::string& table);
+
 // Every row of the view `view` by window_start_ms: `columns` once with the column names, then
 // `row` with the statement on each row.
 Status forEachWindowRow(Db& db, const std::string& view,

@@ -210,6 +210,8 @@ def test_outputs(d):
           failures)
     check(abs(sum(float(x["sum_unit_price"]) for x in sales) - sum(float(r[5]) for r in valid_by_invoice.values()))
           < 1e-6, "the aggregation sums unit_price", failures)
+    check(sales and all(x["final"] == "1" and x["complete"] == "1" for x in sales),
+          f"a job's windows are final and complete: {sales}", failures)
     analytics = read_csv(os.path.join(out, "analytics.csv"))
     consented = [r for r in valid_by_invoice.values() if r[9] in ("yes", "analytics")]
     check(len(analytics) == len(consented), f"derived rows {len(analytics)} == consented {len(consented)}", failures)
