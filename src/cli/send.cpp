@@ -1,6 +1,7 @@
 // sluicectl send: a producer for operators and scripts (JSONL in, a delivery report out).
 #include <boost/program_options.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <iomanip>
@@ -11,6 +12,7 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "core/clock.h"
 #include "core/encoding.h"
 #include "core/time_format.h"
 #include "ingest/producer.h"
@@ -258,6 +260,8 @@ int runSend(const std::vector<std::string>& args, Io& io)
         ("invalid-fraction", po::value<double>()->default_value(0.0)->value_name("F"),
          "--generate: share of invalid events (0..1)")
         ("seed", po::value<int64_t>()->default_value(1)->value_name("N"), "--generate: generator seed")
+        ("event-time-span", po::value<std::string>()->value_name("DURATION"),
+         "--generate: event times spread evenly over DURATION, the last one now (default: none)")
         ("curve-server-key", po::value<std::string>()->value_name("KEY"),
          "CURVE: the daemon's public key (40 Z85 characters or 64 hex digits)")
         ("curve-secret-key-file", po::value<std::string>()->value_name("FILE"),
@@ -312,6 +316,8 @@ int runSend(const std::vector<std::string>& args, Io& io)
     const bool generate = vm.count("generate") > 0;
     if (generate && vm.count("input"))
         throw Failure(kExitUsage, "--generate replaces the input file; give one or the other");
+    if (vm.count("event-time-span") && !generate)
+        throw Failure(kExitUsage, "--event-time-span belongs to --generate");
     if (!s.acknowledged && (vm.count("producer-id") || vm["first-seq"].as<int64_t>() != 1))
         throw Failure(kExitUsage, "--producer-id and --first-seq belong to acknowledged mode");
 
@@ -325,6 +331,13 @@ int runSend(const std::vector<std::string>& args, Io& io)
         workload::Options wo;
         wo.seed = static_cast<uint64_t>(vm["seed"].as<int64_t>());
         wo.invalidFraction = invalid;
+        if (vm.count("event-time-span")) {
+            const int64_t span = duration(vm, "event-time-span");
+            if (span < 1)
+                throw Failure(kExitUsage, "--event-time-span must be at least 1ms");
+            wo.stepMs = std::max<int64_t>(1, span / std::max<int64_t>(1, n));
+            wo.baseTimeMs = SystemClock::instance().wallMs() - wo.stepMs * n;
+        }
         workload::Generator generator(wo);
         std::string line;
         for (int64_t i = 0; i < n; ++i) {

@@ -10,6 +10,7 @@ SLUICE_KAFKA_KILLS and SLUICE_KAFKA_EVENTS size the run (the slow suite runs a l
 import json
 import os
 import random
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -28,6 +29,9 @@ total = int(os.environ.get("SLUICE_KAFKA_EVENTS", "8000"))
 scale = max(1, -(-total // 15000))
 TOPICS = {"sluice.acme_checkout_1_0_0": 3 * scale, "analytics": 2 * scale, "sluice.revenue_by_country": 1,
           "sluice.keys": 2 * scale}
+# Event times 45 ms apart (6 minutes for 8,000 events), the last one when sending starts: the
+# 1-minute windows of revenue_by_country (allowed_lateness 30 s) become final while the run goes.
+span_ms = total * 45
 failures = []
 
 cluster = subprocess.Popen([mock] + [f"{t}:{n}" for t, n in TOPICS.items()], stdin=subprocess.PIPE,
@@ -75,7 +79,7 @@ with tempfile.TemporaryDirectory(prefix="sluice-kafka-") as tmp:
     daemon.start()
     sender = subprocess.Popen([sluicectl, "send", "--generate", str(total), "--seed", "9", "-e", daemon.endpoint,
                                "-n", "25", "--window", "8", "--timeout", "500ms", "--producer-id", "kafka-test",
-                               "--quiet"])
+                               "--event-time-span", f"{span_ms}ms", "--quiet"])
     kills_done = 0
     broker_bounced = False
     while sender.poll() is None and (kills_done < kills or not broker_bounced):
@@ -113,7 +117,11 @@ with tempfile.TemporaryDirectory(prefix="sluice-kafka-") as tmp:
     records = consume_all()
     db_events = {r[0]: r[1] for r in daemon.query("SELECT seq, key_link FROM events_acme_checkout_1_0_0")}
     db_derived = {r[0] for r in daemon.query("SELECT seq FROM derived_analytics")}
-    db_windows = daemon.query("SELECT count(*) FROM revenue_by_country WHERE final = 1")[0][0]
+    db = sqlite3.connect(f"file:{daemon.database}?mode=ro", uri=True)
+    db.row_factory = sqlite3.Row
+    db_windows = {(r["window_start_ms"], r["country"]): dict(r)
+                  for r in db.execute("SELECT * FROM revenue_by_country WHERE final = 1")}
+    db.close()
     db_keys = {r[0] for r in daemon.query("SELECT key_link FROM keys WHERE kind = 'data'")}
 
     def once(topic, expected):
@@ -137,13 +145,28 @@ with tempfile.TemporaryDirectory(prefix="sluice-kafka-") as tmp:
         if key != event["meta"]["key_link"] or db_events.get(event["meta"]["seq"]) != key:
             failures.append("an event's message key is not its key link")
             break
+    # Final windows: every row of the aggregation's view with final = 1 is in the topic once, with
+    # the same values, keyed by its group values; no other window is. All but the last ~2 minutes
+    # of event time must be final, so the comparison is never of nothing with nothing.
+    check(len({start for start, country in db_windows}) >= span_ms // 60000 - 2,
+          f"only {len(db_windows)} final windows in the database for {span_ms // 60000} minutes of events", failures)
     windows = {}
     for partition, key, value, headers in records["sluice.revenue_by_country"]:
         w = json.loads(value)
+        meta = w.pop("meta")
         k = (w["window_start_ms"], w["country"])
         windows[k] = windows.get(k, 0) + 1
-    check(all(n == 1 for n in windows.values()) and len(windows) == db_windows,
-          f"windows: {len(windows)} distinct in the topic, {db_windows} final in the database", failures)
+        check(meta.get("aggregation") == "revenue_by_country" and isinstance(meta.get("batch_id"), int),
+              f"window {k}: meta {meta} does not name the aggregation and a batch", failures)
+        check(k not in db_windows or w == db_windows[k],
+              f"window {k}: {w} in the topic, {db_windows.get(k)} in the database", failures)
+        check(key == json.dumps([w["country"]]), f"window {k}: message key {key!r} is not its group values", failures)
+    repeated = sum(1 for n in windows.values() if n > 1)
+    missing = len(set(db_windows) - set(windows))
+    extra = len(set(windows) - set(db_windows))
+    check(repeated == 0 and missing == 0 and extra == 0,
+          f"sluice.revenue_by_country: {repeated} repeated, {missing} missing, {extra} extra of "
+          f"{len(db_windows)} final windows", failures)
 
     key_records = [(key, value, headers) for partition, key, value, headers in records["sluice.keys"]]
     data_keys = {}
