@@ -1,16 +1,12 @@
 #include "export/file_sink.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
 #include <zstd.h>
 
-#include <cerrno>
 #include <chrono>
-#include <cstring>
 #include <ctime>
 #include <filesystem>
 
+#include "core/durable_file.h"
 #include "core/log.h"
 #include "core/time_format.h"
 #include "core/value.h"
@@ -22,12 +18,6 @@ namespace {
 constexpr size_t kSliceBytes = 256 * 1024;  // lines handed to the output at a time
 
 namespace fs = std::filesystem;
-
-Status errnoStatus(const std::string& what)
-{
-    const int e = errno;
-    return Status::ioError(what + ": " + std::strerror(e));
-}
 
 // 20251121T080000Z
 std::string compactUtc(int64_t epochMs)
@@ -46,18 +36,6 @@ std::string padded(uint64_t n)
     return std::string(s.size() < 12 ? 12 - s.size() : 0, '0') + s;
 }
 
-Status fsyncDirectory(const std::string& dir)
-{
-    const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return errnoStatus("cannot open directory " + dir);
-    const int rc = ::fsync(fd);
-    ::close(fd);
-    if (rc != 0)
-        return errnoStatus("fsync of directory " + dir);
-    return Status::ok();
-}
-
 struct ZstdCtxFree {
     void operator()(ZSTD_CCtx* c) const { ZSTD_freeCCtx(c); }
 };
@@ -71,10 +49,10 @@ public:
     {
         std::unique_ptr<Output> o(new Output);
         o->dir_ = dir;
-        o->temp_ = dir + "/." + name + ".tmp";
-        o->fd_ = ::open(o->temp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-        if (o->fd_ < 0)
-            return errnoStatus("cannot create " + o->temp_);
+        auto file = DurableFile::create(dir + "/." + name + ".tmp", 0640);
+        if (!file)
+            return file.status();
+        o->file_ = std::move(*file);
         if (zstd) {
             o->zstd_.reset(ZSTD_createCCtx());
             if (!o->zstd_)
@@ -84,7 +62,7 @@ public:
         return o;
     }
 
-    ~Output() { abandon(); }
+    ~Output() { file_.remove(); }  // unfinished: abandoned
 
     Status append(std::string_view bytes)
     {
@@ -98,35 +76,17 @@ public:
         return buffer_.size() >= kFlushBytes ? flush() : Status::ok();
     }
 
-    // Flushes, fsyncs, renames to `name` in the directory. The caller fsyncs the directory.
+    // Flushes and publishes as `name` in the directory (fsync, rename, directory fsync).
     Status finish(const std::string& name)
     {
-        const std::string final = dir_ + "/" + name;
         if (zstd_) {
             ZSTD_inBuffer in{nullptr, 0, 0};
             SLUICE_RETURN_IF_ERROR(compress(in, ZSTD_e_end));
         }
         SLUICE_RETURN_IF_ERROR(flush());
-        if (::fsync(fd_) != 0)
-            return errnoStatus("fsync of " + temp_);
-        const int rc = ::close(fd_);
-        fd_ = -1;
-        if (rc != 0)
-            return errnoStatus("close of " + temp_);
-        if (::rename(temp_.c_str(), final.c_str()) != 0)
-            return errnoStatus("rename of " + temp_ + " to " + final);
-        temp_.clear();
+        SLUICE_RETURN_IF_ERROR(file_.publish(dir_ + "/" + name));
+        file_ = DurableFile();
         return Status::ok();
-    }
-
-    void abandon()
-    {
-        if (fd_ >= 0)
-            ::close(fd_);
-        fd_ = -1;
-        if (!temp_.empty())
-            ::unlink(temp_.c_str());
-        temp_.clear();
     }
 
 private:
@@ -153,22 +113,13 @@ private:
 
     Status flush()
     {
-        size_t done = 0;
-        while (done < buffer_.size()) {
-            const ssize_t n = ::write(fd_, buffer_.data() + done, buffer_.size() - done);
-            if (n < 0) {
-                if (errno == EINTR)
-                    continue;
-                return errnoStatus("write to " + temp_);
-            }
-            done += static_cast<size_t>(n);
-        }
+        SLUICE_RETURN_IF_ERROR(file_.write(buffer_));
         buffer_.clear();
         return Status::ok();
     }
 
-    std::string dir_, temp_;
-    int fd_ = -1;
+    std::string dir_;
+    DurableFile file_;
     std::unique_ptr<ZSTD_CCtx, ZstdCtxFree> zstd_;
     std::string buffer_;
 };
@@ -251,7 +202,7 @@ Status FileSink::open(SinkPosition& position)
         }
     }
     if (removed)
-        SLUICE_RETURN_IF_ERROR(fsyncDirectory(spec_.directory));
+        SLUICE_RETURN_IF_ERROR(syncDirectory(spec_.directory));
     durable_ = position;
     written_ = position.batchId;
     return Status::ok();
@@ -345,7 +296,6 @@ Status FileSink::writeForgetLog()
         return out.status();
     SLUICE_RETURN_IF_ERROR((*out)->append(lines));
     SLUICE_RETURN_IF_ERROR((*out)->finish(name));
-    SLUICE_RETURN_IF_ERROR(fsyncDirectory(spec_.directory));
     durable_.shredId = static_cast<int64_t>(last);
     pendingForget_.clear();
     return Status::ok();
@@ -365,7 +315,6 @@ Status FileSink::closeFiles()
     }
     SLUICE_RETURN_IF_ERROR(data_->finish(stem + (spec_.zstd ? ".jsonl.zst" : ".jsonl")));
     data_.reset();
-    SLUICE_RETURN_IF_ERROR(fsyncDirectory(spec_.directory));
     durable_.batchId = written_;
     return Status::ok();
 }

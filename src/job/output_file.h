@@ -1,7 +1,7 @@
 // One output file of a job, written under a temporary name next to its final place
 // (".<name>.sluice-partial" in the same directory) and published atomically at the end: fsync,
-// rename over the final name, fsync of the directory. A job that is killed leaves only the
-// partial file, which the next run truncates to its last checkpoint or removes.
+// rename over the final name, fsync of the directory (core/durable_file.h). A job that is killed
+// leaves only the partial file, which the next run truncates to its last checkpoint or removes.
 //
 // Writes are buffered; size() counts what was handed over, flush() makes it the file's length.
 // Not thread-safe: the job's writer thread owns its outputs.
@@ -11,6 +11,7 @@
 #include <string>
 #include <string_view>
 
+#include "core/durable_file.h"
 #include "core/status.h"
 
 namespace sluice::job {
@@ -18,13 +19,9 @@ namespace sluice::job {
 // Where `finalPath` is written until it is published.
 std::string partialPath(const std::string& finalPath);
 
-// fsync of the directory holding `path`, so that a rename or creation in it is durable.
-Status syncDirectoryOf(const std::string& path);
-
 class OutputFile {
 public:
     OutputFile() = default;
-    ~OutputFile();
     OutputFile(const OutputFile&) = delete;
     OutputFile& operator=(const OutputFile&) = delete;
 
@@ -50,24 +47,16 @@ public:
 
     uint64_t size() const { return size_; }
     const std::string& finalPath() const { return final_; }
-    bool open() const { return fd_ >= 0; }
+    bool open() const { return file_.isOpen(); }
 
 private:
     static constexpr size_t kFlushBytes = 1 << 20;
-    Status openPartial(bool truncate, bool secret);
 
     std::string final_;
-    std::string partial_;
-    int fd_ = -1;
+    DurableFile file_;  // the partial file
     std::string buffer_;
     uint64_t written_ = 0;
     uint64_t size_ = 0;
 };
-
-// Replaces `path` with `text` atomically (a temporary file, fsync, rename, directory fsync); mode 0600.
-Status writeFileAtomically(const std::string& path, const std::string& text);
-
-// Publishes a file that is already complete at `from` (same directory) as `to`.
-Status publishFile(const std::string& from, const std::string& to);
 
 }  // namespace sluice::job
