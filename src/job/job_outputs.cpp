@@ -136,6 +136,10 @@ std::vector<JobOutputs::Stream*> JobOutputs::streams()
             out.push_back(&derived_[d]);
     if (job_.outputs.rejects.wanted())
         out.push_back(&rejects_);
+    if (!job_.outputs.keysCsv.empty())
+        out.push_back(&keysCsv_);
+    if (!job_.outputs.keysTink.empty())
+        out.push_back(&keysTink_);
     return out;
 }
 
@@ -175,6 +179,14 @@ Status JobOutputs::create()
         SLUICE_RETURN_IF_ERROR(rejects_.file.create(job_.outputs.rejects.path, false));
         header(rejects_, false);
     }
+    if (!job_.outputs.keysCsv.empty()) {
+        SLUICE_RETURN_IF_ERROR(keysCsv_.file.create(job_.outputs.keysCsv, true));
+        std::string line;
+        privacy::appendKeyExportCsvHeader(line);
+        keysCsv_.file.write(line);
+    }
+    if (!job_.outputs.keysTink.empty())
+        SLUICE_RETURN_IF_ERROR(keysTink_.file.create(job_.outputs.keysTink, true));
     return flush();
 }
 
@@ -193,6 +205,10 @@ Status JobOutputs::resume(const std::map<std::string, uint64_t>& sizes)
             SLUICE_RETURN_IF_ERROR(one(derived_[d], job_.outputs.derived[d].file.path));
     if (job_.outputs.rejects.wanted())
         SLUICE_RETURN_IF_ERROR(one(rejects_, job_.outputs.rejects.path));
+    if (!job_.outputs.keysCsv.empty())
+        SLUICE_RETURN_IF_ERROR(one(keysCsv_, job_.outputs.keysCsv));
+    if (!job_.outputs.keysTink.empty())
+        SLUICE_RETURN_IF_ERROR(one(keysTink_, job_.outputs.keysTink));
     return Status::ok();
 }
 
@@ -367,21 +383,13 @@ Status JobOutputs::writeAggregations(store::Db& db)
     return Status::ok();
 }
 
-Status JobOutputs::writeKeys(store::Db& db, const privacy::KeyWrapper& wrapper)
+Status JobOutputs::addKeys(const std::vector<store::StoredKey>& keys, const privacy::KeyWrapper& wrapper)
 {
     const bool csv = !job_.outputs.keysCsv.empty();
     const bool tink = !job_.outputs.keysTink.empty();
     if (!csv && !tink)
         return Status::ok();
-    if (csv) {
-        SLUICE_RETURN_IF_ERROR(keysCsv_.file.create(job_.outputs.keysCsv, true));
-        std::string header;
-        privacy::appendKeyExportCsvHeader(header);
-        keysCsv_.file.write(header);
-    }
-    if (tink)
-        SLUICE_RETURN_IF_ERROR(keysTink_.file.create(job_.outputs.keysTink, true));
-    Status rows = store::forEachUsedKey(db, [&](const store::StoredKey& stored) -> Status {
+    for (const store::StoredKey& stored : keys) {
         const std::string& link = stored.keyLink;
         auto key = wrapper.unwrap(stored.wrapped, link);
         if (!key)
@@ -391,31 +399,17 @@ Status JobOutputs::writeKeys(store::Db& db, const privacy::KeyWrapper& wrapper)
             return keyset.status().withContext("key " + link);
         if (csv) {
             privacy::KeyExportRow export_{link, *keyset, stored.contract, stored.expiresAtMs};
-            std::string& out = keysCsv_.file.buffer();
-            privacy::appendKeyExportCsvRow(out, export_);
+            privacy::appendKeyExportCsvRow(keysCsv_.file.buffer(), export_);
             keysCsv_.file.commitBuffer();
             wipe(export_.encryptionKey);
         }
         if (tink) {
-            std::string& out = keysTink_.file.buffer();
-            privacy::appendKeyExportJsonLine(out, link, stored.contract, stored.createdAtMs, stored.expiresAtMs, *keyset);
+            privacy::appendKeyExportJsonLine(keysTink_.file.buffer(), link, stored.contract, stored.createdAtMs,
+                                             stored.expiresAtMs, *keyset);
             keysTink_.file.commitBuffer();
         }
         wipe(*keyset);
-        if (keysCsv_.file.wantsFlush() || keysTink_.file.wantsFlush()) {
-            // Key material leaves memory as soon as it is in the file.
-            if (csv)
-                SLUICE_RETURN_IF_ERROR(keysCsv_.file.flush());
-            if (tink)
-                SLUICE_RETURN_IF_ERROR(keysTink_.file.flush());
-        }
-        return Status::ok();
-    });
-    SLUICE_RETURN_IF_ERROR(rows);
-    if (csv)
-        SLUICE_RETURN_IF_ERROR(keysCsv_.file.flush());
-    if (tink)
-        SLUICE_RETURN_IF_ERROR(keysTink_.file.flush());
+    }
     return Status::ok();
 }
 

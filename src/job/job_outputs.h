@@ -1,7 +1,7 @@
-// The job's output files: the encrypted data, the derived outputs and the rejects are written
-// chunk by chunk as the transform produces them; the aggregations and the keys at the end, from
-// the job's work database. Every file is written under its partial name (output_file.h) and
-// published together at the end.
+// The job's output files: the encrypted data, the derived outputs, the rejects and the keys are
+// written chunk by chunk as the transform produces them (a key when a chunk first uses it); the
+// aggregations at the end, from the job's work database. Every file is written under its partial
+// name (output_file.h) and published together at the end.
 //
 // Formats (docs/jobs.md): CSV with a header line (RFC 4180 quoting where needed) or JSON lines.
 // Data rows have the meta columns key_link, event_time (epoch ms), consent (and event_id when the
@@ -24,6 +24,7 @@
 #include "job/row_parser.h"
 #include "privacy/key_wrap.h"
 #include "store/db.h"
+#include "store/key_table.h"
 
 namespace sluice::job {
 
@@ -49,11 +50,14 @@ public:
     Status flush();
     Status sync();
 
-    // At the end: the aggregations (their views, small groups hidden) and the keys (every key
-    // the job used), both read from the job's work database, unwrapped with `wrapper`.
+    // The keys a chunk used for the first time in the run (new ones and those of earlier runs
+    // of the group), unwrapped with `wrapper`, in the keys outputs; flush() writes them out (and
+    // wipes the key material from memory).
+    Status addKeys(const std::vector<store::StoredKey>& keys, const privacy::KeyWrapper& wrapper);
+
+    // At the end: the aggregations (their views, small groups hidden), read from the job's work
+    // database.
     Status writeAggregations(store::Db& db);
-    // The keys are those of store::forEachUsedKey (the key store attached), by key_link.
-    Status writeKeys(store::Db& db, const privacy::KeyWrapper& wrapper);
 
     // Publishes every output (or only the rejects); returns the paths published.
     Result<std::vector<std::string>> publish(bool rejectsOnly);

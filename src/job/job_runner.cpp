@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -528,15 +529,8 @@ Status Runner::writeItem(Item& item)
         std::lock_guard lock(storedMutex_);
         stored_.insert(stored_.end(), dataKeys.begin(), dataKeys.end());
     }
-    // 2. Every stored key the chunk used, new or made by an earlier run of the group: the keys
-    // output (and the DB target's keys table) is made from this list at the end.
-    std::vector<int64_t> used = std::move(wb.keysFirstUsed);
-    for (const KeyRecord& k : dataKeys)
-        used.push_back(k.rowid);
-
-    // 3. Rows into the output files (written before the checkpoint that counts them).
+    // 2. Rows into the output files (written before the checkpoint that counts them).
     outputs_->add(wb, chunk, item.rejects);
-    SLUICE_RETURN_IF_ERROR(outputs_->flush());
 
     // 4. The counts and the position after this chunk.
     Totals next = totals_;
@@ -558,7 +552,6 @@ Status Runner::writeItem(Item& item)
         next.file = chunk.file;
         next.position = chunk.end;
     }
-    next.sizes = outputs_->sizes();
 
     // 5. One transaction in the work database: aggregates, the keys used, the DB target's rows,
     // and the checkpoint.
@@ -582,14 +575,42 @@ Status Runner::writeItem(Item& item)
     wb.record.id = totals_.chunks + 1;
     std::vector<std::string> shredded;
     store::CommitTiming timing;
-    const std::string checkpoint = next.toJson().dump();
     // The checkpoint is written in the chunk's own transaction: both commit or neither.
     SLUICE_RETURN_IF_ERROR(workDb_->beginBatch(wb, shredded));
     Status inTransaction = [&]() -> Status {
-        for (int64_t rowid : used) {
-            SLUICE_RETURN_IF_ERROR(usedKeys_.add(rowid));
+        // Every stored key the chunk used, new or made by an earlier run of the group, listed
+        // once (the DB target's keys table is made from the list at the end); the keys outputs
+        // get each key in the chunk that first lists it.
+        std::vector<store::StoredKey> firstUsed;
+        for (const KeyRecord& k : dataKeys) {
+            auto added = usedKeys_.add(k.rowid);
+            if (!added)
+                return added.status();
+            if (*added)
+                firstUsed.push_back(store::StoredKey{k.rowid, k.keyLink, k.keyId, k.kind, k.contract, k.wrapped,
+                                                     k.createdAtMs, k.expiresAtMs, k.lookup});
         }
-        return store::setMeta(workDb_->db(), kCheckpointMeta, checkpoint);
+        for (int64_t rowid : wb.keysFirstUsed) {
+            auto added = usedKeys_.add(rowid);
+            if (!added)
+                return added.status();
+            if (!*added)
+                continue;
+            auto stored = keyStore_->byRowid(rowid);
+            if (!stored)
+                return stored.status();
+            if (!*stored)
+                return Status::corruption("key " + std::to_string(rowid) + " is missing from the key store");
+            firstUsed.push_back(std::move(**stored));
+        }
+        // By link within the chunk: the same input in the same group lists the same keys in the
+        // same order, whether this run made them or an earlier one did.
+        std::sort(firstUsed.begin(), firstUsed.end(),
+                  [](const store::StoredKey& a, const store::StoredKey& b) { return a.keyLink < b.keyLink; });
+        SLUICE_RETURN_IF_ERROR(outputs_->addKeys(firstUsed, wrapper_));
+        SLUICE_RETURN_IF_ERROR(outputs_->flush());
+        next.sizes = outputs_->sizes();
+        return store::setMeta(workDb_->db(), kCheckpointMeta, next.toJson().dump());
     }();
     if (!inTransaction) {
         workDb_->abortBatch();
@@ -768,14 +789,15 @@ Status Runner::finishOutputs()
     for (const AggregationSpec& spec : job_.pipeline->aggregations)
         SLUICE_RETURN_IF_ERROR(store::markWindowsComplete(db, spec.tableName()));
     SLUICE_RETURN_IF_ERROR(outputs_->writeAggregations(db));
-    // The keys the run used, from the group's key store (attached for these statements).
+    // How many keys the run used, and the DB target's copy of them from the group's key store
+    // (attached for these statements); the keys outputs have them already.
     SLUICE_RETURN_IF_ERROR(keyStore_->sync());
     SLUICE_RETURN_IF_ERROR(store::attachKeyStore(db, job_.keyStore));
-    Status keys = outputs_->writeKeys(db, wrapper_);
+    Status keys = Status::ok();
     auto count = store::countUsedKeys(db);
-    if (keys && count)
+    if (count)
         keysUsed_ = static_cast<uint64_t>(*count);
-    if (keys && !job_.outputs.database.empty())
+    if (!job_.outputs.database.empty())
         keys = store::adoptUsedKeys(db, kCheckpointMeta);
     Status detached = store::detachKeyStore(db);
     SLUICE_RETURN_IF_ERROR(keys);

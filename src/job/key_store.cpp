@@ -46,12 +46,17 @@ Result<std::unique_ptr<KeyStore>> KeyStore::open(const std::string& path, const 
     if (!byLink)
         return byLink.status();
     ks->byLink_ = std::move(*byLink);
+    auto reader = store::KeyReader::open(path);
+    if (!reader)
+        return reader.status().withContext("key store " + path);
+    ks->reader_ = std::move(*reader);
     return ks;
 }
 
 KeyStore::~KeyStore()
 {
     byLink_ = store::DataKeyByLink();
+    reader_.reset();
     writer_.reset();
     if (lockFd_ >= 0)
         ::close(lockFd_);  // releases the lock

@@ -19,6 +19,7 @@
 #include "privacy/key_wrap.h"
 #include "store/batch_writer.h"
 #include "store/job_tables.h"
+#include "store/key_table.h"
 #include "transform/db_key_source.h"
 
 namespace sluice::job {
@@ -37,6 +38,9 @@ public:
     Result<std::optional<KeyRecord>> find(std::string_view keyLink);
     Status beginLookups();
     Status endLookups();
+    // A stored key by its rowid (one an earlier run of the group made), on a read connection of
+    // its own.
+    Result<std::optional<store::StoredKey>> byRowid(int64_t rowid) { return reader_->byRowid(rowid); }
     // Makes every commit so far durable (the store commits with synchronous=NORMAL: a crash of
     // the process loses nothing, a crash of the machine may lose the last commits until this).
     Status sync();
@@ -47,6 +51,7 @@ private:
     int lockFd_ = -1;
     std::unique_ptr<store::BatchWriter> writer_;
     store::DataKeyByLink byLink_;
+    std::optional<store::KeyReader> reader_;
 };
 
 }  // namespace sluice::job

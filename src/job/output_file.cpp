@@ -2,6 +2,8 @@
 
 #include <filesystem>
 
+#include "core/wipe.h"
+
 namespace sluice::job {
 namespace {
 
@@ -34,6 +36,7 @@ Status OutputFile::create(const std::string& finalPath, bool secret)
     if (!file)
         return file.status();
     file_ = std::move(*file);
+    secret_ = secret;
     written_ = size_ = 0;
     buffer_.clear();
     return syncDirectoryOf(file_.path());
@@ -46,6 +49,7 @@ Status OutputFile::resume(const std::string& finalPath, bool secret, uint64_t si
     if (!file)
         return file.status();
     file_ = std::move(*file);
+    secret_ = secret;
     written_ = size_ = size;
     buffer_.clear();
     return Status::ok();
@@ -55,6 +59,8 @@ Status OutputFile::flush()
 {
     SLUICE_RETURN_IF_ERROR(file_.write(buffer_));
     written_ += buffer_.size();
+    if (secret_)
+        wipe(buffer_);
     buffer_.clear();
     return Status::ok();
 }

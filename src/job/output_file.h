@@ -25,7 +25,8 @@ public:
     OutputFile(const OutputFile&) = delete;
     OutputFile& operator=(const OutputFile&) = delete;
 
-    // Creates (or empties) the partial file; mode 0600 when `secret` (key files), else 0644.
+    // Creates (or empties) the partial file; mode 0600 when `secret` (key files), else 0644. A
+    // secret file's buffer is wiped when it is written out.
     Status create(const std::string& finalPath, bool secret);
     // Opens the partial file of an interrupted run and cuts it to `size` (its checkpointed
     // length); kCorruption when it is missing or shorter than that.
@@ -54,6 +55,7 @@ private:
 
     std::string final_;
     DurableFile file_;  // the partial file
+    bool secret_ = false;
     std::string buffer_;
     uint64_t written_ = 0;
     uint64_t size_ = 0;

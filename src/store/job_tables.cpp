@@ -51,14 +51,16 @@ Result<UsedKeyList> UsedKeyList::open(Db& work)
     if (!insert)
         return insert.status();
     UsedKeyList list;
+    list.db_ = &work;
     list.insert_ = std::move(*insert);
     return list;
 }
 
-Status UsedKeyList::add(int64_t keyRowid)
+Result<bool> UsedKeyList::add(int64_t keyRowid)
 {
     insert_.bind(1, keyRowid);
-    return insert_.run();
+    SLUICE_RETURN_IF_ERROR(insert_.run());
+    return db_->changes() == 1;
 }
 
 Status attachKeyStore(Db& work, const std::string& keyStorePath)
@@ -71,14 +73,6 @@ Status attachKeyStore(Db& work, const std::string& keyStorePath)
 }
 
 Status detachKeyStore(Db& work) { return work.exec("DETACH DATABASE key_store"); }
-
-Status forEachUsedKey(Db& work, const std::function<Status(const StoredKey&)>& fn)
-{
-    auto stmt = work.prepare(std::string("SELECT ") + kStoredKeyColumns + kUsedKeysJoin + " ORDER BY k.key_link");
-    if (!stmt)
-        return stmt.status();
-    return stmt->forEachRow([&](const Stmt& row) { return fn(readStoredKey(row)); });
-}
 
 Result<int64_t> countUsedKeys(Db& work)
 {

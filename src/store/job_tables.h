@@ -40,20 +40,21 @@ public:
     static Result<UsedKeyList> open(Db& work);
     UsedKeyList() = default;
 
-    // Records the key store's rowid `keyRowid`; a key already listed is listed once.
-    Status add(int64_t keyRowid);
+    // Records the key store's rowid `keyRowid`; a key already listed is listed once. True when
+    // this call listed it.
+    Result<bool> add(int64_t keyRowid);
 
 private:
+    Db* db_ = nullptr;
     Stmt insert_;
 };
 
 // With the key store attached to the work database (attachKeyStore; detachKeyStore after, also
-// when something in between failed): the keys the run used, by key_link; how many; and, in one
-// transaction, copying them into the work database's own keys table (a job's SQLite target),
-// dropping the list and the sluice_meta entry `checkpointMeta`.
+// when something in between failed): how many keys the run used; and, in one transaction,
+// copying them into the work database's own keys table (a job's SQLite target), dropping the
+// list and the sluice_meta entry `checkpointMeta`.
 Status attachKeyStore(Db& work, const std::string& keyStorePath);
 Status detachKeyStore(Db& work);
-Status forEachUsedKey(Db& work, const std::function<Status(const StoredKey&)>& fn);
 Result<int64_t> countUsedKeys(Db& work);
 Status adoptUsedKeys(Db& work, std::string_view checkpointMeta);
 

@@ -221,6 +221,7 @@ def test_outputs(d):
 
     # The same input in the same group: byte-identical encrypted data. An existing output is refused.
     first = open(os.path.join(out, "events.csv"), "rb").read()
+    first_keys = open(os.path.join(out, "keys.csv"), "rb").read()
     mtime = os.stat(os.path.join(out, "events.csv")).st_mtime_ns
     r = sluicectl("job", "run", job)
     check(r.returncode == 78 and "exist" in r.stderr and "--force" in r.stderr, f"existing output refused: {r.returncode} {r.stderr}", failures)
@@ -228,6 +229,8 @@ def test_outputs(d):
     r = sluicectl("job", "run", job, "--force")
     check(r.returncode == 0, f"re-run with --force: {r.stderr}", failures)
     check(open(os.path.join(out, "events.csv"), "rb").read() == first, "same group: byte-identical", failures)
+    check(open(os.path.join(out, "keys.csv"), "rb").read() == first_keys,
+          "same group: the keys output byte-identical (keys reused, not made)", failures)
     # The same file gzip-compressed reads the same.
     with open(os.path.join(d, "invoices.csv"), "rb") as f:
         write(os.path.join(d, "invoices.csv.gz"), gzip.compress(f.read()), "wb")
@@ -285,6 +288,12 @@ def test_kill9(d):
     """SIGKILL at random moments, then a run to the end: exactly one clean run's outputs."""
     write(os.path.join(d, "big.csv"), csv_text([valid_row(i) for i in range(KILL_ROWS)]))
     extra = {"chunk_rows": 500}
+    # A third of the keys first, in the same group (the rows repeat their customer and day every
+    # 2800 rows): the clean run below then makes two keys in three and reuses the third within
+    # every chunk; the killed runs reuse them all. The keys output must still be the same bytes.
+    write(os.path.join(d, "third.csv"), csv_text([valid_row(i) for i in range(0, 2800, 3)]))
+    r = sluicectl("job", "run", job_file(d, "third", "third.csv", group="kill", extra=extra))
+    check(r.returncode == 0, f"a third of the rows: {r.stderr}", failures)
     clean = job_file(d, "clean", "big.csv", group="kill", extra=extra)
     r = sluicectl("job", "run", clean, "--json")
     check(r.returncode == 0, f"clean run: {r.stderr}", failures)
