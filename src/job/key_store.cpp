@@ -40,12 +40,7 @@ Result<std::unique_ptr<KeyStore>> KeyStore::open(const std::string& path, const 
     ks->writer_ = std::move(*writer);
     ::chmod(path.c_str(), 0600);
     SLUICE_RETURN_IF_ERROR(transform::checkMasterKey(ks->writer_->db(), wrapper).withContext("key store " + path));
-    // Runs of the group look keys of earlier runs up by link; the daemon never opens a key store.
-    SLUICE_RETURN_IF_ERROR(store::indexKeysByLink(ks->writer_->db()));
-    auto byLink = store::DataKeyByLink::prepare(ks->writer_->db());
-    if (!byLink)
-        return byLink.status();
-    ks->byLink_ = std::move(*byLink);
+    SLUICE_RETURN_IF_ERROR(store::dropKeyLinkIndex(ks->writer_->db()));
     auto reader = store::KeyReader::open(path);
     if (!reader)
         return reader.status().withContext("key store " + path);
@@ -55,7 +50,6 @@ Result<std::unique_ptr<KeyStore>> KeyStore::open(const std::string& path, const 
 
 KeyStore::~KeyStore()
 {
-    byLink_ = store::DataKeyByLink();
     reader_.reset();
     writer_.reset();
     if (lockFd_ >= 0)
@@ -82,24 +76,6 @@ Status KeyStore::store(std::vector<KeyRecord>& keys, int64_t nowMs)
         return s.withContext("storing keys in " + path_);
     return Status::ok();
 }
-
-Result<std::optional<KeyRecord>> KeyStore::find(std::string_view keyLink)
-{
-    auto stored = byLink_.find(keyLink);
-    if (!stored)
-        return stored.status();
-    std::optional<KeyRecord> out;
-    if (*stored) {
-        store::StoredKey& k = **stored;
-        out = KeyRecord{std::move(k.keyLink), k.keyId,      std::move(k.contract), std::move(k.kind),
-                        k.lookup,             std::move(k.wrapped), k.createdAtMs,  k.expiresAtMs,
-                        k.rowid};
-    }
-    return out;
-}
-
-Status KeyStore::beginLookups() { return store::beginRead(writer_->db()); }
-Status KeyStore::endLookups() { return store::endRead(writer_->db()); }
 
 Status KeyStore::sync() { return store::checkpointFull(writer_->db()); }
 

@@ -1,6 +1,5 @@
-// The keys of a job group: a sluice database (the daemon's schema; only its keys table is used,
-// with one more index, on key_link, that the daemon's databases do not have) at
-// <key_store>/<group>.keys.db, wrapped under the master key. Every job of the group reuses
+// The keys of a job group: a sluice database (the daemon's schema; only its keys table is used)
+// at <key_store>/<group>.keys.db, wrapped under the master key. Every job of the group reuses
 // its keys, so the same input encrypts to the same bytes in every run of the group; a new group
 // starts with no keys. One job of a group runs at a time (a lock file next to the store).
 //
@@ -33,11 +32,6 @@ public:
     transform::KeySourceFactory sources() const { return transform::databaseKeySources(path_); }
     // Stores new data keys in one transaction and sets their rowids.
     Status store(std::vector<KeyRecord>& keys, int64_t nowMs);
-    // The record of a stored key, by its link (a key an earlier run of the group made). Lookups
-    // between beginLookups() and endLookups() share one read transaction.
-    Result<std::optional<KeyRecord>> find(std::string_view keyLink);
-    Status beginLookups();
-    Status endLookups();
     // A stored key by its rowid (one an earlier run of the group made), on a read connection of
     // its own.
     Result<std::optional<store::StoredKey>> byRowid(int64_t rowid) { return reader_->byRowid(rowid); }
@@ -50,7 +44,6 @@ private:
     std::string path_;
     int lockFd_ = -1;
     std::unique_ptr<store::BatchWriter> writer_;
-    store::DataKeyByLink byLink_;
     std::optional<store::KeyReader> reader_;
 };
 

@@ -13,36 +13,7 @@ constexpr const char* kCopiedKeyColumns = "key_link, key_id, contract, wrapped, 
 
 }  // namespace
 
-Status indexKeysByLink(Db& keyStore)
-{
-    return keyStore.exec("CREATE INDEX IF NOT EXISTS job_keys_link ON keys(key_link)");
-}
-
-Result<DataKeyByLink> DataKeyByLink::prepare(Db& db)
-{
-    auto stmt = db.prepare(std::string("SELECT ") + kStoredKeyColumns + " FROM keys WHERE key_link = ? AND kind = 'data'",
-                           true);
-    if (!stmt)
-        return stmt.status();
-    DataKeyByLink lookup;
-    lookup.stmt_ = std::move(*stmt);
-    return lookup;
-}
-
-Result<std::optional<StoredKey>> DataKeyByLink::find(std::string_view keyLink)
-{
-    stmt_.bindText(1, keyLink);
-    auto row = stmt_.step();
-    if (!row) {
-        stmt_.reset();
-        return row.status();
-    }
-    std::optional<StoredKey> out;
-    if (*row)
-        out = readStoredKey(stmt_);
-    stmt_.reset();
-    return out;
-}
+Status dropKeyLinkIndex(Db& keyStore) { return keyStore.exec("DROP INDEX IF EXISTS job_keys_link"); }
 
 Result<UsedKeyList> UsedKeyList::open(Db& work)
 {

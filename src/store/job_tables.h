@@ -1,7 +1,7 @@
-// What a batch job keeps in SQLite besides the daemon's tables (docs/jobs.md): in the group's key
-// store an index on key_link, so that a run finds the keys earlier runs made; in the work database
-// job_used_keys, the rowids (in the key store) of every key the run used, which the run copies
-// out of the key store at its end. Also the reads a job makes of its work database's views.
+// What a batch job keeps in SQLite besides the daemon's tables (docs/jobs.md): in the work
+// database job_used_keys, the rowids (in the group's key store) of every key the run used, which
+// a run with a SQLite target copies out of the key store at its end. Also the reads a job makes
+// of its work database's views.
 //
 // Each function works on the connection it is given; the caller's thread owns it.
 #pragma once
@@ -19,20 +19,10 @@
 
 namespace sluice::store {
 
-// The key store: creates the index on key_link (the daemon's databases have none).
-Status indexKeysByLink(Db& keyStore);
-
-// Data keys by link, prepared once (a run looks many up).
-class DataKeyByLink {
-public:
-    static Result<DataKeyByLink> prepare(Db& db);
-    DataKeyByLink() = default;
-
-    Result<std::optional<StoredKey>> find(std::string_view keyLink);
-
-private:
-    Stmt stmt_;
-};
+// The key store: drops the index on key_link that earlier versions made. Nothing looks a key up
+// by its link (runs find the keys of earlier runs by their lookup hash, and the used keys by
+// rowid), and keeping a random UUID in order cost more than storing the keys themselves.
+Status dropKeyLinkIndex(Db& keyStore);
 
 // The work database's list of the keys the run used: created when missing.
 class UsedKeyList {
