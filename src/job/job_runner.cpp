@@ -590,18 +590,27 @@ Status Runner::writeItem(Item& item)
                 firstUsed.push_back(store::StoredKey{k.rowid, k.keyLink, k.keyId, k.kind, k.contract, k.wrapped,
                                                      k.createdAtMs, k.expiresAtMs, k.lookup});
         }
+        std::vector<int64_t> earlier;  // made by earlier runs, listed now
         for (int64_t rowid : wb.keysFirstUsed) {
             auto added = usedKeys_.add(rowid);
             if (!added)
                 return added.status();
-            if (!*added)
-                continue;
-            auto stored = keyStore_->byRowid(rowid);
-            if (!stored)
-                return stored.status();
-            if (!*stored)
-                return Status::corruption("key " + std::to_string(rowid) + " is missing from the key store");
-            firstUsed.push_back(std::move(**stored));
+            if (*added)
+                earlier.push_back(rowid);
+        }
+        if (!earlier.empty()) {
+            SLUICE_RETURN_IF_ERROR(keyStore_->beginLookups());
+            for (int64_t rowid : earlier) {
+                auto stored = keyStore_->byRowid(rowid);
+                if (!stored || !*stored) {
+                    (void)keyStore_->endLookups();
+                    if (!stored)
+                        return stored.status();
+                    return Status::corruption("key " + std::to_string(rowid) + " is missing from the key store");
+                }
+                firstUsed.push_back(std::move(**stored));
+            }
+            SLUICE_RETURN_IF_ERROR(keyStore_->endLookups());
         }
         // By link within the chunk: the same input in the same group lists the same keys in the
         // same order, whether this run made them or an earlier one did.

@@ -33,8 +33,10 @@ public:
     // Stores new data keys in one transaction and sets their rowids.
     Status store(std::vector<KeyRecord>& keys, int64_t nowMs);
     // A stored key by its rowid (one an earlier run of the group made), on a read connection of
-    // its own.
+    // its own; lookups between beginLookups() and endLookups() share one read transaction.
     Result<std::optional<store::StoredKey>> byRowid(int64_t rowid) { return reader_->byRowid(rowid); }
+    Status beginLookups() { return reader_->beginLookups(); }
+    Status endLookups() { return reader_->endLookups(); }
     // Makes every commit so far durable (the store commits with synchronous=NORMAL: a crash of
     // the process loses nothing, a crash of the machine may lose the last commits until this).
     Status sync();

@@ -63,8 +63,11 @@ public:
     virtual ~KeySource() = default;
     // Every key of `kind` active at `nowMs`, oldest first.
     virtual Status forEachActive(std::string_view kind, int64_t nowMs, const Visit& visit) = 0;
-    // The key stored at `rowid`, if it is still there (it may have been shredded).
+    // The key stored at `rowid`, if it is still there (it may have been shredded). A source may
+    // keep what it opened for a fetch (a read transaction) for the fetches that follow, until
+    // endFetches(): the cache's owner calls it when a batch's lookups are done.
     virtual Result<std::optional<Found>> fetch(int64_t rowid) = 0;
+    virtual Status endFetches() { return Status::ok(); }
 };
 
 struct KeyCacheStats {

@@ -92,6 +92,9 @@ Status KeyReader::forEachActive(std::string_view kind, int64_t nowMs,
     });
 }
 
+Status KeyReader::beginLookups() { return beginRead(db_); }
+Status KeyReader::endLookups() { return endRead(db_); }
+
 Result<std::optional<StoredKey>> KeyReader::byRowid(int64_t rowid)
 {
     byRowid_.bind(1, rowid);

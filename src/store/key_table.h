@@ -47,6 +47,11 @@ public:
     Status forEachActive(std::string_view kind, int64_t nowMs,
                          const std::function<void(const Digest& lookup, int64_t rowid, int64_t expiresAtMs)>& fn);
     Result<std::optional<StoredKey>> byRowid(int64_t rowid);
+    // Lookups between beginLookups() and endLookups() share one read transaction (one snapshot,
+    // and the pages it has read) instead of opening one each. Keep it short: a checkpoint cannot
+    // pass an open reader.
+    Status beginLookups();
+    Status endLookups();
 
 private:
     KeyReader() = default;

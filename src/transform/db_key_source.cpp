@@ -19,6 +19,10 @@ Status DbKeySource::forEachActive(std::string_view kind, int64_t nowMs, const Vi
 
 Result<std::optional<privacy::KeySource::Found>> DbKeySource::fetch(int64_t rowid)
 {
+    if (!reading_) {
+        SLUICE_RETURN_IF_ERROR(reader_.beginLookups());
+        reading_ = true;
+    }
     auto key = reader_.byRowid(rowid);
     if (!key)
         return key.status();
@@ -32,6 +36,14 @@ Result<std::optional<privacy::KeySource::Found>> DbKeySource::fetch(int64_t rowi
     f.expiresAtMs = (*key)->expiresAtMs;
     f.lookup = (*key)->lookup;
     return std::optional<Found>(std::move(f));
+}
+
+Status DbKeySource::endFetches()
+{
+    if (!reading_)
+        return Status::ok();
+    reading_ = false;
+    return reader_.endLookups();
 }
 
 KeySourceFactory databaseKeySources(std::string path)

@@ -19,11 +19,14 @@ public:
     static Result<std::unique_ptr<DbKeySource>> open(const std::string& databasePath);
 
     Status forEachActive(std::string_view kind, int64_t nowMs, const Visit& visit) override;
+    // The fetches until endFetches() share one read transaction.
     Result<std::optional<Found>> fetch(int64_t rowid) override;
+    Status endFetches() override;
 
 private:
     explicit DbKeySource(store::KeyReader reader) : reader_(std::move(reader)) {}
     store::KeyReader reader_;
+    bool reading_ = false;  // a read transaction is open
 };
 
 // Makes the key source of one lane; called once per lane when a Transformer is created.

@@ -571,6 +571,7 @@ Status Transformer::Impl::deadLetterInput(std::string_view text, DeadLetter& out
         deadLetterDay = day;
     }
     auto key = deadLetterKeys->acquire(deadLetterLookup, "", nowMs, *lane.cipher, deadLetterKeysCreated);
+    SLUICE_RETURN_IF_ERROR(lanes[0].source->endFetches());
     if (!key)
         return key.status();
     std::string_view capped = text.substr(0, options.deadLetterInputBytes);
@@ -663,8 +664,15 @@ Status Transformer::Impl::afterParse(std::span<const Request> requests, const st
     }
     const auto t1 = Steady::now();
 
-    // Phase B: per shard.
-    parts.executor.run([&](int shard) { transformShard(shard); });
+    // Phase B: per shard. A lane's key fetches of the batch share one read transaction, which
+    // ends with the shard.
+    parts.executor.run([&](int shard) {
+        LaneState& w = lanes[static_cast<size_t>(shard)];
+        transformShard(shard);
+        Status ended = w.source->endFetches();
+        if (!ended && w.error.isOk())
+            w.error = ended;
+    });
     const auto t2 = Steady::now();
 
     // Phase C: aggregates, in arrival order.
