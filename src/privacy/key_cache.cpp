@@ -172,7 +172,10 @@ Result<ActiveKey*> KeyCache::load(Slot& slot, int64_t nowMs, SivCipher& cipher)
     const KeySource::Found& f = **found;
     if (f.keyLink.size() != kKeyLinkSize)
         return Status::corruption("key link '" + f.keyLink.substr(0, 64) + "' is not a UUID");
-    auto bytes = wrapper_.unwrap(f.wrapped, f.keyLink);
+    auto contexts = sealer();
+    if (!contexts)
+        return contexts.status();
+    auto bytes = (*contexts)->unwrap(f.wrapped, f.keyLink);
     if (!bytes)
         return bytes.status().withContext("unwrapping key " + f.keyLink);
     auto siv = cipher.makeKey(bytes->view());
@@ -189,16 +192,19 @@ Result<ActiveKey*> KeyCache::load(Slot& slot, int64_t nowMs, SivCipher& cipher)
 Result<ActiveKey*> KeyCache::create(Slot& slot, std::string_view contract, const KeyTerm& term, SivCipher& cipher,
                                     std::vector<KeyRecord>& created)
 {
-    auto bytes = randomBytes(kSivKeySize);
+    auto contexts = sealer();
+    if (!contexts)
+        return contexts.status();
+    auto bytes = random_.bytes(kSivKeySize);
     if (!bytes)
         return bytes.status();
-    auto link = uuidV4();
+    auto link = random_.uuidV4();
     if (!link)
         return link.status();
-    auto keyId = randomKeyId();
+    auto keyId = random_.keyId();
     if (!keyId)
         return keyId.status();
-    auto wrapped = wrapper_.wrap(bytes->view(), *link);
+    auto wrapped = (*contexts)->wrap(bytes->view(), *link, random_);
     if (!wrapped)
         return wrapped.status();
     auto siv = cipher.makeKey(bytes->view());
@@ -225,6 +231,17 @@ Result<ActiveKey*> KeyCache::create(Slot& slot, std::string_view contract, const
     slot.reported = true;  // a new key is reported through `created`
     ++stats_.created;
     return &slot.key;
+}
+
+Result<KeySealer*> KeyCache::sealer()
+{
+    if (!sealer_) {
+        auto made = wrapper_.sealer();
+        if (!made)
+            return made.status();
+        sealer_.emplace(std::move(*made));
+    }
+    return &*sealer_;
 }
 
 void KeyCache::makeResident(uint32_t index)

@@ -31,6 +31,7 @@
 #include "core/commit.h"
 #include "core/status.h"
 #include "privacy/key_wrap.h"
+#include "privacy/random.h"
 #include "privacy/secret.h"
 #include "privacy/siv.h"
 
@@ -180,6 +181,7 @@ private:
     Result<ActiveKey*> create(Slot& slot, std::string_view contract, const KeyTerm& term, SivCipher& cipher,
                               std::vector<KeyRecord>& created);
     Result<ActiveKey*> load(Slot& slot, int64_t nowMs, SivCipher& cipher);
+    Result<KeySealer*> sealer();
     void makeResident(uint32_t slot);
     void dropKey(Slot& slot);
     void evict();
@@ -189,6 +191,10 @@ private:
     std::string kind_;
     const KeyWrapper& wrapper_;
     KeySource& source_;
+    // This thread's randomness and master-key contexts for making and loading keys: a new key
+    // costs one RAND_bytes call per about 40 keys and no AES-GCM key schedule.
+    RandomPool random_;
+    std::optional<KeySealer> sealer_;  // made on first use
     // Slots live in fixed chunks: the directory grows without ever copying itself (a vector's
     // doubling briefly needed three times the memory) and without moving a slot.
     static constexpr uint32_t kChunkBits = 10;

@@ -38,29 +38,29 @@ Result<KeyWrapper> KeyWrapper::create(SecretBytes masterKey)
     return KeyWrapper(std::move(masterKey), std::move(gcm).value(), std::move(hkdf).value());
 }
 
-Result<std::string> KeyWrapper::wrap(std::string_view keyBytes, std::string_view associatedData) const
+namespace {
+
+// AES-256-GCM of `keyBytes` into `out` (nonce already in its first kWrapNonceSize bytes) with
+// `ctx`; `gcm` and `masterKey` null when `ctx` is keyed already.
+Status gcmSeal(evp_cipher_ctx_st* ctx, const evp_cipher_st* gcm, const uint8_t* masterKey, std::string_view keyBytes,
+            std::string_view associatedData, std::string& out)
 {
-    if (keyBytes.size() > kMaxWrapInput || associatedData.size() > kMaxWrapInput)
-        return Status::invalid("key or associated data too large to wrap");
-    std::string out(kWrapNonceSize + keyBytes.size() + kWrapTagSize, '\0');
     auto* nonce = reinterpret_cast<unsigned char*>(out.data());
-    SLUICE_RETURN_IF_ERROR(fillRandom(nonce, kWrapNonceSize));
-    auto ctx = newCipherCtx();
-    if (!ctx)
-        return ctx.status();
-    int length = 0;
     unsigned char* body = nonce + kWrapNonceSize;
-    if (EVP_EncryptInit_ex2(ctx->get(), gcm_.get(), masterKey_.data(), nonce, nullptr) != 1 ||
-        EVP_EncryptUpdate(ctx->get(), nullptr, &length, ucharsOf(associatedData),
-                          static_cast<int>(associatedData.size())) != 1 ||
-        EVP_EncryptUpdate(ctx->get(), body, &length, ucharsOf(keyBytes), static_cast<int>(keyBytes.size())) != 1 ||
-        EVP_EncryptFinal_ex(ctx->get(), body + length, &length) != 1 ||
-        EVP_CIPHER_CTX_ctrl(ctx->get(), EVP_CTRL_GCM_GET_TAG, static_cast<int>(kWrapTagSize), body + keyBytes.size()) != 1)
+    int length = 0;
+    if (EVP_EncryptInit_ex2(ctx, gcm, masterKey, nonce, nullptr) != 1 ||
+        EVP_EncryptUpdate(ctx, nullptr, &length, ucharsOf(associatedData), static_cast<int>(associatedData.size())) !=
+            1 ||
+        EVP_EncryptUpdate(ctx, body, &length, ucharsOf(keyBytes), static_cast<int>(keyBytes.size())) != 1 ||
+        EVP_EncryptFinal_ex(ctx, body + length, &length) != 1 ||
+        EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, static_cast<int>(kWrapTagSize), body + keyBytes.size()) != 1)
         return opensslError("wrapping a key with AES-256-GCM");
-    return out;
+    return Status::ok();
 }
 
-Result<SecretBytes> KeyWrapper::unwrap(std::string_view wrapped, std::string_view associatedData) const
+// The inverse of gcmSeal(); kPermission when the tag does not verify.
+Result<SecretBytes> gcmOpen(evp_cipher_ctx_st* ctx, const evp_cipher_st* gcm, const uint8_t* masterKey,
+                         std::string_view wrapped, std::string_view associatedData)
 {
     if (wrapped.size() < kWrapNonceSize + kWrapTagSize)
         return Status::corruption("wrapped key is " + std::to_string(wrapped.size()) +
@@ -73,22 +73,71 @@ Result<SecretBytes> KeyWrapper::unwrap(std::string_view wrapped, std::string_vie
     unsigned char tag[kWrapTagSize];
     std::memcpy(tag, body + bodySize, kWrapTagSize);  // the ctrl takes a non-const pointer
 
-    auto ctx = newCipherCtx();
-    if (!ctx)
-        return ctx.status();
     SecretBytes key(bodySize);
     int length = 0;
-    if (EVP_DecryptInit_ex2(ctx->get(), gcm_.get(), masterKey_.data(), nonce, nullptr) != 1 ||
-        EVP_CIPHER_CTX_ctrl(ctx->get(), EVP_CTRL_GCM_SET_TAG, static_cast<int>(kWrapTagSize), tag) != 1 ||
-        EVP_DecryptUpdate(ctx->get(), nullptr, &length, ucharsOf(associatedData),
-                          static_cast<int>(associatedData.size())) != 1 ||
-        EVP_DecryptUpdate(ctx->get(), key.data(), &length, body, static_cast<int>(bodySize)) != 1)
+    if (EVP_DecryptInit_ex2(ctx, gcm, masterKey, nonce, nullptr) != 1 ||
+        EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, static_cast<int>(kWrapTagSize), tag) != 1 ||
+        EVP_DecryptUpdate(ctx, nullptr, &length, ucharsOf(associatedData), static_cast<int>(associatedData.size())) !=
+            1 ||
+        EVP_DecryptUpdate(ctx, key.data(), &length, body, static_cast<int>(bodySize)) != 1)
         return opensslError("unwrapping a key with AES-256-GCM");
-    if (EVP_DecryptFinal_ex(ctx->get(), key.data() + length, &length) != 1) {
+    if (EVP_DecryptFinal_ex(ctx, key.data() + length, &length) != 1) {
         clearOpensslErrors();
         return Status::permission("cannot unwrap key: wrong master key, wrong key link, or altered bytes");
     }
     return key;
+}
+
+}  // namespace
+
+Result<std::string> KeyWrapper::wrap(std::string_view keyBytes, std::string_view associatedData) const
+{
+    if (keyBytes.size() > kMaxWrapInput || associatedData.size() > kMaxWrapInput)
+        return Status::invalid("key or associated data too large to wrap");
+    std::string out(kWrapNonceSize + keyBytes.size() + kWrapTagSize, '\0');
+    SLUICE_RETURN_IF_ERROR(fillRandom(reinterpret_cast<uint8_t*>(out.data()), kWrapNonceSize));
+    auto ctx = newCipherCtx();
+    if (!ctx)
+        return ctx.status();
+    SLUICE_RETURN_IF_ERROR(gcmSeal(ctx->get(), gcm_.get(), masterKey_.data(), keyBytes, associatedData, out));
+    return out;
+}
+
+Result<SecretBytes> KeyWrapper::unwrap(std::string_view wrapped, std::string_view associatedData) const
+{
+    auto ctx = newCipherCtx();
+    if (!ctx)
+        return ctx.status();
+    return gcmOpen(ctx->get(), gcm_.get(), masterKey_.data(), wrapped, associatedData);
+}
+
+Result<KeySealer> KeyWrapper::sealer() const
+{
+    auto encrypt = newCipherCtx();
+    if (!encrypt)
+        return encrypt.status();
+    auto decrypt = newCipherCtx();
+    if (!decrypt)
+        return decrypt.status();
+    if (EVP_EncryptInit_ex2(encrypt->get(), gcm_.get(), masterKey_.data(), nullptr, nullptr) != 1 ||
+        EVP_DecryptInit_ex2(decrypt->get(), gcm_.get(), masterKey_.data(), nullptr, nullptr) != 1)
+        return opensslError("keying AES-256-GCM with the master key");
+    return KeySealer(std::move(*encrypt), std::move(*decrypt));
+}
+
+Result<std::string> KeySealer::wrap(std::string_view keyBytes, std::string_view associatedData, RandomPool& random)
+{
+    if (keyBytes.size() > kMaxWrapInput || associatedData.size() > kMaxWrapInput)
+        return Status::invalid("key or associated data too large to wrap");
+    std::string out(kWrapNonceSize + keyBytes.size() + kWrapTagSize, '\0');
+    SLUICE_RETURN_IF_ERROR(random.fill(reinterpret_cast<uint8_t*>(out.data()), kWrapNonceSize));
+    SLUICE_RETURN_IF_ERROR(gcmSeal(encrypt_.get(), nullptr, nullptr, keyBytes, associatedData, out));
+    return out;
+}
+
+Result<SecretBytes> KeySealer::unwrap(std::string_view wrapped, std::string_view associatedData)
+{
+    return gcmOpen(decrypt_.get(), nullptr, nullptr, wrapped, associatedData);
 }
 
 Result<std::string> KeyWrapper::makeCheck() const

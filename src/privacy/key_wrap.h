@@ -15,6 +15,7 @@
 
 #include "core/status.h"
 #include "privacy/evp_handles.h"
+#include "privacy/random.h"
 #include "privacy/secret.h"
 
 namespace sluice::privacy {
@@ -28,6 +29,8 @@ inline constexpr std::string_view kLabelKeyLookup = "sluice key-field lookup v1"
 inline constexpr std::string_view kLabelSubjectLookup = "sluice data-subject lookup v1";
 inline constexpr std::string_view kLabelDeadLetter = "sluice dead-letter day v1";
 inline constexpr std::string_view kLabelSketch = "sluice sketch hash v1";
+
+class KeySealer;
 
 class KeyWrapper {
 public:
@@ -49,6 +52,9 @@ public:
     // `size` bytes of HKDF-SHA256 output (no salt, info = `label`).
     Result<SecretBytes> deriveKey(std::string_view label, size_t size = 32) const;
 
+    // A wrapping context for one thread that wraps many keys (KeySealer).
+    Result<KeySealer> sealer() const;
+
 private:
     KeyWrapper(SecretBytes masterKey, CipherPtr gcm, KdfPtr hkdf)
         : masterKey_(std::move(masterKey)), gcm_(std::move(gcm)), hkdf_(std::move(hkdf)) {}
@@ -56,6 +62,30 @@ private:
     SecretBytes masterKey_;
     CipherPtr gcm_;
     KdfPtr hkdf_;
+};
+
+// wrap() and unwrap() for one thread that wraps and unwraps many keys: the master key's AES-GCM
+// key schedule and GHASH table are set up once per direction, in two contexts this object
+// owns, and each call sets only its nonce (wrap() built a context and keyed it per call: about
+// half the cost of a new data key). The bytes are wrap()'s format exactly, so either side reads
+// what the other wrote. Made by KeyWrapper::sealer(); the contexts are wiped by OpenSSL when
+// this object is dropped. One thread.
+class KeySealer {
+public:
+    KeySealer(KeySealer&&) noexcept = default;
+    KeySealer& operator=(KeySealer&&) noexcept = default;
+
+    // As KeyWrapper::wrap, with the nonce drawn from `random`.
+    Result<std::string> wrap(std::string_view keyBytes, std::string_view associatedData, RandomPool& random);
+    // As KeyWrapper::unwrap.
+    Result<SecretBytes> unwrap(std::string_view wrapped, std::string_view associatedData);
+
+private:
+    friend class KeyWrapper;
+    KeySealer(CipherCtxPtr encrypt, CipherCtxPtr decrypt) : encrypt_(std::move(encrypt)), decrypt_(std::move(decrypt)) {}
+
+    CipherCtxPtr encrypt_;
+    CipherCtxPtr decrypt_;
 };
 
 // The master-key check of a database (its stored check value, store::readMasterKeyCheck): ok

@@ -1,5 +1,7 @@
 #include <catch2/catch.hpp>
 
+#include <set>
+
 #include "core/encoding.h"
 #include "privacy/key_wrap.h"
 
@@ -58,6 +60,45 @@ TEST_CASE("unwrap refuses another master key, another key link, or altered bytes
     }
     CHECK(w.unwrap("short", kLink).status().code() == StatusCode::kCorruption);
     CHECK(KeyWrapper::create(SecretBytes(16)).status().code() == StatusCode::kInvalidArgument);
+}
+
+TEST_CASE("a KeySealer writes and reads wrap()'s format, keyed once for many keys", "[keywrap]")
+{
+    KeyWrapper w = wrapper();
+    auto sealer = w.sealer();
+    REQUIRE(sealer);
+    RandomPool random(64);
+    std::set<std::string> nonces;
+    for (int i = 0; i < 50; ++i) {
+        std::string dataKey(64, static_cast<char>('a' + i % 26));
+        const std::string link = kLink.substr(0, 30) + std::to_string(100000 + i);
+        auto sealed = sealer->wrap(dataKey, link, random);
+        REQUIRE(sealed);
+        REQUIRE(sealed->size() == kWrapNonceSize + 64 + kWrapTagSize);
+        nonces.insert(sealed->substr(0, kWrapNonceSize));
+        // The one-shot unwrap verifies the GCM tag under the master key, this nonce and this
+        // link: the sealer's bytes are what wrap() gives for the same nonce.
+        auto plain = w.unwrap(*sealed, link);
+        REQUIRE(plain);
+        CHECK(plain->view() == dataKey);
+        auto wrapped = w.wrap(dataKey, link);
+        REQUIRE(wrapped);
+        auto back = sealer->unwrap(*wrapped, link);
+        REQUIRE(back);
+        CHECK(back->view() == dataKey);
+        // A failed tag check leaves the context usable for the next key.
+        CHECK(sealer->unwrap(*wrapped, kLink).status().code() == StatusCode::kPermission);
+        std::string altered = *sealed;
+        altered[kWrapNonceSize + 3] = static_cast<char>(altered[kWrapNonceSize + 3] ^ 1);
+        CHECK(sealer->unwrap(altered, link).status().code() == StatusCode::kPermission);
+        CHECK(sealer->unwrap(*sealed, link)->view() == dataKey);
+    }
+    CHECK(nonces.size() == 50);
+    auto otherSealer = wrapper(1).sealer();
+    REQUIRE(otherSealer);
+    auto sealed = sealer->wrap(std::string(64, 'k'), kLink, random);
+    CHECK(otherSealer->unwrap(*sealed, kLink).status().code() == StatusCode::kPermission);
+    CHECK(sealer->unwrap("short", kLink).status().code() == StatusCode::kCorruption);
 }
 
 TEST_CASE("master key check value", "[keywrap]")
