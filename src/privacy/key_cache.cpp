@@ -14,12 +14,12 @@ KeyCache::KeyCache(size_t capacity, int64_t lifetimeMs, std::string kind, const 
 
 uint32_t KeyCache::find(const Digest& lookup) const
 {
-    const uint32_t tag = tagOf(lookup);
+    const uint32_t tag = tagOf(lookup.data());
     for (size_t pos = bucketOf(lookup);; pos = (pos + 1) & (buckets_.size() - 1)) {
         const Bucket& b = buckets_[pos];
         if (b.slot == 0)
             return kNone;
-        if (b.tag == tag && slot(b.slot - 1).lookup == lookup)
+        if (b.tag == tag && sameLookup(slot(b.slot - 1).lookup, lookup))
             return b.slot - 1;
     }
 }
@@ -28,13 +28,13 @@ uint32_t KeyCache::findOrInsert(const Digest& lookup)
 {
     if ((used_ + 1) * 10 > buckets_.size() * 7)
         rehash(buckets_.size() * 2);
-    const uint32_t tag = tagOf(lookup);
+    const uint32_t tag = tagOf(lookup.data());
     size_t pos = bucketOf(lookup);
     for (;; pos = (pos + 1) & (buckets_.size() - 1)) {
         const Bucket& b = buckets_[pos];
         if (b.slot == 0)
             break;
-        if (b.tag == tag && slot(b.slot - 1).lookup == lookup)
+        if (b.tag == tag && sameLookup(slot(b.slot - 1).lookup, lookup))
             return b.slot - 1;
     }
     uint32_t index;
@@ -45,11 +45,12 @@ uint32_t KeyCache::findOrInsert(const Digest& lookup)
         index = newSlot();
     }
     Slot& s = slot(index);
-    s.lookup = lookup;
+    std::memcpy(s.lookup.data(), lookup.data(), s.lookup.size());
     s.rowid = 0;
     s.expiresAtMs = 0;
+    s.resident = 0;
     s.used = true;
-    s.resident = false;
+    s.reported = false;
     buckets_[pos] = Bucket{tag, index + 1};
     ++used_;
     return index;
@@ -82,7 +83,6 @@ void KeyCache::erase(uint32_t index)
     buckets_[hole] = Bucket{};
     dropKey(erased);
     erased.used = false;
-    ++erased.generation;
     freeSlots_.push_back(index);
     --used_;
 }
@@ -97,16 +97,43 @@ void KeyCache::rehash(size_t size)
         size_t pos = bucketOf(s.lookup);
         while (buckets_[pos].slot != 0)
             pos = (pos + 1) & (size - 1);
-        buckets_[pos] = Bucket{tagOf(s.lookup), i + 1};
+        buckets_[pos] = Bucket{tagOf(s.lookup.data()), i + 1};
     }
+}
+
+ActiveKey& KeyCache::residentKey(uint32_t index)
+{
+    Slot& s = slot(index);
+    if (s.resident)
+        return resident(s.resident - 1).key;
+    uint32_t r;
+    if (!freeResidents_.empty()) {
+        r = freeResidents_.back();
+        freeResidents_.pop_back();
+    } else {
+        if (residentCount_ == residentChunks_.size() << kChunkBits)
+            residentChunks_.push_back(std::make_unique<Resident[]>(size_t{1} << kChunkBits));
+        r = residentCount_++;
+    }
+    Resident& res = resident(r);
+    res.slot = index;
+    s.resident = r + 1;
+    ++resident_;
+    order_.emplace_back(r, res.generation);
+    return res.key;
 }
 
 void KeyCache::dropKey(Slot& slot)
 {
     if (!slot.resident)
         return;
-    slot.key.siv = SivKey();  // wipes the key bytes
-    slot.resident = false;
+    const uint32_t r = slot.resident - 1;
+    Resident& res = resident(r);
+    res.key.siv = SivKey();  // wipes the key bytes
+    res.slot = kNone;
+    ++res.generation;
+    freeResidents_.push_back(r);
+    slot.resident = 0;
     --resident_;
 }
 
@@ -131,43 +158,44 @@ Result<ActiveKey*> KeyCache::acquire(const Digest& lookup, std::string_view cont
     if (s.expiresAtMs > nowMs) {
         if (s.resident) {
             ++stats_.hits;
-            SLUICE_RETURN_IF_ERROR(cipher.setKey(s.key.siv));
+            ActiveKey& key = resident(s.resident - 1).key;
+            SLUICE_RETURN_IF_ERROR(cipher.setKey(key.siv));
             if (reportFirstUses_ && !s.reported) {
                 s.reported = true;
                 if (s.rowid)
                     firstUses_.push_back(s.rowid);
             }
-            return &s.key;
+            return &key;
         }
         if (s.rowid) {
-            auto loaded = load(s, nowMs, cipher);
-            if (!loaded || !*loaded) {
-                if (!loaded)
-                    return loaded;
-                // Gone (shredded) or no longer matching: a new key replaces it below.
-            } else {
-                makeResident(index);
+            auto loaded = load(index, nowMs, cipher);
+            if (!loaded)
+                return loaded;
+            // Null: gone (shredded) or no longer matching; a new key replaces it below.
+            if (*loaded) {
                 if (reportFirstUses_ && !s.reported) {
                     s.reported = true;
                     firstUses_.push_back(s.rowid);
                 }
-                return &s.key;
+                if (resident_ > capacity_ && !allPinned_)
+                    evict(index);
+                return loaded;
             }
         }
     }
-    const bool wasResident = s.resident;
-    auto made = create(s, contract, term, cipher, created);
-    if (made && !wasResident)
-        makeResident(index);
+    auto made = create(index, lookup, contract, term, cipher, created);
+    if (made && resident_ > capacity_ && !allPinned_)
+        evict(index);
     return made;
 }
 
-Result<ActiveKey*> KeyCache::load(Slot& slot, int64_t nowMs, SivCipher& cipher)
+Result<ActiveKey*> KeyCache::load(uint32_t index, int64_t nowMs, SivCipher& cipher)
 {
+    Slot& slot = this->slot(index);
     auto found = source_.fetch(slot.rowid);
     if (!found)
         return found.status();
-    if (!*found || (*found)->lookup != slot.lookup || (*found)->expiresAtMs <= nowMs)
+    if (!*found || !sameLookup(slot.lookup, (*found)->lookup) || (*found)->expiresAtMs <= nowMs)
         return static_cast<ActiveKey*>(nullptr);
     const KeySource::Found& f = **found;
     if (f.keyLink.size() != kKeyLinkSize)
@@ -181,16 +209,17 @@ Result<ActiveKey*> KeyCache::load(Slot& slot, int64_t nowMs, SivCipher& cipher)
     auto siv = cipher.makeKey(bytes->view());
     if (!siv)
         return siv.status();
-    std::memcpy(slot.key.keyLink, f.keyLink.data(), kKeyLinkSize);
-    slot.key.keyId = f.keyId;
-    slot.key.subjectFingerprint = 0;
-    slot.key.siv = std::move(*siv);
+    ActiveKey& key = residentKey(index);
+    std::memcpy(key.keyLink, f.keyLink.data(), kKeyLinkSize);
+    key.keyId = f.keyId;
+    key.subjectFingerprint = 0;
+    key.siv = std::move(*siv);
     ++stats_.loads;
-    return &slot.key;
+    return &key;
 }
 
-Result<ActiveKey*> KeyCache::create(Slot& slot, std::string_view contract, const KeyTerm& term, SivCipher& cipher,
-                                    std::vector<KeyRecord>& created)
+Result<ActiveKey*> KeyCache::create(uint32_t index, const Digest& lookup, std::string_view contract,
+                                    const KeyTerm& term, SivCipher& cipher, std::vector<KeyRecord>& created)
 {
     auto contexts = sealer();
     if (!contexts)
@@ -216,21 +245,23 @@ Result<ActiveKey*> KeyCache::create(Slot& slot, std::string_view contract, const
     record.keyId = *keyId;
     record.contract = std::string(contract);
     record.kind = kind_;
-    record.lookup = slot.lookup;
+    record.lookup = lookup;
     record.wrapped = std::move(*wrapped);
     record.createdAtMs = term.createdAtMs;
     record.expiresAtMs = term.expiresAtMs;
     created.push_back(std::move(record));
 
-    std::memcpy(slot.key.keyLink, link->data(), kKeyLinkSize);
-    slot.key.keyId = *keyId;
-    slot.key.subjectFingerprint = 0;
-    slot.key.siv = std::move(*siv);
-    slot.rowid = 0;  // pinned in memory until the writer reports where it stored it
-    slot.expiresAtMs = term.expiresAtMs;
-    slot.reported = true;  // a new key is reported through `created`
+    ActiveKey& key = residentKey(index);
+    std::memcpy(key.keyLink, link->data(), kKeyLinkSize);
+    key.keyId = *keyId;
+    key.subjectFingerprint = 0;
+    key.siv = std::move(*siv);
+    Slot& s = slot(index);
+    s.rowid = 0;  // pinned in memory until the writer reports where it stored it
+    s.expiresAtMs = term.expiresAtMs;
+    s.reported = true;  // a new key is reported through `created`
     ++stats_.created;
-    return &slot.key;
+    return &key;
 }
 
 Result<KeySealer*> KeyCache::sealer()
@@ -244,31 +275,20 @@ Result<KeySealer*> KeyCache::sealer()
     return &*sealer_;
 }
 
-void KeyCache::makeResident(uint32_t index)
-{
-    Slot& s = slot(index);
-    if (!s.resident) {
-        s.resident = true;
-        ++resident_;
-    }
-    order_.emplace_back(index, s.generation);
-    if (resident_ > capacity_ && !allPinned_)
-        evict();
-}
-
-void KeyCache::evict()
+void KeyCache::evict(uint32_t keep)
 {
     // Oldest first; a key not yet committed goes back to the end of the line. Bounded, so a
     // cache smaller than two batches' worth of new keys grows for a while instead of spinning.
     size_t attempts = order_.size();
     while (resident_ > capacity_ && attempts-- > 0 && !order_.empty()) {
-        const auto [index, generation] = order_.front();
+        const auto [r, generation] = order_.front();
         order_.pop_front();
-        Slot& s = slot(index);
-        if (!s.used || s.generation != generation || !s.resident)
+        Resident& res = resident(r);
+        if (res.slot == kNone || res.generation != generation)
             continue;  // a stale entry: evicted, forgotten or pruned since
-        if (s.rowid == 0) {
-            order_.emplace_back(index, generation);
+        Slot& s = slot(res.slot);
+        if (s.rowid == 0 || res.slot == keep) {
+            order_.emplace_back(r, generation);
             continue;
         }
         dropKey(s);
@@ -285,23 +305,25 @@ void KeyCache::committedKeys(const std::vector<StoredKeyRef>& keys)
             continue;
         Slot& s = slot(index);
         // The slot may already hold a newer key for the same value; only its own record counts.
-        if (s.resident && s.rowid == 0 && s.key.link() == k.keyLink)
+        if (s.resident && s.rowid == 0 && resident(s.resident - 1).key.link() == k.keyLink)
             s.rowid = k.rowid;
     }
     // Keys pinned until now may go: get back within the budget.
     allPinned_ = false;
     if (resident_ > capacity_)
-        evict();
+        evict(kNone);
 }
 
 void KeyCache::forget(const std::unordered_set<std::string>& keyLinks)
 {
     if (keyLinks.empty())
         return;
-    for (uint32_t i = 0; i < slotCount_; ++i) {
-        const Slot& s = slot(i);
-        if (s.used && s.resident && keyLinks.count(std::string(s.key.link()))) {
-            erase(i);
+    // Only a resident key can be in use: the others are read back by rowid, and a shredded
+    // key's row is gone.
+    for (uint32_t r = 0; r < residentCount_; ++r) {
+        const Resident& res = resident(r);
+        if (res.slot != kNone && keyLinks.count(std::string(res.key.link()))) {
+            erase(res.slot);
             ++stats_.forgotten;
         }
     }

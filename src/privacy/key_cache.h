@@ -1,5 +1,5 @@
 // The data keys of one shard of key-field values: a directory of every active key (its
-// lookup hash, rowid and expiry: a few dozen bytes each) and, within a bounded budget, the
+// lookup hash, rowid and expiry: 40 bytes each, plus its share of the hash table) and, within a bounded budget, the
 // keys themselves, unwrapped and ready to encrypt.
 //
 // A data key belongs to one (contract, key-field value): the first event with a new value
@@ -15,6 +15,7 @@
 // not thread-safe.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <cstring>
 #include <deque>
@@ -142,18 +143,24 @@ public:
 
 private:
     // The directory is an open-addressing table (linear probing) of 8-byte buckets pointing into
-    // a vector of slots: an HMAC output needs no further hashing, and a lookup touches one bucket
+    // slots of 40 bytes: an HMAC output needs no further hashing, and a lookup touches one bucket
     // and one slot (a node-based map touched four or five lines, measured as the hottest spot of
-    // the transform).
+    // the transform). The unwrapped keys live apart, in at most about `capacity` Residents, so
+    // that a directory of a million keys costs 40 MB rather than the 230 MB it cost when every
+    // slot held room for a key.
+    using LookupPrefix = std::array<uint8_t, 16>;
     struct Slot {
-        Digest lookup{};
-        int64_t rowid = 0;       // 0: created here and not committed yet
+        LookupPrefix lookup{};  // the lookup's first 128 bits: its bucket, tag and identity
+        int64_t rowid = 0;      // 0: created here and not committed yet
         int64_t expiresAtMs = 0;
-        uint32_t generation = 0; // bumped when the slot is reused, to tell stale eviction entries
+        uint32_t resident = 0;  // 1 + the index of its Resident; 0: the key is not in memory
         bool used = false;
-        bool resident = false;   // `key` holds the unwrapped key
-        bool reported = false;   // reportFirstUses(): its first use was reported
+        bool reported = false;  // reportFirstUses(): its first use was reported
+    };
+    struct Resident {
         ActiveKey key;
+        uint32_t slot = kNone;    // kNone: free
+        uint32_t generation = 0;  // bumped when freed, to tell stale eviction entries
     };
     struct Bucket {
         uint32_t tag = 0;   // 32 more bits of the digest, to skip most slot reads
@@ -161,30 +168,35 @@ private:
     };
     static constexpr uint32_t kNone = UINT32_MAX;
 
-    size_t bucketOf(const Digest& d) const
+    static size_t hashOf(const uint8_t* d)
     {
         uint64_t h;
-        std::memcpy(&h, d.data(), sizeof h);  // an HMAC output: already uniform
-        return static_cast<size_t>(h) & (buckets_.size() - 1);
+        std::memcpy(&h, d, sizeof h);  // an HMAC output: already uniform
+        return static_cast<size_t>(h);
     }
-    static uint32_t tagOf(const Digest& d)
+    size_t bucketOf(const Digest& d) const { return hashOf(d.data()) & (buckets_.size() - 1); }
+    size_t bucketOf(const LookupPrefix& p) const { return hashOf(p.data()) & (buckets_.size() - 1); }
+    static uint32_t tagOf(const uint8_t* d)
     {
         uint32_t t;
-        std::memcpy(&t, d.data() + 8, sizeof t);
+        std::memcpy(&t, d + 8, sizeof t);
         return t;
     }
+    static bool sameLookup(const LookupPrefix& p, const Digest& d) { return std::memcmp(p.data(), d.data(), p.size()) == 0; }
     uint32_t find(const Digest& lookup) const;
     uint32_t findOrInsert(const Digest& lookup);
     void erase(uint32_t slot);
     void rehash(size_t buckets);
 
-    Result<ActiveKey*> create(Slot& slot, std::string_view contract, const KeyTerm& term, SivCipher& cipher,
-                              std::vector<KeyRecord>& created);
-    Result<ActiveKey*> load(Slot& slot, int64_t nowMs, SivCipher& cipher);
+    Result<ActiveKey*> create(uint32_t slot, const Digest& lookup, std::string_view contract, const KeyTerm& term,
+                              SivCipher& cipher, std::vector<KeyRecord>& created);
+    Result<ActiveKey*> load(uint32_t slot, int64_t nowMs, SivCipher& cipher);
     Result<KeySealer*> sealer();
-    void makeResident(uint32_t slot);
+    // The Resident of `slot`, taken from the free ones when it has none.
+    ActiveKey& residentKey(uint32_t slot);
     void dropKey(Slot& slot);
-    void evict();
+    // Evicts down to the capacity, never the key of `keep` (the one acquire() returns).
+    void evict(uint32_t keep);
 
     size_t capacity_;
     int64_t lifetimeMs_;
@@ -195,11 +207,13 @@ private:
     // costs one RAND_bytes call per about 40 keys and no AES-GCM key schedule.
     RandomPool random_;
     std::optional<KeySealer> sealer_;  // made on first use
-    // Slots live in fixed chunks: the directory grows without ever copying itself (a vector's
-    // doubling briefly needed three times the memory) and without moving a slot.
+    // Slots and Residents live in fixed chunks: the directory grows without ever copying itself
+    // (a vector's doubling briefly needed three times the memory) and without moving a key.
     static constexpr uint32_t kChunkBits = 10;
-    Slot& slot(uint32_t index) { return chunks_[index >> kChunkBits][index & ((1u << kChunkBits) - 1)]; }
-    const Slot& slot(uint32_t index) const { return chunks_[index >> kChunkBits][index & ((1u << kChunkBits) - 1)]; }
+    static constexpr uint32_t kChunkMask = (1u << kChunkBits) - 1;
+    Slot& slot(uint32_t index) { return chunks_[index >> kChunkBits][index & kChunkMask]; }
+    const Slot& slot(uint32_t index) const { return chunks_[index >> kChunkBits][index & kChunkMask]; }
+    Resident& resident(uint32_t index) { return residentChunks_[index >> kChunkBits][index & kChunkMask]; }
     uint32_t newSlot();
 
     std::vector<std::unique_ptr<Slot[]>> chunks_;
@@ -207,7 +221,10 @@ private:
     std::vector<uint32_t> freeSlots_;
     std::vector<Bucket> buckets_;  // a power of two, at most 70% used
     size_t used_ = 0;
-    std::deque<std::pair<uint32_t, uint32_t>> order_;  // (slot, generation) made resident, oldest first
+    std::vector<std::unique_ptr<Resident[]>> residentChunks_;
+    uint32_t residentCount_ = 0;
+    std::vector<uint32_t> freeResidents_;
+    std::deque<std::pair<uint32_t, uint32_t>> order_;  // (resident, generation) oldest first
     size_t resident_ = 0;
     // Set when eviction went round every resident key and found all of them pinned: further
     // evictions wait for the writer to unpin some (committedKeys) instead of going round again

@@ -150,6 +150,31 @@ TEST_CASE("evicted keys come back from the database by rowid, uncommitted ones a
     CHECK(cache.directorySize() == 40);
 }
 
+TEST_CASE("the key an acquire() loads back is never the one its eviction drops", "[key_cache]")
+{
+    KeyCacheFixture f;
+    KeyCache cache(1, kLifetime, "data", f.wrapper, f.source);
+    auto b = cache.acquire(digestOf(2), "c", kNow, f.cipher, f.created);
+    REQUIRE(b);
+    const std::string linkB((*b)->link());
+    const std::string cipherB = f.encrypt(**b, "bob");
+    cache.committedKeys(f.source.store(f.created));
+    f.created.clear();
+    // A new key, not committed: pinned; B is evicted to make room.
+    REQUIRE(cache.acquire(digestOf(1), "c", kNow, f.cipher, f.created));
+    CHECK(cache.stats().evicted == 1);
+    // B comes back from the database while A is pinned: over the capacity, but B stays.
+    auto again = cache.acquire(digestOf(2), "c", kNow + 1, f.cipher, f.created);
+    REQUIRE(again);
+    CHECK(cache.stats().loads == 1);
+    CHECK(std::string((*again)->link()) == linkB);
+    CHECK(f.encrypt(**again, "bob") == cipherB);
+    CHECK(cache.residentSize() == 2);
+    // Once A is committed the cache gets back within its capacity.
+    cache.committedKeys(f.source.store(f.created));
+    CHECK(cache.residentSize() == 1);
+}
+
 TEST_CASE("a restarted cache finds active keys through the directory it preloads", "[key_cache]")
 {
     KeyCacheFixture f;
