@@ -76,6 +76,7 @@ struct BenchOptions {
     std::vector<std::string> exporters;  // file, stream, kafka: in our own daemon
     int compare = 0;             // > 0: this many runs without and with the exporters, alternating
     std::string aggregation = "tumbling";  // window shape of the daemon we start
+    uint64_t sessions = 100'000;  // distinct session_id values (key-field values) in the events
     int compareWindows = 0;      // > 0: this many rounds of tumbling, sliding and session runs
     bool keep = false;
     bool json = false;
@@ -325,10 +326,11 @@ struct Shared {
 
 // Messages are generated before the clock starts, so the producer threads cost the machine
 // (which the daemon shares) as little as possible while measuring.
-std::vector<std::string> makeMessages(int producer, size_t count, uint32_t perMessage)
+std::vector<std::string> makeMessages(int producer, size_t count, uint32_t perMessage, uint64_t sessions)
 {
     workload::Options wo;
     wo.seed = 1000 + static_cast<uint64_t>(producer);
+    wo.sessions = sessions;
     workload::Generator gen(wo);
     std::vector<std::string> messages(count);
     for (auto& m : messages) {
@@ -800,6 +802,9 @@ int runBench(const std::vector<std::string>& args, Io& io)
         ("aggregation", po::value(&o.aggregation),
          "window shape of the daemon we start: tumbling (default: the built-in pipeline), sliding (5m every 1m), "
          "session (30m gap by session_id: 100,000 open sessions)")
+        ("sessions", po::value(&o.sessions),
+         "distinct session_id values, each a data key (default 100000; each producer cycles through "
+         "1500 messages, 600,000 events with the defaults)")
         ("compare-windows", po::value(&o.compareWindows),
          "N rounds of tumbling, sliding and session runs, interleaved; prints medians and ratios to tumbling")
         ("keep", po::bool_switch(&o.keep), "keep the daemon's temp directory")
@@ -849,6 +854,9 @@ int runBench(const std::vector<std::string>& args, Io& io)
     if (o.compare > 0 && o.exporters.empty()) {
         throw Failure(kExitUsage, "--compare needs --exporters");
     }
+    if (o.sessions == 0) {
+        throw Failure(kExitUsage, "--sessions must be at least 1");
+    }
     std::string endpoint = o.endpoint;
     const int pid = o.pid;
     if (own) {
@@ -871,7 +879,8 @@ int runBench(const std::vector<std::string>& args, Io& io)
     {
         std::vector<std::thread> gens;
         for (int p = 0; p < o.producers; ++p)
-            gens.emplace_back([&, p] { messages[static_cast<size_t>(p)] = makeMessages(p, 1500, o.eventsPerMessage); });
+            gens.emplace_back(
+                [&, p] { messages[static_cast<size_t>(p)] = makeMessages(p, 1500, o.eventsPerMessage, o.sessions); });
         for (auto& t : gens)
             t.join();
     }
