@@ -421,4 +421,30 @@ std::vector<UpsertColumn> watermarksColumns()
     return {{"contract", MergeOp::kKey, -1}, {"max_event_time", MergeOp::kMax, -1}};
 }
 
+std::string createSessionSnapshotsTableSql()
+{
+    return "CREATE TABLE IF NOT EXISTS \"session_snapshots\" (\"aggregation\" TEXT NOT NULL PRIMARY KEY, "
+           "\"batch_id\" INTEGER NOT NULL, \"max_event_time\" INTEGER) WITHOUT ROWID";
+}
+
+std::string createSessionSnapshotRowsTableSql()
+{
+    // A rowid table: a state holds sketches of several KiB.
+    return "CREATE TABLE IF NOT EXISTS \"session_snapshot_rows\" (\"aggregation\" TEXT NOT NULL, "
+           "\"window_start\" INTEGER NOT NULL, \"group_key\" TEXT NOT NULL, \"state\" BLOB NOT NULL, "
+           "PRIMARY KEY (\"aggregation\", \"window_start\", \"group_key\"))";
+}
+
+std::vector<UpsertColumn> sessionSnapshotsColumns()
+{
+    return {{"aggregation", MergeOp::kKey, -1}, {"batch_id", MergeOp::kSet, -1},
+            {"max_event_time", MergeOp::kSet, -1}};
+}
+
+std::vector<UpsertColumn> sessionSnapshotRowsColumns()
+{
+    return {{"aggregation", MergeOp::kKey, -1}, {"window_start", MergeOp::kKey, -1},
+            {"group_key", MergeOp::kKey, -1}, {"state", MergeOp::kSet, -1}};
+}
+
 }  // namespace sluice::aggregate

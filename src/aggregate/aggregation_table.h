@@ -158,4 +158,20 @@ std::vector<UpsertColumn> lateEventsColumns();
 // contract (kKey), max_event_time (kMax).
 std::vector<UpsertColumn> watermarksColumns();
 
+// Session windows' snapshots (docs/aggregation.md, "Session snapshots"): per aggregation, the
+// batch the snapshot covers and the max event time after it,
+//   session_snapshots(aggregation TEXT PRIMARY KEY, batch_id INTEGER, max_event_time INTEGER)
+// and every session open at that batch, whole (its agg_<name> row, encoded by the Aggregator),
+//   session_snapshot_rows(aggregation TEXT, window_start INTEGER, group_key TEXT, state BLOB,
+//                         PRIMARY KEY(aggregation, window_start, group_key))
+// Both are created by the store's schema (version 5).
+inline constexpr std::string_view kSessionSnapshotsTable = "session_snapshots";
+inline constexpr std::string_view kSessionSnapshotRowsTable = "session_snapshot_rows";
+std::string createSessionSnapshotsTableSql();
+std::string createSessionSnapshotRowsTableSql();
+// aggregation (kKey), batch_id (kSet), max_event_time (kSet).
+std::vector<UpsertColumn> sessionSnapshotsColumns();
+// aggregation, window_start, group_key (kKey), state (kSet).
+std::vector<UpsertColumn> sessionSnapshotRowsColumns();
+
 }  // namespace sluice::aggregate

@@ -62,11 +62,85 @@ std::string_view copyText(Arena& arena, std::string_view text)
     return text.empty() ? std::string_view("") : arena.copy(text);
 }
 
+// A snapshot row's state: the session's agg_<name> row, cell by cell: a version byte (1), the
+// number of cells (8 bytes little-endian), then per cell its Cell::Kind and its value (integers
+// and reals 8 bytes, text and blobs their length in 8 bytes and the bytes).
+void encodeRow(std::span<const Cell> row, std::string& out)
+{
+    out.assign(1, '\1');
+    appendLe64(out, row.size());
+    for (const Cell& c : row) {
+        out += static_cast<char>(c.kind);
+        switch (c.kind) {
+        case Cell::Kind::kNull: break;
+        case Cell::Kind::kInt: appendLe64(out, static_cast<uint64_t>(c.i())); break;
+        case Cell::Kind::kReal: appendLe64(out, std::bit_cast<uint64_t>(c.d())); break;
+        case Cell::Kind::kText:
+        case Cell::Kind::kBlob:
+            appendLe64(out, c.text().size());
+            out.append(c.text());
+            break;
+        }
+    }
+}
+
+// The cells of encodeRow()'s output; text and blob cells point into `in`.
+Status decodeRow(std::string_view in, std::vector<Cell>& row)
+{
+    size_t at = 0;
+    auto le64 = [&](uint64_t& v) {
+        if (in.size() - at < 8)
+            return false;
+        v = 0;
+        for (int i = 0; i < 8; ++i)
+            v |= uint64_t{static_cast<uint8_t>(in[at + static_cast<size_t>(i)])} << (8 * i);
+        at += 8;
+        return true;
+    };
+    const Status bad = Status::corruption("a session state is malformed");
+    uint64_t n = 0;
+    if (in.empty() || in[0] != '\1')
+        return bad;
+    at = 1;
+    if (!le64(n) || n > in.size())
+        return bad;
+    row.clear();
+    for (uint64_t i = 0; i < n; ++i) {
+        if (at >= in.size())
+            return bad;
+        const auto kind = static_cast<Cell::Kind>(in[at++]);
+        uint64_t v = 0;
+        switch (kind) {
+        case Cell::Kind::kNull: row.push_back(Cell::null()); break;
+        case Cell::Kind::kInt:
+            if (!le64(v))
+                return bad;
+            row.push_back(Cell::ofInt(static_cast<int64_t>(v)));
+            break;
+        case Cell::Kind::kReal:
+            if (!le64(v))
+                return bad;
+            row.push_back(Cell::ofReal(std::bit_cast<double>(v)));
+            break;
+        case Cell::Kind::kText:
+        case Cell::Kind::kBlob:
+            if (!le64(v) || v > in.size() - at)
+                return bad;
+            row.push_back(kind == Cell::Kind::kText ? Cell::ofText(in.substr(at, v)) : Cell::ofBlob(in.substr(at, v)));
+            at += v;
+            break;
+        default: return bad;
+        }
+    }
+    return at == in.size() ? Status::ok() : bad;
+}
+
 }  // namespace
 
 // Session windows: per group, the sessions not yet written final, sorted by their first event;
-// and an index of every such session by the bucket of its end (last event + gap), so that a
-// flush finds the sessions the watermark closed without looking at the others.
+// an index of every such session by the bucket of its end (last event + gap), so that a flush
+// finds the sessions the watermark closed without looking at the others; and what the next
+// snapshot must write (the sessions changed since the last one) and delete.
 struct Aggregator::Sessions {
     struct Group;
     struct Session {
@@ -74,11 +148,13 @@ struct Aggregator::Sessions {
         int64_t first = 0;
         int64_t last = 0;
         Accumulator acc;
-        std::optional<int64_t> storedStart;  // window_start of its row in the database
-        bool dirty = false;                  // changed since the last flush
-        bool removed = false;                // merged into another
+        // window_start of the rows that stand for it in agg_<name> and in the snapshot (a
+        // snapshot writes both): its own, and those of the sessions merged into it since.
+        std::vector<int64_t> stored;
+        bool changed = false;   // since the last snapshot (then in `changed` at changedSlot)
+        uint32_t changedSlot = 0;
         int64_t bucket = 0;
-        uint32_t slot = 0;                   // in ends[bucket]
+        uint32_t slot = 0;      // in ends[bucket]
     };
     struct Group {
         std::string groupKey;
@@ -89,10 +165,14 @@ struct Aggregator::Sessions {
     int64_t bucketMs = 1;
     std::unordered_map<std::string, Group, KeyHash, std::equal_to<>> groups;
     std::map<int64_t, std::vector<Session*>> ends;
-    std::vector<Session*> dirty;
-    std::vector<std::unique_ptr<Session>> merged;  // removed since the last flush
-    std::vector<std::pair<int64_t, std::string>> deletes;  // (window_start, group_key) rows
+    std::vector<Session*> changed;
+    // Snapshot rows (window_start, group_key) of sessions written final (or merged into one)
+    // since the last snapshot: the next snapshot deletes them.
+    std::vector<std::pair<int64_t, std::string>> snapshotDeletes;
     size_t open = 0;
+    bool sinceSnapshot = false;  // add() since the last snapshot
+    bool snapshotDue = true;     // no snapshot holds this state yet (a new aggregation, or rows read back
+                                 // from agg_<name>): the next flush writes one
 
     int64_t bucketOf(int64_t endMs) const
     {
@@ -123,12 +203,22 @@ struct Aggregator::Sessions {
         unindex(s);
         index(s, endMs);
     }
-    void markDirty(Session& s)
+    void markChanged(Session& s)
     {
-        if (!s.dirty) {
-            s.dirty = true;
-            dirty.push_back(&s);
+        if (!s.changed) {
+            s.changed = true;
+            s.changedSlot = static_cast<uint32_t>(changed.size());
+            changed.push_back(&s);
         }
+    }
+    void unmarkChanged(Session& s)
+    {
+        if (!s.changed)
+            return;
+        changed[s.changedSlot] = changed.back();
+        changed[s.changedSlot]->changedSlot = s.changedSlot;
+        changed.pop_back();
+        s.changed = false;
     }
 };
 
@@ -197,6 +287,8 @@ void Aggregator::add(int64_t eventTimeMs, ConsentMask consent, std::span<const V
         return;
     }
     dirty_ = true;
+    if (sessions_)
+        sessions_->sinceSnapshot = true;
     if ((consent & consentMask_) != consentMask_) {
         ++counters_.filtered;
     } else {
@@ -449,12 +541,10 @@ void Aggregator::addToSession(int64_t t)
             merge(target->acc, other.acc);
             target->first = std::min(target->first, other.first);
             target->last = std::max(target->last, other.last);
-            if (other.storedStart)
-                st.deletes.emplace_back(*other.storedStart, group.groupKey);
-            other.removed = true;
+            target->stored.insert(target->stored.end(), other.stored.begin(), other.stored.end());
+            st.unmarkChanged(other);
             st.unindex(other);
             --st.open;
-            st.merged.push_back(std::move(sessions[i]));
         }
         sessions.erase(sessions.begin() + static_cast<long>(lo) + 1, sessions.begin() + static_cast<long>(hi));
         target->first = std::min(target->first, t);
@@ -462,7 +552,7 @@ void Aggregator::addToSession(int64_t t)
         st.reindex(*target, target->last + gapMs_);
     }
     addPrepared(target->acc);
-    st.markDirty(*target);
+    st.markChanged(*target);
 }
 
 void Aggregator::writeGroups(const std::vector<GroupValue>& groups, Cell* row, Arena& arena) const
@@ -518,17 +608,22 @@ void Aggregator::writeMetrics(Accumulator& acc, Cell* c, Arena& arena)
     c[table_.subjectSetColumn()] = Cell::ofBlob(arena.copy(blobScratch_));
 }
 
-FlushSummary Aggregator::flush(Arena& arena, WriteBatch& out)
+FlushSummary Aggregator::flush(Arena& arena, WriteBatch& out, std::optional<uint64_t> snapshotBatch)
 {
     FlushSummary summary;
-    if (!dirty_)
+    if (!(sessions_ && (sessions_->sinceSnapshot || sessions_->snapshotDue)))
+        snapshotBatch.reset();
+    if (!dirty_ && !snapshotBatch)
         return summary;
+    const bool added = dirty_;
     dirty_ = false;
 
     if (kind_ == WindowKind::kSession)
-        flushSessions(arena, out, summary);
+        flushSessions(&arena, &out, summary, snapshotBatch);
     else
         flushWindows(arena, out, summary);
+    if (!added)
+        return summary;
 
     if (!lateByWindow_.empty()) {
         UpsertRows late;
@@ -554,6 +649,27 @@ FlushSummary Aggregator::flush(Arena& arena, WriteBatch& out)
     watermark.cells = {Cell::ofText(copyText(arena, table_.contract())), Cell::ofInt(maxEventTimeMs_)};
     out.upserts.push_back(std::move(watermark));
     return summary;
+}
+
+bool Aggregator::snapshotPending() const
+{
+    return sessions_ && (sessions_->sinceSnapshot || sessions_->snapshotDue);
+}
+
+bool Aggregator::snapshotDue() const
+{
+    return sessions_ && sessions_->snapshotDue;
+}
+
+void Aggregator::replayed()
+{
+    if (sessions_) {
+        FlushSummary ignored;
+        flushSessions(nullptr, nullptr, ignored, std::nullopt);
+    }
+    dirty_ = false;
+    lateByWindow_.clear();
+    lateSinceFlush_ = 0;
 }
 
 UpsertRows Aggregator::tableRows(size_t rows) const
@@ -606,75 +722,144 @@ void Aggregator::flushWindows(Arena& arena, WriteBatch& out, FlushSummary& summa
     }
 }
 
-void Aggregator::flushSessions(Arena& arena, WriteBatch& out, FlushSummary& summary)
+void Aggregator::flushSessions(Arena* arena, WriteBatch* out, FlushSummary& summary,
+                               std::optional<uint64_t> snapshotBatch)
 {
     Sessions& st = *sessions_;
-    const int64_t watermark = maxEventTimeMs_ - latenessMs_;
+    using Session = Sessions::Session;
+    auto byStart = [](const Session* a, const Session* b) {
+        return a->first != b->first ? a->first < b->first : a->group->groupKey < b->group->groupKey;
+    };
 
     // Sessions the watermark closed: every one of a bucket that ends at or before it, and the
-    // ones of the bucket it falls in whose end has passed.
-    std::vector<Sessions::Session*> closing;
-    for (auto it = st.ends.begin(); it != st.ends.end() && it->first * st.bucketMs <= watermark; ++it) {
-        const bool whole = (it->first + 1) * st.bucketMs - 1 <= watermark;
-        for (Sessions::Session* s : it->second)
-            if (whole || s->last + gapMs_ <= watermark)
-                closing.push_back(s);
-    }
-    std::vector<Sessions::Session*> rows;
-    for (Sessions::Session* s : st.dirty)
-        if (!s->removed)
-            rows.push_back(s);
-    for (Sessions::Session* s : closing)
-        if (!s->dirty)
-            rows.push_back(s);
-    std::sort(rows.begin(), rows.end(), [](const Sessions::Session* a, const Sessions::Session* b) {
-        return a->first != b->first ? a->first < b->first : a->group->groupKey < b->group->groupKey;
-    });
-
-    // Stored rows that no longer stand for a session: merged away, or the session now starts
-    // earlier. Deleted before the new rows are written (which may reuse a key).
-    for (Sessions::Session* s : rows)
-        if (s->storedStart && *s->storedStart != s->first)
-            st.deletes.emplace_back(*s->storedStart, s->group->groupKey);
-    if (!st.deletes.empty()) {
-        std::sort(st.deletes.begin(), st.deletes.end());
-        st.deletes.erase(std::unique(st.deletes.begin(), st.deletes.end()), st.deletes.end());
-        DeleteRows del;
-        del.table = table_.tableName();
-        del.keyColumns = {"window_start", "group_key"};
-        del.cells.reserve(st.deletes.size() * 2);
-        for (const auto& [start, key] : st.deletes) {
-            del.cells.push_back(Cell::ofInt(start));
-            del.cells.push_back(Cell::ofText(copyText(arena, key)));
+    // ones of the bucket it falls in whose end has passed. They are written final now.
+    std::vector<Session*> closing;
+    if (haveMax_) {
+        const int64_t watermark = maxEventTimeMs_ - latenessMs_;
+        for (auto it = st.ends.begin(); it != st.ends.end() && it->first * st.bucketMs <= watermark; ++it) {
+            const bool whole = (it->first + 1) * st.bucketMs - 1 <= watermark;
+            for (Session* s : it->second)
+                if (whole || s->last + gapMs_ <= watermark)
+                    closing.push_back(s);
         }
-        summary.deletedRows = st.deletes.size();
-        out.deletes.push_back(std::move(del));
-        st.deletes.clear();
     }
-
-    if (!rows.empty()) {
-        UpsertRows upsert = tableRows(rows.size());
-        const size_t width = upsert.columns.size();
-        Cell* c = upsert.cells.data();
-        for (Sessions::Session* s : rows) {
-            const bool final = s->last + gapMs_ <= watermark;
-            c[AggregationTable::kWindowStartColumn] = Cell::ofInt(s->first);
-            c[AggregationTable::kGroupKeyColumn] = Cell::ofText(copyText(arena, s->group->groupKey));
-            c[table_.windowEndColumn()] = Cell::ofInt(s->last + gapMs_);
-            writeGroups(s->group->groups, c, arena);
-            writeMetrics(s->acc, c, arena);
-            c[table_.finalColumn()] = Cell::ofInt(final ? 1 : 0);
-            c += width;
-            s->storedStart = s->first;
-            s->dirty = false;
-            summary.finalized |= final;
+    std::sort(closing.begin(), closing.end(), byStart);
+    // Rows of agg_<name> that no longer stand for a session (merged away, or the session now
+    // starts earlier), deleted before the new rows are written (which may reuse a key).
+    std::vector<std::pair<int64_t, std::string_view>> deletes;
+    for (Session* s : closing) {
+        st.unmarkChanged(*s);
+        for (int64_t start : s->stored) {
+            if (start != s->first)
+                deletes.emplace_back(start, s->group->groupKey);
+            st.snapshotDeletes.emplace_back(start, s->group->groupKey);
         }
-        summary.groupRows = rows.size();
-        out.upserts.push_back(std::move(upsert));
+    }
+    // A snapshot: every open session changed since the last one, into agg_<name> (final = 0)
+    // and into the snapshot rows.
+    std::vector<Session*> open;
+    if (snapshotBatch) {
+        open = st.changed;
+        std::sort(open.begin(), open.end(), byStart);
+        for (Session* s : open) {
+            for (int64_t start : s->stored) {
+                if (start != s->first) {
+                    deletes.emplace_back(start, s->group->groupKey);
+                    st.snapshotDeletes.emplace_back(start, s->group->groupKey);
+                }
+            }
+        }
     }
 
+    if (out) {
+        if (!deletes.empty()) {
+            std::sort(deletes.begin(), deletes.end());
+            deletes.erase(std::unique(deletes.begin(), deletes.end()), deletes.end());
+            DeleteRows del;
+            del.table = table_.tableName();
+            del.keyColumns = {"window_start", "group_key"};
+            del.cells.reserve(deletes.size() * 2);
+            for (const auto& [start, key] : deletes) {
+                del.cells.push_back(Cell::ofInt(start));
+                del.cells.push_back(Cell::ofText(copyText(*arena, key)));
+            }
+            summary.deletedRows = deletes.size();
+            out->deletes.push_back(std::move(del));
+        }
+        const size_t rowCount = closing.size() + open.size();
+        if (rowCount) {
+            UpsertRows upsert = tableRows(rowCount);
+            const size_t width = upsert.columns.size();
+            UpsertRows states;
+            states.table = kSessionSnapshotRowsTable;
+            states.columns = sessionSnapshotRowsColumns();
+            states.cells.reserve(open.size() * states.columns.size());
+            const std::string_view name = copyText(*arena, table_.name());
+            Cell* c = upsert.cells.data();
+            for (size_t i = 0; i < rowCount; ++i) {
+                const bool final = i < closing.size();
+                Session* s = final ? closing[i] : open[i - closing.size()];
+                const std::string_view key = copyText(*arena, s->group->groupKey);
+                c[AggregationTable::kWindowStartColumn] = Cell::ofInt(s->first);
+                c[AggregationTable::kGroupKeyColumn] = Cell::ofText(key);
+                c[table_.windowEndColumn()] = Cell::ofInt(s->last + gapMs_);
+                writeGroups(s->group->groups, c, *arena);
+                writeMetrics(s->acc, c, *arena);
+                c[table_.finalColumn()] = Cell::ofInt(final ? 1 : 0);
+                if (!final) {
+                    encodeRow(std::span<const Cell>(c, width), blobScratch_);
+                    states.cells.push_back(Cell::ofText(name));
+                    states.cells.push_back(Cell::ofInt(s->first));
+                    states.cells.push_back(Cell::ofText(key));
+                    states.cells.push_back(Cell::ofBlob(arena->copy(blobScratch_)));
+                }
+                c += width;
+                summary.finalized |= final;
+            }
+            summary.groupRows = rowCount;
+            out->upserts.push_back(std::move(upsert));
+            if (!states.cells.empty())
+                out->upserts.push_back(std::move(states));
+        }
+        if (snapshotBatch) {
+            const std::string_view name = copyText(*arena, table_.name());
+            if (!st.snapshotDeletes.empty()) {
+                std::sort(st.snapshotDeletes.begin(), st.snapshotDeletes.end());
+                st.snapshotDeletes.erase(std::unique(st.snapshotDeletes.begin(), st.snapshotDeletes.end()),
+                                         st.snapshotDeletes.end());
+                DeleteRows del;
+                del.table = kSessionSnapshotRowsTable;
+                del.keyColumns = {"aggregation", "window_start", "group_key"};
+                del.cells.reserve(st.snapshotDeletes.size() * 3);
+                for (const auto& [start, key] : st.snapshotDeletes) {
+                    del.cells.push_back(Cell::ofText(name));
+                    del.cells.push_back(Cell::ofInt(start));
+                    del.cells.push_back(Cell::ofText(copyText(*arena, key)));
+                }
+                out->deletes.push_back(std::move(del));
+            }
+            UpsertRows record;
+            record.table = kSessionSnapshotsTable;
+            record.columns = sessionSnapshotsColumns();
+            record.cells = {Cell::ofText(name), Cell::ofInt(static_cast<int64_t>(*snapshotBatch)),
+                            haveMax_ ? Cell::ofInt(maxEventTimeMs_) : Cell::null()};
+            out->upserts.push_back(std::move(record));
+            summary.snapshot = true;
+        }
+    }
+
+    if (snapshotBatch) {
+        for (Session* s : open) {
+            s->stored.assign(1, s->first);
+            s->changed = false;
+        }
+        st.changed.clear();
+        st.snapshotDeletes.clear();
+        st.sinceSnapshot = false;
+        st.snapshotDue = false;
+    }
     // Final sessions never change again: they leave memory.
-    for (Sessions::Session* s : closing) {
+    for (Session* s : closing) {
         Sessions::Group& group = *s->group;
         st.unindex(*s);
         --st.open;
@@ -683,8 +868,6 @@ void Aggregator::flushSessions(Arena& arena, WriteBatch& out, FlushSummary& summ
         if (sessions.empty())
             st.groups.erase(group.groupKey);
     }
-    st.dirty.clear();
-    st.merged.clear();
 }
 
 std::string Aggregator::openWindowsQuery() const
@@ -751,6 +934,27 @@ Status Aggregator::readMetrics(std::span<const Cell> row, Accumulator& acc) cons
 
 Status Aggregator::restoreOpenWindow(std::span<const Cell> row)
 {
+    // No snapshot holds these rows yet: the next one writes them all.
+    return restoreSession(row, true);
+}
+
+void Aggregator::restoreSnapshot(std::optional<int64_t> maxEventTimeMs)
+{
+    if (maxEventTimeMs)
+        setMaxEventTimeMs(*maxEventTimeMs);
+    if (sessions_)
+        sessions_->snapshotDue = false;
+}
+
+Status Aggregator::restoreSnapshotRow(std::string_view state)
+{
+    std::vector<Cell> row;
+    SLUICE_RETURN_IF_ERROR(decodeRow(state, row).withContext(table_.tableName() + " snapshot"));
+    return restoreSession(row, false);
+}
+
+Status Aggregator::restoreSession(std::span<const Cell> row, bool changed)
+{
     if (kind_ != WindowKind::kSession)
         return Status::ok();
     if (row.size() != table_.columns().size())
@@ -791,10 +995,12 @@ Status Aggregator::restoreOpenWindow(std::span<const Cell> row)
     s->group = &found->second;
     s->first = row[AggregationTable::kWindowStartColumn].i();
     s->last = row[static_cast<size_t>(table_.windowEndColumn())].i() - gapMs_;
-    s->storedStart = s->first;
+    s->stored.assign(1, s->first);
     SLUICE_RETURN_IF_ERROR(readMetrics(row, s->acc).withContext(table_.tableName()));
     st.index(*s, s->last + gapMs_);
     ++st.open;
+    if (changed)
+        st.markChanged(*s);
     auto& sessions = found->second.sessions;
     auto at = std::upper_bound(sessions.begin(), sessions.end(), s->first,
                                [](int64_t v, const std::unique_ptr<Sessions::Session>& x) { return v < x->first; });

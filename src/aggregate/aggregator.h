@@ -11,9 +11,12 @@
 //   tumbling, sliding  the batch's partial aggregates per (window, group), merged into the
 //                      stored rows by upsert; nothing is kept between batches but the watermark
 //   session            the open sessions of every group, whole, in memory: a session can grow
-//                      at either end and merge with another, so each flush writes the full rows
-//                      of the sessions that changed (replacing the stored ones) and deletes the
-//                      rows of sessions that were merged away or whose start moved
+//                      at either end and merge with another. A flush writes the full row of
+//                      every session that became final; open sessions are written only by a
+//                      snapshot (flush with a snapshot batch): the rows of those changed since
+//                      the previous snapshot, into agg_<name> and the snapshot tables, with the
+//                      batch it covers. A restart reads the snapshot back and replays the
+//                      batches committed after it (docs/aggregation.md, "Session snapshots").
 //
 // One thread calls add() and flush(); counters() may be read by that thread only.
 #pragma once
@@ -55,6 +58,7 @@ struct FlushSummary {
     size_t deletedRows = 0;     // session rows deleted (merged away, or moved to a new start)
     uint64_t lateEvents = 0;    // late (event, window) pairs counted since the previous flush
     bool finalized = false;     // a Finalize was emitted, or a session row was written final
+    bool snapshot = false;      // a session snapshot was written
 };
 
 class Aggregator {
@@ -91,16 +95,41 @@ public:
     //     everything up to the watermark, since it cannot know what earlier runs marked);
     //   session: one DeleteRows (window_start, group_key) for stored rows that no longer stand
     //     for a session, and one UpsertRows of full rows (every column kSet) for the sessions
-    //     that changed or became final, `final` set on the latter;
+    //     that became final (`final` = 1) and, with `snapshotBatch`, for the open sessions
+    //     changed since the previous snapshot (`final` = 0); with `snapshotBatch` also the
+    //     snapshot: their states into session_snapshot_rows (and deletes of the states that no
+    //     longer stand for an open session), and (name, *snapshotBatch, max event time) into
+    //     session_snapshots. `snapshotBatch` is the batch whose transaction carries the output
+    //     (or the last one committed, for a snapshot in a transaction of its own); it is ignored
+    //     when no snapshot is pending (snapshotPending());
     // and for every shape the late counts per window for late_events and the max event time
-    // for watermarks. Emits nothing at all when add() was not called since the previous flush.
-    // Text and blob cells point into `arena`.
-    FlushSummary flush(Arena& arena, WriteBatch& out);
+    // for watermarks. Emits nothing at all when add() was not called since the previous flush
+    // and no snapshot is written. Text and blob cells point into `arena`.
+    FlushSummary flush(Arena& arena, WriteBatch& out, std::optional<uint64_t> snapshotBatch = std::nullopt);
+    // Session windows: add() was called since the last snapshot, or no snapshot holds the
+    // state yet. Always false for the other shapes.
+    bool snapshotPending() const;
+    // Session windows: no snapshot holds the state yet (a new aggregation, or sessions read back
+    // with restoreOpenWindow()); the owner should write one at the next flush.
+    bool snapshotDue() const;
 
-    // Session windows keep their open sessions in the database (rows with final = 0). At start,
-    // run this query (empty for the shapes that keep nothing) and hand every row, in the
-    // table's column order, to restoreOpenWindow(). Fails on a row this aggregation could not
-    // have written (a corrupt sketch, a missing column).
+    // Session windows keep their open sessions in snapshots. At start, when session_snapshots
+    // has a row for the aggregation: restoreSnapshot() with its max_event_time (before any
+    // setMaxEventTimeMs()), restoreSnapshotRow() with the state of each of its
+    // session_snapshot_rows, then add() every event of the contract committed in a batch after
+    // its batch_id, in commit order, calling replayed() every so often and at the end: the
+    // state is then what it was when the last of those batches was committed (flush decisions
+    // depend on the watermark only, not on where batches were cut). replayed() drops the
+    // sessions that closed and the late counts, writing nothing (the replayed batches wrote them).
+    // Fails on a state this aggregation could not have written.
+    void restoreSnapshot(std::optional<int64_t> maxEventTimeMs);
+    Status restoreSnapshotRow(std::string_view state);
+    void replayed();
+    // A database without a snapshot of the aggregation (written before snapshots existed) keeps
+    // its open sessions as the rows of agg_<name> with final = 0: run this query (empty for the
+    // shapes that keep nothing) and hand every row, in the table's column order, to
+    // restoreOpenWindow(); the next flush should carry a snapshot (snapshotDue()). Fails on a
+    // row this aggregation could not have written (a corrupt sketch, a missing column).
     std::string openWindowsQuery() const;
     Status restoreOpenWindow(std::span<const Cell> row);
     // A reload replaced the aggregation's definition with one of the same table (only
@@ -169,7 +198,9 @@ private:
     // `rows` empty rows of agg_<name>, laid out like table().columns().
     UpsertRows tableRows(size_t rows) const;
     void flushWindows(Arena& arena, WriteBatch& out, FlushSummary& summary);
-    void flushSessions(Arena& arena, WriteBatch& out, FlushSummary& summary);
+    // Without `out` (replayed()): the bookkeeping only, nothing written.
+    void flushSessions(Arena* arena, WriteBatch* out, FlushSummary& summary, std::optional<uint64_t> snapshotBatch);
+    Status restoreSession(std::span<const Cell> row, bool changed);
 
     AggregationTable table_;
     WindowKind kind_;

@@ -7,7 +7,7 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
-#include "cli/db_keys.h"
+#include "transform/db_keys.h"
 #include "config/config.h"
 #include "config/pipeline_parts.h"
 #include "core/encoding.h"
@@ -368,7 +368,7 @@ int runDecrypt(const std::vector<std::string>& args, Io& io)
     const config::Config cfg = loadToolConfig(vm);
     store::Db db = openDatabase(cfg, false);
     const privacy::KeyWrapper wrapper = loadKeyWrapper(cfg, &db);
-    DbWrappedKeys stored(db);
+    transform::DbWrappedKeys stored(db);
     StoredKeyRing keys = take(StoredKeyRing::create(stored, wrapper), "AES-SIV");
     if (deadLetters)
         return decryptDeadLetters(db, keys, vm, io);

@@ -9,12 +9,13 @@
 #include "aggregate/window.h"
 #include "cli/commands.h"
 #include "cli/common.h"
-#include "cli/db_keys.h"
+#include "transform/db_keys.h"
 #include "core/time_format.h"
 #include "privacy/key_ring.h"
 #include "store/batch_writer.h"
 #include "store/reprocess.h"
 #include "transform/pipeline_runtime.h"
+#include "transform/stored_events.h"
 
 namespace sluice::cli {
 namespace {
@@ -51,35 +52,8 @@ Examples:
 )",
 };
 
-// "[0,2]" -> the consent bit mask.
-ConsentMask consentOf(std::string_view json)
-{
-    ConsentMask mask = 0;
-    int level = -1;
-    for (char c : json) {
-        if (c >= '0' && c <= '9') {
-            level = (level < 0 ? 0 : level * 10) + (c - '0');
-        } else {
-            if (level >= 0 && level <= kMaxPurposeLevel)
-                mask |= ConsentMask{1} << level;
-            level = -1;
-        }
-    }
-    return mask;
-}
-
 // Events read between two flushes of a session aggregation (see onEvent).
 constexpr uint64_t kSessionFlushEvents = 500'000;
-
-// How to read one contract field from an events row.
-struct FieldReader {
-    int column = -1;
-    FieldType type = FieldType::kString;
-    bool array = false;
-    bool pii = false;
-    bool needed = false;  // a PII field the aggregation reads
-    bool groupBy = false;
-};
 
 int64_t saturatingAdd(int64_t a, int64_t b)
 {
@@ -151,7 +125,7 @@ int runReprocess(const std::vector<std::string>& args, Io& io)
                                        *stored + "); reload the daemon or restore the files first; nothing was changed");
 
     const privacy::KeyWrapper wrapper = loadKeyWrapper(cfg, &db);
-    IndexedWrappedKeys storedKeys = take(IndexedWrappedKeys::create(db), "indexing the keys table");
+    transform::IndexedWrappedKeys storedKeys = take(transform::IndexedWrappedKeys::create(db), "indexing the keys table");
     privacy::StoredKeyRing keys = take(privacy::StoredKeyRing::create(storedKeys, wrapper), "AES-SIV");
     auto sketchKey = take(wrapper.deriveKey(privacy::kLabelSketch, aggregate::kSipKeyBytes), "deriving the sketch key");
     AggregationSpec recompute = *spec;
@@ -173,46 +147,26 @@ int runReprocess(const std::vector<std::string>& args, Io& io)
     const int64_t eventsFrom = session ? std::numeric_limits<int64_t>::min() : fromMs;
     const int64_t eventsTo = session ? std::numeric_limits<int64_t>::max() : saturatingAdd(toMs, spec->windowMs);
 
-    // The columns read: the event's batch, time, consent and key link, then the fields the
-    // aggregation uses (the others stay missing, as the aggregation never reads them).
-    enum : int { kBatchColumn, kTimeColumn, kConsentColumn, kKeyLinkColumn, kFirstFieldColumn };
-    std::vector<std::string> columns = {"batch_id", "event_time", "consent", "key_link"};
-    std::vector<FieldReader> readers(contract.fields.size());
-    for (size_t i = 0; i < contract.fields.size(); ++i) {
-        const FieldSpec& f = contract.fields[i];
-        FieldReader& r = readers[i];
-        r.type = f.type;
-        r.array = f.array;
-        r.pii = f.isPii();
-        r.groupBy = std::find(spec->groupBy.begin(), spec->groupBy.end(), f.name) != spec->groupBy.end();
-        bool used = r.groupBy || static_cast<int>(i) == contract.subjectFieldIndex ||
-                    (contract.subjectFieldIndex < 0 && static_cast<int>(i) == contract.keyFieldIndex);
-        for (const MetricSpec& m : spec->metrics)
-            used = used || m.field == f.name;
-        r.needed = r.pii && used;
-        if (used && !r.array) {
-            r.column = static_cast<int>(columns.size());
-            columns.push_back(f.name);
-        }
-    }
-    std::vector<Value> values(contract.fields.size());
-    std::vector<std::string> plain(contract.fields.size());
+    transform::StoredEventDecoder decoder(*spec, contract);
     int64_t lastBatch = -1;
     uint64_t read = 0, fed = 0, dropped = 0, undecryptable = 0;
     uint64_t readAtFlush = 0;
     Arena arena;
 
-    auto flush = [&]() -> Status {
+    // Session windows write their open sessions only with a snapshot: the last flush takes one
+    // (its batch id and snapshot rows go nowhere: the shadow takes agg_<name> and late_events).
+    auto flush = [&](bool last) -> Status {
         readAtFlush = read;
         WriteBatch out;
-        aggregator.flush(arena, out);
+        aggregator.flush(arena, out, last ? std::optional<uint64_t>(1) : std::nullopt);
         Status s = shadow->apply(out);
         arena = Arena();
         return s;
     };
     auto onEvent = [&](const store::Stmt& row) -> Status {
         ++read;
-        const int64_t batch = row.columnInt(kBatchColumn);
+        const transform::StoredEventDecoder::Event e = decoder.decode(row, &keys);
+        const int64_t batch = e.batchId;
         // Tumbling and sliding windows flush once per stored batch, as the daemon did: a row is
         // the sum of its batches' partials, and floating-point sums depend on that grouping.
         // Sessions are kept whole in memory and written as full rows, so where the stream is cut
@@ -220,62 +174,36 @@ int runReprocess(const std::vector<std::string>& args, Io& io)
         // restart); a flush per batch would only rewrite the shadow rows of sessions still
         // growing. They flush every kSessionFlushEvents events (closed sessions then leave memory).
         if (lastBatch >= 0 && batch != lastBatch && (!session || read - readAtFlush >= kSessionFlushEvents))
-            SLUICE_RETURN_IF_ERROR(flush());
+            SLUICE_RETURN_IF_ERROR(flush(false));
         lastBatch = batch;
-        const int64_t t = row.columnInt(kTimeColumn);
+        const int64_t t = e.timeMs;
         if (t < eventsFrom || t >= eventsTo) {
             if (t >= aggregate::kMinEventTimeMs && t <= aggregate::kMaxEventTimeMs)
                 aggregator.setMaxEventTimeMs(t);
             return Status::ok();
         }
-        const std::string_view keyLink = row.columnText(kKeyLinkColumn);
-        bool keep = true;
-        for (size_t i = 0; i < readers.size(); ++i) {
-            const FieldReader& r = readers[i];
-            values[i] = Value();
-            if (r.column < 0 || row.columnIsNull(r.column))
-                continue;
-            if (r.pii) {
-                if (!r.needed)
-                    continue;
-                auto text = keys.decryptBase64(keyLink, row.columnText(r.column));
-                if (!text) {
-                    ++undecryptable;
-                    keep = keep && !r.groupBy;
-                    continue;
-                }
-                plain[i] = std::move(*text);
-                values[i] = Value::ofString(plain[i]);
-                continue;
-            }
-            switch (r.type) {
-            case FieldType::kInteger: values[i] = Value::ofInt(row.columnInt(r.column)); break;
-            case FieldType::kNumber: values[i] = Value::ofReal(row.columnDouble(r.column)); break;
-            case FieldType::kBoolean: values[i] = Value::ofBool(row.columnInt(r.column) != 0); break;
-            case FieldType::kString: values[i] = Value::ofString(row.columnText(r.column)); break;
-            }
-        }
-        if (!keep) {
+        undecryptable += e.missingPii;
+        if (!e.grouped) {
             ++dropped;
             aggregator.setMaxEventTimeMs(t);
             return Status::ok();
         }
         ++fed;
-        aggregator.add(t, consentOf(row.columnText(kConsentColumn)), values);
+        aggregator.add(t, e.consent, e.fields);
         return Status::ok();
     };
 
     // Everything committed so far, outside any write transaction: the daemon keeps committing.
     const std::string table = contract.tableName();
     const int64_t readUpTo = take(store::lastEventSeq(db, table), "reading " + table);
-    check(store::forEachEventInOrder(db, table, columns, 0, readUpTo, onEvent), "reading " + table);
+    check(store::forEachEventInOrder(db, table, decoder.columns(), 0, readUpTo, onEvent), "reading " + table);
     const uint64_t readBefore = read;
 
     // Then, holding the write lock: the batches committed meanwhile, the watermark, the swap.
     auto txn = take(store::Txn::begin(db), "starting the replacing transaction");
     const int64_t lastSeq = take(store::lastEventSeq(db, table), "reading " + table);
-    check(store::forEachEventInOrder(db, table, columns, readUpTo, lastSeq, onEvent), "reading " + table);
-    check(flush(), "recomputing " + name);
+    check(store::forEachEventInOrder(db, table, decoder.columns(), readUpTo, lastSeq, onEvent), "reading " + table);
+    check(flush(true), "recomputing " + name);
     if (fed == 0)
         throw Failure(kExitDataErr, "no committed event of " + contract.ref + " falls in the range" +
                                         (vm.count("from") || vm.count("to")

@@ -61,6 +61,7 @@ constexpr Key kFileKeys[] = {
     {"pipeline.pipelines", false, "directory of pipeline files (outputs, aggregations), or builtin:"},
     {"pipeline.exporters", false, "directory of exporter files (files, ZeroMQ stream, Kafka); empty = none"},
     {"pipeline.max_future", false, "refuse event times further ahead of the clock"},
+    {"pipeline.session_snapshot_interval", false, "write session windows' open sessions this often (0 = every batch)"},
     {"metrics.listen", false, "host:port of the Prometheus endpoint (empty = off)"},
     {"testing.stall_writer_file", false, "(tests) stall the writer while this file exists"},
     {"testing.fail_writes_file", false, "(tests) fail database writes while this file exists"},
@@ -288,6 +289,8 @@ Status fill(const po::variables_map& vm, const std::string& origin, const fs::pa
     if (pl.contractsDir.empty())
         return r.error("pipeline.contracts", "is required: a directory of contract files, or builtin:");
     SLUICE_RETURN_IF_ERROR(r.duration("pipeline.max_future", pl.maxFutureMs, 0, 365LL * 86'400'000));
+    SLUICE_RETURN_IF_ERROR(
+        r.duration("pipeline.session_snapshot_interval", pl.sessionSnapshotIntervalMs, 0, 3'600'000));
 
     c.metricsListen = r.text("metrics.listen", "");
     c.testing.stallWriterFile = absoluteFrom(c.stateDir, r.text("testing.stall_writer_file", ""));

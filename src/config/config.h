@@ -60,6 +60,8 @@ struct PipelineConfig {
     std::string exportersDir;         // absolute, or "" (no exporters)
     std::string stateDir;             // relative exporter directories are resolved against it
     int64_t maxFutureMs = 5 * 60'000;
+    // Session windows' open sessions are written (a snapshot) at most this often; 0: every batch.
+    int64_t sessionSnapshotIntervalMs = 30'000;
 };
 
 struct TestingConfig {

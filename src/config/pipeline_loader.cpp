@@ -507,7 +507,8 @@ Status checkNames(const PipelineSpec& p)
         // Every table and view of store/schema.cpp, and "meta".
         "aggregations", "batch_log", "batches", "contracts", "dead_letters", "export_cursors",
         "key_subjects", "keys", "late_events", "late_windows", "meta", "outputs", "producer_marks", "producers",
-        "rejects", "shred_log", "sluice_meta", "sluice_tables", "watermarks",
+        "rejects", "session_snapshot_rows", "session_snapshots", "shred_log", "sluice_meta", "sluice_tables",
+        "watermarks",
     };
     std::set<std::string> taken;
     for (const ContractSpec& c : p.contracts) {

@@ -244,6 +244,10 @@ struct SchemaChange {
 struct WriteBatch {
     bool opensBatch = true;
     bool closesBatch = true;
+    // Not a batch: aggregation state (a session snapshot at shutdown) that the writer commits in
+    // a transaction of its own, with deletes and upserts only; record.id is the last batch
+    // committed before it, which it covers.
+    bool stateOnly = false;
     BatchRecord record;
     StageTimes times;
     std::shared_ptr<const SchemaChange> schema;  // null: same configuration as the batch before

@@ -670,6 +670,8 @@ Status Runner::transformLoop()
     topts.limits.maxEventBytes = job_.input.maxRowBytes;
     topts.deadLetterInputBytes = job_.outputs.database.empty() ? 0 : 4096;
     topts.reportKeyFirstUses = true;
+    // Every chunk writes its open sessions: a job's outputs are read from the work database.
+    topts.sessionSnapshotIntervalMs = 0;
     auto watermarks = store::loadWatermarks(workDb_->db());
     if (!watermarks)
         return watermarks.status();

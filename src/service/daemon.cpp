@@ -319,6 +319,7 @@ void Daemon::startPipeline()
     po.transform.limits.maxFutureMs = cfg_.pipeline.maxFutureMs;
     po.transform.keyCacheEntries = cfg_.privacy.keyCacheEntries;
     po.transform.deadLetterInputBytes = cfg_.store.deadLetterInputBytes;
+    po.transform.sessionSnapshotIntervalMs = cfg_.pipeline.sessionSnapshotIntervalMs;
     po.keyLifetimeMs = cfg_.privacy.keyLifetimeMs;
     po.databasePath = cfg_.store.database;
     processor_ = std::make_unique<Processor>(po, clock_, *wrapper_, batchQueue_, commitQueue_, processorStats_);

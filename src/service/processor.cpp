@@ -75,7 +75,7 @@ Status Processor::start(std::shared_ptr<const transform::PipelineRuntime> pipeli
 {
     transform::Transformer::Parts parts{pool_, wrapper_, keyPolicy_,
                                         transform::databaseKeySources(options_.databasePath), clock_,
-                                        transform::databaseOpenWindows(options_.databasePath)};
+                                        transform::databaseOpenWindows(options_.databasePath, wrapper_)};
     auto transformer = transform::Transformer::create(options_.transform, std::move(parts), std::move(pipeline),
                                                       watermarks);
     if (!transformer)
@@ -177,6 +177,12 @@ void Processor::run()
             beat_();
         if (!out_.push(std::move(*wb)))
             break;
+    }
+    // A clean end (or a writer that stopped, which takes nothing more): the open sessions of
+    // session windows not yet in a snapshot, so that the next start replays nothing.
+    if (!open) {
+        if (auto snapshot = transformer_->snapshotSessions())
+            out_.push(std::move(*snapshot));
     }
     out_.close();
 }

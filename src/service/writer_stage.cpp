@@ -174,6 +174,13 @@ bool WriterStage::write(WriteBatch& batch)
 {
     if (busy_)
         busy_();
+    if (batch.stateOnly) {
+        if (Status s = writer_.commitState(batch); !s) {
+            stop(s);
+            return false;
+        }
+        return true;
+    }
     // Test hook: behave like a writer stuck in the file system just before a commit.
     while (batch.closesBatch && !options_.stallFile.empty() && ::access(options_.stallFile.c_str(), F_OK) == 0)
         std::this_thread::sleep_for(std::chrono::milliseconds(50));

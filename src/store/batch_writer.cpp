@@ -655,6 +655,21 @@ void BatchWriter::abortBatch()
     dropped_.clear();
 }
 
+Status BatchWriter::commitState(WriteBatch& state)
+{
+    if (txn_)
+        return Status::internal("aggregation state is written while batch " + std::to_string(state.record.id) +
+                                " is open");
+    if (!state.finalizes.empty() || !state.inserts.empty())
+        return Status::internal("aggregation state carries finalizes or rows");
+    auto txn = Txn::begin(db_);
+    if (!txn)
+        return txn.status();
+    SLUICE_RETURN_IF_ERROR(writeAggregates(state).withContext("writing the session snapshot after batch " +
+                                                              std::to_string(state.record.id)));
+    return txn->commit();
+}
+
 Status BatchWriter::commit(WriteBatch& batch, std::vector<std::string>& shredded, CommitTiming& timing)
 {
     SLUICE_RETURN_IF_ERROR(beginBatch(batch, shredded));

@@ -76,6 +76,9 @@ public:
     Status beginBatch(const WriteBatch& first, std::vector<std::string>& shredded);
     Status writePart(WriteBatch& part);
     Status commitBatch(WriteBatch& last, CommitTiming& timing);
+    // A WriteBatch with stateOnly set (a session snapshot at shutdown): its deletes and upserts
+    // in a transaction of their own, between batches.
+    Status commitState(WriteBatch& state);
     void abortBatch();
     bool batchOpen() const { return txn_.has_value(); }
 

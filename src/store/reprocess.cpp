@@ -28,6 +28,64 @@ Result<int64_t> lastEventSeq(Db& db, const std::string& table)
     return seq->value_or(0);
 }
 
+Result<int64_t> lastSeqOfBatch(Db& db, const std::string& table, uint64_t batchId)
+{
+    // The first row at or after a seq, with its batch.
+    auto next = db.prepare("SELECT seq, batch_id FROM " + quoteIdent(table) + " WHERE seq >= ? ORDER BY seq LIMIT 1");
+    if (!next)
+        return next.status();
+    auto last = lastEventSeq(db, table);
+    if (!last)
+        return last.status();
+    // Invariant: every row with seq < lo has batch_id <= batchId; found is the largest such seq.
+    int64_t lo = 0, hi = *last + 1, found = 0;
+    while (lo < hi) {
+        const int64_t mid = lo + (hi - lo) / 2;
+        next->bind(1, mid);
+        auto row = next->step();
+        if (!row)
+            return row.status();
+        const bool have = *row;
+        const int64_t seq = have ? next->columnInt(0) : 0;
+        const bool inside = have && static_cast<uint64_t>(next->columnInt(1)) <= batchId;
+        next->reset();
+        if (inside) {
+            found = seq;
+            lo = seq + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return found;
+}
+
+Result<std::optional<SessionSnapshot>> loadSessionSnapshot(Db& db, const std::string& aggregation)
+{
+    auto stmt = db.prepare("SELECT batch_id, max_event_time FROM session_snapshots WHERE aggregation = ?");
+    if (!stmt)
+        return stmt.status();
+    stmt->bindText(1, aggregation);
+    std::optional<SessionSnapshot> out;
+    SLUICE_RETURN_IF_ERROR(stmt->forEachRow([&](const Stmt& row) {
+        SessionSnapshot s;
+        s.batchId = static_cast<uint64_t>(row.columnInt(0));
+        if (!row.columnIsNull(1))
+            s.maxEventTimeMs = row.columnInt(1);
+        out = s;
+    }));
+    return out;
+}
+
+Status forEachSessionState(Db& db, const std::string& aggregation,
+                           const std::function<Status(std::string_view state)>& fn)
+{
+    auto stmt = db.prepare("SELECT state FROM session_snapshot_rows WHERE aggregation = ?");
+    if (!stmt)
+        return stmt.status();
+    stmt->bindText(1, aggregation);
+    return stmt->forEachRow([&](const Stmt& row) { return fn(row.columnBlob(0)); });
+}
+
 Result<std::optional<int64_t>> storedMaxEventTime(Db& db, const std::string& contract)
 {
     auto stmt = db.prepare("SELECT max_event_time FROM watermarks WHERE contract = ?");

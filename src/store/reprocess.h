@@ -29,6 +29,21 @@ Status forEachEventInOrder(Db& db, const std::string& table, const std::vector<s
                            int64_t afterSeq, int64_t uptoSeq, const std::function<Status(const Stmt&)>& fn);
 // The largest seq of `table` (0 when empty).
 Result<int64_t> lastEventSeq(Db& db, const std::string& table);
+// The largest seq of `table` whose batch_id is at most `batchId` (0 when none). Rows are
+// inserted in commit order, so batch_id grows with seq: a binary search over seq, no index.
+Result<int64_t> lastSeqOfBatch(Db& db, const std::string& table, uint64_t batchId);
+
+// A session aggregation's snapshot (session_snapshots): the batch it covers and the contract's
+// max event time after that batch (nullopt before the first event).
+struct SessionSnapshot {
+    uint64_t batchId = 0;
+    std::optional<int64_t> maxEventTimeMs;
+};
+// nullopt when the aggregation has none (new, or kept by a sluice before snapshots).
+Result<std::optional<SessionSnapshot>> loadSessionSnapshot(Db& db, const std::string& aggregation);
+// Calls `fn` with the state of every session of the aggregation's snapshot.
+Status forEachSessionState(Db& db, const std::string& aggregation,
+                           const std::function<Status(std::string_view state)>& fn);
 // The contract's max_event_time from the watermarks table; nullopt before its first event.
 Result<std::optional<int64_t>> storedMaxEventTime(Db& db, const std::string& contract);
 // The aggregations table's definition of `name`; nullopt when the database has none.

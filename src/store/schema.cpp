@@ -143,6 +143,20 @@ CREATE VIEW late_windows AS
          window_start AS window_start_ms, events
   FROM late_events;
 )SQL",
+    // 4 -> 5: session windows' snapshots (aggregate::kSessionSnapshotsTable and
+    // kSessionSnapshotRowsTable; docs/aggregation.md, "Session snapshots").
+    R"SQL(
+CREATE TABLE session_snapshots(
+  aggregation TEXT NOT NULL PRIMARY KEY,
+  batch_id INTEGER NOT NULL,
+  max_event_time INTEGER) WITHOUT ROWID;
+CREATE TABLE session_snapshot_rows(
+  aggregation TEXT NOT NULL,
+  window_start INTEGER NOT NULL,
+  group_key TEXT NOT NULL,
+  state BLOB NOT NULL,
+  PRIMARY KEY(aggregation, window_start, group_key));
+)SQL",
 };
 
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kSchemaVersion);

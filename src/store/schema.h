@@ -13,7 +13,7 @@
 
 namespace sluice::store {
 
-inline constexpr int kSchemaVersion = 4;
+inline constexpr int kSchemaVersion = 5;
 
 // Brings the base schema to `target` (default: the current version) in one transaction.
 // Refuses a database written by a newer sluice.

@@ -9,6 +9,7 @@
 
 #include "aggregate/aggregator.h"
 #include "core/encoding.h"
+#include "core/log.h"
 #include "core/time_format.h"
 #include "core/value.h"
 #include "privacy/consent.h"
@@ -85,6 +86,11 @@ struct Transformer::Impl {
     std::unordered_map<std::string, int64_t> maxEventTimes;  // per contract, as of the last batch
     std::array<uint8_t, 16> sketchKey{};
     int64_t lastPruneMs = 0;
+    // Session snapshots: when the last was taken (monotonic), whether the next batch must take
+    // one whatever the interval (keys were shredded), and the last batch finished.
+    int64_t lastSnapshotNs = 0;
+    bool snapshotNext = false;
+    uint64_t lastBatchId = 0;
 
     // The open batch.
     bool open = false;
@@ -274,15 +280,25 @@ Status Transformer::Impl::switchPipeline(std::shared_ptr<const PipelineRuntime> 
             if (!made)
                 return made.status();
             auto agg = std::make_unique<aggregate::Aggregator>(std::move(*made));
-            auto it = maxTimes.find(a.contract);
-            if (it != maxTimes.end())
-                agg->setMaxEventTimeMs(it->second);
             int before = -1;
             for (size_t i = 0; i < aggregators.size(); ++i)
                 if (!reused[i] && aggregators[i]->table().name() == a.name)
                     before = static_cast<int>(i);
-            if (before < 0 && parts.openWindows)
-                SLUICE_RETURN_IF_ERROR(parts.openWindows(*agg).withContext("aggregation " + a.name));
+            // Before the max event time: a session snapshot restores its own and replays from it.
+            if (before < 0 && parts.openWindows) {
+                auto restored = parts.openWindows(*agg, a, *spec.findContract(a.contract));
+                if (!restored)
+                    return restored.status().withContext("aggregation " + a.name);
+                if (restored->fromSnapshot)
+                    log::info("aggregation ", a.name, ": ", restored->sessions, " open session(s) from its snapshot, ",
+                              restored->replayed, " event(s) committed after it replayed",
+                              restored->missingPii ? " (" + std::to_string(restored->missingPii) +
+                                                         " PII value(s) of forgotten subjects missing)"
+                                                   : std::string());
+            }
+            auto it = maxTimes.find(a.contract);
+            if (it != maxTimes.end())
+                agg->setMaxEventTimeMs(it->second);
             previous.push_back(before);
             created.push_back(std::move(agg));
         }
@@ -347,6 +363,9 @@ void Transformer::keysShredded(const std::vector<std::string>& keyLinks)
         lane.keys->forget(links);
     if (m.deadLetterKeys)
         m.deadLetterKeys->forget(links);
+    // A replay after a restart could not decrypt what these keys encrypted: the next batch
+    // snapshots the open sessions, so that no replay needs them (docs/aggregation.md).
+    m.snapshotNext = true;
 }
 
 KeyCacheCounts Transformer::keyCounts() const
@@ -963,16 +982,44 @@ Result<WriteBatch> Transformer::finish(const BatchRecord& close)
     rec.keysCreated = m.keysCreated + static_cast<uint32_t>(wb.keys.size());
 
     Arena aggregateArena;
+    const int64_t nowNs = m.parts.clock.monoNs();
+    const bool snapshotAll = m.snapshotNext || nowNs - m.lastSnapshotNs >= m.options.sessionSnapshotIntervalMs * 1'000'000;
     for (auto& a : m.aggregators) {
-        aggregate::FlushSummary summary = a->flush(aggregateArena, wb);
+        const bool snapshot = snapshotAll || a->snapshotDue();
+        aggregate::FlushSummary summary =
+            a->flush(aggregateArena, wb, snapshot ? std::optional<uint64_t>(rec.id) : std::nullopt);
         wb.lateEvents += summary.lateEvents;
         if (summary.lateEvents)
             wb.lateByAggregation.emplace_back(a->table().name(), summary.lateEvents);
     }
+    if (snapshotAll) {
+        m.lastSnapshotNs = nowNs;
+        m.snapshotNext = false;
+    }
+    m.lastBatchId = rec.id;
     wb.arenas.push_back(std::move(aggregateArena));
     wb.times.aggregateUs += microsBetween(t0, Steady::now());
     if (!m.failure.isOk())
         return m.failure;
+    return wb;
+}
+
+std::optional<WriteBatch> Transformer::snapshotSessions()
+{
+    Impl& m = *impl_;
+    if (m.open || m.lastBatchId == 0)
+        return std::nullopt;
+    WriteBatch wb;
+    wb.stateOnly = true;
+    wb.record.id = m.lastBatchId;
+    Arena arena;
+    bool any = false;
+    for (auto& a : m.aggregators)
+        any = a->flush(arena, wb, m.lastBatchId).snapshot || any;
+    if (!any)
+        return std::nullopt;
+    wb.arenas.push_back(std::move(arena));
+    m.lastSnapshotNs = m.parts.clock.monoNs();
     return wb;
 }
 

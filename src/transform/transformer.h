@@ -30,6 +30,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -60,6 +61,10 @@ struct TransformOptions {
     // List in WriteBatch::keysFirstUsed the stored keys each batch uses for the first time (a
     // batch job's keys output needs every key it used, not only the new ones).
     bool reportKeyFirstUses = false;
+    // Session windows write their open sessions (a snapshot) in the first batch this long after
+    // the previous snapshot; 0: every batch (pipeline.session_snapshot_interval). A batch also
+    // takes one after keys were shredded, and a new session aggregation's first batch does.
+    int64_t sessionSnapshotIntervalMs = 30'000;
 };
 
 // Where an event came from. For requests: the request's index in the batch and the line's
@@ -152,6 +157,11 @@ public:
     // whole batch's), replies, producer marks and aggregate upserts. closesBatch is set, and
     // opensBatch when no part went before it.
     Result<WriteBatch> finish(const BatchRecord& close);
+    // Between batches (a clean shutdown): a snapshot of every session aggregation's open
+    // sessions not yet in one, covering the last batch finished, as a WriteBatch with
+    // stateOnly set (the writer commits it in a transaction of its own); nullopt when there is
+    // nothing to write. After it, the owner may only destroy the Transformer or go on as usual.
+    std::optional<WriteBatch> snapshotSessions();
     // begin() + addRequests(all) + finish(): a closed batch in one call.
     Result<WriteBatch> transform(Batch&& batch);
 

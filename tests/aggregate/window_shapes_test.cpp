@@ -24,11 +24,14 @@ using namespace sluice::aggregate::testing;
 
 namespace {
 
+// A flush with a session snapshot (session_snapshot_interval 0: every batch), so that the
+// table holds every open session.
 void flushInto(Aggregator& a, MiniDb& db)
 {
+    static uint64_t batch = 0;
     Arena arena;
     WriteBatch wb;
-    a.flush(arena, wb);
+    a.flush(arena, wb, ++batch);
     db.apply(wb);
 }
 
@@ -148,6 +151,84 @@ void restoreFrom(const MiniDb& db, const std::string& table, Aggregator& a)
         INFO(s.message());
         REQUIRE(s.isOk());
     }
+}
+
+// The daemon's start with a snapshot: the snapshot's sessions and max event time, then the
+// events of the batches after it (`batchEnds[k]`: where batch k + 1 ends in `events`), up to
+// `upTo`, replayed.
+void restoreSnapshot(const MiniDb& db, Aggregator& a, const std::vector<Ev>& events,
+                     const std::vector<size_t>& batchEnds, size_t upTo)
+{
+    const MiniTable& record = db.table("session_snapshots");
+    auto it = record.rows.find(Row{Owned::ofText(a.table().name())});
+    REQUIRE(it != record.rows.end());
+    const Owned& max = record.at(it->second, "max_event_time");
+    a.restoreSnapshot(max.isNull() ? std::nullopt : std::optional(max.i));
+    if (db.has("session_snapshot_rows")) {
+        const MiniTable& states = db.table("session_snapshot_rows");
+        for (const auto& [key, row] : states.rows) {
+            if (key[0].text != a.table().name())
+                continue;
+            Status s = a.restoreSnapshotRow(states.at(row, "state").text);
+            INFO(s.message());
+            REQUIRE(s.isOk());
+        }
+    }
+    const auto batch = static_cast<size_t>(record.at(it->second, "batch_id").i);
+    REQUIRE(batch >= 1);
+    REQUIRE(batch <= batchEnds.size());
+    for (size_t i = batchEnds[batch - 1]; i < upTo; ++i) {
+        addOne(a, events[i]);
+        if (i % 97 == 0)
+            a.replayed();
+    }
+    a.replayed();
+}
+
+// Session windows the daemon's way: batches of random size, a snapshot now and then, and
+// restarts (the process's memory lost at a batch boundary: the snapshot read back and the
+// batches after it replayed) between snapshots; a last snapshot at the end (a clean shutdown).
+void runWithSnapshots(const AggregationSpec& spec, const std::vector<Ev>& events, uint64_t seed, MiniDb& db,
+                      int& restarts)
+{
+    std::mt19937_64 rng(seed);
+    std::vector<size_t> batchEnds;
+    auto agg = std::make_unique<Aggregator>(make(spec));
+    for (size_t i = 0; i < events.size();) {
+        const size_t n = std::min<size_t>(1 + rng() % 300, events.size() - i);
+        for (size_t k = i; k < i + n; ++k)
+            addOne(*agg, events[k]);
+        i += n;
+        batchEnds.push_back(i);
+        const uint64_t batch = batchEnds.size();
+        Arena arena;
+        WriteBatch wb;
+        // The first batch of a new aggregation always carries one (snapshotDue).
+        const bool snapshot = agg->snapshotDue() || rng() % 6 == 0;
+        const FlushSummary summary = agg->flush(arena, wb, snapshot ? std::optional(batch) : std::nullopt);
+        CHECK(summary.snapshot == snapshot);
+        db.apply(wb);
+        if (rng() % 5 == 0) {
+            agg = std::make_unique<Aggregator>(make(spec));
+            restoreSnapshot(db, *agg, events, batchEnds, i);
+            ++restarts;
+        }
+    }
+    Arena arena;
+    WriteBatch wb;
+    agg->flush(arena, wb, batchEnds.size());
+    db.apply(wb);
+    // The snapshot rows are exactly the open sessions of agg_<name>.
+    const MiniTable& t = db.table(spec.tableName());
+    const MiniTable& states = db.table("session_snapshot_rows");
+    size_t open = 0;
+    for (const auto& [key, row] : t.rows)
+        if (t.at(row, "final").i == 0) {
+            ++open;
+            CHECK(states.rows.count(Row{Owned::ofText(spec.name), key[0], key[1]}) == 1);
+        }
+    CHECK(states.rows.size() == open);
+    CHECK(agg->openWindows() == open);
 }
 
 // Three runs of the same stream must give identical tables: random batch cuts, one batch, and
@@ -408,6 +489,16 @@ TEST_CASE("session windows equal a model of merging runs, across batches and a r
 
     MiniDb a, b, c;
     runThreeWays(spec, events, a, b, c);
+    int restarts = 0;
+    for (uint64_t seed : {5, 6, 7}) {
+        MiniDb d;
+        runWithSnapshots(spec, events, seed, d, restarts);
+        for (const std::string& name : {spec.tableName(), std::string("late_events"), std::string("watermarks")}) {
+            INFO(name << " seed " << seed);
+            CHECK(a.table(name).rows == d.table(name).rows);
+        }
+    }
+    CHECK(restarts > 30);
     const MiniTable& t = a.table(spec.tableName());
     CHECK(t.rows.size() == modelSessions);
     const int64_t watermark = *modelMax - spec.allowedLatenessMs;

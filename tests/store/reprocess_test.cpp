@@ -1,6 +1,11 @@
 // What sluicectl reprocess reads through store/: the keys by link (KeyLinkIndex) against the
-// table scan of keyByLink, keys stored and shredded while it runs.
+// table scan of keyByLink, keys stored and shredded while it runs; and what the replay after a
+// session snapshot reads (the last event of a batch, the snapshot tables).
 #include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <string>
+#include <vector>
 
 #include "fixtures.h"
 #include "store/key_table.h"
@@ -67,4 +72,44 @@ TEST_CASE("KeyLinkIndex finds every key as keyByLink does, also keys stored afte
     CHECK(index->size() == 52);
     CHECK(viaIndex(*index, numbered("link-", 3)).empty());
     CHECK(viaScan(db, numbered("link-", 3)).empty());
+}
+
+TEST_CASE("lastSeqOfBatch finds the last event of a batch across gaps in seq; session snapshots read back",
+          "[store][reprocess][session]")
+{
+    TempDir dir;
+    Db db = openDb(dir.file("s.db"));
+    REQUIRE(migrate(db).isOk());
+    REQUIRE(db.exec("CREATE TABLE ev(seq INTEGER PRIMARY KEY, batch_id INTEGER NOT NULL)").isOk());
+    CHECK(*lastSeqOfBatch(db, "ev", 5) == 0);
+    // Batches 2, 3, 5, 9 (none of 4), seq with gaps (deleted rows).
+    std::vector<std::pair<int64_t, int64_t>> rows = {{1, 2}, {2, 2}, {4, 3}, {7, 3}, {8, 5}, {12, 5}, {13, 5}, {20, 9}};
+    for (auto [seq, batch] : rows)
+        REQUIRE(db.exec("INSERT INTO ev VALUES(" + std::to_string(seq) + ", " + std::to_string(batch) + ")").isOk());
+    CHECK(*lastSeqOfBatch(db, "ev", 1) == 0);
+    CHECK(*lastSeqOfBatch(db, "ev", 2) == 2);
+    CHECK(*lastSeqOfBatch(db, "ev", 3) == 7);
+    CHECK(*lastSeqOfBatch(db, "ev", 4) == 7);
+    CHECK(*lastSeqOfBatch(db, "ev", 5) == 13);
+    CHECK(*lastSeqOfBatch(db, "ev", 8) == 13);
+    CHECK(*lastSeqOfBatch(db, "ev", 9) == 20);
+    CHECK(*lastSeqOfBatch(db, "ev", 100) == 20);
+
+    CHECK_FALSE(loadSessionSnapshot(db, "visits")->has_value());
+    REQUIRE(db.exec("INSERT INTO session_snapshots VALUES('visits', 7, NULL), ('other', 3, 1234)").isOk());
+    REQUIRE(db.exec("INSERT INTO session_snapshot_rows VALUES('visits', 1, '[1]', x'0102'), "
+                    "('other', 1, '[1]', x'09'), ('visits', 2, '[1]', x'03')")
+                .isOk());
+    auto visits = loadSessionSnapshot(db, "visits");
+    REQUIRE(visits->has_value());
+    CHECK((*visits)->batchId == 7);
+    CHECK_FALSE((*visits)->maxEventTimeMs.has_value());
+    CHECK((*loadSessionSnapshot(db, "other"))->maxEventTimeMs == 1234);
+    std::vector<std::string> states;
+    REQUIRE(forEachSessionState(db, "visits", [&](std::string_view s) {
+                states.emplace_back(s);
+                return Status::ok();
+            }).isOk());
+    std::sort(states.begin(), states.end());
+    CHECK(states == std::vector<std::string>{std::string("\x01\x02", 2), std::string("\x03", 1)});
 }

@@ -811,6 +811,24 @@ TEST_CASE("aggregation: exact after SIGKILL and restart mid-stream, and unchange
     CHECK(report.retries > 0);
     INFO("producer: " << report.retries << " resends, " << report.duplicateReplies << " answered as duplicates");
 
+    // The session aggregation (visits) resumed from its snapshot after each kill and replayed the
+    // batches committed after it (pipeline.session_snapshot_interval is 30 s: none was taken
+    // between the start and a kill but the first batch's).
+    {
+        const std::string log = daemon.log();
+        size_t replayed = 0;
+        for (size_t at = log.find("aggregation visits: "); at != std::string::npos;
+             at = log.find("aggregation visits: ", at + 1)) {
+            const size_t from = log.find("snapshot, ", at);
+            if (from != std::string::npos && log.compare(from + 10, 2, "0 ") != 0)
+                ++replayed;
+        }
+        CHECK(replayed == 2);
+    }
+    // Open sessions are written by snapshots: a clean stop writes them all.
+    REQUIRE(daemon.stop() == 0);
+    REQUIRE(daemon.start());
+
     const std::string db = daemon.database();
     // Nothing lost, nothing twice.
     CHECK(queryInt(db, std::string("SELECT count(*) FROM ") + kEventsTable) == static_cast<int64_t>(valid));
@@ -834,6 +852,13 @@ TEST_CASE("aggregation: exact after SIGKILL and restart mid-stream, and unchange
     CHECK((*replay)->report().acknowledged == requests.size());
     REQUIRE(daemon.stop() == 0);
     CHECK(aggregateSnapshot(db) == before);
+    // Stopped cleanly after its last batch: the next start has nothing to replay.
+    REQUIRE(daemon.start());
+    REQUIRE(daemon.stop() == 0);
+    const std::string log = daemon.log();
+    CHECK(log.rfind("aggregation visits: ") != std::string::npos);
+    CHECK(log.find("snapshot, 0 event(s) committed after it replayed", log.rfind("aggregation visits: ")) !=
+          std::string::npos);
     CHECK(queryInt(db, "SELECT coalesce(sum(duplicates), 0) FROM batches") - duplicatesBefore ==
           static_cast<int64_t>(events.size()));
     CHECK(queryInt(db, std::string("SELECT count(*) FROM ") + kEventsTable) == static_cast<int64_t>(valid));

@@ -1,5 +1,6 @@
 // The database's wrapped keys as a privacy::WrappedKeySource, so that a StoredKeyRing decrypts
-// stored values with the keys that still exist (sluicectl decrypt, reprocess).
+// stored values with the keys that still exist (sluicectl decrypt and reprocess, the replay of
+// a session snapshot at start).
 #pragma once
 
 #include <functional>
@@ -11,7 +12,7 @@
 #include "store/key_table.h"
 #include "store/reprocess.h"
 
-namespace sluice::cli {
+namespace sluice::transform {
 
 // The database's keys, for a StoredKeyRing.
 class DbWrappedKeys final : public privacy::WrappedKeySource {
@@ -85,4 +86,4 @@ private:
     store::KeyLinkIndex index_;
 };
 
-}  // namespace sluice::cli
+}  // namespace sluice::transform
