@@ -108,9 +108,9 @@ OpenWindowsReader databaseOpenWindows(std::string path, const privacy::KeyWrappe
             return db.status();
         // One read transaction for the whole restore: the snapshot and the events after it agree
         // while the daemon's writer commits (a reload).
-        SLUICE_RETURN_IF_ERROR(db->exec("BEGIN"));
+        SLUICE_RETURN_IF_ERROR(store::beginRead(*db));
         auto out = restoreOpenWindows(*db, wrapper, aggregator, spec, contract);
-        (void)db->exec("COMMIT");
+        (void)store::endRead(*db);
         return out;
     };
 }
