@@ -3,6 +3,7 @@
 // analyst view, and prepares the INSERT that binds `insertColumns` in order.
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -21,6 +22,9 @@ struct TableDef {
     std::string createSql;                 // CREATE TABLE IF NOT EXISTS ...
     std::vector<std::string> indexSql;     // CREATE INDEX IF NOT EXISTS ...
     std::vector<std::string> insertColumns;
+    // Per insert column, the cell of the stage's row it takes (a row may carry cells the table
+    // does not store, e.g. a derived row's copy of its event's fields); empty: cell i for column i.
+    std::vector<size_t> insertCells;
     std::string viewName;                  // "" for none
     std::string viewSql;                   // CREATE VIEW [IF NOT EXISTS] viewName AS SELECT ...
     std::vector<TableUpgrade> upgrades;

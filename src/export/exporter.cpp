@@ -9,6 +9,7 @@
 #include "core/log.h"
 #include "core/row_json.h"
 #include "core/thread_name.h"
+#include "privacy/consent.h"
 #include "privacy/tink_keyset.h"
 #include "store/db.h"
 
@@ -96,7 +97,7 @@ Status Exporter::prepare()
             if (!c)
                 return Status::invalid("no output " + s.name);
             src->table = o->tableName();
-            src->query = store::RowQuery::tableRows(src->table);
+            src->query = store::RowQuery::derivedRows(*o, *c, privacy::derivedRowFields(*o, *c));
             src->encoder = RowEncoder::forEvents(*c, &*o);
             break;
         }

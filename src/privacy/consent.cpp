@@ -1,5 +1,6 @@
 #include "privacy/consent.h"
 
+#include <algorithm>
 #include <bit>
 
 namespace sluice::privacy {
@@ -46,6 +47,19 @@ bool outputDecrypts(const OutputSpec& output, int piiLevel)
         if (level == piiLevel)
             return true;
     return false;
+}
+
+std::vector<bool> derivedRowFields(const OutputSpec& output, const ContractSpec& contract)
+{
+    std::vector<bool> own(contract.fields.size(), false);
+    for (size_t f = 0; f < contract.fields.size(); ++f) {
+        const FieldSpec& field = contract.fields[f];
+        const bool clear = !field.isPii() || outputDecrypts(output, field.pii);
+        const bool masked = std::find(output.maskedFields.begin(), output.maskedFields.end(), field.name) !=
+                            output.maskedFields.end();
+        own[f] = clear && (field.isPii() || masked);
+    }
+    return own;
 }
 
 }  // namespace sluice::privacy

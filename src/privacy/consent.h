@@ -8,6 +8,8 @@
 // accepts nothing (config/ rejects such outputs; this is the safe default).
 #pragma once
 
+#include <vector>
+
 #include "core/spec.h"
 
 namespace sluice::privacy {
@@ -24,5 +26,11 @@ bool outputAccepts(const OutputSpec& output, ConsentMask eventConsent);
 // For an event that `output` accepts: whether a field of PII level `piiLevel` is decrypted in
 // it. False for non-PII fields (level -1), which are never encrypted in the first place.
 bool outputDecrypts(const OutputSpec& output, int piiLevel);
+
+// Per field of `contract`: whether a derived row of `output` holds a value of its own, one that
+// differs from the event row's: a PII field the output decrypts, a masked field shown in clear.
+// Every other field is the event row's value (non-PII as is, other PII still encrypted), which
+// the derived row does not store again (store::derivedTable()).
+std::vector<bool> derivedRowFields(const OutputSpec& output, const ContractSpec& contract);
 
 }  // namespace sluice::privacy

@@ -218,6 +218,7 @@ Status BatchWriter::applySchema(const PipelineSpec& pipeline, const std::vector<
     for (const TableDef& t : tables) {
         SLUICE_RETURN_IF_ERROR(applyTable(db_, t));
         insertColumns_[t.name] = t.insertColumns;
+        insertCells_[t.name] = t.insertCells;
         inserts_.erase(t.name);
     }
     SLUICE_RETURN_IF_ERROR(registerPipeline(db_, pipeline, nowMs));
@@ -346,6 +347,13 @@ Status BatchWriter::writeInserts(WriteBatch& batch, const std::unordered_set<std
         if (!stmt)
             return stmt.status();
         Stmt& s = **stmt;
+        // The cells the table stores, in the order of its insert columns.
+        const std::vector<size_t>& picked = insertCells_[t.table];
+        const size_t columns = picked.empty() ? t.width : picked.size();
+        for (size_t c : picked)
+            if (c >= t.width)
+                return Status::internal("rows for " + t.table + " have " + std::to_string(t.width) +
+                                        " cells; its layout takes cell " + std::to_string(c));
         const size_t rows = t.rows();
         if (isParent[ti])
             rowids[ti].reserve(rows);
@@ -359,12 +367,13 @@ Status BatchWriter::writeInserts(WriteBatch& batch, const std::unordered_set<std
                 if (dropped.count(std::string(link.text())))
                     continue;
             }
-            for (size_t c = 0; c < t.width; ++c) {
+            for (size_t i = 0; i < columns; ++i) {
+                const size_t c = picked.empty() ? i : picked[i];
                 if (static_cast<int>(c) == t.parentColumn) {
                     const auto& ids = rowids[static_cast<size_t>(t.parent)];
-                    s.bind(static_cast<int>(c + 1), ids[static_cast<size_t>(row[c].i())]);
+                    s.bind(static_cast<int>(i + 1), ids[static_cast<size_t>(row[c].i())]);
                 } else {
-                    s.bindCell(static_cast<int>(c + 1), row[c]);
+                    s.bindCell(static_cast<int>(i + 1), row[c]);
                 }
             }
             SLUICE_RETURN_IF_ERROR(s.run().withContext("inserting into " + t.table));

@@ -101,6 +101,7 @@ private:
 
     Db db_;  // declared first: statements are finalized before the connection closes
     std::unordered_map<std::string, std::vector<std::string>> insertColumns_;
+    std::unordered_map<std::string, std::vector<size_t>> insertCells_;  // TableDef::insertCells
     std::unordered_map<std::string, Stmt> inserts_;
     std::unordered_map<std::string, Stmt> upserts_;
     std::unordered_map<std::string, Stmt> deletes_;

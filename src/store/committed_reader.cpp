@@ -50,6 +50,13 @@ RowQuery RowQuery::tableRows(const std::string& table)
     return {"SELECT * FROM " + quoteIdent(table) + " WHERE seq BETWEEN ?1 AND ?2 AND batch_id = ?3 ORDER BY seq"};
 }
 
+RowQuery RowQuery::derivedRows(const OutputSpec& output, const ContractSpec& contract,
+                               const std::vector<bool>& ownFields)
+{
+    return {derivedRowsSql(output, contract, ownFields) +
+            " WHERE d.seq BETWEEN ?1 AND ?2 AND d.batch_id = ?3 ORDER BY d.seq"};
+}
+
 RowQuery RowQuery::finalWindows(const std::string& view)
 {
     // ?3 is not needed: a window is made final once, by one batch.

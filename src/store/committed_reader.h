@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "core/commit.h"
+#include "core/spec.h"
 #include "core/status.h"
 #include "store/db.h"
 
@@ -53,8 +54,12 @@ struct RowView {
 // What a row query selects. Parameters ?1 and ?2 are the range, ?3 the batch id.
 struct RowQuery {
     std::string sql;
-    // The rows of an events or derived table the batch inserted, by rowid (seq), in order.
+    // The rows of an events table the batch inserted, by rowid (seq), in order.
     static RowQuery tableRows(const std::string& table);
+    // The same for a derived table, with the columns it shares with its event row read from
+    // there (store::derivedRowsSql()): the columns an events table has, after event_seq.
+    static RowQuery derivedRows(const OutputSpec& output, const ContractSpec& contract,
+                                const std::vector<bool>& ownFields);
     // The final windows of an aggregation, from its analyst view (so groups smaller than
     // min_group_size stay hidden), window starts in the batch's range.
     static RowQuery finalWindows(const std::string& view);

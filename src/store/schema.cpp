@@ -2,6 +2,9 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
+#include <iterator>
+
 namespace sluice::store {
 namespace {
 
@@ -157,6 +160,12 @@ CREATE TABLE session_snapshot_rows(
   state BLOB NOT NULL,
   PRIMARY KEY(aggregation, window_start, group_key));
 )SQL",
+    // 5 -> 6: a derived row keeps only what differs from its event row (derivedTable()). Each
+    // derived table of the older layout is rebuilt by its TableUpgrade when the configuration is
+    // applied; the version tells an older sluice that it can no longer write here.
+    R"SQL(
+SELECT 1;
+)SQL",
 };
 
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kSchemaVersion);
@@ -195,6 +204,56 @@ void appendEventColumns(const ContractSpec& contract, const OutputSpec* output, 
         insert.push_back(f.name);
         select += ", " + quoteIdent(f.name);
     }
+}
+
+// Where batch_id and key_link are among kEventMetaColumns.
+constexpr size_t kBatchIdMetaColumn = 0;
+constexpr size_t kKeyLinkMetaColumn = 4;
+static_assert(kEventMetaColumns[kBatchIdMetaColumn] == "batch_id" && kEventMetaColumns[kKeyLinkMetaColumn] == "key_link");
+
+bool ownField(const std::vector<bool>& ownFields, size_t f)
+{
+    return f < ownFields.size() && ownFields[f];
+}
+
+// A derived table keeps its event's seq, its batch (retention deletes by batch), its key link
+// (forgetting deletes by key link) and the fields whose value differs from the event row's.
+std::string derivedCreateSql(const std::string& name, const OutputSpec& output, const ContractSpec& contract,
+                             const std::vector<bool>& ownFields)
+{
+    std::string sql = "CREATE TABLE IF NOT EXISTS " + quoteIdent(name) +
+                      "(\n  seq INTEGER PRIMARY KEY,\n  event_seq INTEGER NOT NULL,\n  batch_id INTEGER NOT NULL,\n"
+                      "  key_link TEXT NOT NULL";
+    for (size_t f = 0; f < contract.fields.size(); ++f) {
+        if (!ownField(ownFields, f))
+            continue;
+        const FieldSpec& spec = contract.fields[f];
+        const bool masked =
+            std::find(output.maskedFields.begin(), output.maskedFields.end(), spec.name) != output.maskedFields.end();
+        sql += ",\n  " + quoteIdent(spec.name) + " " + columnType(spec, masked);
+    }
+    return sql + ")";
+}
+
+// The derived rows with every column they had when they repeated their event's: the derived
+// table joined with its events table. `readable`: as the analyst view shows them (ISO times and
+// event_time_ms); otherwise as stored (epoch milliseconds).
+std::string derivedSelect(const OutputSpec& output, const ContractSpec& contract, const std::vector<bool>& ownFields,
+                          bool readable)
+{
+    std::string sql = "SELECT d.seq AS seq, d.event_seq AS event_seq, d.batch_id AS batch_id, e.event_id AS event_id, ";
+    if (readable)
+        sql += isoSql("e.event_time") + " AS event_time, e.event_time AS event_time_ms, " + isoSql("e.received_at") +
+               " AS received_at, ";
+    else
+        sql += "e.event_time AS event_time, e.received_at AS received_at, ";
+    sql += "d.key_link AS key_link, e.consent AS consent";
+    for (size_t f = 0; f < contract.fields.size(); ++f) {
+        const std::string q = quoteIdent(contract.fields[f].name);
+        sql += std::string(ownField(ownFields, f) ? ", d." : ", e.") + q + " AS " + q;
+    }
+    return sql + " FROM " + quoteIdent(output.tableName()) + " AS d JOIN " + quoteIdent(contract.tableName()) +
+           " AS e ON e.seq = d.event_seq";
 }
 
 const TableUpgrade* upgradeFrom(const TableDef& table, const std::string& storedCreateSql)
@@ -252,22 +311,56 @@ TableDef eventsTable(const ContractSpec& contract)
     return t;
 }
 
-TableDef derivedTable(const OutputSpec& output, const ContractSpec& contract)
+TableDef derivedTable(const OutputSpec& output, const ContractSpec& contract, const std::vector<bool>& ownFields)
 {
     TableDef t;
     t.name = output.tableName();
-    t.createSql = "CREATE TABLE IF NOT EXISTS " + quoteIdent(t.name) +
-                  "(\n  seq INTEGER PRIMARY KEY,\n  event_seq INTEGER NOT NULL,\n";
-    t.insertColumns.push_back("event_seq");
-    std::string select = "SELECT seq, event_seq, ";
-    appendEventColumns(contract, &output, t.createSql, t.insertColumns, select);
-    t.createSql += ")";
+    t.createSql = derivedCreateSql(t.name, output, contract, ownFields);
+    // The stage's row: event_seq, the event's meta columns, every field (kEventMetaColumns).
+    const size_t metaCells = std::size(kEventMetaColumns);
+    t.insertColumns = {"event_seq", "batch_id", "key_link"};
+    t.insertCells = {0, 1 + kBatchIdMetaColumn, 1 + kKeyLinkMetaColumn};
+    for (size_t f = 0; f < contract.fields.size(); ++f) {
+        if (!ownField(ownFields, f))
+            continue;
+        t.insertColumns.push_back(contract.fields[f].name);
+        t.insertCells.push_back(1 + metaCells + f);
+    }
     // Retention removes derived rows by age, by batch: an index that only ever grows at its end.
     t.indexSql.push_back("CREATE INDEX IF NOT EXISTS " + quoteIdent(t.name + "_batch") + " ON " + quoteIdent(t.name) +
                          "(batch_id)");
     t.viewName = output.viewName();
-    t.viewSql = "CREATE VIEW " + quoteIdent(t.viewName) + " AS " + select + " FROM " + quoteIdent(t.name);
+    t.viewSql = "CREATE VIEW " + quoteIdent(t.viewName) + " AS " + derivedSelect(output, contract, ownFields, true);
+
+    // Before schema 6 a derived row repeated its event's columns: the table is rebuilt with the
+    // columns it keeps (the rows, their seq and so the exporters' row ranges stay the same).
+    TableUpgrade repeated;
+    repeated.fromCreateSql = "CREATE TABLE IF NOT EXISTS " + quoteIdent(t.name) +
+                             "(\n  seq INTEGER PRIMARY KEY,\n  event_seq INTEGER NOT NULL,\n";
+    {
+        std::vector<std::string> insert;
+        std::string select;
+        appendEventColumns(contract, &output, repeated.fromCreateSql, insert, select);
+        repeated.fromCreateSql += ")";
+    }
+    const std::string rebuilt = t.name + "_rebuilt";
+    std::string columns = "seq";
+    for (const std::string& c : t.insertColumns)
+        columns += ", " + quoteIdent(c);
+    repeated.statements = {
+        "DROP VIEW IF EXISTS " + quoteIdent(t.viewName),
+        derivedCreateSql(rebuilt, output, contract, ownFields),
+        "INSERT INTO " + quoteIdent(rebuilt) + "(" + columns + ") SELECT " + columns + " FROM " + quoteIdent(t.name),
+        "DROP TABLE " + quoteIdent(t.name),
+        "ALTER TABLE " + quoteIdent(rebuilt) + " RENAME TO " + quoteIdent(t.name),
+    };
+    t.upgrades.push_back(std::move(repeated));
     return t;
+}
+
+std::string derivedRowsSql(const OutputSpec& output, const ContractSpec& contract, const std::vector<bool>& ownFields)
+{
+    return derivedSelect(output, contract, ownFields, false);
 }
 
 Status applyTable(Db& db, const TableDef& table)

@@ -111,7 +111,7 @@ Result<std::shared_ptr<const PipelineRuntime>> PipelineRuntime::build(PipelinePt
         plan.seed = std::make_shared<const privacy::SecretBytes>(std::move(*seed));
         rt->outputsByContract[static_cast<size_t>(plan.contract)].push_back(static_cast<int>(rt->outputs.size()));
         rt->outputs.push_back(std::move(plan));
-        schema->tables.push_back(store::derivedTable(o, c));
+        schema->tables.push_back(store::derivedTable(o, c, privacy::derivedRowFields(o, c)));
     }
     for (const AggregationSpec& a : spec->aggregations) {
         auto table = aggregate::AggregationTable::create(a, *spec->findContract(a.contract));

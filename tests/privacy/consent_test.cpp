@@ -90,3 +90,31 @@ TEST_CASE("consent: levels beyond 3 and malformed outputs", "[consent]")
     CHECK(outputAccepts(output(OutputType::kGranular, {}), 0));
     CHECK_FALSE(outputDecrypts(output(OutputType::kGranular, {}), 0));
 }
+
+TEST_CASE("consent: a derived row keeps the PII it decrypts and the masks it shows, nothing else", "[consent]")
+{
+    ContractSpec c;
+    auto field = [&](const char* name, int pii) {
+        FieldSpec f;
+        f.name = name;
+        f.pii = pii;
+        c.fields.push_back(f);
+    };
+    field("session_id", 0);
+    field("customer_id", 1);
+    field("email", 2);
+    field("ip", 2);
+    field("country", -1);
+    field("device", -1);
+    // The reference output: granular [1, 2], email masked.
+    OutputSpec analytics = output(OutputType::kGranular, {1, 2});
+    analytics.maskedFields = {"email"};
+    CHECK(derivedRowFields(analytics, c) == std::vector<bool>{false, true, true, true, false, false});
+    // A masked non-PII field differs from the event's; a masked PII field the output does not
+    // decrypt stays the event's ciphertext.
+    OutputSpec support = output(OutputType::kCumulative, {1});
+    support.maskedFields = {"device", "ip"};
+    CHECK(derivedRowFields(support, c) == std::vector<bool>{true, true, false, false, false, true});
+    // An output that decrypts nothing and masks nothing shares every field with the event.
+    CHECK(derivedRowFields(output(OutputType::kGranular, {}), c) == std::vector<bool>(6, false));
+}

@@ -171,7 +171,7 @@ TEST_CASE("commit writes every part of a WriteBatch", "[store][writer]")
     }
     SECTION("derived rows point at their events' rowids")
     {
-        auto rows = db.prepare("SELECT d.event_seq, e.event_id, d.sid, d.country, d.key_link FROM derived_out d "
+        auto rows = db.prepare("SELECT d.event_seq, e.event_id, d.sid, e.country, d.key_link FROM derived_out d "
                                "JOIN events_t_shop_1_0_0 e ON e.seq = d.event_seq ORDER BY d.seq");
         REQUIRE(rows.isOk());
         REQUIRE(*rows->step());

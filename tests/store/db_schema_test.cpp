@@ -267,16 +267,20 @@ TEST_CASE("eventsTable and derivedTable describe typed tables and readable views
     CHECK_THAT(e.createSql, Contains("\"sid\" TEXT"));
     CHECK_THAT(e.createSql, Contains("\"total\" REAL"));
     CHECK_THAT(e.createSql, Contains("\"items\" INTEGER"));
-    TableDef d = derivedTable(output(), c);
+    // A derived row keeps what differs from its event row (sid in clear), and what finds it.
+    TableDef d = derivedTable(output(), c, ownFields(c));
     CHECK(d.name == "derived_out");
     CHECK(d.viewName == "out");
-    CHECK(d.insertColumns.front() == "event_seq");
-    CHECK(d.insertColumns.size() == e.insertColumns.size() + 1);
+    CHECK(d.insertColumns == std::vector<std::string>{"event_seq", "batch_id", "key_link", "sid"});
+    CHECK(d.insertCells == std::vector<size_t>{0, 1, 5, 7});  // of event_seq + the event's columns
+    CHECK_THAT(d.createSql, !Contains("country") && !Contains("event_id") && !Contains("consent"));
 
-    // A masked non-string field becomes TEXT (it holds a hex digest).
+    // A masked field is the derived row's own; a non-string one becomes TEXT (a hex digest).
     OutputSpec masked = output();
     masked.maskedFields = {"items"};
-    CHECK_THAT(derivedTable(masked, c).createSql, Contains("\"items\" TEXT"));
+    TableDef m = derivedTable(masked, c, ownFields(c, masked));
+    CHECK_THAT(m.createSql, Contains("\"items\" TEXT"));
+    CHECK(m.insertColumns == std::vector<std::string>{"event_seq", "batch_id", "key_link", "sid", "items"});
 
     TempDir dir;
     Db db = openDb(dir.file("a.db"));
@@ -291,6 +295,106 @@ TEST_CASE("eventsTable and derivedTable describe typed tables and readable views
     CHECK(queryText(db, "SELECT event_time FROM t_shop_1_0_0") == "2025-11-21T08:00:00.123Z");
     CHECK(queryInt(db, "SELECT event_time_ms FROM t_shop_1_0_0") == 1763712000123);
     CHECK(queryText(db, "SELECT country FROM t_shop_1_0_0") == "NL");
+}
+
+namespace {
+
+// Every row `sql` selects, one line per row, NULL as "NULL".
+std::string rowsText(Db& db, const std::string& sql)
+{
+    auto stmt = db.prepare(sql);
+    REQUIRE(stmt.isOk());
+    std::string text;
+    REQUIRE(stmt->forEachRow([&](const Stmt& row) {
+                    for (int c = 0; c < row.columnCount(); ++c)
+                        text += std::string(c ? "|" : "") + std::string(row.columnName(c)) + "=" +
+                                (row.columnIsNull(c) ? std::string("NULL") : std::string(row.columnText(c)));
+                    text += "\n";
+                })
+                .isOk());
+    return text;
+}
+
+// Two events as an events table holds them (the second without event_id and items).
+void insertEvents(Db& db)
+{
+    REQUIRE(db.exec("INSERT INTO events_t_shop_1_0_0(batch_id, event_id, event_time, received_at, key_link, consent, "
+                    "sid, country, total, items) VALUES(1, 'e1', 1763712000123, 1763712000200, 'k1', '[0]', 'enc1', "
+                    "'NL', 4.5, 2), (1, NULL, 1763712000124, 1763712000201, 'k2', '[]', 'enc2', 'DE', 1.0, NULL)")
+                .isOk());
+}
+
+}  // namespace
+
+TEST_CASE("a derived view reads the shared columns from the event row: the columns and values of the older layout",
+          "[store][schema]")
+{
+    const ContractSpec c = contract();
+    TempDir dir;
+    Db db = openDb(dir.file("a.db"));
+    REQUIRE(migrate(db).isOk());
+    for (const TableDef& t : tables())
+        REQUIRE(applyTable(db, t).isOk());
+    insertEvents(db);
+    REQUIRE(db.exec("INSERT INTO derived_out(event_seq, batch_id, key_link, sid) VALUES(1, 1, 'k1', 'alice')").isOk());
+    CHECK(rowsText(db, "SELECT * FROM out") ==
+          "seq=1|event_seq=1|batch_id=1|event_id=e1|event_time=2025-11-21T08:00:00.123Z|event_time_ms=1763712000123|"
+          "received_at=2025-11-21T08:00:00.200Z|key_link=k1|consent=[0]|sid=alice|country=NL|total=4.5|items=2\n");
+    // The exporters' query: the columns of an events table, times as stored.
+    CHECK(rowsText(db, derivedRowsSql(output(), c, ownFields(c)) + " WHERE d.seq BETWEEN 1 AND 1 AND d.batch_id = 1") ==
+          "seq=1|event_seq=1|batch_id=1|event_id=e1|event_time=1763712000123|received_at=1763712000200|key_link=k1|"
+          "consent=[0]|sid=alice|country=NL|total=4.5|items=2\n");
+}
+
+TEST_CASE("a derived table of the layout before schema 6 is rebuilt with its own columns; its view reads the same",
+          "[store][schema]")
+{
+    const ContractSpec c = contract();
+    TempDir dir;
+    Db db = openDb(dir.file("a.db"));
+    REQUIRE(migrate(db, 5).isOk());
+    REQUIRE(applyTable(db, eventsTable(c)).isOk());
+    // As sluice wrote it before schema 6: every event column repeated, a view over the table alone.
+    const std::string before =
+        "CREATE TABLE IF NOT EXISTS \"derived_out\"(\n  seq INTEGER PRIMARY KEY,\n  event_seq INTEGER NOT NULL,\n"
+        "  batch_id INTEGER NOT NULL,\n  event_id TEXT,\n  event_time INTEGER NOT NULL,\n  received_at INTEGER NOT "
+        "NULL,\n  key_link TEXT NOT NULL,\n  consent TEXT NOT NULL,\n  \"sid\" TEXT,\n  \"country\" TEXT,\n  \"total\" "
+        "REAL,\n  \"items\" INTEGER)";
+    REQUIRE(db.exec(before).isOk());
+    REQUIRE(db.exec("INSERT INTO sluice_tables(name, create_sql) VALUES('derived_out', '" + before + "')").isOk());
+    REQUIRE(db.exec("CREATE INDEX derived_out_batch ON derived_out(batch_id)").isOk());
+    REQUIRE(db.exec("CREATE VIEW out AS SELECT seq, event_seq, batch_id, event_id, strftime('%Y-%m-%dT%H:%M:%fZ', "
+                    "(event_time) / 1000.0, 'unixepoch') AS event_time, event_time AS event_time_ms, "
+                    "strftime('%Y-%m-%dT%H:%M:%fZ', (received_at) / 1000.0, 'unixepoch') AS received_at, key_link, "
+                    "consent, \"sid\", \"country\", \"total\", \"items\" FROM derived_out")
+                .isOk());
+    insertEvents(db);
+    REQUIRE(db.exec("INSERT INTO derived_out VALUES(5, 1, 1, 'e1', 1763712000123, 1763712000200, 'k1', '[0]', 'alice', "
+                    "'NL', 4.5, 2), (6, 2, 1, NULL, 1763712000124, 1763712000201, 'k2', '[]', NULL, 'DE', 1.0, NULL)")
+                .isOk());
+    const std::string view = rowsText(db, "SELECT * FROM out ORDER BY seq");
+    REQUIRE(view.find("country=NL") != std::string::npos);
+
+    REQUIRE(migrate(db).isOk());
+    CHECK(*schemaVersion(db) == kSchemaVersion);
+    const TableDef now = derivedTable(output(), c, ownFields(c));
+    CHECK(checkTables(db, {now}).isOk());
+    {
+        auto txn = Txn::begin(db);
+        REQUIRE(txn.isOk());
+        REQUIRE(applyTable(db, now).isOk());
+        REQUIRE(txn->commit().isOk());
+    }
+    CHECK(queryText(db, "SELECT create_sql FROM sluice_tables WHERE name = 'derived_out'") == now.createSql);
+    CHECK(queryText(db, "SELECT group_concat(name, ',') FROM pragma_table_info('derived_out')") ==
+          "seq,event_seq,batch_id,key_link,sid");
+    CHECK(queryInt(db, "SELECT count(*) FROM sqlite_schema WHERE name = 'derived_out_batch'") == 1);
+    CHECK(queryInt(db, "SELECT count(*) FROM sqlite_schema WHERE name = 'derived_out_rebuilt'") == 0);
+    CHECK(rowsText(db, "SELECT * FROM out ORDER BY seq") == view);  // same rows, seq kept
+    CHECK(quickCheck(db).isOk());
+    // New rows go in with the current layout.
+    REQUIRE(db.exec("INSERT INTO derived_out(event_seq, batch_id, key_link, sid) VALUES(2, 1, 'k2', 'bob')").isOk());
+    CHECK(queryText(db, "SELECT country FROM out WHERE sid = 'bob'") == "DE");
 }
 
 TEST_CASE("applyTable creates once, accepts the same layout, refuses a changed one", "[store][schema]")

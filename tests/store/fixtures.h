@@ -61,6 +61,19 @@ inline OutputSpec output()
     return o;
 }
 
+// The fields a derived row of `o` keeps (privacy::derivedRowFields(), for a granular output):
+// the PII of its levels, masked fields.
+inline std::vector<bool> ownFields(const ContractSpec& c, const OutputSpec& o = output())
+{
+    std::vector<bool> own;
+    for (const FieldSpec& f : c.fields) {
+        const bool decrypted = f.isPii() && std::count(o.purposes.begin(), o.purposes.end(), f.pii) > 0;
+        const bool masked = std::count(o.maskedFields.begin(), o.maskedFields.end(), f.name) > 0;
+        own.push_back(decrypted || (!f.isPii() && masked));
+    }
+    return own;
+}
+
 inline PipelinePtr pipeline(bool extraField = false)
 {
     auto p = std::make_shared<PipelineSpec>();
@@ -96,7 +109,7 @@ inline std::vector<UpsertColumn> aggColumns()
 inline std::vector<TableDef> tables(bool extraField = false)
 {
     const ContractSpec c = contract(extraField);
-    return {eventsTable(c), derivedTable(output(), c), aggTable()};
+    return {eventsTable(c), derivedTable(output(), c, ownFields(c)), aggTable()};
 }
 
 // Simple stand-ins for the sketch functions: a "sketch" is a set of bytes, merge is the union,
@@ -231,7 +244,7 @@ public:
         events.width = t[0].insertColumns.size();
         TableRows derived;
         derived.table = t[1].name;
-        derived.width = t[1].insertColumns.size();
+        derived.width = 1 + t[0].insertColumns.size();  // event_seq, then the event's columns
         derived.parent = kEvents;
         derived.parentColumn = 0;  // event_seq
         derived.keyLinkColumn = 1 + kKeyLink;

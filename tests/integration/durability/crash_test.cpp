@@ -168,10 +168,10 @@ TEST_CASE("kill -9 at random moments loses no acknowledged event and duplicates 
     CHECK(queryInt(db, "SELECT sum(committed) FROM batches") == static_cast<int64_t>(ackedIds.size()));
     CHECK(queryInt(db, "SELECT count(*) FROM batches WHERE received != committed + duplicates + rejected") == 0);
     // Derived rows and aggregates were committed with their events, never twice.
-    CHECK(queryInt(db, "SELECT count(*) FROM (SELECT event_id FROM derived_analytics GROUP BY event_id "
+    CHECK(queryInt(db, "SELECT count(*) FROM (SELECT event_id FROM analytics GROUP BY event_id "
                        "HAVING count(*) > 1)") == 0);
     CHECK(queryInt(db, "SELECT count(*) FROM derived_analytics d LEFT JOIN " + std::string(kEventsTable) +
-                           " e ON e.event_id = d.event_id WHERE e.event_id IS NULL") == 0);
+                           " e ON e.seq = d.event_seq WHERE e.seq IS NULL") == 0);
     CHECK(queryInt(db, "SELECT (SELECT coalesce(sum(count), 0) FROM agg_revenue_by_country) + "
                        "(SELECT coalesce(sum(events), 0) FROM late_events)") ==
           static_cast<int64_t>(ackedIds.size()));
