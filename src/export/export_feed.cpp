@@ -76,8 +76,7 @@ void ExportFeed::offer(uint64_t batch, const std::string& source, const SharedRe
     Entry e;
     e.records = records;
     e.waiting = others;
-    for (const Record& rec : *records)
-        e.bytes += rec.value.size() + rec.key.size() + sizeof(Record);
+    e.bytes = records->bytes();
     bytes_ += e.bytes;
     entries_[{batch, source}] = std::move(e);
     evict();

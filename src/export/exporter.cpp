@@ -33,6 +33,7 @@ struct Exporter::Source {
     std::vector<std::string> groupBy;  // aggregations: the key of a window record
     int keyColumn = -1;                // column of the record key, per result set
     std::vector<int> groupColumns;
+    std::string key, value;            // one record's text, before the RecordSet copies it
 };
 
 Exporter::Exporter(Options options, std::unique_ptr<Sink> sink, const CommitClock& clock)
@@ -363,7 +364,9 @@ Result<SharedRecords> Exporter::recordsOf(Source* source, const store::Committed
         if (SharedRecords shared = options_.feed->take(b.id, fingerprint))
             return shared;
     }
-    auto records = std::make_shared<std::vector<Record>>();
+    auto records = std::make_shared<RecordSet>();
+    if (!source || source->spec.kind != ExportSourceSpec::Kind::kAggregation)  // a range of rowids: its size is known
+        records->reserve(static_cast<size_t>(std::clamp<int64_t>(range.last - range.first + 1, 0, 100'000)));
     SLUICE_RETURN_IF_ERROR(source ? readRows(*source, b, range, *records) : readKeys(b, range, *records));
     stats_.readRecords.fetch_add(records->size(), std::memory_order_relaxed);
     SharedRecords shared = std::move(records);
@@ -373,7 +376,7 @@ Result<SharedRecords> Exporter::recordsOf(Source* source, const store::Committed
 }
 
 Status Exporter::readRows(Source& src, const store::CommittedBatch& b, const store::RowRange& range,
-                          std::vector<Record>& out)
+                          RecordSet& out)
 {
     if (src.spec.kind == ExportSourceSpec::Kind::kAggregation)
         src.encoder =
@@ -393,50 +396,49 @@ Status Exporter::readRows(Source& src, const store::CommittedBatch& b, const sto
                         src.groupColumns.push_back(static_cast<int>(c));
             }
         }
-        Record r;
         const Cell& first0 = row.cells[0];
-        r.seq = first0.kind == Cell::Kind::kInt ? first0.i() : 0;
+        int64_t seq = first0.kind == Cell::Kind::kInt ? first0.i() : 0;
+        std::string_view key;
         if (src.keyColumn >= 0) {
-            r.key = std::string(row.cells[static_cast<size_t>(src.keyColumn)].text());
+            key = row.cells[static_cast<size_t>(src.keyColumn)].text();
         } else {
             // Windows: the group values, so that a group's windows stay in order.
+            src.key.clear();
             for (int c : src.groupColumns) {
-                r.key += r.key.empty() ? "[" : ",";
+                src.key += src.key.empty() ? "[" : ",";
                 const Cell& g = row.cells[static_cast<size_t>(c)];
                 if (g.kind == Cell::Kind::kText)
-                    appendJsonString(r.key, g.text());
+                    appendJsonString(src.key, g.text());
                 else if (g.kind == Cell::Kind::kInt)
-                    r.key += std::to_string(g.i());
+                    src.key += std::to_string(g.i());
                 else
-                    r.key += "null";
+                    src.key += "null";
             }
-            if (!r.key.empty())
-                r.key += "]";
+            if (!src.key.empty())
+                src.key += "]";
+            key = src.key;
         }
-        src.encoder.encode(row.cells, r.value);
+        src.value.clear();
+        src.encoder.encode(row.cells, src.value);
         if (src.spec.kind == ExportSourceSpec::Kind::kAggregation) {
             for (size_t c = 0; c < row.names.size(); ++c)
                 if (row.names[c] == "window_start_ms" && row.cells[c].kind == Cell::Kind::kInt)
-                    r.seq = row.cells[c].i();
+                    seq = row.cells[c].i();
         }
-        out.push_back(std::move(r));
+        out.add(seq, key, src.value);
     });
 }
 
-Status Exporter::readKeys(const store::CommittedBatch& b, const store::RowRange& range, std::vector<Record>& out)
+Status Exporter::readKeys(const store::CommittedBatch& b, const store::RowRange& range, RecordSet& out)
 {
     Status keyStatus;
     SLUICE_RETURN_IF_ERROR(reader_->forEachRow(store::RowQuery::dataKeys(), b.id, range, [&](const store::RowView& row) {
         if (!keyStatus)
             return;
-        Record r;
-        r.seq = row.cells[0].i();
-        r.key = std::string(row.cells[1].text());
-        r.contract = std::string(row.cells[3].text());
-        r.expiresAtMs = row.cells[6].i();
-        auto key = options_.wrapper->unwrap(row.cells[4].text(), r.key);
+        const std::string link(row.cells[1].text());
+        auto key = options_.wrapper->unwrap(row.cells[4].text(), link);
         if (!key) {
-            keyStatus = key.status().withContext("key " + r.key);
+            keyStatus = key.status().withContext("key " + link);
             return;
         }
         auto keyset = privacy::tinkKeysetJson(static_cast<uint32_t>(row.cells[2].i()), key->view());
@@ -444,8 +446,7 @@ Status Exporter::readKeys(const store::CommittedBatch& b, const store::RowRange&
             keyStatus = keyset.status();
             return;
         }
-        r.value = std::move(*keyset);
-        out.push_back(std::move(r));
+        out.add(row.cells[0].i(), link, *keyset, row.cells[6].i(), row.cells[3].text());
     }));
     return keyStatus;
 }

@@ -84,9 +84,8 @@ private:
     Status exportChunk(bool& more);
     // The records of one source (or the keys, with nullptr) in batch `b`: from the feed, or read.
     Result<SharedRecords> recordsOf(Source* source, const store::CommittedBatch& b, const store::RowRange& range);
-    Status readRows(Source& source, const store::CommittedBatch& b, const store::RowRange& range,
-                    std::vector<Record>& out);
-    Status readKeys(const store::CommittedBatch& b, const store::RowRange& range, std::vector<Record>& out);
+    Status readRows(Source& source, const store::CommittedBatch& b, const store::RowRange& range, RecordSet& out);
+    Status readKeys(const store::CommittedBatch& b, const store::RowRange& range, RecordSet& out);
     Status syncSink(bool force);
     void saveCursor(int64_t nowMs);
     void failed(const Status& why);

@@ -235,7 +235,8 @@ Status FileSink::write(const BatchRecords& batch)
     for (const BatchRecords::Part& part : batch.parts) {
         for (const Record& r : *part.records) {
             if (part.source == BatchRecords::kKeysSource) {
-                privacy::appendKeyExportCsvRow(keyLines, {r.key, r.value, r.contract, r.expiresAtMs});
+                privacy::appendKeyExportCsvRow(
+                    keyLines, {std::string(r.key), std::string(r.value), std::string(r.contract), r.expiresAtMs});
                 continue;
             }
             lines += r.value;

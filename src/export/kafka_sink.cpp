@@ -320,15 +320,14 @@ Status KafkaSink::reconcile(SinkPosition& position)
     return Status::ok();
 }
 
-Status KafkaSink::produce(const std::string& topic, const std::string& key, const std::string* value,
-                          const std::vector<std::pair<std::string, std::string>>& headers, uint64_t opaque)
+Status KafkaSink::produce(const std::string& topic, rd_kafka_topic_t* rkt, int32_t partitions, std::string_view key,
+                          const std::string_view* value, std::span<const Header> headers, uint64_t opaque)
 {
-    rd_kafka_topic_t* rkt = h_->topics.at(topic).get();
-    const int32_t partition =
-        rd_kafka_msg_partitioner_murmur2(rkt, key.data(), key.size(), partitions_.at(topic), nullptr, nullptr);
+    const int32_t partition = rd_kafka_msg_partitioner_murmur2(rkt, key.data(), key.size(), partitions, nullptr, nullptr);
     rd_kafka_headers_t* hdrs = rd_kafka_headers_new(headers.size());
-    for (const auto& [name, v] : headers)
-        rd_kafka_header_add(hdrs, name.data(), static_cast<ssize_t>(name.size()), v.data(), static_cast<ssize_t>(v.size()));
+    for (const Header& h : headers)
+        rd_kafka_header_add(hdrs, h.name.data(), static_cast<ssize_t>(h.name.size()), h.value.data(),
+                            static_cast<ssize_t>(h.value.size()));
     const int64_t deadline = SystemClock::instance().wallMs() + 10'000;
     for (;;) {
         const rd_kafka_resp_err_t e = rd_kafka_producev(
@@ -350,23 +349,27 @@ Status KafkaSink::produce(const std::string& topic, const std::string& key, cons
 Status KafkaSink::write(const BatchRecords& batch)
 {
     const std::string batchText = std::to_string(batch.batchId);
+    char seqText[24];
     uint64_t produced = 0;
     for (const BatchRecords::Part& part : batch.parts) {
         const bool keys = part.source == BatchRecords::kKeysSource;
         const std::string& topic = keys ? spec_.keysTopic : spec_.sources[part.source].topic;
         const std::string& sourceName = keys ? kKeysSourceName : spec_.sources[part.source].name;
+        rd_kafka_topic_t* rkt = h_->topics.at(topic).get();
+        const int32_t partitions = partitions_.at(topic);
         for (const Record& r : *part.records) {
             if (batch.batchId <= resumeUntil_) {
-                rd_kafka_topic_t* rkt = h_->topics.at(topic).get();
-                const int32_t p = rd_kafka_msg_partitioner_murmur2(rkt, r.key.data(), r.key.size(),
-                                                                   partitions_.at(topic), nullptr, nullptr);
+                const int32_t p =
+                    rd_kafka_msg_partitioner_murmur2(rkt, r.key.data(), r.key.size(), partitions, nullptr, nullptr);
                 auto it = resume_.find({topic, p});
                 if (it != resume_.end() && std::make_pair(batch.batchId, r.seq) <= it->second)
                     continue;  // the partition already holds it
             }
-            const std::vector<std::pair<std::string, std::string>> headers = {
-                {"sluice-batch", batchText}, {"sluice-seq", std::to_string(r.seq)}, {"sluice-source", sourceName}};
-            SLUICE_RETURN_IF_ERROR(produce(topic, r.key, &r.value, headers, batch.batchId << 1));
+            const auto [end, ec] = std::to_chars(seqText, seqText + sizeof seqText, r.seq);
+            const Header headers[] = {{"sluice-batch", batchText},
+                                      {"sluice-seq", std::string_view(seqText, static_cast<size_t>(end - seqText))},
+                                      {"sluice-source", sourceName}};
+            SLUICE_RETURN_IF_ERROR(produce(topic, rkt, partitions, r.key, &r.value, headers, batch.batchId << 1));
             ++produced;
         }
     }
@@ -384,8 +387,10 @@ Status KafkaSink::forget(const std::vector<store::ShredEntry>& entries)
     for (const store::ShredEntry& e : entries) {
         if (spec_.keys) {
             for (const std::string& link : e.keyLinks) {
-                SLUICE_RETURN_IF_ERROR(produce(spec_.keysTopic, link, nullptr,
-                                               {{"sluice-shred", std::to_string(e.id)}, {"sluice-cause", e.cause}},
+                const std::string shred = std::to_string(e.id);
+                const Header headers[] = {{"sluice-shred", shred}, {"sluice-cause", e.cause}};
+                SLUICE_RETURN_IF_ERROR(produce(spec_.keysTopic, h_->topics.at(spec_.keysTopic).get(),
+                                               partitions_.at(spec_.keysTopic), link, nullptr, headers,
                                                (static_cast<uint64_t>(e.id) << 1) | 1));
                 ++pendingShreds_[e.id];
                 ++outstanding_;

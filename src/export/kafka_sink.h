@@ -23,12 +23,16 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <span>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
 #include "core/spec.h"
 #include "export/sink.h"
+
+struct rd_kafka_topic_s;  // librdkafka's rd_kafka_topic_t
 
 namespace sluice::exports {
 
@@ -53,8 +57,12 @@ public:
 private:
     struct Handles;
     explicit KafkaSink(const ExporterSpec& spec);
-    Status produce(const std::string& topic, const std::string& key, const std::string* value,
-                   const std::vector<std::pair<std::string, std::string>>& headers, uint64_t opaque);
+    struct Header {
+        std::string_view name, value;
+    };
+    // One record to `topic` (the key's partition of `partitions`); a null value is a tombstone.
+    Status produce(const std::string& topic, rd_kafka_topic_s* rkt, int32_t partitions, std::string_view key,
+                   const std::string_view* value, std::span<const Header> headers, uint64_t opaque);
     Status reconcile(SinkPosition& position);
     // Each topic's partition count now, from the brokers.
     Result<std::map<std::string, int32_t>> partitionCounts();

@@ -1,11 +1,22 @@
 #include "export/stream_sink.h"
 
+#include <charconv>
 #include <map>
 #include <zmq.hpp>
 
 #include "core/value.h"
 
 namespace sluice::exports {
+namespace {
+
+void appendDecimal(std::string& out, int64_t n)
+{
+    char digits[24];
+    const auto [end, ec] = std::to_chars(digits, digits + sizeof digits, n);
+    out.append(digits, end);
+}
+
+}  // namespace
 
 // The socket is made, used and closed on the exporter's thread only.
 struct StreamSink::Socket {
@@ -46,10 +57,19 @@ Status StreamSink::write(const BatchRecords& batch)
     for (const BatchRecords::Part& part : batch.parts) {
         const std::string& topic =
             part.source == BatchRecords::kKeysSource ? spec_.keysTopic : spec_.sources[part.source].topic;
+        size_t& next = index[part.source];
+        const size_t total = count[part.source];
         for (const Record& r : *part.records) {
-            header = "{\"batch\":" + std::to_string(batch.batchId) + ",\"index\":" +
-                     std::to_string(index[part.source]++) + ",\"count\":" + std::to_string(count[part.source]) +
-                     ",\"seq\":" + std::to_string(r.seq) + ",\"key\":";
+            header.clear();
+            header += "{\"batch\":";
+            appendDecimal(header, static_cast<int64_t>(batch.batchId));
+            header += ",\"index\":";
+            appendDecimal(header, static_cast<int64_t>(next++));
+            header += ",\"count\":";
+            appendDecimal(header, static_cast<int64_t>(total));
+            header += ",\"seq\":";
+            appendDecimal(header, r.seq);
+            header += ",\"key\":";
             appendJsonString(header, r.key);
             header += '}';
             try {

@@ -9,13 +9,10 @@ namespace {
 
 SharedRecords records(size_t n, size_t valueBytes = 10)
 {
-    auto v = std::make_shared<std::vector<Record>>();
-    for (size_t i = 0; i < n; ++i) {
-        Record r;
-        r.seq = static_cast<int64_t>(i + 1);
-        r.value = std::string(valueBytes, 'x');
-        v->push_back(std::move(r));
-    }
+    auto v = std::make_shared<RecordSet>();
+    const std::string value(valueBytes, 'x');
+    for (size_t i = 0; i < n; ++i)
+        v->add(static_cast<int64_t>(i + 1), "", value);
     return v;
 }
 
