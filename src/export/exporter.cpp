@@ -1,7 +1,5 @@
 #include "export/exporter.h"
 
-#include <malloc.h>
-
 #include <algorithm>
 #include <chrono>
 
@@ -19,7 +17,6 @@ namespace {
 constexpr int64_t kFirstBackoffMs = 1000;
 constexpr int64_t kMaxBackoffMs = 30'000;
 constexpr int64_t kSaveEveryMs = 200;
-constexpr int64_t kTrimEveryMs = 1000;
 
 }  // namespace
 
@@ -167,7 +164,6 @@ void Exporter::run()
     log::info("exporter '", name, "' (", exporterTypeName(options_.spec.type), ") starts after batch ", read_.batchId);
 
     int64_t lastShredCheckMs = 0;
-    int64_t lastTrimMs = 0;
     for (;;) {
         bool more = false;
         int64_t now = SystemClock::instance().wallMs();
@@ -186,12 +182,6 @@ void Exporter::run()
                 failed(s);
         }
         updateLag();
-        if (now - lastTrimMs >= kTrimEveryMs) {
-            // The chunks this thread read and freed stay in its malloc arena, in pieces that
-            // the next chunk may not fit; give the free pages back (RSS, not just heap).
-            lastTrimMs = now;
-            ::malloc_trim(0);
-        }
         if (more)
             continue;
 

@@ -2,6 +2,8 @@
 
 #include <charconv>
 #include <map>
+#include <set>
+#include <string_view>
 #include <zmq.hpp>
 
 #include "core/value.h"
@@ -21,7 +23,33 @@ void appendDecimal(std::string& out, int64_t n)
 // The socket is made, used and closed on the exporter's thread only.
 struct StreamSink::Socket {
     zmq::context_t context{1};
-    zmq::socket_t pub{context, zmq::socket_type::pub};
+    zmq::socket_t pub{context, zmq::socket_type::xpub};
+    // The topic prefixes subscribed to. Without ZMQ_XPUB_VERBOSE, XPUB passes on the first
+    // subscription to a prefix and the last unsubscription (a subscriber leaving counts), so a
+    // set is enough.
+    std::set<std::string, std::less<>> prefixes;
+
+    void takeSubscriptions()
+    {
+        zmq::message_t m;
+        while (pub.recv(m, zmq::recv_flags::dontwait)) {
+            if (m.size() == 0)
+                continue;
+            const std::string prefix(static_cast<const char*>(m.data()) + 1, m.size() - 1);
+            if (*static_cast<const uint8_t*>(m.data()) == 1)
+                prefixes.insert(prefix);
+            else
+                prefixes.erase(prefix);
+        }
+    }
+
+    bool wanted(std::string_view topic) const
+    {
+        for (const std::string& p : prefixes)
+            if (topic.starts_with(p))
+                return true;
+        return false;
+    }
 };
 
 StreamSink::StreamSink(const ExporterSpec& spec) : spec_(spec) {}
@@ -54,9 +82,16 @@ Status StreamSink::write(const BatchRecords& batch)
         count[part.source] += part.records->size();
     std::map<uint32_t, size_t> index;
     std::string header;
+    try {
+        socket_->takeSubscriptions();
+    } catch (const zmq::error_t& e) {
+        return Status::ioError(std::string("reading subscriptions: ") + e.what());
+    }
     for (const BatchRecords::Part& part : batch.parts) {
         const std::string& topic =
             part.source == BatchRecords::kKeysSource ? spec_.keysTopic : spec_.sources[part.source].topic;
+        if (!socket_->wanted(topic))
+            continue;  // no subscriber would get them: PUB would drop them after copying
         size_t& next = index[part.source];
         const size_t total = count[part.source];
         for (const Record& r : *part.records) {
@@ -88,7 +123,16 @@ Status StreamSink::write(const BatchRecords& batch)
 
 Status StreamSink::forget(const std::vector<store::ShredEntry>& entries)
 {
+    try {
+        socket_->takeSubscriptions();
+    } catch (const zmq::error_t& e) {
+        return Status::ioError(std::string("reading subscriptions: ") + e.what());
+    }
     for (const store::ShredEntry& e : entries) {
+        if (!socket_->wanted(kForgetTopic)) {
+            position_.shredId = e.id;
+            continue;
+        }
         const std::string header = "{\"shred_id\":" + std::to_string(e.id) + "}";
         std::string value = "{\"shred_id\":" + std::to_string(e.id) + ",\"at_ms\":" + std::to_string(e.atMs) +
                             ",\"cause\":";

@@ -1,4 +1,6 @@
-// The stream exporter's sink: a ZeroMQ PUB socket bound to the configured endpoint. Each record
+// The stream exporter's sink: a ZeroMQ XPUB socket bound to the configured endpoint (SUB
+// subscribers connect as to a PUB; the sink sees their subscriptions and builds no message for a
+// topic nobody subscribed to, which PUB would copy and then drop). Each record
 // is one three-part message, published only after its batch committed:
 //
 //   1. topic   the source's topic (by default "sluice.<contract ident>" or "sluice.<name>")
