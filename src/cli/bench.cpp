@@ -5,7 +5,7 @@
 //
 // By default it starts its own sluiced (built-in contract and pipeline, a temp directory, tcp
 // loopback endpoints); --endpoint targets one that is already running. --exporters turns on
-// exporters in the daemon it starts (files, a ZeroMQ PUB socket, Kafka: librdkafka's mock cluster
+// exporters in the daemon it starts (files, a ZeroMQ XPUB socket, Kafka: librdkafka's mock cluster
 // in this process) and reports their lag; --compare runs the same measurement without and with
 // them, alternating, so that the ratio comes from one session of a shared machine.
 #include "cli/bench.h"

@@ -1,4 +1,4 @@
-// What an exporter hands a sink (a directory of files, a ZeroMQ PUB socket, Kafka), and what a
+// What an exporter hands a sink (a directory of files, a ZeroMQ XPUB socket, Kafka), and what a
 // sink promises back. Every call comes from the exporter's own thread.
 //
 // Records arrive batch by batch in commit order (within a batch: source by source, rows in
