@@ -305,6 +305,9 @@ Status Runner::openWorkDatabase(bool fresh)
     // cuts the outputs back or, if they are shorter, starts over. Everything is synced before
     // publishing.
     o.syncEveryCommit = false;
+    // A SQLite target is written like the daemon's database: its WAL checkpoints run on a thread
+    // of their own instead of inside the writer's commits.
+    o.backgroundCheckpoints = !job_.outputs.database.empty();
     auto writer = store::BatchWriter::open(o);
     if (!writer)
         return writer.status().withContext("work database " + o.path);
