@@ -1,6 +1,8 @@
 #include "job/job_outputs.h"
 
 #include <algorithm>
+#include <array>
+#include <charconv>
 
 #include "core/value.h"
 #include "core/wipe.h"
@@ -14,10 +16,19 @@ namespace {
 // received_at, key_link, consent.
 constexpr size_t kEventId = 1, kEventTime = 2, kKeyLink = 4, kConsent = 5, kMetaColumns = 6;
 
+// Whether a CSV field must be quoted: it holds a comma, a quote or a line break. One pass over
+// the bytes with a 256-entry table (the writer formats every cell of every row through here).
+constexpr std::array<bool, 256> kQuoteTriggers = [] {
+    std::array<bool, 256> t{};
+    t[static_cast<unsigned char>(',')] = t[static_cast<unsigned char>('"')] = true;
+    t[static_cast<unsigned char>('\n')] = t[static_cast<unsigned char>('\r')] = true;
+    return t;
+}();
+
 bool needsQuotes(std::string_view s)
 {
     for (char c : s)
-        if (c == ',' || c == '"' || c == '\n' || c == '\r')
+        if (kQuoteTriggers[static_cast<unsigned char>(c)])
             return true;
     return false;
 }
@@ -25,16 +36,27 @@ bool needsQuotes(std::string_view s)
 void csvField(std::string& out, std::string_view s)
 {
     if (!needsQuotes(s)) {
-        out += s;
+        out.append(s.data(), s.size());
         return;
     }
     out += '"';
-    for (char c : s) {
-        if (c == '"')
+    // Runs between quotes in one append each; every quote doubled.
+    for (size_t at = 0; at < s.size();) {
+        const size_t quote = s.find('"', at);
+        const size_t end = quote == std::string_view::npos ? s.size() : quote + 1;
+        out.append(s.data() + at, end - at);
+        if (quote != std::string_view::npos)
             out += '"';
-        out += c;
+        at = end;
     }
     out += '"';
+}
+
+void appendInt(std::string& out, int64_t v)
+{
+    char buf[24];
+    auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+    out.append(buf, end);
 }
 
 // A number cell as CSV and JSON write it alike (a boolean field's 0/1 as false/true); false
@@ -45,7 +67,7 @@ bool appendNumberCell(std::string& out, const Cell& c, const FieldSpec* f)
         if (f && f->type == FieldType::kBoolean && !f->array)
             out += c.i() ? "true" : "false";
         else
-            out += std::to_string(c.i());
+            appendInt(out, c.i());
         return true;
     }
     if (c.kind == Cell::Kind::kReal) {

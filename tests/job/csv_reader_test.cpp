@@ -163,6 +163,64 @@ TEST_CASE("CSV: malformed records become rejected rows and reading goes on", "[j
     }
 }
 
+TEST_CASE("CSV: lines split without libcsv give libcsv's cells, problems and line numbers", "[job][csv]")
+{
+    // A line without '\r' that is a whole, well-formed record is split by the reader itself;
+    // every other line goes through libcsv. The same records with CRLF line ends never take the
+    // short way ('\r' is in every line), so both files must read alike (the '\r' of a line end
+    // inside a quoted field aside). Fields of every shape, well-formed and not, at random.
+    const std::vector<std::string> shapes = {
+        "plain", "", "two words", "\"quoted\"", "\"a, b\"", "\"say \"\"hi\"\"\"", "\"\"", "\"\"\"\"",
+        "\"two\nlines\"", "\"open", "x\"y", "\"closed\"after", "\"q\" ", " lead", "trail ", "caf\xE9",
+        "\"a\"\"\nb\"", "\",\"",
+    };
+    uint64_t state = 0x9E3779B97F4A7C15ull;
+    auto next = [&](uint64_t n) {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        return state % n;
+    };
+    std::string lf = "a,b,c\n";
+    for (int r = 0; r < 2000; ++r) {
+        const uint64_t fields = 2 + next(3);  // 2 to 4: some rows have the wrong count
+        for (uint64_t f = 0; f < fields; ++f) {
+            if (f)
+                lf += ',';
+            // Mostly well-formed fields, as in real files.
+            lf += next(4) ? shapes[next(8)] : shapes[next(shapes.size())];
+        }
+        lf += next(50) ? "\n" : "\n\n";  // now and then a blank line
+    }
+    std::string crlf;
+    for (char c : lf) {
+        if (c == '\n')
+            crlf += '\r';
+        crlf += c;
+    }
+    TempDir dir;
+    const auto fast = readAll(dir.write("lf.csv", lf), 7);
+    const auto slow = readAll(dir.write("crlf.csv", crlf), 7);
+    CHECK(fast.header == slow.header);
+    REQUIRE(fast.rows.size() == slow.rows.size());
+    size_t plain = 0, malformed = 0;
+    for (size_t i = 0; i < fast.rows.size(); ++i) {
+        const Row& a = fast.rows[i];
+        Row b = slow.rows[i];
+        for (std::string& cell : b.cells)
+            std::erase(cell, '\r');
+        INFO("row " << i + 1 << " at line " << a.line);
+        CHECK(a.line == b.line);
+        CHECK(a.row == b.row);
+        CHECK(a.problem == b.problem);
+        CHECK(a.cells == b.cells);
+        plain += a.problem == RowProblem::kNone;
+        malformed += a.problem == RowProblem::kBadQuote;
+    }
+    CHECK(plain > 500);  // both kinds occur
+    CHECK(malformed > 50);
+}
+
 TEST_CASE("CSV: a gzip file reads as its content", "[job][csv]")
 {
     TempDir dir;
