@@ -23,6 +23,8 @@ void Batcher::add(Request&& request)
     openBytes_ += bytes;
     open_.events += events;
     open_.bytes += bytes;
+    ++openRequests_;
+    openReceivedNs_ += request.receivedMonoNs - open_.openedMonoNs;
     open_.requests.push_back(std::move(request));
     if (openEvents_ >= limits_.maxEvents)
         close(CloseReason::kEvents);
@@ -81,6 +83,10 @@ void Batcher::close(CloseReason reason)
     batch.closeReason = reason;
     batch.closedAtMs = clock_.wallMs();
     batch.closedMonoNs = clock_.monoNs();
+    batch.batchRequests = openRequests_;
+    batch.closeWaitNs = static_cast<int64_t>(openRequests_) * (batch.closedMonoNs - batch.openedMonoNs) - openReceivedNs_;
+    openRequests_ = 0;
+    openReceivedNs_ = 0;
     opened_ = false;
     released_ = false;
     openEvents_ = 0;

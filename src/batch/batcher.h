@@ -29,6 +29,12 @@ struct Limits {
     // commits, which an idle writer does not need; max_delay then bounds the wait only while
     // the pipeline is busy.
     bool closeWhenIdle = false;
+    // A part is worth handing on (worthReleasing()) once it holds this many events or bytes:
+    // each part costs a hand-off to the processor, its workers and the writer (about 100 µs of
+    // CPU whatever its size, measured at one event per message), which a handful of events does
+    // not repay; below these a batch goes on whole at its close, and its tail is small anyway.
+    uint64_t minPartEvents = 128;
+    uint64_t minPartBytes = 64 * 1024;
 };
 
 class Batcher {
@@ -51,6 +57,12 @@ public:
     bool empty() const { return !opened_; }
     // The open batch holds requests not handed on yet.
     bool unreleased() const { return !open_.requests.empty(); }
+    // The requests not handed on yet make a part worth its hand-off (Limits::minPartEvents,
+    // minPartBytes).
+    bool worthReleasing() const
+    {
+        return unreleased() && (open_.events >= limits_.minPartEvents || open_.bytes >= limits_.minPartBytes);
+    }
     // Nanoseconds until the open batch's delay expires (0 if it has); -1 when empty.
     int64_t nanosUntilDeadline() const;
     uint64_t nextBatchId() const { return nextId_; }
@@ -67,6 +79,8 @@ private:
     bool released_ = false;   // a part of the open batch was handed on
     uint64_t openEvents_ = 0; // the whole open batch's events and bytes, for the bounds
     uint64_t openBytes_ = 0;
+    uint64_t openRequests_ = 0;   // of the whole open batch, parts released included
+    int64_t openReceivedNs_ = 0;  // sum of their arrival times after the batch opened
 };
 
 }  // namespace sluice::batch

@@ -348,7 +348,10 @@ void produce(int index, const BenchOptions& o, const std::string& endpoint, cons
 {
     const double perProducerRate = o.rate > 0 ? o.rate / o.producers / o.eventsPerMessage : 0;  // messages/s
     const int64_t intervalNs = perProducerRate > 0 ? static_cast<int64_t>(1e9 / perProducerRate) : 0;
-    int64_t next = nowNs();
+    // Open loop: the producers take turns, evenly spaced (producer i sends i/N of an interval
+    // after producer 0), so messages arrive one by one as from independent clients, not in
+    // bursts of one message per producer at the same instant.
+    int64_t next = nowNs() + intervalNs * index / std::max(1, o.producers);
     size_t m = 0;
     if (o.mode == "ff") {
         auto push = ingest::PushProducer::connect(endpoint, 100);
@@ -426,6 +429,8 @@ struct Measurement {
     double peakRssMiB = 0, rssMiB = 0;
     double batches = 0;
     std::map<std::string, double> stageUsPerEvent;
+    // The daemon's account of a request's latency (service::kLatencySteps): mean ms per sample.
+    std::vector<std::pair<std::string, double>> latencyStepsMs;
     std::map<std::string, double> threadCpuUsPerEvent;
     // Exporters (when the daemon has any): the largest lag of any exporter, sampled every 500 ms
     // while measuring (median and maximum of the samples), and records handed to the sinks.
@@ -526,6 +531,12 @@ Measurement measure(const BenchOptions& o, const std::string& endpoint, const st
         const double us = delta("sluice_stage_microseconds_total{stage=\"" + std::string(s) + "\"}");
         m.stageUsPerEvent[std::string(s)] = committed > 0 ? us / committed : 0;
     }
+    for (std::string_view s : service::kLatencySteps) {
+        const std::string label = "{step=\"" + std::string(s) + "\"}";
+        const double us = delta("sluice_latency_step_microseconds_total" + label);
+        const double samples = delta("sluice_latency_step_samples_total" + label);
+        m.latencyStepsMs.emplace_back(std::string(s), samples > 0 ? us / samples / 1000 : 0);
+    }
     // Threads that used at least 0.01 µs per event (the daemon's own and ZeroMQ's I/O threads).
     for (const auto& [name, after] : u1.threadCpuSeconds) {
         auto before = u0.threadCpuSeconds.find(name);
@@ -592,6 +603,9 @@ void printMeasurement(const BenchOptions& o, const Measurement& m)
         j["mean_batch"] = rounded(m.batches > 0 ? committed / m.batches : 0, 0);
         for (const auto& [stage, us] : m.stageUsPerEvent)
             j[stage + "_us_per_event"] = rounded(us, 3);
+        j["latency_steps_ms"] = Json::object();
+        for (const auto& [step, ms] : m.latencyStepsMs)
+            j["latency_steps_ms"][step] = rounded(ms, 3);
         j["thread_cpu_us_per_event"] = Json::object();
         for (const auto& [name, us] : m.threadCpuUsPerEvent)
             j["thread_cpu_us_per_event"][name] = rounded(us, 3);
@@ -614,6 +628,13 @@ void printMeasurement(const BenchOptions& o, const Measurement& m)
         print(out, "  acknowledged    %.0f events/s\n", m.ackedPerS);
         print(out, "  ack latency     p50 %.1f ms, p99 %.1f ms, max %.1f ms (%zu requests)\n", m.p50Ms, m.p99Ms,
               m.maxMs, m.requests);
+        out << "  latency steps   mean ms:";
+        const char* sep = " ";
+        for (const auto& [step, ms] : m.latencyStepsMs) {
+            print(out, "%s%s %.2f", sep, step.c_str(), ms);
+            sep = ", ";
+        }
+        out << " (close_wait per request; the rest per batch)\n";
     }
     if (m.cpuSeconds > 0) {
         print(out, "  daemon CPU      %.2f s per million events (%.2f cores)\n", cpuPerMillion,

@@ -99,6 +99,10 @@ struct Batch {
     int64_t closedAtMs = 0;
     int64_t closedMonoNs = 0;
     CloseReason closeReason = CloseReason::kDelay;
+    // Final part only: how many requests the whole batch took and the sum, over them, of the
+    // time from each one's arrival to the close (what requests waited for the batch to close).
+    uint64_t batchRequests = 0;
+    int64_t closeWaitNs = 0;
 };
 
 // The event lines of an NDJSON body, in order: the body is split at '\n'; a line holding only

@@ -226,6 +226,10 @@ struct BatchRecord {
     uint64_t bytes = 0;
     uint32_t keysCreated = 0;
     int64_t closedMonoNs = 0;
+    // Monotonic times of the batch after its close, for the latency accounting: the processor
+    // finished its tail, the writer's COMMIT returned (0 where not measured).
+    int64_t transformedMonoNs = 0;
+    int64_t committedMonoNs = 0;
 };
 
 // A configuration change that applies from this batch on: the writer creates or checks its

@@ -16,6 +16,7 @@ namespace sluice::ingest {
 struct AckBatch {
     uint64_t batchId = 0;
     std::vector<RequestOutcome> outcomes;
+    int64_t durableMonoNs = 0;  // when the batch became durable (monotonic clock); 0: unknown
 };
 
 class AckChannel {

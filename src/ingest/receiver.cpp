@@ -254,11 +254,16 @@ void Receiver::Impl::pushReady()
 {
     while (!ready.empty()) {
         const bool final = ready.front().final;
+        const uint64_t requests = ready.front().batchRequests;
+        const int64_t closeWaitNs = ready.front().closeWaitNs;
         if (!out.tryPush(std::move(ready.front())))
             return;
         ready.pop_front();
-        if (final)
+        if (final) {
             stats.batchesClosed.fetch_add(1, std::memory_order_relaxed);
+            stats.closedRequests.fetch_add(requests, std::memory_order_relaxed);
+            stats.closeWaitNs.fetch_add(closeWaitNs, std::memory_order_relaxed);
+        }
     }
 }
 
@@ -300,7 +305,7 @@ void Receiver::Impl::loop()
         pushReady();
         // Work while the batch fills: whenever the processor has taken everything handed to it,
         // it gets what the open batch holds so far. A busy processor gets bigger parts later.
-        if (batcher.unreleased() && ready.empty() && out.size() == 0) {
+        if (batcher.worthReleasing() && ready.empty() && out.size() == 0) {
             batcher.release();
             pushReady();
         }
@@ -321,7 +326,7 @@ void Receiver::Impl::loop()
                 items.push_back({s.handle(), 0, ZMQ_POLLIN, 0});
         }
         std::chrono::milliseconds timeout = kIdlePoll;
-        if (!ready.empty() || batcher.unreleased()) {
+        if (!ready.empty() || batcher.worthReleasing()) {
             timeout = kBackoff;  // the queue may have room soon
         } else if (int64_t ns = batcher.nanosUntilDeadline(); ns >= 0) {
             timeout = std::min(timeout, std::chrono::milliseconds((ns + 999'999) / 1'000'000));
@@ -525,6 +530,10 @@ void Receiver::Impl::sendReplies(std::vector<AckBatch>& batches)
                 }
             }
             (sent ? stats.repliesSent : stats.repliesDropped).fetch_add(1, std::memory_order_relaxed);
+        }
+        if (batch.durableMonoNs > 0) {
+            stats.replyWaitNs.fetch_add(clock.monoNs() - batch.durableMonoNs, std::memory_order_relaxed);
+            stats.repliedBatches.fetch_add(1, std::memory_order_relaxed);
         }
     }
 }

@@ -61,6 +61,13 @@ struct IngestStats {
     std::atomic<int64_t> pausedNs{0};        // time spent not reading because the pipeline was full
     std::atomic<int64_t> busyNs{0};
     std::atomic<uint64_t> curveRefused{0};   // handshakes refused by the ZAP handler          // time spent outside poll: receiving, batching, replying
+    // Where a request's latency goes, before and after the pipeline: the time from each
+    // request's arrival to its batch's close, summed over the requests of closed batches; the
+    // time from a batch being durable to its replies being sent, summed over the batches.
+    std::atomic<int64_t> closeWaitNs{0};
+    std::atomic<uint64_t> closedRequests{0};
+    std::atomic<int64_t> replyWaitNs{0};
+    std::atomic<uint64_t> repliedBatches{0};
 };
 
 class Receiver {

@@ -46,6 +46,16 @@ DaemonMetrics::DaemonMetrics(Registry& r, const ingest::IngestStats& ingest, Pro
         stageUs_[i] = &r.counter("sluice_stage_microseconds_total",
                                  "Time spent per pipeline stage (wall time of its phase).",
                                  {{"stage", std::string(kStageNames[i])}});
+    for (size_t i = 0; i < kLatencySteps.size(); ++i) {
+        const std::pair<std::string, std::string> label{"step", std::string(kLatencySteps[i])};
+        latencyStepUs_[i] = &r.counter("sluice_latency_step_microseconds_total",
+                                       "Where acknowledgement latency goes: time summed over the step's samples.",
+                                       {label});
+        latencyStepSamples_[i] = &r.counter(
+            "sluice_latency_step_samples_total",
+            "Samples of sluice_latency_step_microseconds_total: requests for close_wait, batches for the others.",
+            {label});
+    }
 }
 
 void DaemonMetrics::committed(const CommitInfo& info)
@@ -82,6 +92,17 @@ void DaemonMetrics::sync()
     set(*stageUs_[3], processor_.aggregateUs.load());
     set(*stageUs_[4], writer_.writeUs.load());
     set(*stageUs_[5], writer_.commitUs.load());
+    const std::array<std::pair<int64_t, uint64_t>, 5> steps = {{
+        {ingest_.closeWaitNs.load(), ingest_.closedRequests.load()},
+        {writer_.tailNs.load(), writer_.timedBatches.load()},
+        {writer_.writeCommitNs.load(), writer_.timedBatches.load()},
+        {writer_.syncNs.load(), writer_.timedBatches.load()},
+        {ingest_.replyWaitNs.load(), ingest_.repliedBatches.load()},
+    }};
+    for (size_t i = 0; i < steps.size(); ++i) {
+        set(*latencyStepUs_[i], static_cast<uint64_t>(std::max<int64_t>(0, steps[i].first / 1000)));
+        set(*latencyStepSamples_[i], steps[i].second);
+    }
     {
         std::lock_guard lock(processor_.lateMutex);
         for (const auto& [aggregation, count] : processor_.lateByAggregation)

@@ -23,6 +23,13 @@ namespace sluice::service {
 inline constexpr std::array<std::string_view, 6> kStageNames = {"receive", "parse", "transform",
                                                                 "aggregate", "write", "commit"};
 
+// The steps of a request's latency (sluice_latency_step_microseconds_total{step=...} and
+// sluice_latency_step_samples_total{step=...}), in order: waiting for the batch to close (per
+// request), the processor's tail after the close, the writer's tail and COMMIT, the sync
+// thread's fdatasync (each per batch), the replies (per batch). sluicectl bench reads them back.
+inline constexpr std::array<std::string_view, 5> kLatencySteps = {"close_wait", "tail", "write_commit", "sync",
+                                                                  "reply"};
+
 class DaemonMetrics final : public CommitListener {
 public:
     DaemonMetrics(Registry& r, const ingest::IngestStats& ingest, ProcessorStats& processor,
@@ -62,6 +69,8 @@ private:
     Histogram& batchLatency_;
     std::array<Counter*, kReasonCount> rejected_{};
     std::array<Counter*, 6> stageUs_{};
+    std::array<Counter*, 5> latencyStepUs_{};
+    std::array<Counter*, 5> latencyStepSamples_{};
 };
 
 }  // namespace sluice::service

@@ -173,6 +173,7 @@ void Processor::run()
         // From the close to the processor taking the final part.
         wb->times.queuedUs = std::max<int64_t>(0, (takenNs - part->closedMonoNs) / 1000);
         stats_.add(*wb, transformer_->keyCounts());
+        wb->record.transformedMonoNs = clock_.monoNs();
         if (beat_)
             beat_();
         if (!out_.push(std::move(*wb)))

@@ -140,7 +140,15 @@ void WriterStage::syncLoop()
 void WriterStage::announce(WriteBatch& batch, const std::vector<std::string>& shredded,
                            const store::CommitTiming& timing)
 {
-    CommitInfo info{batch, shredded, timing, clock_.monoNs() - batch.record.closedMonoNs};
+    const int64_t nowNs = clock_.monoNs();
+    CommitInfo info{batch, shredded, timing, nowNs - batch.record.closedMonoNs};
+    const BatchRecord& r = batch.record;
+    if (r.closedMonoNs > 0 && r.transformedMonoNs >= r.closedMonoNs && r.committedMonoNs >= r.transformedMonoNs) {
+        stats_.tailNs.fetch_add(r.transformedMonoNs - r.closedMonoNs, std::memory_order_relaxed);
+        stats_.writeCommitNs.fetch_add(r.committedMonoNs - r.transformedMonoNs, std::memory_order_relaxed);
+        stats_.syncNs.fetch_add(nowNs - r.committedMonoNs, std::memory_order_relaxed);
+        stats_.timedBatches.fetch_add(1, std::memory_order_relaxed);
+    }
     stats_.batches.fetch_add(1, std::memory_order_relaxed);
     stats_.events.fetch_add(batch.record.committed, std::memory_order_relaxed);
     stats_.rejected.fetch_add(batch.record.rejected, std::memory_order_relaxed);
@@ -212,6 +220,7 @@ bool WriterStage::write(WriteBatch& batch)
         stop(s.withContext(failed));
         return false;
     }
+    batch.record.committedMonoNs = clock_.monoNs();
     for (KeyRecord& k : partKeys_)
         batch.keys.push_back(std::move(k));
     partKeys_.clear();

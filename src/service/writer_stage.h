@@ -45,6 +45,13 @@ struct WriterStats {
     std::atomic<int64_t> lastCommitMs{0};
     std::atomic<uint64_t> keysShredded{0};
     std::atomic<uint64_t> derivedRowsShredded{0};
+    // Where a batch's time goes after it closes, summed over `timedBatches`: from the close to
+    // the processor finishing its tail, from there to the writer's COMMIT returning, from there
+    // to the sync thread's fdatasync making it durable.
+    std::atomic<int64_t> tailNs{0};
+    std::atomic<int64_t> writeCommitNs{0};
+    std::atomic<int64_t> syncNs{0};
+    std::atomic<uint64_t> timedBatches{0};
 };
 
 class WriterStage {

@@ -426,3 +426,51 @@ TEST_CASE("release() hands the open batch on in parts; the bounds count the whol
     CHECK(sink.batches[4].requests.empty());
     CHECK(sink.batches[4].closeReason == CloseReason::kDelay);
 }
+
+TEST_CASE("the final part counts the whole batch's requests and their waits for the close", "[batch]")
+{
+    ManualClock clock;
+    Sink sink;
+    Batcher b(limits(1000, 1 << 20, 100), clock, 1, sink.fn());
+    b.add(request(clock, 1, 10));  // waits 100 ms
+    clock.advanceMs(30);
+    b.add(request(clock, 1, 10));  // 70 ms
+    b.release();
+    clock.advanceMs(60);
+    b.add(request(clock, 1, 10));  // 10 ms
+    clock.advanceMs(10);
+    b.poll();
+    REQUIRE(sink.batches.size() == 2);
+    CHECK(sink.batches[0].batchRequests == 0);  // a part that is not final carries no account
+    CHECK(sink.batches[1].final);
+    CHECK(sink.batches[1].batchRequests == 3);
+    CHECK(sink.batches[1].closeWaitNs == 180 * kMs);
+
+    // The next batch starts its own account.
+    b.add(request(clock, 1, 10));
+    clock.advanceMs(5);
+    b.flush();
+    REQUIRE(sink.batches.size() == 3);
+    CHECK(sink.batches[2].batchRequests == 1);
+    CHECK(sink.batches[2].closeWaitNs == 5 * kMs);
+}
+
+TEST_CASE("a part is worth releasing once it holds minPartEvents events or minPartBytes bytes", "[batch]")
+{
+    ManualClock clock;
+    Sink sink;
+    Limits l = limits(1000, 1 << 20, 100);
+    l.minPartEvents = 4;
+    l.minPartBytes = 100;
+    Batcher b(l, clock, 1, sink.fn());
+    CHECK_FALSE(b.worthReleasing());  // nothing open
+    b.add(request(clock, 3, 10));
+    CHECK(b.unreleased());
+    CHECK_FALSE(b.worthReleasing());
+    b.add(request(clock, 1, 10));  // 4 events
+    CHECK(b.worthReleasing());
+    b.release();
+    CHECK_FALSE(b.worthReleasing());
+    b.add(request(clock, 1, 100));  // one event, but 100 bytes
+    CHECK(b.worthReleasing());
+}

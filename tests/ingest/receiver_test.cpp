@@ -46,6 +46,7 @@ Options routerOptions()
     o.batch.maxEvents = 1;  // every request closes its batch at once: no clock needed
     o.batch.maxBytes = 1 << 20;
     o.batch.maxDelayMs = 200;
+    o.batch.minPartEvents = 1;  // the tests below follow parts of a request or two
     o.maxMessageBytes = 4096;
     o.deadLetterInputBytes = 16;
     o.heartbeatIvlMs = 0;
@@ -448,6 +449,43 @@ TEST_CASE("receiver: drain closes the open batch and the queue, and still sends 
     rig.acks.close();
     rig.receiver.join();
     CHECK(rig.stats.messages.load() == 1);
+}
+
+TEST_CASE("receiver: an open batch is handed on in parts only once they are worth a hand-off",
+          "[ingest][receiver]")
+{
+    Options o = routerOptions();
+    o.batch.maxEvents = 1000;  // with the manual clock this batch closes only when cut
+    o.batch.minPartEvents = 5;
+    Rig rig(o);
+    Dealer dealer(rig.endpoint);
+    dealer.send("p", 1, kTwoEvents);
+    dealer.send("p", 2, kTwoEvents);
+    REQUIRE(waitFor([&] { return rig.stats.messages.load() == 2; }));
+    // Four events, below the five a part needs: nothing is handed on yet.
+    CHECK_FALSE(rig.out.popFor(50ms).has_value());
+    dealer.send("p", 3, kTwoEvents);
+    Batch part = rig.pop();
+    CHECK(part.first);
+    CHECK_FALSE(part.final);
+    CHECK(part.requests.size() == 3);
+    CHECK(part.events == 6);
+
+    // A request that stays below the bound goes with the close, in the final part, and the
+    // close accounts for the waits of all three requests.
+    dealer.send("p", 4, kTwoEvents);
+    REQUIRE(waitFor([&] { return rig.stats.messages.load() == 4; }));
+    CHECK_FALSE(rig.out.popFor(50ms).has_value());
+    rig.receiver.cutBatch();
+    Batch last = rig.pop();
+    CHECK(last.id == part.id);
+    CHECK(last.final);
+    REQUIRE(last.requests.size() == 1);
+    CHECK(last.requests[0].seq == 4);
+    CHECK(last.batchRequests == 4);
+    rig.receiver.requestDrain();
+    rig.acks.close();
+    rig.receiver.join();
 }
 
 TEST_CASE("receiver: cutBatch closes the open batch; what is read after it starts the next batch",
