@@ -171,7 +171,11 @@ void Exporter::run()
             if (Status s = openSink(); !s)
                 failed(s);
         }
-        if (sinkOpen_ && sink_->wantsMore() &&
+        // A sink holding as much as it should (Kafka: records not yet acknowledged) is given no
+        // more now; once sync() shows it drained, the loop goes on at once instead of waiting
+        // for the next commit (or a second when nothing is committed: catching up).
+        const bool full = sinkOpen_ && !sink_->wantsMore();
+        if (sinkOpen_ && !full &&
             (clock_.lastBatch.load() > read_.batchId || now - lastShredCheckMs >= options_.idlePollMs)) {
             lastShredCheckMs = now;
             if (Status s = exportChunk(more); !s)
@@ -182,6 +186,8 @@ void Exporter::run()
                 failed(s);
         }
         updateLag();
+        if (full && sinkOpen_ && sink_->wantsMore() && clock_.lastBatch.load() > read_.batchId)
+            more = true;
         if (more)
             continue;
 
