@@ -350,7 +350,6 @@ Status KafkaSink::write(const BatchRecords& batch)
 {
     const std::string batchText = std::to_string(batch.batchId);
     char seqText[24];
-    uint64_t produced = 0;
     for (const BatchRecords::Part& part : batch.parts) {
         const bool keys = part.source == BatchRecords::kKeysSource;
         const std::string& topic = keys ? spec_.keysTopic : spec_.sources[part.source].topic;
@@ -369,13 +368,17 @@ Status KafkaSink::write(const BatchRecords& batch)
             const Header headers[] = {{"sluice-batch", batchText},
                                       {"sluice-seq", std::string_view(seqText, static_cast<size_t>(end - seqText))},
                                       {"sluice-source", sourceName}};
-            SLUICE_RETURN_IF_ERROR(produce(topic, rkt, partitions, r.key, &r.value, headers, batch.batchId << 1));
-            ++produced;
+            // Counted before it is produced: produce() may poll, and the delivery report may
+            // come then.
+            ++pendingBatches_[batch.batchId];
+            ++outstanding_;
+            if (Status s = produce(topic, rkt, partitions, r.key, &r.value, headers, batch.batchId << 1); !s) {
+                --outstanding_;
+                if (--pendingBatches_[batch.batchId] == 0)
+                    pendingBatches_.erase(batch.batchId);
+                return s;
+            }
         }
-    }
-    if (produced) {
-        pendingBatches_[batch.batchId] += produced;
-        outstanding_ += produced;
     }
     written_ = batch.batchId;
     rd_kafka_poll(h_->producer.get(), 0);
@@ -389,11 +392,18 @@ Status KafkaSink::forget(const std::vector<store::ShredEntry>& entries)
             for (const std::string& link : e.keyLinks) {
                 const std::string shred = std::to_string(e.id);
                 const Header headers[] = {{"sluice-shred", shred}, {"sluice-cause", e.cause}};
-                SLUICE_RETURN_IF_ERROR(produce(spec_.keysTopic, h_->topics.at(spec_.keysTopic).get(),
-                                               partitions_.at(spec_.keysTopic), link, nullptr, headers,
-                                               (static_cast<uint64_t>(e.id) << 1) | 1));
+                // Counted first, as records are in write().
                 ++pendingShreds_[e.id];
                 ++outstanding_;
+                if (Status s = produce(spec_.keysTopic, h_->topics.at(spec_.keysTopic).get(),
+                                       partitions_.at(spec_.keysTopic), link, nullptr, headers,
+                                       (static_cast<uint64_t>(e.id) << 1) | 1);
+                    !s) {
+                    --outstanding_;
+                    if (--pendingShreds_[e.id] == 0)
+                        pendingShreds_.erase(e.id);
+                    return s;
+                }
             }
         }
         forgotten_ = e.id;
