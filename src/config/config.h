@@ -75,6 +75,9 @@ struct Config {
     std::string configFile;           // "" when the embedded default is used
     std::string stateDir;             // absolute
     int workers = 2;
+    // The exporter threads' nice value: under CPU contention ingest and commits come first, and
+    // the exporters use what is left (their lag grows instead of the pipeline slowing).
+    int exporterNice = 0;
     std::string logLevel = "info";
     std::string metricsListen;        // "" disables the endpoint
     IngestConfig ingest;

@@ -77,6 +77,7 @@ Status ExportSet::apply(const PipelinePtr& pipeline)
             o.spec = spec;
             o.pipeline = pipeline;
             o.wrapper = options_.wrapper;
+            o.nice = options_.nice;
             o.feed = &feed_;
             made.push_back(std::make_unique<Exporter>(std::move(o), std::move(*sink), clock_));
         }

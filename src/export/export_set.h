@@ -28,6 +28,7 @@ public:
     struct Options {
         std::string database;
         const privacy::KeyWrapper* wrapper = nullptr;  // outlives the set
+        int nice = 0;  // of the exporter threads (Exporter::Options::nice)
     };
 
     ExportSet(Options options, uint64_t lastBatch, int64_t lastCommitMs);

@@ -48,6 +48,8 @@ void Exporter::start()
     thread_ = std::thread([this] {
         // export-file, export-stream, export-kafka: the thread's CPU shows per exporter type.
         nameThisThread(("export-" + std::string(exporterTypeName(options_.spec.type))).c_str());
+        if (options_.nice > 0 && !niceThisThread(options_.nice))
+            log::warning("exporter '", options_.spec.name, "': cannot lower its priority (nice ", options_.nice, ")");
         run();
     });
 }

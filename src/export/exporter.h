@@ -58,6 +58,9 @@ public:
         size_t chunkBatches = 16;
         size_t chunkRows = 4000;
         int64_t idlePollMs = 1000;  // shredding is noticed at least this often
+        // The thread's nice value (and that of the threads its sink starts: librdkafka's,
+        // ZeroMQ's); 0 leaves it as the daemon's.
+        int nice = 0;
     };
 
     Exporter(Options options, std::unique_ptr<Sink> sink, const CommitClock& clock);

@@ -390,6 +390,7 @@ void Daemon::startExporters()
     exports::ExportSet::Options eo;
     eo.database = cfg_.store.database;
     eo.wrapper = &*wrapper_;
+    eo.nice = cfg_.exporterNice;
     exporters_ = std::make_unique<exports::ExportSet>(eo, lastBatch_, clock_.wallMs());
     if (Status s = exporters_->apply(cfg_.pipelineSpec); !s) {
         log::error(s.message());
