@@ -29,6 +29,8 @@ struct TableOptions {
     std::vector<int> delaysMs{1, 5, 20, 200};
     std::string sluiced;
     bool json = false;
+    uint32_t eventsPerMessage = 100;  // in the open-loop cells; C is measured with 100
+    bool closeWhenIdle = false;       // batch.close_when_idle in the open-loop cells
 };
 
 const Command kLatencyTable = {
@@ -36,11 +38,14 @@ const Command kLatencyTable = {
     "[options]",
     "Measures the capacity C (closed loop, the built-in configuration), then the acknowledgement\n"
     "latency open loop at C/4 and C/2 for each batch.max_delay, each measurement a `sluicectl bench\n"
-    "--json` child with a daemon of its own. Prints p50, p99 and the mean batch per cell.",
+    "--json` child with a daemon of its own. Prints p50, p99 and the mean batch per cell. The capacity\n"
+    "run sends 100 events per message; --events-per-message sets the cells' (1: each event a\n"
+    "request of its own, as an independent client sending events one by one).",
     R"(Exit codes: 0 done, 64 bad options, 70 a measurement failed (its message is above).
 
 Example:
   sluicectl bench --latency-table --rounds 3 --duration 10 --warmup 5
+  sluicectl bench --latency-table --rounds 3 --duration 10 --warmup 5 --events-per-message 1 --delays 5,200
 )",
 };
 
@@ -65,6 +70,9 @@ int runBenchLatencyTable(const std::vector<std::string>& args, Io& io)
         ("rounds", po::value(&o.rounds)->value_name("N"), "rounds over the whole table; each cell is the median (default 1)")
         ("delays", po::value(&delays)->value_name("MS,..."), "max_delay values in ms (default 1,5,20,200)")
         ("sluiced", po::value(&o.sluiced)->value_name("PATH"), "sluiced binary to start (default: next to sluicectl)")
+        ("events-per-message", po::value(&o.eventsPerMessage)->value_name("N"),
+         "events per message in the open-loop cells (default 100)")
+        ("close-when-idle", po::bool_switch(&o.closeWhenIdle), "batch.close_when_idle = yes in the open-loop cells")
         ("json", po::bool_switch(&o.json), "print the table as JSON");
     po::variables_map vm;
     if (!parseCommandLine(kLatencyTable, args, options, vm, io))
@@ -82,8 +90,8 @@ int runBenchLatencyTable(const std::vector<std::string>& args, Io& io)
             at = comma + 1;
         }
     }
-    if (o.rounds < 1 || o.durationS <= 0 || o.warmupS < 0)
-        throw Failure(kExitUsage, "--rounds, --duration and --warmup must be positive");
+    if (o.rounds < 1 || o.durationS <= 0 || o.warmupS < 0 || o.eventsPerMessage < 1)
+        throw Failure(kExitUsage, "--rounds, --duration, --warmup and --events-per-message must be positive");
 
     std::vector<std::string> common{"--json", "--duration", std::to_string(o.durationS), "--warmup",
                                     std::to_string(o.warmupS)};
@@ -107,8 +115,11 @@ int runBenchLatencyTable(const std::vector<std::string>& args, Io& io)
         for (LatencyCell& cell : cells) {
             cell.rate = capacity * cell.fraction;
             std::vector<std::string> a = common;
-            a.insert(a.end(), {"--rate", std::to_string(static_cast<long>(cell.rate)), "--config-line", "[batch]",
-                               "--config-line", "max_delay = " + std::to_string(cell.delayMs) + "ms"});
+            a.insert(a.end(), {"--rate", std::to_string(static_cast<long>(cell.rate)), "--events-per-message",
+                               std::to_string(o.eventsPerMessage), "--config-line", "[batch]", "--config-line",
+                               "max_delay = " + std::to_string(cell.delayMs) + "ms"});
+            if (o.closeWhenIdle)
+                a.insert(a.end(), {"--config-line", "close_when_idle = yes"});
             io.err << "bench: max_delay " << cell.delayMs << " ms at " << static_cast<long>(cell.rate)
                       << " events/s...\n";
             const nlohmann::json r = benchChild(a);
@@ -126,6 +137,8 @@ int runBenchLatencyTable(const std::vector<std::string>& args, Io& io)
         nlohmann::json out;
         out["capacity_per_s"] = capacity;
         out["rounds"] = o.rounds;
+        out["events_per_message"] = o.eventsPerMessage;
+        out["close_when_idle"] = o.closeWhenIdle;
         for (const LatencyCell& cell : cells)
             out["cells"].push_back({{"max_delay_ms", cell.delayMs},
                                     {"fraction_of_capacity", cell.fraction},
@@ -135,7 +148,8 @@ int runBenchLatencyTable(const std::vector<std::string>& args, Io& io)
         io.out << out.dump() << "\n";
         return kExitOk;
     }
-    io.out << "sluice bench: acknowledgement latency against max_delay (reference workload, 4 producers)\n"
+    io.out << "sluice bench: acknowledgement latency against max_delay (reference workload, 4 producers, "
+           << o.eventsPerMessage << " events per message" << (o.closeWhenIdle ? ", close_when_idle" : "") << ")\n"
            << "  capacity C      " << std::fixed << std::setprecision(0) << capacity
            << " events/s (closed loop, median of " << o.rounds << ")\n"
            << "  max_delay   rate       p50 ms   p99 ms   mean batch\n";
