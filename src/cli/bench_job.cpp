@@ -108,6 +108,7 @@ int runBenchJob(const std::vector<std::string>& args, Io& io)
     uint64_t rows = 1'000'000;
     int rounds = 3;
     int workers = 2;
+    int days = 1;
     bool keep = false, json = false, daemon = false;
     double daemonSeconds = 10;
     std::string dir;
@@ -117,6 +118,8 @@ int runBenchJob(const std::vector<std::string>& args, Io& io)
         ("rows", po::value(&rows)->value_name("N"), "rows of the reference CSV (default 1000000)")
         ("rounds", po::value(&rounds)->value_name("N"), "rounds of every case; medians are printed (default 3)")
         ("workers", po::value(&workers)->value_name("N"), "transform lanes of the job (default 2)")
+        ("days", po::value(&days)->value_name("N"),
+         "UTC days the rows' times span, in order (default 1): a key per session and day")
         ("dir", po::value(&dir)->value_name("DIR"), "work here instead of a temp directory")
         ("daemon", po::bool_switch(&daemon), "also run the daemon's reference benchmark (sluicectl bench)")
         ("daemon-duration", po::value(&daemonSeconds)->value_name("SECONDS"), "its measured seconds (default 10)")
@@ -125,8 +128,8 @@ int runBenchJob(const std::vector<std::string>& args, Io& io)
     po::variables_map vm;
     if (!parseCommandLine(kBenchJob, args, options, vm, io))
         return kExitOk;
-    if (rounds < 1 || rows < 1)
-        throw Failure(kExitUsage, "--rows and --rounds must be positive");
+    if (rounds < 1 || rows < 1 || days < 1 || days > 365)
+        throw Failure(kExitUsage, "--rows and --rounds must be positive, --days from 1 to 365");
     const bool ownDir = dir.empty();
     if (ownDir) {
         char tmpl[] = "/tmp/sluice-bench-job-XXXXXX";
@@ -137,12 +140,16 @@ int runBenchJob(const std::vector<std::string>& args, Io& io)
     fs::create_directories(dir);
     const fs::path base(dir);
 
-    // The input: the reference workload as CSV, one UTC day (so one key per session).
+    // The input: the reference workload as CSV over `days` UTC days ending on 2026-11-21 (so one
+    // key per session and day).
     const std::string csvPath = (base / "reference.csv").string();
     {
+        constexpr int64_t kDayMs = 86'400'000;
         workload::Options wo;
-        wo.baseTimeMs = 1'795'219'200'000;  // 2026-11-21T00:00:00Z
-        wo.stepMs = std::max<int64_t>(1, 80'000'000 / static_cast<int64_t>(rows));
+        wo.baseTimeMs = 1'795'219'200'000 - (days - 1) * kDayMs;  // 2026-11-21T00:00:00Z
+        // One day: its first 80,000 s (as before --days); more: the rows spread over them all.
+        const int64_t span = days == 1 ? 80'000'000 : days * kDayMs;
+        wo.stepMs = std::max<int64_t>(1, span / static_cast<int64_t>(rows));
         workload::Generator gen(wo);
         std::ofstream out(csvPath, std::ios::binary);
         std::string text(workload::Generator::csvHeader());

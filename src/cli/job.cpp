@@ -165,6 +165,8 @@ Json summaryJson(const job::JobSpec& job, const job::JobSummary& s, bool ok)
     j["rejected_by_reason"] = s.rejectedByReason;
     j["keys_created"] = s.keysCreated;
     j["keys_used"] = s.keysUsed;
+    j["key_days_read"] = s.keyDaysRead;
+    j["key_days_dropped"] = s.keyDaysDropped;
     j["resumed"] = s.resumed;
     j["resumed_rows"] = s.resumedRows;
     j["seconds"] = s.seconds;

@@ -597,7 +597,8 @@ Result<JobSpec> loadJobFile(const std::string& path)
     SLUICE_RETURN_IF_ERROR(c.onlyKeys(j,
                                       {"id", "group", "description", "contract", "contracts", "master_key_file",
                                        "key_store", "work_dir", "input", "event_id", "timestamp", "consent", "outputs",
-                                       "max_reject_share", "chunk_rows"},
+                                       "max_reject_share", "chunk_rows", "key_cache_entries",
+                                       "key_directory_entries"},
                                       ""));
     JobSpec job;
     job.path = fs::absolute(path).lexically_normal().string();
@@ -676,6 +677,14 @@ Result<JobSpec> loadJobFile(const std::string& path)
             j["chunk_rows"].get<uint64_t>() > 1'000'000)
             return c.bad("chunk_rows", "must be an integer from 1 to 1000000");
         job.chunkRows = j["chunk_rows"].get<uint32_t>();
+    }
+    for (auto [name, to] : {std::pair{"key_cache_entries", &job.keyCacheEntries},
+                            std::pair{"key_directory_entries", &job.keyDirectoryEntries}}) {
+        if (!j.contains(name))
+            continue;
+        if (!j[name].is_number_unsigned() || j[name].get<uint64_t>() < 1000 || j[name].get<uint64_t>() > 100'000'000)
+            return c.bad(name, "must be an integer from 1000 to 100000000");
+        *to = j[name].get<uint64_t>();
     }
 
     return job;

@@ -252,6 +252,7 @@ private:
     bool resumed_ = false;
     uint64_t resumedRows_ = 0;
     uint64_t keysUsed_ = 0;
+    transform::KeyCacheCounts keyCounts_;  // the transformer's, at its end
     StageProfile profile_;
 
     BoundedQueue<std::unique_ptr<Chunk>> inQueue_;
@@ -345,7 +346,9 @@ Status Runner::start()
     if (!inputs)
         return inputs.status();
     inputs_ = std::move(*inputs);
-    fingerprint_ = fingerprintOf(job_, inputs_);
+    // The chunking is part of it: the keys output is ordered within chunks, so a run cut into
+    // other chunks than its checkpoint's (another version's default) starts over.
+    fingerprint_ = fingerprintOf(job_, inputs_) + "|chunk_rows " + std::to_string(job_.runChunkRows());
 
     // An interrupted run of the same job over the same inputs?
     std::optional<Json> state;
@@ -495,7 +498,7 @@ void Runner::readerLoop()
                 chunk->clear();
                 chunk->file = static_cast<uint32_t>(f);
                 chunk->layout = inputs_[f].layout;
-                auto read = reader->read(*chunk, job_.chunkRows, kChunkBytes);
+                auto read = reader->read(*chunk, job_.runChunkRows(), kChunkBytes);
                 if (!read) {
                     fail(read.status().withContext(inputs_[f].name));
                     return;
@@ -673,6 +676,8 @@ Status Runner::transformLoop()
     topts.limits.maxEventBytes = job_.input.maxRowBytes;
     topts.deadLetterInputBytes = job_.outputs.database.empty() ? 0 : 4096;
     topts.reportKeyFirstUses = true;
+    topts.keyCacheEntries = job_.keyCacheEntries;
+    topts.keyDirectoryEntries = job_.keyDirectoryEntries;
     // Every chunk writes its open sessions: a job's outputs are read from the work database.
     topts.sessionSnapshotIntervalMs = 0;
     auto watermarks = store::loadWatermarks(workDb_->db());
@@ -791,6 +796,7 @@ Status Runner::transformLoop()
         reader_.join();
     if (writer_.joinable())
         writer_.join();
+    keyCounts_ = transformer.keyCounts();
     return failure();
 }
 
@@ -852,6 +858,8 @@ Result<JobSummary> Runner::run(JobSummary* onFailure)
     summary.rejectedByReason = totals_.byReason;
     summary.keysCreated = totals_.keysCreated;
     summary.keysUsed = keysUsed_;
+    summary.keyDaysRead = keyCounts_.termsRead;
+    summary.keyDaysDropped = keyCounts_.termsDropped;
     summary.resumed = resumed_;
     summary.resumedRows = resumedRows_;
     summary.rejectLimitExceeded =

@@ -69,6 +69,10 @@ struct JobSummary {
     std::map<std::string, uint64_t> rejectedByReason;
     uint64_t keysCreated = 0;     // new keys in the group's key store
     uint64_t keysUsed = 0;        // keys in the keys output
+    // Days of keys the lanes' key directories read from the key store, and dropped again to
+    // stay within JobSpec::keyDirectoryEntries (this run; a day read twice counts twice).
+    uint64_t keyDaysRead = 0;
+    uint64_t keyDaysDropped = 0;
     bool resumed = false;
     uint64_t resumedRows = 0;     // rows done before this run
     bool rejectLimitExceeded = false;

@@ -209,7 +209,7 @@ Result<SendSummary> sendJob(const JobSpec& job, const SendOptions& options)
         while (more) {
             chunk.clear();
             chunk.file = static_cast<uint32_t>(f);
-            auto read = reader->read(chunk, job.chunkRows, kSendChunkBytes);
+            auto read = reader->read(chunk, job.sendChunkRows(), kSendChunkBytes);
             if (!read)
                 return read.status().withContext(info.name);
             more = *read;

@@ -73,7 +73,16 @@ struct JobSpec {
     ConsentSpec consent;
     OutputsSpec outputs;
     double maxRejectShare = 0.10;
-    uint32_t chunkRows = 8192;
+    // Rows per chunk, as the job file says; 0: the default of `job run` (runChunkRows) or of
+    // `--send` (its requests, and so its sequence numbers, keep the chunking they always had).
+    uint32_t chunkRows = 0;
+    uint32_t runChunkRows() const { return chunkRows ? chunkRows : 4096; }
+    uint32_t sendChunkRows() const { return chunkRows ? chunkRows : 8192; }
+    // Unwrapped data keys held in memory (about 184 bytes each), over all lanes.
+    uint64_t keyCacheEntries = 100'000;
+    // Keys of the days in use held in the lanes' key directories (about 56 bytes each; a day
+    // in use stays whole: KeyCache::partitionByTerm).
+    uint64_t keyDirectoryEntries = 150'000;
     std::string text;             // the job file, compact: part of what a checkpoint must match
 
     const ContractSpec& contract() const { return pipeline->contracts.front(); }

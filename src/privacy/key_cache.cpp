@@ -149,9 +149,67 @@ Status KeyCache::preload(int64_t nowMs, const std::function<bool(const Digest&)>
     });
 }
 
+void KeyCache::partitionByTerm(size_t maxEntries, std::function<bool(const Digest&)> mine)
+{
+    termBudget_ = maxEntries ? maxEntries : 1;
+    mine_ = std::move(mine);
+}
+
+Status KeyCache::useTerm(int64_t expiresAtMs)
+{
+    if (expiresAtMs == currentTerm_)
+        return Status::ok();
+    currentTerm_ = expiresAtMs;
+    auto [term, fresh] = terms_.try_emplace(expiresAtMs, 0);
+    term->second = ++termClock_;
+    if (!fresh)
+        return Status::ok();
+    Status read = source_.forEachExpiringAt(kind_, expiresAtMs, [&](const Digest& lookup, int64_t rowid, int64_t expiry) {
+        if (!mine_(lookup))
+            return;
+        Slot& s = slot(findOrInsert(lookup));
+        // A slot already known is this cache's own key: resident, and its rowid set when the
+        // writer reports it (committedKeys) even if the source has it already.
+        if (s.rowid == 0 && !s.resident) {
+            s.rowid = rowid;
+            s.expiresAtMs = expiry;
+        }
+    });
+    if (!read.isOk()) {
+        terms_.erase(expiresAtMs);
+        currentTerm_ = std::numeric_limits<int64_t>::min();
+        return read;
+    }
+    ++stats_.termsRead;
+    dropTerms();
+    return Status::ok();
+}
+
+void KeyCache::dropTerms()
+{
+    while (used_ > termBudget_ && terms_.size() > 1) {
+        auto victim = terms_.end();
+        for (auto it = terms_.begin(); it != terms_.end(); ++it)
+            if (it->first != currentTerm_ && (victim == terms_.end() || it->second < victim->second))
+                victim = it;
+        const int64_t expiry = victim->first;
+        terms_.erase(victim);
+        // Keys not committed yet stay: nothing could read them back. When the term is read
+        // again they are found in the directory and keep their slots.
+        for (uint32_t i = 0; i < slotCount_; ++i) {
+            const Slot& s = slot(i);
+            if (s.used && s.expiresAtMs == expiry && s.rowid != 0)
+                erase(i);
+        }
+        ++stats_.termsDropped;
+    }
+}
+
 Result<ActiveKey*> KeyCache::acquire(const Digest& lookup, std::string_view contract, const KeyTerm& term,
                                      SivCipher& cipher, std::vector<KeyRecord>& created)
 {
+    if (termBudget_)
+        SLUICE_RETURN_IF_ERROR(useTerm(term.expiresAtMs));
     const int64_t nowMs = term.nowMs;
     const uint32_t index = findOrInsert(lookup);
     Slot& s = slot(index);
@@ -186,6 +244,8 @@ Result<ActiveKey*> KeyCache::acquire(const Digest& lookup, std::string_view cont
     auto made = create(index, lookup, contract, term, cipher, created);
     if (made && resident_ > capacity_ && !allPinned_)
         evict(index);
+    if (made && termBudget_ && used_ > termBudget_)
+        dropTerms();  // the terms in the directory grew by the keys made in them
     return made;
 }
 

@@ -20,6 +20,7 @@
 #include <cstring>
 #include <deque>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -65,6 +66,8 @@ public:
     virtual ~KeySource() = default;
     // Every key of `kind` active at `nowMs`, oldest first.
     virtual Status forEachActive(std::string_view kind, int64_t nowMs, const Visit& visit) = 0;
+    // Every key of `kind` whose expiry is exactly `expiresAtMs`, oldest first.
+    virtual Status forEachExpiringAt(std::string_view kind, int64_t expiresAtMs, const Visit& visit) = 0;
     // The key stored at `rowid`, if it is still there (it may have been shredded). A source may
     // keep what it opened for a fetch (a read transaction) for the fetches that follow, until
     // endFetches(): the cache's owner calls it when a batch's lookups are done.
@@ -78,6 +81,8 @@ struct KeyCacheStats {
     uint64_t created = 0;
     uint64_t evicted = 0;
     uint64_t forgotten = 0;
+    uint64_t termsRead = 0;     // partitionByTerm(): terms read into the directory
+    uint64_t termsDropped = 0;  // ... and dropped from it again
 };
 
 // When a key must be valid, and for how long a key made now lives. The daemon judges by the
@@ -104,6 +109,16 @@ public:
 
     // Reads the directory of active keys whose lookup `mine` accepts (startup).
     Status preload(int64_t nowMs, const std::function<bool(const Digest&)>& mine);
+    // Instead of preload(): the directory holds the keys of a term (an expiry) only once an
+    // acquire() asks for that term, reading them then from the source (those `mine` accepts);
+    // when it holds more than `maxEntries` keys (after reading a term or making a key), the
+    // terms used least recently are dropped from it again (all but the keys not yet
+    // committed), never the term in use. Only for a policy
+    // whose lookup fixes the term, as a batch job's day keys do (the day is part of the
+    // lookup): then every key a lookup can have shares one term, and a key not in the
+    // directory is not in the source either. A job over many days thus holds the keys of the
+    // days it is working on, not of every day it has seen.
+    void partitionByTerm(size_t maxEntries, std::function<bool(const Digest&)> mine);
 
     // The active key for `lookup` at `nowMs`, made current in `cipher`. Creates one when none is
     // active, appending its record to `created`. The pointer is valid until the next acquire().
@@ -188,6 +203,11 @@ private:
     void erase(uint32_t slot);
     void rehash(size_t buckets);
 
+    // partitionByTerm(): makes `expiresAtMs` the term in use, reading it when it is not in the
+    // directory, and then drops the least recently used terms while over the budget.
+    Status useTerm(int64_t expiresAtMs);
+    void dropTerms();
+
     Result<ActiveKey*> create(uint32_t slot, const Digest& lookup, std::string_view contract, const KeyTerm& term,
                               SivCipher& cipher, std::vector<KeyRecord>& created);
     Result<ActiveKey*> load(uint32_t slot, int64_t nowMs, SivCipher& cipher);
@@ -232,6 +252,12 @@ private:
     bool allPinned_ = false;
     bool reportFirstUses_ = false;
     std::vector<int64_t> firstUses_;
+    // partitionByTerm(): 0 when off.
+    size_t termBudget_ = 0;
+    std::function<bool(const Digest&)> mine_;
+    std::unordered_map<int64_t, uint64_t> terms_;  // expiry -> last use (termClock_)
+    uint64_t termClock_ = 0;
+    int64_t currentTerm_ = std::numeric_limits<int64_t>::min();
     KeyCacheStats stats_;
 };
 

@@ -38,6 +38,20 @@ std::string linksJson(const std::vector<std::string>& links)
     return out + "]";
 }
 
+// Calls `fn` with each (lookup, id, expires_at) row of `stmt`.
+Status visitKeys(Stmt& stmt, const std::function<void(const Digest&, int64_t, int64_t)>& fn)
+{
+    return stmt.forEachRow([&](const Stmt& row) -> Status {
+        std::string_view bytes = row.columnBlob(0);
+        Digest lookup{};
+        if (bytes.size() != lookup.size())
+            return Status::corruption("key " + std::to_string(row.columnInt(1)) + " has a malformed lookup hash");
+        std::memcpy(lookup.data(), bytes.data(), bytes.size());
+        fn(lookup, row.columnInt(1), row.columnInt(2));
+        return Status::ok();
+    });
+}
+
 }  // namespace
 
 StoredKey readStoredKey(const Stmt& s)
@@ -81,15 +95,17 @@ Status KeyReader::forEachActive(std::string_view kind, int64_t nowMs,
     if (!stmt)
         return stmt.status();
     stmt->bind(1, nowMs).bindText(2, kind);
-    return stmt->forEachRow([&](const Stmt& row) -> Status {
-        std::string_view bytes = row.columnBlob(0);
-        Digest lookup{};
-        if (bytes.size() != lookup.size())
-            return Status::corruption("key " + std::to_string(row.columnInt(1)) + " has a malformed lookup hash");
-        std::memcpy(lookup.data(), bytes.data(), bytes.size());
-        fn(lookup, row.columnInt(1), row.columnInt(2));
-        return Status::ok();
-    });
+    return visitKeys(*stmt, fn);
+}
+
+Status KeyReader::forEachExpiringAt(std::string_view kind, int64_t expiresAtMs,
+                                    const std::function<void(const Digest&, int64_t, int64_t)>& fn)
+{
+    auto stmt = db_.prepare("SELECT lookup, id, expires_at FROM keys WHERE expires_at = ? AND kind = ? ORDER BY id");
+    if (!stmt)
+        return stmt.status();
+    stmt->bind(1, expiresAtMs).bindText(2, kind);
+    return visitKeys(*stmt, fn);
 }
 
 Status KeyReader::beginLookups() { return beginRead(db_); }

@@ -46,6 +46,10 @@ public:
     // Every key of `kind` still active at `nowMs` (expires_at > nowMs), oldest first.
     Status forEachActive(std::string_view kind, int64_t nowMs,
                          const std::function<void(const Digest& lookup, int64_t rowid, int64_t expiresAtMs)>& fn);
+    // Every key of `kind` that expires exactly at `expiresAtMs` (one term of a batch job's day
+    // keys), oldest first; read through the expires_at index.
+    Status forEachExpiringAt(std::string_view kind, int64_t expiresAtMs,
+                             const std::function<void(const Digest& lookup, int64_t rowid, int64_t expiresAtMs)>& fn);
     Result<std::optional<StoredKey>> byRowid(int64_t rowid);
     // Lookups between beginLookups() and endLookups() share one read transaction (one snapshot,
     // and the pages it has read) instead of opening one each. Keep it short: a checkpoint cannot

@@ -17,6 +17,11 @@ Status DbKeySource::forEachActive(std::string_view kind, int64_t nowMs, const Vi
     return reader_.forEachActive(kind, nowMs, visit);
 }
 
+Status DbKeySource::forEachExpiringAt(std::string_view kind, int64_t expiresAtMs, const Visit& visit)
+{
+    return reader_.forEachExpiringAt(kind, expiresAtMs, visit);
+}
+
 Result<std::optional<privacy::KeySource::Found>> DbKeySource::fetch(int64_t rowid)
 {
     if (!reading_) {

@@ -19,6 +19,7 @@ public:
     static Result<std::unique_ptr<DbKeySource>> open(const std::string& databasePath);
 
     Status forEachActive(std::string_view kind, int64_t nowMs, const Visit& visit) override;
+    Status forEachExpiringAt(std::string_view kind, int64_t expiresAtMs, const Visit& visit) override;
     // The fetches until endFetches() share one read transaction.
     Result<std::optional<Found>> fetch(int64_t rowid) override;
     Status endFetches() override;

@@ -30,6 +30,9 @@ public:
     virtual int64_t preloadAtMs(int64_t nowMs) const = 0;
     // Whether keys expired by the wall clock may be dropped from memory.
     virtual bool prunesByWallClock() const = 0;
+    // Whether the lookup suffix fixes the term: every key a lookup can have then expires at one
+    // instant, and the key directory may hold terms apart (KeyCache::partitionByTerm).
+    virtual bool lookupFixesTerm() const = 0;
 };
 
 class RollingKeys final : public KeyPolicy {
@@ -40,6 +43,7 @@ public:
     privacy::KeyTerm term(int64_t, int64_t nowMs) const override { return {nowMs, nowMs, nowMs + lifetimeMs_}; }
     int64_t preloadAtMs(int64_t nowMs) const override { return nowMs; }
     bool prunesByWallClock() const override { return true; }
+    bool lookupFixesTerm() const override { return false; }
     int64_t lifetimeMs() const { return lifetimeMs_; }
 
 private:
@@ -57,6 +61,7 @@ public:
     // Every stored key counts: the events of a job may lie anywhere in time.
     int64_t preloadAtMs(int64_t) const override { return std::numeric_limits<int64_t>::min(); }
     bool prunesByWallClock() const override { return false; }
+    bool lookupFixesTerm() const override { return true; }
 
     static int64_t dayStartMs(int64_t eventTimeMs);
 };

@@ -224,9 +224,13 @@ Status Transformer::Impl::prepareLanes()
     const int64_t now = parts.clock.wallMs();
     const int64_t preloadAt = parts.keyPolicy.preloadAtMs(now);
     const size_t shards = lanes.size();
+    const bool byTerm = options.keyDirectoryEntries > 0 && parts.keyPolicy.lookupFixesTerm();
     for (size_t i = 0; i < shards; ++i) {
-        SLUICE_RETURN_IF_ERROR(
-            lanes[i].keys->preload(preloadAt, [&](const Digest& lookup) { return lookup[31] % shards == i; }));
+        auto mine = [i, shards](const Digest& lookup) { return lookup[31] % shards == i; };
+        if (byTerm)
+            lanes[i].keys->partitionByTerm(options.keyDirectoryEntries / shards + 1, mine);
+        else
+            SLUICE_RETURN_IF_ERROR(lanes[i].keys->preload(preloadAt, mine));
     }
     if (options.deadLetterInputBytes > 0) {
         // Dead-letter copies use one key per UTC day, kept by the calling thread (lane 0's).
@@ -374,6 +378,8 @@ KeyCacheCounts Transformer::keyCounts() const
     for (const LaneState& lane : impl_->lanes) {
         c.resident += lane.keys->residentSize();
         c.loads += lane.keys->stats().loads;
+        c.termsRead += lane.keys->stats().termsRead;
+        c.termsDropped += lane.keys->stats().termsDropped;
     }
     return c;
 }

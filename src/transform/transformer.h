@@ -55,6 +55,10 @@ namespace sluice::transform {
 struct TransformOptions {
     contract::Limits limits;
     size_t keyCacheEntries = 150'000;  // unwrapped data keys held in memory, over all lanes
+    // Keys in the directory over all lanes, when the key policy's lookup fixes the term (a
+    // job's day keys): the terms used least recently leave it (KeyCache::partitionByTerm).
+    // 0: every active key, read at start (the daemon).
+    size_t keyDirectoryEntries = 0;
     // Bytes of a rejected event's input kept (encrypted under a per-day dead-letter key) in its
     // dead letter. 0: none, and no dead-letter key is ever made.
     uint64_t deadLetterInputBytes = 4096;
@@ -79,6 +83,8 @@ struct Origin {
 struct KeyCacheCounts {
     size_t resident = 0;
     uint64_t loads = 0;
+    uint64_t termsRead = 0;     // TransformOptions::keyDirectoryEntries: terms read into the directory
+    uint64_t termsDropped = 0;  // ... and dropped from it again
 };
 
 class Transformer {

@@ -50,7 +50,11 @@ TEST_CASE("job file: a minimal job and its defaults", "[job][file]")
     CHECK(job->keyStore == dir.file("sluice-keys/nightly.keys.db"));
     CHECK(job->workDir == dir.file(".nightly.sluice-job"));
     CHECK(job->maxRejectShare == 0.10);
-    CHECK(job->chunkRows == 8192);
+    CHECK(job->chunkRows == 0);
+    CHECK(job->runChunkRows() == 4096);
+    CHECK(job->sendChunkRows() == 8192);
+    CHECK(job->keyCacheEntries == 100'000);
+    CHECK(job->keyDirectoryEntries == 150'000);
 }
 
 TEST_CASE("job file: wrong files are refused, naming the place at fault", "[job][file]")
@@ -69,6 +73,8 @@ TEST_CASE("job file: wrong files are refused, naming the place at fault", "[job]
         {"bad format", "/input/format", "xlsx", "input.format"},
         {"no input file", "/input/files", "in/*.tsv", "matches no file"},
         {"reject share out of range", "/max_reject_share", 2, "max_reject_share"},
+        {"key directory too small", "/key_directory_entries", 10, "key_directory_entries"},
+        {"key cache not a number", "/key_cache_entries", "many", "key_cache_entries"},
         {"bad consent level", "/consent/values/yes", Json::array({0, 99}), "consent.values.yes"},
         {"an output twice", "/outputs/rejects", "out/events.csv", "named twice"},
         {"an input as output", "/outputs/rejects", "in/a.csv", "also an input"},

@@ -33,6 +33,14 @@ public:
                 visit(k.lookup, rowid, k.expiresAtMs);
         return Status::ok();
     }
+    Status forEachExpiringAt(std::string_view kind, int64_t expiresAtMs, const Visit& visit) override
+    {
+        ++termReads;
+        for (const auto& [rowid, k] : rows)
+            if (k.kind == kind && k.expiresAtMs == expiresAtMs)
+                visit(k.lookup, rowid, k.expiresAtMs);
+        return Status::ok();
+    }
     Result<std::optional<Found>> fetch(int64_t rowid) override
     {
         ++fetches;
@@ -58,6 +66,7 @@ public:
     std::map<int64_t, KeyRecord> rows;
     int64_t nextRowid = 1;
     int fetches = 0;
+    int termReads = 0;
 };
 
 struct KeyCacheFixture {
@@ -242,4 +251,55 @@ TEST_CASE("a key shredded in the database is replaced, not resurrected", "[key_c
     REQUIRE(key);
     CHECK(std::string((*key)->link()) != a);
     CHECK(f.created.size() == 1);
+}
+
+TEST_CASE("a directory by term reads a term when first used and drops the least recently used", "[key_cache]")
+{
+    KeyCacheFixture f;
+    KeyCache cache(100, kLifetime, "data", f.wrapper, f.source);
+    cache.partitionByTerm(10, [](const Digest&) { return true; });
+    // Day d's keys expire at d * 1000; a lookup names its day, as a job's does.
+    auto term = [](int64_t day) { return KeyTerm{day * 1000 - 500, day * 1000 - 500, day * 1000}; };
+    auto lookup = [](int64_t day, uint32_t n) { return digestOf(static_cast<uint32_t>(day) * 100 + n); };
+    std::map<std::pair<int64_t, uint32_t>, std::string> links;
+    auto useDay = [&](int64_t day, uint32_t values) {
+        for (uint32_t n = 0; n < values; ++n) {
+            auto key = cache.acquire(lookup(day, n), "c", term(day), f.cipher, f.created);
+            REQUIRE(key);
+            auto [it, fresh] = links.try_emplace({day, n}, std::string((*key)->link()));
+            CHECK(it->second == std::string((*key)->link()));  // a value keeps its key of the day
+        }
+    };
+    useDay(1, 8);
+    cache.committedKeys(f.source.store(f.created));
+    useDay(2, 8);  // its third key takes the directory over the budget: day 1 leaves
+    cache.committedKeys(f.source.store(f.created));
+    CHECK(cache.stats().termsDropped == 1);
+    CHECK(cache.directorySize() == 8);
+    useDay(3, 1);
+    CHECK(cache.stats().termsRead == 3);
+    CHECK(cache.stats().termsDropped == 1);
+    CHECK(cache.directorySize() == 9);
+    cache.committedKeys(f.source.store(f.created));
+
+    // Day 1 again: read back from the source, the same keys, none made.
+    const int64_t made = static_cast<int64_t>(cache.stats().created);
+    useDay(1, 8);
+    CHECK(f.created.empty());
+    CHECK(static_cast<int64_t>(cache.stats().created) == made);
+    CHECK(cache.stats().termsRead == 4);
+    CHECK(f.source.termReads == 4);
+    CHECK(cache.directorySize() <= 10);
+
+    // Keys not committed yet stay when their term is dropped, and are still found after.
+    useDay(4, 6);  // pinned
+    useDay(5, 6);  // day 4 is dropped: all but its pinned keys
+    CHECK(cache.directorySize() >= 12);
+    const size_t before = f.created.size();
+    useDay(4, 6);  // read again: the pinned keys answer, nothing new is made
+    CHECK(f.created.size() == before);
+    cache.committedKeys(f.source.store(f.created));
+    useDay(2, 8);
+    CHECK(f.created.empty());
+    CHECK(cache.stats().termsDropped >= 3);
 }

@@ -322,6 +322,41 @@ def test_kill9(d):
           "no partial file left beside the outputs", failures)
 
 
+def test_key_directory(d):
+    """A key directory far smaller than the job's keys: days of keys leave it and are read back,
+    every customer-day still has one key, and the output is the bytes of a run with room for all."""
+    rows = [valid_row(i) for i in range(5600)]  # 2800 customer-days, each twice; the days interleave
+    write(os.path.join(d, "days.csv"), csv_text(rows))
+    extra = {"chunk_rows": 700}
+    small = job_file(d, "days-small", "days.csv", group="days", extra={**extra, "key_directory_entries": 1000})
+    r = sluicectl("job", "run", small, "--json")
+    check(r.returncode == 0, f"small key directory: {r.stderr}", failures)
+    s = json.loads(r.stdout)
+    check(s["key_days_dropped"] > 0 and s["key_days_read"] > s["key_days_dropped"],
+          f"days of keys were dropped and read again: {s['key_days_read']} read, {s['key_days_dropped']} dropped",
+          failures)
+    out = os.path.join(d, "out-days-small")
+    by_invoice = {r[0]: r for r in rows}
+    link_of = {}
+    for e in read_csv(os.path.join(out, "events.csv")):
+        src = by_invoice[e["invoice_no"]]
+        pair = (src[6], src[4].split(" ")[0])
+        check(link_of.setdefault(pair, e["key_link"]) == e["key_link"], f"one key for {pair}", failures)
+    keys = read_csv(os.path.join(out, "keys.csv"))
+    check(len(link_of) == 2800 and len(keys) == 2800 and s["keys_created"] == 2800,
+          f"{len(keys)} keys ({s['keys_created']} made) for {len(link_of)} customer-days", failures)
+    check({k["keyLink"] for k in keys} == set(link_of.values()), "the keys output has the data's keys", failures)
+
+    big = job_file(d, "days-big", "days.csv", group="days", extra=extra)
+    r = sluicectl("job", "run", big, "--json")
+    check(r.returncode == 0, f"default key directory: {r.stderr}", failures)
+    s = json.loads(r.stdout)
+    check(s["key_days_dropped"] == 0 and s["keys_created"] == 0, f"nothing dropped, nothing made: {s}", failures)
+    for name in ("events.csv", "keys.csv", "analytics.csv"):
+        check(open(os.path.join(out, name), "rb").read() ==
+              open(os.path.join(d, "out-days-big", name), "rb").read(), f"{name}: the same bytes", failures)
+
+
 def test_send(d):
     """--send: every row into the live daemon exactly once, across a daemon kill and restart."""
     daemon = Daemon(SLUICED, os.path.join(d, "daemon"), {})
@@ -367,7 +402,7 @@ def main():
     d = tempfile.mkdtemp(prefix="sluice-job-test-")
     try:
         setup(d)
-        for test in (test_outputs, test_refusals, test_kill9, test_send):
+        for test in (test_outputs, test_refusals, test_key_directory, test_kill9, test_send):
             start = time.time()
             before = len(failures)
             try:
