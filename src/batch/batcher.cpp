@@ -32,9 +32,9 @@ void Batcher::add(Request&& request)
         close(CloseReason::kBytes);
 }
 
-void Batcher::poll()
+void Batcher::poll(int64_t earlyNs)
 {
-    if (!empty() && nanosUntilDeadline() == 0)
+    if (!empty() && nanosUntilDeadline() <= earlyNs)
         close(CloseReason::kDelay);
 }
 

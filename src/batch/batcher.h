@@ -46,8 +46,10 @@ public:
     Batcher(Limits limits, const Clock& clock, uint64_t firstBatchId, Sink sink);
 
     void add(Request&& request);
-    // Closes the open batch if its delay has passed. Call whenever the ingest loop wakes up.
-    void poll();
+    // Closes the open batch if its delay has passed, or will pass within `earlyNs` (an owner
+    // that can only wait in coarse steps closes at its last wake-up before the deadline, rather
+    // than at the first one after it). Call whenever the ingest loop wakes up.
+    void poll(int64_t earlyNs = 0);
     // Closes the open batch now, whatever it holds (drain, or a reload: the new configuration
     // applies from the next batch). No-op when empty.
     void flush(CloseReason reason = CloseReason::kDrain);

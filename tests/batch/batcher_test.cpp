@@ -474,3 +474,22 @@ TEST_CASE("a part is worth releasing once it holds minPartEvents events or minPa
     b.add(request(clock, 1, 100));  // one event, but 100 bytes
     CHECK(b.worthReleasing());
 }
+
+TEST_CASE("poll(earlyNs) closes a batch whose deadline falls within earlyNs, and no earlier", "[batch]")
+{
+    ManualClock clock;
+    Sink sink;
+    Batcher b(limits(1000, 1 << 20, 10), clock, 1, sink.fn());
+    Request r = request(clock, 1, 10);
+    r.receivedMonoNs -= 1;  // the deadline is 10 ms less 1 ns from now
+    b.add(std::move(r));
+    clock.advanceMs(8);
+    b.poll(kMs - 1);  // 2 ms less 1 ns left
+    CHECK(sink.batches.empty());
+    clock.advanceMs(1);  // 999,999 ns left
+    b.poll();
+    CHECK(sink.batches.empty());
+    b.poll(kMs - 1);
+    REQUIRE(sink.batches.size() == 1);
+    CHECK(sink.batches[0].closeReason == CloseReason::kDelay);
+}
