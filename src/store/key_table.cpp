@@ -38,10 +38,16 @@ std::string linksJson(const std::vector<std::string>& links)
     return out + "]";
 }
 
-// Calls `fn` with each (lookup, id, expires_at) row of `stmt`.
-Status visitKeys(Stmt& stmt, const std::function<void(const Digest&, int64_t, int64_t)>& fn)
+// Calls `fn` with each (lookup, id, expires_at) row of `sql`, a query of the keys table with two
+// parameters: an expiry instant and a kind.
+Status visitKeys(Db& db, const char* sql, int64_t expiresAtMs, std::string_view kind,
+                 const std::function<void(const Digest&, int64_t, int64_t)>& fn)
 {
-    return stmt.forEachRow([&](const Stmt& row) -> Status {
+    auto stmt = db.prepare(sql);
+    if (!stmt)
+        return stmt.status();
+    stmt->bind(1, expiresAtMs).bindText(2, kind);
+    return stmt->forEachRow([&](const Stmt& row) -> Status {
         std::string_view bytes = row.columnBlob(0);
         Digest lookup{};
         if (bytes.size() != lookup.size())
@@ -91,21 +97,15 @@ Result<KeyReader> KeyReader::open(const std::string& path)
 Status KeyReader::forEachActive(std::string_view kind, int64_t nowMs,
                                 const std::function<void(const Digest&, int64_t, int64_t)>& fn)
 {
-    auto stmt = db_.prepare("SELECT lookup, id, expires_at FROM keys WHERE expires_at > ? AND kind = ? ORDER BY expires_at");
-    if (!stmt)
-        return stmt.status();
-    stmt->bind(1, nowMs).bindText(2, kind);
-    return visitKeys(*stmt, fn);
+    return visitKeys(db_, "SELECT lookup, id, expires_at FROM keys WHERE expires_at > ? AND kind = ? ORDER BY expires_at",
+                     nowMs, kind, fn);
 }
 
 Status KeyReader::forEachExpiringAt(std::string_view kind, int64_t expiresAtMs,
                                     const std::function<void(const Digest&, int64_t, int64_t)>& fn)
 {
-    auto stmt = db_.prepare("SELECT lookup, id, expires_at FROM keys WHERE expires_at = ? AND kind = ? ORDER BY id");
-    if (!stmt)
-        return stmt.status();
-    stmt->bind(1, expiresAtMs).bindText(2, kind);
-    return visitKeys(*stmt, fn);
+    return visitKeys(db_, "SELECT lookup, id, expires_at FROM keys WHERE expires_at = ? AND kind = ? ORDER BY id",
+                     expiresAtMs, kind, fn);
 }
 
 Status KeyReader::beginLookups() { return beginRead(db_); }
