@@ -10,18 +10,27 @@
 
 namespace sluice {
 
-Status syncDirectory(const std::string& dir)
+namespace {
+
+// fsync of what `path` names, opened read-only with `flags`; `what` names it in errors.
+Status syncPath(const std::string& path, int flags, const std::string& what)
 {
-    const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | flags);
     if (fd < 0)
-        return errnoStatus("cannot open the directory " + dir, errno);
+        return errnoStatus("cannot open " + what, errno);
     const int rc = ::fsync(fd);
     const int err = errno;
     ::close(fd);
     if (rc != 0)
-        return errnoStatus("cannot fsync the directory " + dir, err);
+        return errnoStatus("cannot fsync " + what, err);
     return Status::ok();
 }
+
+}  // namespace
+
+Status syncDirectory(const std::string& dir) { return syncPath(dir, O_DIRECTORY, "the directory " + dir); }
+
+Status syncFile(const std::string& path) { return syncPath(path, 0, path); }
 
 Status syncDirectoryOf(const std::string& path)
 {
@@ -103,6 +112,12 @@ Status DurableFile::write(std::string_view bytes)
         done += static_cast<size_t>(n);
     }
     return Status::ok();
+}
+
+void DurableFile::startWriteback(uint64_t offset, uint64_t size)
+{
+    if (fd_ >= 0 && size > 0)
+        (void)::sync_file_range(fd_, static_cast<off64_t>(offset), static_cast<off64_t>(size), SYNC_FILE_RANGE_WRITE);
 }
 
 Status DurableFile::sync()

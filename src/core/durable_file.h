@@ -18,6 +18,8 @@ namespace sluice {
 Status syncDirectory(const std::string& dir);
 // fsync of the directory holding `path` ("." for a bare file name).
 Status syncDirectoryOf(const std::string& path);
+// fsync of the existing file `path` (written by someone else, e.g. SQLite without syncing).
+Status syncFile(const std::string& path);
 
 // One file being written under its temporary name. Move-only; the destructor closes the file
 // and leaves it in place (a job resumes it; remove() deletes it). Not thread-safe.
@@ -42,6 +44,10 @@ public:
     Status write(std::string_view bytes);
     // fsync of the file.
     Status sync();
+    // Asks the kernel to start writing `size` bytes from `offset` to the disk, without waiting
+    // for it (sync_file_range), so that a later sync() has less to wait for. A hint: nothing is
+    // durable because of it, and it fails silently.
+    void startWriteback(uint64_t offset, uint64_t size);
     // fsync, close, rename to `finalPath` (same file system), fsync of its directory.
     Status publish(const std::string& finalPath);
     // Closes and deletes the file (an abandoned one).

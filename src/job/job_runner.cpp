@@ -20,6 +20,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/clock.h"
+#include "core/durable_file.h"
 #include "core/queue.h"
 #include "core/thread_name.h"
 #include "job/byte_source.h"
@@ -47,13 +48,21 @@ using Json = nlohmann::ordered_json;
 using Steady = std::chrono::steady_clock;
 
 constexpr size_t kChunkBytes = 8u << 20;       // of row text; a chunk also ends at chunk_rows
-constexpr int64_t kSyncEveryMs = 2000;          // outputs fsynced at least this often
 constexpr const char* kCheckpointMeta = "job_checkpoint";
 // How long publishing a SQLite target waits to fold the WAL into the file (nothing else has the
 // work database open by then, so it does not wait in practice).
 constexpr int kCheckpointTimeoutMs = 30'000;
 constexpr int64_t kDatabaseCacheBytes = 2 << 20;  // the work database only appends
 constexpr const char* kStateFile = "state.json";
+
+// This boot of the machine (the kernel's random boot id), or "" when it cannot be read.
+std::string currentBootId()
+{
+    std::ifstream in("/proc/sys/kernel/random/boot_id");
+    std::string id;
+    std::getline(in, id);
+    return in ? id : std::string();
+}
 
 double secondsSince(Steady::time_point t) { return std::chrono::duration<double>(Steady::now() - t).count(); }
 
@@ -220,6 +229,7 @@ private:
         Json j;
         j["fingerprint"] = fingerprint_;
         j["phase"] = phase;
+        j["boot_id"] = bootId_;
         if (!extra.is_null())
             j["summary"] = extra;
         return writeFileAtomically(statePath(), j.dump());
@@ -239,6 +249,7 @@ private:
     const RunOptions& options_;
     std::vector<InputInfo> inputs_;
     std::string fingerprint_;
+    std::string bootId_;
     int lockFd_ = -1;
     int64_t startedAtMs_ = 0;
     Steady::time_point started_;
@@ -301,11 +312,12 @@ Status Runner::openWorkDatabase(bool fresh)
     if (ec)
         return Status::ioError("cannot create the directory of " + o.path + ": " + ec.message());
     o.sketches = transform::sketchFunctions();
-    // Each chunk commits; a process crash loses none of it at synchronous=NORMAL (WAL). A machine
-    // crash may lose the last commits, and the outputs' checkpointed sizes with them: a later run
-    // cuts the outputs back or, if they are shorter, starts over. Everything is synced before
-    // publishing.
+    // Each chunk commits, and nothing is fsynced until the job publishes (synchronous=OFF, and the
+    // outputs are not synced either): a process crash loses none of it (the kernel still holds
+    // every byte written), and a run resumes only on the boot that wrote the checkpoint. After a
+    // machine crash the job starts over. finishOutputs() syncs everything before publishing.
     o.syncEveryCommit = false;
+    o.syncNever = true;
     // A SQLite target is written like the daemon's database: its WAL checkpoints run on a thread
     // of their own instead of inside the writer's commits.
     o.backgroundCheckpoints = !job_.outputs.database.empty();
@@ -363,6 +375,7 @@ Status Runner::start()
         }
     }
     const bool same = state && state->value("fingerprint", "") == fingerprint_;
+    bootId_ = currentBootId();
     if (state && !same && options_.notice)
         options_.notice("the job file or its inputs changed since job " + job_.id +
                         " was interrupted: starting over");
@@ -376,8 +389,17 @@ Status Runner::start()
         return runtime.status();
     runtime_ = *runtime;
 
+    // The checkpoint of an unfinished run holds only on the boot that wrote it: its work database
+    // and outputs were written without fsync (openWorkDatabase).
+    bool resumable = same;
+    if (same && (bootId_.empty() || state->value("boot_id", "") != bootId_)) {
+        resumable = false;
+        if (options_.notice)
+            options_.notice("job " + job_.id + " was interrupted before the machine last started (its checkpoint " +
+                            "may not have reached the disk): starting over");
+    }
     std::optional<Totals> checkpoint;
-    if (same) {
+    if (resumable) {
         SLUICE_RETURN_IF_ERROR(openWorkDatabase(false));
         auto text = store::getMeta(workDb_->db(), kCheckpointMeta);
         if (!text)
@@ -640,16 +662,8 @@ void Runner::writerLoop()
 {
     nameThisThread("sluice-job-wrt");
     try {
-        auto lastSync = Steady::now();
         while (auto item = outQueue_.pop()) {
             const auto t0 = Steady::now();
-            if (std::chrono::duration_cast<std::chrono::milliseconds>(t0 - lastSync).count() >= kSyncEveryMs) {
-                if (Status s = outputs_->sync(); !s) {
-                    fail(s);
-                    return;
-                }
-                lastSync = t0;
-            }
             if (Status s = writeItem(*item); !s) {
                 fail(s);
                 return;
@@ -825,8 +839,12 @@ Status Runner::finishOutputs()
     if (!count)
         return count.status();
     SLUICE_RETURN_IF_ERROR(outputs_->sync());
-    // The work database durable before any output that needs it is published.
+    // The work database durable before any output that needs it is published: the run wrote it
+    // without fsync, so the checkpoint's own syncs (if it copied anything) are not enough.
     SLUICE_RETURN_IF_ERROR(store::checkpointFull(db));
+    SLUICE_RETURN_IF_ERROR(syncFile(workDbPath()));
+    if (std::error_code ec; fs::exists(workDbPath() + "-wal", ec))
+        SLUICE_RETURN_IF_ERROR(syncFile(workDbPath() + "-wal"));
     profile_.publish += secondsSince(t0);
     return Status::ok();
 }

@@ -10,9 +10,11 @@
 // Crash safety: each chunk commits one transaction in the job's work database (aggregates,
 // the keys the job used, the DB target's rows when there is one) together with a checkpoint:
 // where reading continues and how long each output file is. Output bytes are written before
-// that commit. A run that finds the checkpoint of an interrupted run of the same job file over
-// the same inputs cuts the outputs back to it and continues from there; one that finds a run
-// interrupted while publishing finishes the publishing.
+// that commit. Nothing of this is fsynced until publishing (a process crash loses nothing the
+// kernel was given): a run that finds the checkpoint of an interrupted run of the same job file
+// over the same inputs, written on the same boot of the machine, cuts the outputs back to it and
+// continues from there; after a reboot it starts over. One that finds a run interrupted while
+// publishing (everything was synced by then) finishes the publishing.
 #pragma once
 
 #include <cstdint>

@@ -58,6 +58,9 @@ Status OutputFile::resume(const std::string& finalPath, bool secret, uint64_t si
 Status OutputFile::flush()
 {
     SLUICE_RETURN_IF_ERROR(file_.write(buffer_));
+    // Nothing is fsynced before publishing (job_runner.h); the disk starts on it now, so that
+    // publishing does not wait for all of it.
+    file_.startWriteback(written_, buffer_.size());
     written_ += buffer_.size();
     if (secret_)
         wipe(buffer_);

@@ -158,6 +158,7 @@ Result<std::unique_ptr<BatchWriter>> BatchWriter::open(const Options& options)
     dbOptions.cacheBytes = options.cacheBytes;
     dbOptions.vfs = options.vfs;
     dbOptions.syncEveryCommit = options.syncEveryCommit;
+    dbOptions.syncNever = options.syncNever;
     auto db = Db::open(options.path, dbOptions);
     if (!db)
         return db.status();

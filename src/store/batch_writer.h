@@ -48,6 +48,10 @@ public:
         const char* vfs = nullptr;
         SketchFunctions sketches;
         bool syncEveryCommit = true;  // Db::Options::syncEveryCommit
+        // Db::Options::syncNever, for the writer's connection: its commits and the checkpoints it
+        // runs itself. A background checkpointer keeps synchronous=FULL, so its fsyncs write the
+        // database back while the writer goes on.
+        bool syncNever = false;
         // Checkpoint the WAL on a thread of its own (the daemon) instead of in the commit path.
         bool backgroundCheckpoints = false;
     };

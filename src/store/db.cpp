@@ -43,7 +43,7 @@ Result<Db> Db::open(const std::string& path, const Options& options)
         // WAL lets analysts read while the daemon writes; FULL makes every commit durable before
         // it is acknowledged; secure_delete overwrites what is deleted (shredded keys).
         pragmas += std::string("PRAGMA journal_mode=WAL; PRAGMA synchronous=") +
-                   (options.syncEveryCommit ? "FULL" : "NORMAL") + "; PRAGMA secure_delete=ON;";
+                   (options.syncNever ? "OFF" : options.syncEveryCommit ? "FULL" : "NORMAL") + "; PRAGMA secure_delete=ON;";
     }
     SLUICE_RETURN_IF_ERROR(db.exec(pragmas).withContext(path));
     if (!options.readOnly) {

@@ -32,6 +32,10 @@ public:
         // false: synchronous=NORMAL instead of FULL. In WAL mode a crash of the process still
         // loses nothing; a crash of the machine may lose the last commits until checkpointFull().
         bool syncEveryCommit = true;
+        // synchronous=OFF (over syncEveryCommit): neither commits nor checkpoints fsync anything,
+        // so the file survives a crash of the process but not of the machine. For a batch job's
+        // own files, which it resumes only on the same boot (docs/jobs.md, "Crash safety").
+        bool syncNever = false;
     };
 
     // Opens `path`, turning on WAL and synchronous=FULL (writers; see syncEveryCommit), extended

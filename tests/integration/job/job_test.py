@@ -6,7 +6,8 @@ never a PII value, the encrypted data decrypts with the keys output through Pyth
 cryptography's AES-SIV (not the project's code), the same group gives byte-identical output and a
 new group new keys, wrong job files are refused before anything is read, too many rejects fail
 after the report, SIGKILL at random moments followed by a re-run gives exactly one clean run's
-outputs (and the re-run says it resumed), and --send puts every row into a running sluiced
+outputs (and the re-run says it resumed) while one interrupted before the machine (as its state
+says) restarted starts over, and --send puts every row into a running sluiced
 exactly once across a daemon kill and restart.
 
 usage: job_test.py SLUICED SLUICECTL    (SLUICE_JOB_KILLS, SLUICE_JOB_ROWS: the kill loop's size)
@@ -20,6 +21,7 @@ import os
 import random
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -357,6 +359,60 @@ def test_key_directory(d):
               open(os.path.join(d, "out-days-big", name), "rb").read(), f"{name}: the same bytes", failures)
 
 
+def killed_after_checkpoint(job, workdir):
+    """Starts `sluicectl job run JOB --force`, kills it (SIGKILL) once its work database holds a
+    checkpoint; whether it was killed before finishing."""
+    p = subprocess.Popen([SLUICECTL, "job", "run", job, "--force"], stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+    db = os.path.join(workdir, "work.db")
+    deadline = time.time() + 120
+    while p.poll() is None and time.time() < deadline:
+        try:
+            with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1) as c:
+                if c.execute("SELECT 1 FROM sluice_meta WHERE key = 'job_checkpoint'").fetchone():
+                    break
+        except sqlite3.Error:
+            pass
+        time.sleep(0.005)
+    p.send_signal(signal.SIGKILL)
+    return p.wait() == -signal.SIGKILL
+
+
+def test_other_boot(d):
+    """A run interrupted on an earlier boot of the machine is not resumed: its work files were
+    written without fsync, so its checkpoint may not have reached the disk. The next run says so,
+    starts over and gives one clean run's outputs; interrupted on this boot, it resumes."""
+    write(os.path.join(d, "boot.csv"), csv_text([valid_row(i) for i in range(KILL_ROWS)]))
+    extra = {"chunk_rows": 500}
+    r = sluicectl("job", "run", job_file(d, "bootclean", "boot.csv", group="boot", extra=extra))
+    check(r.returncode == 0, f"clean run: {r.stderr}", failures)
+    expected = outputs_of(os.path.join(d, "out-bootclean"))
+    job = job_file(d, "boot", "boot.csv", group="boot", extra=extra)
+    workdir = os.path.join(d, ".boot.sluice-job")
+    check(killed_after_checkpoint(job, workdir), "the run was killed after a checkpoint", failures)
+    state_path = os.path.join(workdir, "state.json")
+    state = json.load(open(state_path))
+    with open("/proc/sys/kernel/random/boot_id") as f:
+        check(state.get("boot_id") == f.read().strip(), "the state names this boot", failures)
+    state["boot_id"] = "00000000-0000-0000-0000-000000000000"  # as if the machine had restarted
+    write(state_path, json.dumps(state))
+    r = sluicectl("job", "run", job, "--force", "--json")
+    check(r.returncode == 0, f"run after the 'restart': {r.stderr}", failures)
+    check("before the machine last started" in r.stderr and "starting over" in r.stderr,
+          f"the run says why it starts over: {r.stderr}", failures)
+    check(r.returncode == 0 and not json.loads(r.stdout)["resumed"], "it did not resume", failures)
+    got = outputs_of(os.path.join(d, "out-boot"))
+    check(got.keys() == expected.keys(), f"the same outputs: {list(got)} vs {list(expected)}", failures)
+    for name in expected:
+        check(got.get(name) == expected[name], f"{name} is byte for byte the clean run's", failures)
+    check(killed_after_checkpoint(job, workdir), "killed after a checkpoint again", failures)
+    r = sluicectl("job", "run", job, "--force", "--json")
+    check(r.returncode == 0 and json.loads(r.stdout)["resumed"], f"on this boot it resumes: {r.stderr}", failures)
+    got = outputs_of(os.path.join(d, "out-boot"))
+    for name in expected:
+        check(got.get(name) == expected[name], f"{name} after the resumed run is the clean run's", failures)
+
+
 def test_send(d):
     """--send: every row into the live daemon exactly once, across a daemon kill and restart."""
     daemon = Daemon(SLUICED, os.path.join(d, "daemon"), {})
@@ -402,7 +458,7 @@ def main():
     d = tempfile.mkdtemp(prefix="sluice-job-test-")
     try:
         setup(d)
-        for test in (test_outputs, test_refusals, test_key_directory, test_kill9, test_send):
+        for test in (test_outputs, test_refusals, test_key_directory, test_kill9, test_other_boot, test_send):
             start = time.time()
             before = len(failures)
             try:
