@@ -56,21 +56,28 @@ Status CbcMac::setKey(const uint8_t* key, size_t size)
 {
     if (size != 16 && size != 32)
         return Status::invalid("AES-CMAC key must be 16 or 32 bytes");
+    if (size == 32 && aesni::available()) {
+        aesni::expandKey256(key, niKeys_);
+        ni_ = true;
+        keySize_ = size;
+        return Status::ok();
+    }
+    ni_ = false;
     // A NULL cipher keeps the provider context and only runs the key schedule; naming the
     // cipher again would free and rebuild it.
     const EVP_CIPHER* cipher = nullptr;
-    if (size != keySize_)
+    if (size != evpKeySize_)
         cipher = size == 16 ? cbc128_.get() : cbc256_.get();
     chain_ = Block{};
     if (EVP_EncryptInit_ex2(ctx_.get(), cipher, key, kZeroIv, nullptr) != 1) {
-        keySize_ = 0;
+        keySize_ = evpKeySize_ = 0;
         return opensslError("AES-CBC key setup");
     }
     if (cipher != nullptr && EVP_CIPHER_CTX_set_padding(ctx_.get(), 0) != 1) {
-        keySize_ = 0;
+        keySize_ = evpKeySize_ = 0;
         return opensslError("AES-CBC padding off");
     }
-    keySize_ = size;
+    keySize_ = evpKeySize_ = size;
     return Status::ok();
 }
 
@@ -80,6 +87,10 @@ Status CbcMac::macInPlace(uint8_t* data, size_t size, Block& mac)
         return Status::internal("AES-CMAC used before a key was set");
     if (size == 0 || size % 16 != 0 || size > static_cast<size_t>(INT_MAX))
         return Status::internal("CBC-MAC input must be a nonzero multiple of 16 bytes");
+    if (ni_) {
+        aesni::cbcMac256(niKeys_, data, size / 16, mac.data());
+        return Status::ok();
+    }
     xorBytes(data, chain_.data(), 16);
     int outLength = 0;
     if (EVP_EncryptUpdate(ctx_.get(), data, &outLength, data, static_cast<int>(size)) != 1 ||
@@ -89,7 +100,7 @@ Status CbcMac::macInPlace(uint8_t* data, size_t size, Block& mac)
         chain_ = Block{};
         if (EVP_EncryptInit_ex2(ctx_.get(), nullptr, nullptr, kZeroIv, nullptr) != 1) {
             clearOpensslErrors();
-            keySize_ = 0;
+            keySize_ = evpKeySize_ = 0;
         }
         return st;
     }
@@ -127,7 +138,11 @@ Result<AesCmac> AesCmac::create()
     return AesCmac(std::move(cbc).value());
 }
 
-CbcMac::~CbcMac() { OPENSSL_cleanse(chain_.data(), chain_.size()); }
+CbcMac::~CbcMac()
+{
+    OPENSSL_cleanse(chain_.data(), chain_.size());
+    OPENSSL_cleanse(niKeys_.bytes.data(), niKeys_.bytes.size());
+}
 
 AesCmac::~AesCmac()
 {

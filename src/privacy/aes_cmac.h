@@ -1,6 +1,7 @@
 // AES-CMAC (RFC 4493) built on OpenSSL's AES-CBC: CMAC is a zero-IV CBC-MAC whose last block
 // is first xor'ed with a subkey, so one EVP_EncryptUpdate over the prepared message gives the
-// tag. The SIV code uses the lower layer (CbcMac) directly with subkeys it has precomputed.
+// tag. AES-256 keys use the AES-NI instructions instead when the CPU has them (aes_ni.h): a
+// re-key per value then costs a key expansion, not an EVP re-initialisation. The SIV code uses the lower layer (CbcMac) directly with subkeys it has precomputed.
 //
 // Per-thread objects: they own EVP contexts and are not thread-safe.
 #pragma once
@@ -12,6 +13,7 @@
 #include <vector>
 
 #include "core/status.h"
+#include "privacy/aes_ni.h"
 #include "privacy/evp_handles.h"
 
 namespace sluice::privacy {
@@ -37,7 +39,7 @@ public:
     size_t keySize() const { return keySize_; }
 
     // `data` holds `size` bytes, a nonzero multiple of 16, already padded and masked by the
-    // caller; it is overwritten with the CBC output. Writes the last output block to `mac`.
+    // caller; it may be overwritten with the CBC output. Writes the last output block to `mac`.
     Status macInPlace(uint8_t* data, size_t size, Block& mac);
 
 private:
@@ -46,7 +48,10 @@ private:
     CipherPtr cbc128_;
     CipherPtr cbc256_;
     CipherCtxPtr ctx_;
-    size_t keySize_ = 0;
+    size_t keySize_ = 0;     // of the current key; 0: none
+    size_t evpKeySize_ = 0;  // the EVP context's cipher (AES-128 or AES-256), 0: none
+    bool ni_ = false;        // the current key is niKeys_ (AES-NI), not the EVP context's
+    aesni::RoundKeys256 niKeys_;
     Block chain_{};  // the context's current CBC state (last output block); zero after keying
 };
 

@@ -7,6 +7,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include "privacy/aes_ni.h"
 #include "privacy/openssl_error.h"
 
 namespace sluice::privacy {
@@ -79,7 +80,11 @@ Result<SivCipher> SivCipher::create()
     return cipher;
 }
 
-SivCipher::~SivCipher() { OPENSSL_cleanse(&current_, sizeof current_); }
+SivCipher::~SivCipher()
+{
+    OPENSSL_cleanse(&current_, sizeof current_);
+    OPENSSL_cleanse(ctrKeys_.bytes.data(), ctrKeys_.bytes.size());
+}
 
 void SivCipher::forgetKey()
 {
@@ -103,6 +108,12 @@ Status SivCipher::keyContexts(const uint8_t* key, size_t size)
         forgetKey();
         return st;
     }
+    if (half == 32 && aesni::available()) {
+        aesni::expandKey256(key + half, ctrKeys_);
+        ctrNi_ = true;
+        return Status::ok();
+    }
+    ctrNi_ = false;
     // As in CbcMac::setKey: a NULL cipher re-keys the existing provider context.
     const EVP_CIPHER* cipher = nullptr;
     if (half != ecbKeySize_)
@@ -276,8 +287,10 @@ Status SivCipher::ctr(const uint8_t* siv, const uint8_t* in, size_t size, uint8_
             ++low;
         }
         int outLength = 0;
-        if (EVP_EncryptUpdate(ecbCtx_.get(), stream, &outLength, stream, static_cast<int>(16 * blocks)) != 1 ||
-            static_cast<size_t>(outLength) != 16 * blocks)
+        if (ctrNi_)
+            aesni::encryptBlocks256(ctrKeys_, stream, blocks);
+        else if (EVP_EncryptUpdate(ecbCtx_.get(), stream, &outLength, stream, static_cast<int>(16 * blocks)) != 1 ||
+                 static_cast<size_t>(outLength) != 16 * blocks)
             return opensslError("AES-CTR keystream");
         for (size_t i = 0; i < chunk; ++i)
             out[done + i] = in[done + i] ^ stream[i];

@@ -5,7 +5,8 @@
 //
 // The construction is ours on top of two keyed OpenSSL contexts, AES-CBC (for CMAC) and AES-ECB
 // (for CTR keystream), that are only ever fed blocks: no per-value EVP (re)initialisation, and a
-// key switch is two AES key schedules. OpenSSL's own "AES-256-SIV" EVP cipher needs a context
+// key switch is two AES key schedules. With AES-256 keys on a CPU with AES-NI both run on the
+// instructions directly (aes_ni.h), and a key switch is two key expansions, no EVP call. OpenSSL's own "AES-256-SIV" EVP cipher needs a context
 // copy or a full re-key per value, re-derives the per-key S2V values each time, and cannot
 // encrypt an empty plaintext in OpenSSL 3.0. docs/privacy-formats.md has the measurements.
 //
@@ -118,6 +119,10 @@ private:
     CipherPtr ecb256_;
     CipherCtxPtr ecbCtx_;  // keyed with the CTR key; encrypts counter blocks
     size_t ecbKeySize_ = 0;
+    // AES-256 CTR keys with AES-NI (aes_ni.h): the counter blocks are encrypted with these
+    // round keys instead of ecbCtx_, which then keeps whatever key it had.
+    bool ctrNi_ = false;
+    aesni::RoundKeys256 ctrKeys_;
     Current current_;
     std::vector<uint8_t> scratch_;  // decrypt and the general path; holds plaintext, not keys
 };
