@@ -17,7 +17,9 @@
 namespace sluice::exports {
 namespace {
 
-constexpr uint64_t kMaxInFlight = 10'000;        // records produced and not yet acknowledged
+// Records produced and not yet acknowledged, at most: librdkafka holds a copy of each. write()
+// waits for acknowledgements when a batch would exceed it.
+constexpr uint64_t kMaxInFlight = 4'000;
 constexpr int64_t kStallMs = 15'000;             // no acknowledgement for this long: the sink is down
 constexpr int kMetadataTimeoutMs = 5000;
 constexpr int64_t kReadBack = 256;               // records read back per partition at open()
@@ -368,6 +370,8 @@ Status KafkaSink::write(const BatchRecords& batch)
             const Header headers[] = {{"sluice-batch", batchText},
                                       {"sluice-seq", std::string_view(seqText, static_cast<size_t>(end - seqText))},
                                       {"sluice-source", sourceName}};
+            if (outstanding_ >= kMaxInFlight)
+                SLUICE_RETURN_IF_ERROR(waitForRoom());
             // Counted before it is produced: produce() may poll, and the delivery report may
             // come then.
             ++pendingBatches_[batch.batchId];
@@ -382,6 +386,23 @@ Status KafkaSink::write(const BatchRecords& batch)
     }
     written_ = batch.batchId;
     rd_kafka_poll(h_->producer.get(), 0);
+    return Status::ok();
+}
+
+Status KafkaSink::waitForRoom()
+{
+    const int64_t since = SystemClock::instance().wallMs();
+    while (outstanding_ >= kMaxInFlight) {
+        rd_kafka_poll(h_->producer.get(), 10);
+        char reason[512];
+        if (const rd_kafka_resp_err_t fatal = rd_kafka_fatal_error(h_->producer.get(), reason, sizeof reason))
+            return Status::ioError(std::string("Kafka producer failed: ") + rd_kafka_err2name(fatal) + ": " + reason);
+        if (!error_.empty())
+            return Status::ioError(error_);
+        if (SystemClock::instance().wallMs() - std::max(since, lastProgressMs_) > kStallMs)
+            return Status::ioError("no acknowledgement from Kafka for " + std::to_string(kStallMs / 1000) +
+                                   " s (brokers down or unreachable)");
+    }
     return Status::ok();
 }
 

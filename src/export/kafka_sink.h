@@ -63,6 +63,8 @@ private:
     // One record to `topic` (the key's partition of `partitions`); a null value is a tombstone.
     Status produce(const std::string& topic, rd_kafka_topic_s* rkt, int32_t partitions, std::string_view key,
                    const std::string_view* value, std::span<const Header> headers, uint64_t opaque);
+    // Serves delivery reports until fewer than the in-flight limit are unacknowledged.
+    Status waitForRoom();
     Status reconcile(SinkPosition& position);
     // Each topic's partition count now, from the brokers.
     Result<std::map<std::string, int32_t>> partitionCounts();
