@@ -389,19 +389,30 @@ Status KafkaSink::write(const BatchRecords& batch)
     return Status::ok();
 }
 
+Status KafkaSink::producerFailure()
+{
+    char reason[512];
+    if (const rd_kafka_resp_err_t fatal = rd_kafka_fatal_error(h_->producer.get(), reason, sizeof reason))
+        return Status::ioError(std::string("Kafka producer failed: ") + rd_kafka_err2name(fatal) + ": " + reason);
+    if (!error_.empty())
+        return Status::ioError(error_);
+    return Status::ok();
+}
+
+Status KafkaSink::stalled()
+{
+    return Status::ioError("no acknowledgement from Kafka for " + std::to_string(kStallMs / 1000) +
+                           " s (brokers down or unreachable)");
+}
+
 Status KafkaSink::waitForRoom()
 {
     const int64_t since = SystemClock::instance().wallMs();
     while (outstanding_ >= kMaxInFlight) {
         rd_kafka_poll(h_->producer.get(), 10);
-        char reason[512];
-        if (const rd_kafka_resp_err_t fatal = rd_kafka_fatal_error(h_->producer.get(), reason, sizeof reason))
-            return Status::ioError(std::string("Kafka producer failed: ") + rd_kafka_err2name(fatal) + ": " + reason);
-        if (!error_.empty())
-            return Status::ioError(error_);
+        SLUICE_RETURN_IF_ERROR(producerFailure());
         if (SystemClock::instance().wallMs() - std::max(since, lastProgressMs_) > kStallMs)
-            return Status::ioError("no acknowledgement from Kafka for " + std::to_string(kStallMs / 1000) +
-                                   " s (brokers down or unreachable)");
+            return stalled();
     }
     return Status::ok();
 }
@@ -459,11 +470,7 @@ Result<SinkPosition> KafkaSink::sync(int64_t nowMs, bool force)
     if (force && outstanding_ > 0)
         rd_kafka_flush(h_->producer.get(), 10'000);
     rd_kafka_poll(h_->producer.get(), 0);
-    char reason[512];
-    if (const rd_kafka_resp_err_t fatal = rd_kafka_fatal_error(h_->producer.get(), reason, sizeof reason))
-        return Status::ioError(std::string("Kafka producer failed: ") + rd_kafka_err2name(fatal) + ": " + reason);
-    if (!error_.empty())
-        return Status::ioError(error_);
+    SLUICE_RETURN_IF_ERROR(producerFailure());
     if (nowMs >= nextPartitionCheckMs_) {
         nextPartitionCheckMs_ = nowMs + kPartitionCheckMs;
         auto counts = partitionCounts();
@@ -476,8 +483,7 @@ Result<SinkPosition> KafkaSink::sync(int64_t nowMs, bool force)
     if (outstanding_ == 0)
         lastProgressMs_ = nowMs;
     else if (nowMs - lastProgressMs_ > kStallMs)
-        return Status::ioError("no acknowledgement from Kafka for " + std::to_string(kStallMs / 1000) +
-                               " s (brokers down or unreachable)");
+        return stalled();
     return durable_;
 }
 

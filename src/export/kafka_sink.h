@@ -65,6 +65,10 @@ private:
                    const std::string_view* value, std::span<const Header> headers, uint64_t opaque);
     // Serves delivery reports until fewer than the in-flight limit are unacknowledged.
     Status waitForRoom();
+    // The producer's fatal error or the first delivery failure, if any.
+    Status producerFailure();
+    // No acknowledgement for kStallMs: the brokers are down or unreachable.
+    static Status stalled();
     Status reconcile(SinkPosition& position);
     // Each topic's partition count now, from the brokers.
     Result<std::map<std::string, int32_t>> partitionCounts();
