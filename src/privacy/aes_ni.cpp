@@ -1,8 +1,12 @@
 #include "privacy/aes_ni.h"
 
+#if defined(__x86_64__)
 #include <immintrin.h>
+#endif
 
 namespace sluice::privacy::aesni {
+
+#if defined(__x86_64__)
 namespace {
 
 // Only these functions use the instructions; the rest of the program is built for any x86-64.
@@ -94,5 +98,14 @@ SLUICE_AESNI void encryptBlocks256(const RoundKeys256& keys, uint8_t* data, size
     for (; b < blocks; ++b)
         _mm_storeu_si128(p + b, encryptBlock(rk, _mm_loadu_si128(p + b)));
 }
+
+#else  // not x86-64: no AES-NI; the callers take OpenSSL's path, and these are never reached
+
+bool available() { return false; }
+void expandKey256(const uint8_t*, RoundKeys256&) { __builtin_trap(); }
+void cbcMac256(const RoundKeys256&, const uint8_t*, size_t, uint8_t*) { __builtin_trap(); }
+void encryptBlocks256(const RoundKeys256&, uint8_t*, size_t) { __builtin_trap(); }
+
+#endif
 
 }  // namespace sluice::privacy::aesni

@@ -19,7 +19,8 @@ struct RoundKeys256 {
     alignas(16) std::array<uint8_t, 15 * 16> bytes{};
 };
 
-// Whether this CPU has the AES-NI instructions (checked once).
+// Whether this CPU has the AES-NI instructions (checked once); always false when the build is not
+// for x86-64 (then the other functions must not be called).
 bool available();
 
 // The 15 round keys of a 32-byte AES-256 key (FIPS-197 key expansion).
