@@ -330,6 +330,9 @@ Status KafkaSink::produce(const std::string& topic, rd_kafka_topic_t* rkt, int32
     for (const Header& h : headers)
         rd_kafka_header_add(hdrs, h.name.data(), static_cast<ssize_t>(h.name.size()), h.value.data(),
                             static_cast<ssize_t>(h.value.size()));
+    // Counted before it is produced: producev() may be retried after a poll, and a poll may serve
+    // its delivery report.
+    count(opaque);
     const int64_t deadline = SystemClock::instance().wallMs() + 10'000;
     for (;;) {
         const rd_kafka_resp_err_t e = rd_kafka_producev(
@@ -342,6 +345,7 @@ Status KafkaSink::produce(const std::string& topic, rd_kafka_topic_t* rkt, int32
             return Status::ok();  // the record owns the headers now
         if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL || SystemClock::instance().wallMs() > deadline) {
             rd_kafka_headers_destroy(hdrs);
+            uncount(opaque);
             return Status::ioError("producing to " + topic + ": " + rd_kafka_err2str(e));
         }
         rd_kafka_poll(h_->producer.get(), 50);
@@ -372,16 +376,7 @@ Status KafkaSink::write(const BatchRecords& batch)
                                       {"sluice-source", sourceName}};
             if (outstanding_ >= kMaxInFlight)
                 SLUICE_RETURN_IF_ERROR(waitForRoom());
-            // Counted before it is produced: produce() may poll, and the delivery report may
-            // come then.
-            ++pendingBatches_[batch.batchId];
-            ++outstanding_;
-            if (Status s = produce(topic, rkt, partitions, r.key, &r.value, headers, batch.batchId << 1); !s) {
-                --outstanding_;
-                if (--pendingBatches_[batch.batchId] == 0)
-                    pendingBatches_.erase(batch.batchId);
-                return s;
-            }
+            SLUICE_RETURN_IF_ERROR(produce(topic, rkt, partitions, r.key, &r.value, headers, batch.batchId << 1));
         }
     }
     written_ = batch.batchId;
@@ -424,18 +419,9 @@ Status KafkaSink::forget(const std::vector<store::ShredEntry>& entries)
             for (const std::string& link : e.keyLinks) {
                 const std::string shred = std::to_string(e.id);
                 const Header headers[] = {{"sluice-shred", shred}, {"sluice-cause", e.cause}};
-                // Counted first, as records are in write().
-                ++pendingShreds_[e.id];
-                ++outstanding_;
-                if (Status s = produce(spec_.keysTopic, h_->topics.at(spec_.keysTopic).get(),
-                                       partitions_.at(spec_.keysTopic), link, nullptr, headers,
-                                       (static_cast<uint64_t>(e.id) << 1) | 1);
-                    !s) {
-                    --outstanding_;
-                    if (--pendingShreds_[e.id] == 0)
-                        pendingShreds_.erase(e.id);
-                    return s;
-                }
+                SLUICE_RETURN_IF_ERROR(produce(spec_.keysTopic, h_->topics.at(spec_.keysTopic).get(),
+                                               partitions_.at(spec_.keysTopic), link, nullptr, headers,
+                                               (static_cast<uint64_t>(e.id) << 1) | 1));
             }
         }
         forgotten_ = e.id;
@@ -451,6 +437,20 @@ void KafkaSink::delivered(uint64_t opaque, int err, const char* message)
         return;
     }
     lastProgressMs_ = SystemClock::instance().wallMs();
+    uncount(opaque);
+}
+
+void KafkaSink::count(uint64_t opaque)
+{
+    ++outstanding_;
+    if (opaque & 1)
+        ++pendingShreds_[static_cast<int64_t>(opaque >> 1)];
+    else
+        ++pendingBatches_[opaque >> 1];
+}
+
+void KafkaSink::uncount(uint64_t opaque)
+{
     --outstanding_;
     if (opaque & 1) {
         auto it = pendingShreds_.find(static_cast<int64_t>(opaque >> 1));

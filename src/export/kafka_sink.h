@@ -61,8 +61,13 @@ private:
         std::string_view name, value;
     };
     // One record to `topic` (the key's partition of `partitions`); a null value is a tombstone.
+    // Counted as pending under `opaque` (count()) until its delivery report comes.
     Status produce(const std::string& topic, rd_kafka_topic_s* rkt, int32_t partitions, std::string_view key,
                    const std::string_view* value, std::span<const Header> headers, uint64_t opaque);
+    // A record produced (or, uncount, acknowledged or never produced) under `opaque`: the batch
+    // (even) or shred (odd) it belongs to, in the pending counts and outstanding_.
+    void count(uint64_t opaque);
+    void uncount(uint64_t opaque);
     // Serves delivery reports until fewer than the in-flight limit are unacknowledged.
     Status waitForRoom();
     // The producer's fatal error or the first delivery failure, if any.
