@@ -423,6 +423,9 @@ void Daemon::announceReady()
     std::string endpoints;
     for (const std::string& e : receiver_->boundEndpoints())
         endpoints += (endpoints.empty() ? "" : ", ") + e;
+    // SIGTERM/SIGINT/SIGHUP are caught from here on, before anyone hears the daemon is ready: a
+    // stop sent right after the line below or READY=1 is queued for serve(), not fatal.
+    signals_.emplace(ioc_, SIGTERM, SIGINT, SIGHUP);
     log::notice("sluiced ", SLUICE_VERSION, " ready: ", cfg_.pipelineSpec->contracts.size(), " contract(s), ",
                 cfg_.pipelineSpec->outputs.size(), " output(s), ", cfg_.pipelineSpec->aggregations.size(),
                 " aggregation(s), ", cfg_.pipelineSpec->exporters.size(), " exporter(s); database ", cfg_.store.database, " (", marks_, " producer marks, next batch ",
@@ -442,7 +445,6 @@ void Daemon::announceReady()
 // a pipeline thread's fault stops it.
 void Daemon::serve()
 {
-    signals_.emplace(ioc_, SIGTERM, SIGINT, SIGHUP);
     std::function<void(const boost::system::error_code&, int)> wait;
     wait = [this, &wait](const boost::system::error_code& ec, int signo) {
         if (ec)
