@@ -81,6 +81,9 @@ private:
     Status comparePartitions(const std::map<std::string, int32_t>& before, const std::map<std::string, int32_t>& now,
                              const char* since);
     void delivered(uint64_t opaque, int err, const char* message);
+    // Serves delivery reports (rd_kafka_poll) and notes the time once if any record was
+    // acknowledged: one clock read per poll, not one per record.
+    void poll(int timeoutMs);
     friend struct KafkaCallbacks;
 
     ExporterSpec spec_;
@@ -94,6 +97,7 @@ private:
     uint64_t written_ = 0;
     int64_t forgotten_ = 0;
     uint64_t outstanding_ = 0;
+    uint64_t acknowledged_ = 0;  // delivery reports without error, ever
     int64_t lastProgressMs_ = 0;
     std::string error_;  // the first delivery failure
     std::string refusal_;
