@@ -70,6 +70,7 @@ struct BenchOptions {
     double durationS = 10;
     uint64_t events = 0;         // stop after this many (0: by duration)
     double warmupS = 3;
+    bool warmupPass = false;     // also warm up until every message was acknowledged once
     size_t window = 256;
     int workers = 0;             // daemon workers (0: its default)
     std::string extraConfig;     // INI lines for our own daemon
@@ -428,6 +429,7 @@ struct Measurement {
     double cpuSeconds = 0;
     double peakRssMiB = 0, rssMiB = 0;
     double batches = 0;
+    double keysCreatedPerEvent = 0, keysLoadedPerEvent = 0;  // made new; read back from the database
     std::map<std::string, double> stageUsPerEvent;
     // The daemon's account of a request's latency (service::kLatencySteps): mean ms per sample.
     std::vector<std::pair<std::string, double>> latencyStepsMs;
@@ -479,6 +481,15 @@ Measurement measure(const BenchOptions& o, const std::string& endpoint, const st
 
     o.io->err << "bench: warming up for " << o.warmupS << " s against " << endpoint << "\n";
     std::this_thread::sleep_for(std::chrono::milliseconds(static_cast<int64_t>(o.warmupS * 1000)));
+    if (o.warmupPass) {
+        // Every producer has sent each of its messages once: every key-field value has its key.
+        uint64_t pass = 0;
+        for (const auto& own : messages)
+            pass += own.size() * o.eventsPerMessage;
+        o.io->err << "bench: warming up until " << pass << " events are acknowledged\n";
+        while (shared.ackedEvents < pass && shared.errors == 0)
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
     Measurement m;
     auto m0 = scrape(metrics);
     ProcessUsage u0 = usageOf(pid);
@@ -515,6 +526,10 @@ Measurement measure(const BenchOptions& o, const std::string& endpoint, const st
     m.committedPerS = committed / m.seconds;
     m.ackedPerS = static_cast<double>(shared.ackedInWindow) / m.seconds;
     m.batches = delta("sluice_batches_total");
+    if (committed > 0) {
+        m.keysCreatedPerEvent = delta("sluice_keys_created_total") / committed;
+        m.keysLoadedPerEvent = delta("sluice_keys_loaded_total") / committed;
+    }
     m.cpuSeconds = u1.cpuSeconds - u0.cpuSeconds;
     m.peakRssMiB = u1.peakRssMiB;
     m.rssMiB = u1.rssMiB;
@@ -601,6 +616,8 @@ void printMeasurement(const BenchOptions& o, const Measurement& m)
         j["peak_rss_mib"] = rounded(m.peakRssMiB, 1);
         j["batches"] = rounded(m.batches, 0);
         j["mean_batch"] = rounded(m.batches > 0 ? committed / m.batches : 0, 0);
+        j["keys_created_per_event"] = rounded(m.keysCreatedPerEvent, 3);
+        j["keys_loaded_per_event"] = rounded(m.keysLoadedPerEvent, 3);
         for (const auto& [stage, us] : m.stageUsPerEvent)
             j[stage + "_us_per_event"] = rounded(us, 3);
         j["latency_steps_ms"] = Json::object();
@@ -622,7 +639,8 @@ void printMeasurement(const BenchOptions& o, const Measurement& m)
           o.aggregation.c_str(), o.mode == "ack" ? "acknowledged" : "fire-and-forget", o.producers, o.eventsPerMessage,
           o.rate > 0 ? ("open loop at " + std::to_string(static_cast<long>(o.rate)) + " events/s").c_str()
                      : "closed loop");
-    print(out, "  measured        %.1f s (after %.1f s warm-up)\n", m.seconds, o.warmupS);
+    print(out, "  measured        %.1f s (after %.1f s warm-up%s)\n", m.seconds, o.warmupS,
+          o.warmupPass ? " and one pass of the messages" : "");
     print(out, "  committed       %.0f events/s\n", m.committedPerS);
     if (o.mode == "ack") {
         print(out, "  acknowledged    %.0f events/s\n", m.ackedPerS);
@@ -642,6 +660,8 @@ void printMeasurement(const BenchOptions& o, const Measurement& m)
         print(out, "  daemon memory   peak RSS %.1f MiB, now %.1f MiB\n", m.peakRssMiB, m.rssMiB);
     }
     print(out, "  batches         %.0f, mean %.0f events\n", m.batches, m.batches > 0 ? committed / m.batches : 0);
+    print(out, "  keys per event  %.3f created, %.3f read back from the database\n", m.keysCreatedPerEvent,
+          m.keysLoadedPerEvent);
     const auto& st = m.stageUsPerEvent;
     print(out,
           "  stage wall time per event (µs): receive %.2f, parse %.2f, transform %.2f, aggregate %.2f, "
@@ -815,6 +835,9 @@ int runBench(const std::vector<std::string>& args, Io& io)
         ("duration", po::value(&o.durationS), "measured seconds (default 10)")
         ("events", po::value(&o.events), "stop after this many events instead")
         ("warmup", po::value(&o.warmupS), "seconds before measuring (default 3: keys get created)")
+        ("warmup-pass", po::bool_switch(&o.warmupPass),
+         "after --warmup, also wait until every producer's messages were acknowledged once (with many "
+         "--sessions: every key exists, what is measured is the steady state)")
         ("window", po::value(&o.window), "requests in flight per producer, closed loop (default 256)")
         ("workers", po::value(&o.workers), "transform workers of the daemon we start")
         ("config-line", po::value<std::vector<std::string>>(), "extra INI line for the daemon we start (repeatable)")

@@ -49,6 +49,7 @@ uint32_t KeyCache::findOrInsert(const Digest& lookup)
     s.rowid = 0;
     s.expiresAtMs = 0;
     s.resident = 0;
+    s.subjectFingerprint = 0;
     s.used = true;
     s.reported = false;
     buckets_[pos] = Bucket{tag, index + 1};
@@ -129,6 +130,7 @@ void KeyCache::dropKey(Slot& slot)
         return;
     const uint32_t r = slot.resident - 1;
     Resident& res = resident(r);
+    slot.subjectFingerprint = res.key.subjectFingerprint;
     res.key.siv = SivKey();  // wipes the key bytes
     res.slot = kNone;
     ++res.generation;
@@ -272,7 +274,7 @@ Result<ActiveKey*> KeyCache::load(uint32_t index, int64_t nowMs, SivCipher& ciph
     ActiveKey& key = residentKey(index);
     std::memcpy(key.keyLink, f.keyLink.data(), kKeyLinkSize);
     key.keyId = f.keyId;
-    key.subjectFingerprint = 0;
+    key.subjectFingerprint = slot.subjectFingerprint;
     key.siv = std::move(*siv);
     ++stats_.loads;
     return &key;

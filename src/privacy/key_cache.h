@@ -1,5 +1,5 @@
 // The data keys of one shard of key-field values: a directory of every active key (its
-// lookup hash, rowid and expiry: 40 bytes each, plus its share of the hash table) and, within a bounded budget, the
+// lookup hash, rowid, expiry and last linked subject: 48 bytes each, plus its share of the hash table) and, within a bounded budget, the
 // keys themselves, unwrapped and ready to encrypt.
 //
 // A data key belongs to one (contract, key-field value): the first event with a new value
@@ -158,10 +158,10 @@ public:
 
 private:
     // The directory is an open-addressing table (linear probing) of 8-byte buckets pointing into
-    // slots of 40 bytes: an HMAC output needs no further hashing, and a lookup touches one bucket
+    // slots of 48 bytes: an HMAC output needs no further hashing, and a lookup touches one bucket
     // and one slot (a node-based map touched four or five lines, measured as the hottest spot of
     // the transform). The unwrapped keys live apart, in at most about `capacity` Residents, so
-    // that a directory of a million keys costs 40 MB rather than the 230 MB it cost when every
+    // that a directory of a million keys costs 48 MB rather than the 230 MB it cost when every
     // slot held room for a key.
     using LookupPrefix = std::array<uint8_t, 16>;
     struct Slot {
@@ -169,6 +169,9 @@ private:
         int64_t rowid = 0;      // 0: created here and not committed yet
         int64_t expiresAtMs = 0;
         uint32_t resident = 0;  // 1 + the index of its Resident; 0: the key is not in memory
+        // The key's subjectFingerprint while it is not resident: a key read back keeps the last
+        // subject linked to it, so its next event does not link the same subject again.
+        uint64_t subjectFingerprint = 0;
         bool used = false;
         bool reported = false;  // reportFirstUses(): its first use was reported
     };

@@ -23,6 +23,8 @@ DaemonMetrics::DaemonMetrics(Registry& r, const ingest::IngestStats& ingest, Pro
       repliesDropped_(r.counter("sluice_replies_dropped_total",
                                 "Replies that could not be sent (producer gone or its queue full); it retries.")),
       keysCreated_(r.counter("sluice_keys_created_total", "Data keys created.")),
+      keysLoaded_(r.counter("sluice_keys_loaded_total",
+                            "Data keys read back from the database (not in memory: privacy.key_cache).")),
       keysShredded_(r.counter("sluice_keys_shredded_total", "Keys shredded by retention.")),
       pausedUs_(r.counter("sluice_ingest_paused_microseconds_total",
                           "Time ingest stopped reading because the pipeline was full (backpressure).")),
@@ -82,6 +84,7 @@ void DaemonMetrics::sync()
     set(replies_, ingest_.repliesSent.load());
     set(repliesDropped_, ingest_.repliesDropped.load());
     set(keysCreated_, processor_.keysCreated.load());
+    set(keysLoaded_, processor_.keysLoaded.load());
     set(keysShredded_, writer_.keysShredded.load());
     set(pausedUs_, static_cast<uint64_t>(ingest_.pausedNs.load() / 1000));
     for (size_t i = 0; i < kReasonCount; ++i)

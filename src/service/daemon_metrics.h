@@ -58,6 +58,7 @@ private:
     Counter& replies_;
     Counter& repliesDropped_;
     Counter& keysCreated_;
+    Counter& keysLoaded_;
     Counter& keysShredded_;
     Counter& pausedUs_;
     Gauge& keysCached_;

@@ -159,6 +159,42 @@ TEST_CASE("evicted keys come back from the database by rowid, uncommitted ones a
     CHECK(cache.directorySize() == 40);
 }
 
+TEST_CASE("a key loaded back remembers the last subject linked to it; a new key starts with none", "[key_cache]")
+{
+    KeyCacheFixture f;
+    KeyCache cache(1, kLifetime, "data", f.wrapper, f.source);
+    auto a = cache.acquire(digestOf(1), "c", kNow, f.cipher, f.created);
+    REQUIRE(a);
+    CHECK((*a)->subjectFingerprint == 0);
+    (*a)->subjectFingerprint = 0x1234'5678'9abc'def1;  // what the transform does when it links a subject
+    cache.committedKeys(f.source.store(f.created));
+    // B evicts A; A comes back from the database with its fingerprint (no second link for the same
+    // subject), B keeps its own when it is evicted and loaded in turn.
+    auto b = cache.acquire(digestOf(2), "c", kNow, f.cipher, f.created);
+    REQUIRE(b);
+    CHECK((*b)->subjectFingerprint == 0);
+    (*b)->subjectFingerprint = 0x0fed'cba9'8765'4321;
+    cache.committedKeys(f.source.store(f.created));
+    auto again = cache.acquire(digestOf(1), "c", kNow + 1, f.cipher, f.created);
+    REQUIRE(again);
+    CHECK(cache.stats().loads == 1);
+    CHECK((*again)->subjectFingerprint == 0x1234'5678'9abc'def1);
+    auto againB = cache.acquire(digestOf(2), "c", kNow + 1, f.cipher, f.created);
+    REQUIRE(againB);
+    CHECK(cache.stats().loads == 2);
+    CHECK((*againB)->subjectFingerprint == 0x0fed'cba9'8765'4321);
+    // Once A expires its slot gets a new key, which has linked no subject yet, even after an eviction.
+    auto renewed = cache.acquire(digestOf(1), "c", kNow + kLifetime, f.cipher, f.created);
+    REQUIRE(renewed);
+    REQUIRE(f.created.size() == 1);
+    CHECK((*renewed)->subjectFingerprint == 0);
+    cache.committedKeys(f.source.store(f.created));
+    REQUIRE(cache.acquire(digestOf(2), "c", kNow + kLifetime, f.cipher, f.created));
+    auto renewedAgain = cache.acquire(digestOf(1), "c", kNow + kLifetime + 1, f.cipher, f.created);
+    REQUIRE(renewedAgain);
+    CHECK((*renewedAgain)->subjectFingerprint == 0);
+}
+
 TEST_CASE("the key an acquire() loads back is never the one its eviction drops", "[key_cache]")
 {
     KeyCacheFixture f;
