@@ -280,13 +280,22 @@ int runBenchJob(const std::vector<std::string>& args, Io& io)
                         c["seconds"].get<double>(), c["cpu_us_per_row"].get<double>(), c["peak_rss_mib"].get<double>());
             if (c.contains("profile_seconds")) {
                 const Json& p = c["profile_seconds"];
-                print(io.out, "      profile (s): read %.2f  parse %.2f  transform %.2f  aggregate %.2f  write %.2f  "
-                            "publish %.2f\n",
+                print(io.out, "      profile (s): read %.2f  parse %.2f  transform %.2f  aggregate %.2f  store keys %.2f  "
+                            "write %.2f  publish %.2f\n",
                             p["read"].get<double>(), p["parse"].get<double>(), p["transform"].get<double>(),
-                            p["aggregate"].get<double>(), p["write"].get<double>(), p["publish"].get<double>());
+                            p["aggregate"].get<double>(), p.value("store_keys", 0.0), p["write"].get<double>(),
+                            p["publish"].get<double>());
+                print(io.out, "      waits (s): start %.2f  lanes wait for the reader %.2f, for the writer %.2f  "
+                            "writer idle %.2f\n",
+                            p.value("start", 0.0), p.value("wait_read", 0.0), p.value("wait_write", 0.0),
+                            p.value("writer_idle", 0.0));
+                print(io.out, "      lanes (s): parallel phases %.2f  lane-seconds waiting in them %.2f  caller "
+                            "outside them %.2f\n",
+                            p.value("phases", 0.0), p.value("lane_wait", 0.0), p.value("serial", 0.0));
                 const Json& t = c["thread_cpu_seconds"];
-                print(io.out, "      CPU (s): reader %.2f  transform (lanes) %.2f  writer %.2f\n", t["read"].get<double>(),
-                            t["transform"].get<double>(), t["write"].get<double>());
+                print(io.out, "      CPU (s): reader %.2f  transform (lanes) %.2f  key store %.2f  writer %.2f\n",
+                            t["read"].get<double>(), t["transform"].get<double>(), t.value("store_keys", 0.0),
+                            t["write"].get<double>());
             }
         }
         print(io.out, "  re-run in the same group byte-identical: %s\n", identical ? "yes" : "NO");

@@ -178,8 +178,16 @@ Json summaryJson(const job::JobSpec& job, const job::JobSummary& s, bool ok)
     j["inputs"] = inputs;
     j["profile_seconds"] = {{"read", s.profile.read},           {"parse", s.profile.parse},
                             {"transform", s.profile.transform}, {"aggregate", s.profile.aggregate},
-                            {"write", s.profile.write},         {"publish", s.profile.publish}};
-    j["cpu_seconds"] = {{"read", s.profile.readCpu}, {"transform", s.profile.transformCpu}, {"write", s.profile.writeCpu}};
+                            {"store_keys", s.profile.storeKeys}, {"write", s.profile.write},
+                            {"publish", s.profile.publish},
+                            {"start", s.profile.start},         {"wait_read", s.profile.waitRead},
+                            {"wait_write", s.profile.waitWrite}, {"writer_idle", s.profile.writerIdle},
+                            {"phases", s.profile.phases},       {"lane_wait", s.profile.laneWait},
+                            {"serial", s.profile.serial}};
+    j["cpu_seconds"] = {{"read", s.profile.readCpu},
+                        {"transform", s.profile.transformCpu},
+                        {"store_keys", s.profile.storeKeysCpu},
+                        {"write", s.profile.writeCpu}};
     j["outputs"] = s.published;
     return j;
 }

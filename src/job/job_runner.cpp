@@ -29,6 +29,7 @@
 #include "job/job_file.h"
 #include "job/job_outputs.h"
 #include "job/key_store.h"
+#include "job/lane_pool.h"
 #include "job/output_file.h"
 #include "job/row_parser.h"
 #include "store/batch_writer.h"
@@ -141,6 +142,9 @@ struct Item {
     std::unique_ptr<Chunk> chunk;
     WriteBatch wb;
     std::vector<RowReject> rejects;
+    // The chunk's new data keys (rowids set once the key stage stored them), and its other keys
+    // (dead-letter keys: the DB target's own).
+    std::vector<KeyRecord> dataKeys, otherKeys;
 };
 
 void removeQuietly(const std::string& path)
@@ -155,10 +159,40 @@ void removeDatabase(const std::string& path)
         removeQuietly(path + suffix);
 }
 
+// The transform's executor (a LanePool), timing its parallel phases: StageProfile::phases, and
+// laneWait, the thread-seconds inside them when a thread ran no lane (waiting for the last lane).
+class TimedExecutor final : public transform::Executor {
+public:
+    TimedExecutor(int threads, int lanes) : pool_(threads, lanes), busy_(static_cast<size_t>(pool_.lanes())) {}
+    int lanes() const override { return pool_.lanes(); }
+    void run(const std::function<void(int lane)>& task) override
+    {
+        const auto t0 = Steady::now();
+        pool_.run([&](int lane) {
+            const auto t1 = Steady::now();
+            task(lane);
+            busy_[static_cast<size_t>(lane)] = secondsSince(t1);
+        });
+        const double wall = secondsSince(t0);
+        phases_ += wall;
+        double busy = 0;
+        for (double b : busy_)
+            busy += b;
+        laneWait_ += std::max(0.0, wall * pool_.threads() - busy);
+    }
+    double phases() const { return phases_; }
+    double laneWait() const { return laneWait_; }
+
+private:
+    LanePool pool_;
+    std::vector<double> busy_;
+    double phases_ = 0, laneWait_ = 0;
+};
+
 class Runner {
 public:
     Runner(const JobSpec& job, const privacy::KeyWrapper& wrapper, const RunOptions& options)
-        : job_(job), wrapper_(wrapper), options_(options), inQueue_(2), outQueue_(1)
+        : job_(job), wrapper_(wrapper), options_(options), inQueue_(2), keyQueue_(1), outQueue_(1)
     {
     }
     ~Runner()
@@ -176,6 +210,7 @@ private:
     Status openWorkDatabase(bool fresh);
     Status publishInterrupted(const Json& state);
     void readerLoop();
+    void keyLoop();
     void writerLoop();
     Status writeItem(Item& item);
     Status finishOutputs();
@@ -187,6 +222,7 @@ private:
             failure_ = s;
         stopping_ = true;
         inQueue_.close();
+        keyQueue_.close();
         outQueue_.close();
     }
     Status failure()
@@ -197,9 +233,12 @@ private:
     void stopThreads()
     {
         inQueue_.close();
+        keyQueue_.close();
         outQueue_.close();
         if (reader_.joinable())
             reader_.join();
+        if (keys_.joinable())
+            keys_.join();
         if (writer_.joinable())
             writer_.join();
     }
@@ -267,10 +306,11 @@ private:
     StageProfile profile_;
 
     BoundedQueue<std::unique_ptr<Chunk>> inQueue_;
+    BoundedQueue<Item> keyQueue_;
     BoundedQueue<Item> outQueue_;
     std::mutex freeMutex_;
     std::vector<std::unique_ptr<Chunk>> free_;
-    std::thread reader_, writer_;
+    std::thread reader_, keys_, writer_;
     std::mutex failMutex_;
     Status failure_;
     std::atomic<bool> stopping_{false};
@@ -543,24 +583,16 @@ void Runner::readerLoop()
 
 Status Runner::writeItem(Item& item)
 {
-    const int64_t now = SystemClock::instance().wallMs();
     WriteBatch& wb = item.wb;
     const Chunk& chunk = *item.chunk;
 
-    // 1. New data keys into the group's key store, before anything that uses them is committed.
-    std::vector<KeyRecord> dataKeys, otherKeys;
-    for (KeyRecord& k : wb.keys)
-        (k.kind == "data" ? dataKeys : otherKeys).push_back(std::move(k));
-    wb.keys.clear();
-    SLUICE_RETURN_IF_ERROR(keyStore_->store(dataKeys, now));
-    {
-        std::lock_guard lock(storedMutex_);
-        stored_.insert(stored_.end(), dataKeys.begin(), dataKeys.end());
-    }
-    // 2. Rows into the output files (written before the checkpoint that counts them).
+    std::vector<KeyRecord>& dataKeys = item.dataKeys;
+    std::vector<KeyRecord>& otherKeys = item.otherKeys;
+    // Rows into the output files (written before the checkpoint that counts them). The chunk's
+    // new keys are in the group's key store already (keyLoop).
     outputs_->add(wb, chunk, item.rejects);
 
-    // 4. The counts and the position after this chunk.
+    // The counts and the position after this chunk.
     Totals next = totals_;
     ++next.chunks;
     next.rows += chunk.rows.size();
@@ -581,7 +613,7 @@ Status Runner::writeItem(Item& item)
         next.position = chunk.end;
     }
 
-    // 5. One transaction in the work database: aggregates, the keys used, the DB target's rows,
+    // One transaction in the work database: aggregates, the keys used, the DB target's rows,
     // and the checkpoint.
     // The DB target gets the job's data keys at the end, from the key store; dead-letter keys
     // (its own) now.
@@ -658,11 +690,50 @@ Status Runner::writeItem(Item& item)
     return Status::ok();
 }
 
+// The stage between the transform and the writer: a chunk's new data keys into the group's key
+// store (a database of its own), before the writer commits anything that uses them, while the
+// writer is still at the chunk before.
+void Runner::keyLoop()
+{
+    nameThisThread("sluice-job-keys");
+    try {
+        for (;;) {
+            auto item = keyQueue_.pop();
+            if (!item)
+                break;
+            const auto t0 = Steady::now();
+            for (KeyRecord& k : item->wb.keys)
+                (k.kind == "data" ? item->dataKeys : item->otherKeys).push_back(std::move(k));
+            item->wb.keys.clear();
+            if (Status s = keyStore_->store(item->dataKeys, SystemClock::instance().wallMs()); !s) {
+                fail(s);
+                return;
+            }
+            if (!item->dataKeys.empty()) {
+                std::lock_guard lock(storedMutex_);
+                stored_.insert(stored_.end(), item->dataKeys.begin(), item->dataKeys.end());
+            }
+            profile_.storeKeys += secondsSince(t0);
+            if (!outQueue_.push(std::move(*item)))
+                break;
+        }
+    } catch (const std::exception& e) {
+        fail(Status::internal(std::string("key store: ") + e.what()));
+    }
+    outQueue_.close();
+    profile_.storeKeysCpu = cpuSeconds(CLOCK_THREAD_CPUTIME_ID);
+}
+
 void Runner::writerLoop()
 {
     nameThisThread("sluice-job-wrt");
     try {
-        while (auto item = outQueue_.pop()) {
+        for (;;) {
+            const auto tw = Steady::now();
+            auto item = outQueue_.pop();
+            profile_.writerIdle += secondsSince(tw);
+            if (!item)
+                break;
             const auto t0 = Steady::now();
             if (Status s = writeItem(*item); !s) {
                 fail(s);
@@ -684,7 +755,7 @@ void Runner::writerLoop()
 
 Status Runner::transformLoop()
 {
-    transform::WorkerPool pool(std::max(1, options_.workers));
+    TimedExecutor pool(std::max(1, options_.workers), std::max(1, options_.workers));
     transform::DailyKeys policy;
     transform::TransformOptions topts;
     topts.limits.maxEventBytes = job_.input.maxRowBytes;
@@ -713,6 +784,7 @@ Status Runner::transformLoop()
     std::vector<std::vector<RowReject>> laneRejects(static_cast<size_t>(pool.lanes()));
 
     reader_ = std::thread([this] { readerLoop(); });
+    keys_ = std::thread([this] { keyLoop(); });
     writer_ = std::thread([this] { writerLoop(); });
 
     Progress progress;
@@ -720,7 +792,13 @@ Status Runner::transformLoop()
     for (const InputInfo& i : inputs_)
         progress.bytesTotal += i.size;
     uint64_t rows = totals_.rows, rejected = totals_.rejected, batch = totals_.chunks;
-    while (auto next = inQueue_.pop()) {
+    profile_.start = secondsSince(started_);
+    for (;;) {
+        const auto tw = Steady::now();
+        auto next = inQueue_.pop();
+        profile_.waitRead += secondsSince(tw);
+        if (!next)
+            break;
         std::unique_ptr<Chunk> chunk = std::move(*next);
         {
             std::vector<KeyRecord> stored;
@@ -793,7 +871,10 @@ Status Runner::transformLoop()
         const size_t file = chunk->file;
         item.chunk = std::move(chunk);
         item.wb = std::move(*wb);
-        if (!outQueue_.push(std::move(item)))
+        const auto tw2 = Steady::now();
+        const bool pushed = keyQueue_.push(std::move(item));
+        profile_.waitWrite += secondsSince(tw2);
+        if (!pushed)
             break;
         if (options_.progress) {
             progress.file = file;
@@ -805,9 +886,14 @@ Status Runner::transformLoop()
             options_.progress(progress);
         }
     }
-    outQueue_.close();
+    keyQueue_.close();
+    profile_.phases = pool.phases();
+    profile_.laneWait = pool.laneWait();
+    profile_.serial = secondsSince(started_) - profile_.start - profile_.waitRead - profile_.waitWrite - profile_.phases;
     if (reader_.joinable())
         reader_.join();
+    if (keys_.joinable())
+        keys_.join();
     if (writer_.joinable())
         writer_.join();
     keyCounts_ = transformer.keyCounts();
@@ -863,7 +949,8 @@ Result<JobSummary> Runner::run(JobSummary* onFailure)
     SLUICE_RETURN_IF_ERROR(s);
     const double cpuBefore = cpuSeconds(CLOCK_PROCESS_CPUTIME_ID);
     SLUICE_RETURN_IF_ERROR(transformLoop());
-    profile_.transformCpu = cpuSeconds(CLOCK_PROCESS_CPUTIME_ID) - cpuBefore - profile_.readCpu - profile_.writeCpu;
+    profile_.transformCpu = cpuSeconds(CLOCK_PROCESS_CPUTIME_ID) - cpuBefore - profile_.readCpu - profile_.writeCpu -
+                            profile_.storeKeysCpu;
     SLUICE_RETURN_IF_ERROR(finishOutputs());
 
     JobSummary summary;

@@ -1,11 +1,16 @@
 // Runs a batch job (docs/jobs.md): reads its inputs in chunks, transforms each chunk with the
-// daemon's Transformer (DailyKeys, the group's key store) on a WorkerPool, writes the outputs
+// daemon's Transformer (DailyKeys, the group's key store) on a LanePool, writes the outputs
 // under partial names and publishes them when everything is done.
 //
-// Three threads: a reader (files -> chunks of raw rows), the caller's thread (the transform's
-// phases, on a WorkerPool with the other lanes) and a writer (key store, output files, the work
-// database and its checkpoints). Queues between them hold one or two chunks, so memory follows
-// the chunk size, not the file size.
+// A pipeline of stages on threads of their own, with bounded queues between them (two chunks to
+// the transform, one to the key stage, one to the writer), so memory follows the chunk size, not
+// the file size, and chunk N+1 is read and transformed while chunk N's keys are stored and its
+// rows written:
+//   reader      files -> chunks of raw rows
+//   transform   the caller's thread: the Transformer's phases, their lanes on a LanePool (the
+//               caller and `workers - 1` threads, a lane taken by whichever is free)
+//   key stage   the chunk's new keys into the group's key store
+//   writer      output files, the work database (or SQLite target) and its checkpoint
 //
 // Crash safety: each chunk commits one transaction in the job's work database (aggregates,
 // the keys the job used, the DB target's rows when there is one) together with a checkpoint:
@@ -14,7 +19,10 @@
 // kernel was given): a run that finds the checkpoint of an interrupted run of the same job file
 // over the same inputs, written on the same boot of the machine, cuts the outputs back to it and
 // continues from there; after a reboot it starts over. One that finds a run interrupted while
-// publishing (everything was synced by then) finishes the publishing.
+// publishing (everything was synced by then) finishes the publishing. The key stage may store a
+// chunk's new keys before the writer has committed the chunk before it; a run that resumes finds
+// them in the group's key store and uses them as keys an earlier run made (its keys output is
+// the same).
 #pragma once
 
 #include <cstdint>
@@ -54,11 +62,26 @@ struct StageProfile {
     double parse = 0;             // lanes: parse and check rows (wall time of the parallel phase)
     double transform = 0;         // lanes: keys, encryption, derived rows, masks
     double aggregate = 0;
-    double write = 0;             // writer thread: key store, output files, work database
+    double storeKeys = 0;         // key thread: new keys into the group's key store
+    double write = 0;             // writer thread: output files, work database
     double publish = 0;           // aggregations, keys, fsync, rename
-    // CPU seconds: the reader thread, the writer thread, and the rest (the caller's thread and
-    // the transform's lanes).
+    // Where the stages wait for each other (seconds of wall time): setting up before the first
+    // chunk, the lanes waiting for the reader's next chunk and for room in the writer's queue,
+    // the writer waiting for a chunk.
+    double start = 0;
+    double waitRead = 0;
+    double waitWrite = 0;
+    double writerIdle = 0;
+    // The transform's parallel phases: their wall time, and the lane-seconds lanes spent waiting
+    // for the slowest lane of a phase; the caller's thread outside them (plan, aggregates,
+    // handing chunks on), queue waits excluded.
+    double phases = 0;
+    double laneWait = 0;
+    double serial = 0;
+    // CPU seconds: the reader thread, the key thread, the writer thread, and the rest (the
+    // transform's lanes, the caller's thread among them, and SQLite's checkpointer threads).
     double readCpu = 0;
+    double storeKeysCpu = 0;
     double writeCpu = 0;
     double transformCpu = 0;
 };

@@ -34,6 +34,9 @@ Result<std::unique_ptr<KeyStore>> KeyStore::open(const std::string& path, const 
     // A process crash loses nothing at synchronous=NORMAL (WAL); sync() makes the store durable
     // before the job publishes outputs that need its keys.
     options.syncEveryCommit = false;
+    // Its WAL is checkpointed (and the file fsynced) on a thread of its own, not in the commits of
+    // the job's key stage.
+    options.backgroundCheckpoints = true;
     auto writer = store::BatchWriter::open(options);
     if (!writer)
         return writer.status().withContext("key store " + path);
