@@ -46,6 +46,7 @@ void ExportFeed::setReaders(std::map<std::string, int> readers)
     // Who waits for what changed: start again (reloads are rare; the exporters read what they miss).
     entries_.clear();
     bytes_ = 0;
+    released_.notify_all();
 }
 
 SharedRecords ExportFeed::take(uint64_t batch, const std::string& source)
@@ -58,6 +59,9 @@ SharedRecords ExportFeed::take(uint64_t batch, const std::string& source)
     if (--it->second.waiting <= 0) {
         bytes_ -= it->second.bytes;
         entries_.erase(it);
+        // The last of its exporters took it: the slowest of them is moving.
+        lastRelease_ = std::chrono::steady_clock::now();
+        released_.notify_all();
     }
     return records;
 }
@@ -82,10 +86,41 @@ void ExportFeed::offer(uint64_t batch, const std::string& source, const SharedRe
     evict();
 }
 
+bool ExportFeed::mustWait(uint64_t after, const std::vector<std::string>& sources) const
+{
+    if (bytes_ < budget_ || std::chrono::steady_clock::now() - lastRelease_ >= kPaceMs)
+        return false;
+    for (const auto& [key, entry] : entries_)
+        if (key.first > after && std::find(sources.begin(), sources.end(), key.second) != sources.end())
+            return false;  // the caller takes what another exporter read
+    return true;
+}
+
+bool ExportFeed::waitForRoom(uint64_t after, const std::vector<std::string>& sources, std::chrono::milliseconds maxWait)
+{
+    std::unique_lock lock(mutex_);
+    if (!mustWait(after, sources))
+        return false;
+    const auto until = std::chrono::steady_clock::now() + maxWait;
+    while (mustWait(after, sources)) {
+        // Woken when an entry goes; also when the pace runs out with none going.
+        const auto paceEnd = lastRelease_ + kPaceMs;
+        if (released_.wait_until(lock, std::min(until, paceEnd)) == std::cv_status::timeout &&
+            std::chrono::steady_clock::now() >= until)
+            break;
+    }
+    return true;
+}
+
 void ExportFeed::evict()
 {
-    // The oldest batches first: the exporters still waiting for them lag anyway.
-    while (bytes_ > budget_ && !entries_.empty()) {
+    // While the others are taking, the exporters ahead wait for room (waitForRoom()): the feed
+    // goes past its budget by what they read before they noticed, and only twice the budget is
+    // cut. When nobody is taking, what is beyond the budget goes. The oldest batches first: the
+    // exporters still waiting for them lag anyway.
+    const bool taking = std::chrono::steady_clock::now() - lastRelease_ < kPaceMs;
+    const size_t limit = taking ? 2 * budget_ : budget_;
+    while (bytes_ > limit && !entries_.empty()) {
         bytes_ -= entries_.begin()->second.bytes;
         entries_.erase(entries_.begin());
     }

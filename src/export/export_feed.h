@@ -3,20 +3,28 @@
 //
 // The exporter that comes first to a batch reads and encodes it (holding lockReading(), so that
 // the others wait for it rather than read the same rows too) and offers the records; the other
-// exporters of the source take them. An entry goes when the last of them has taken it, or, when
-// one of them lags (its sink is down or slow), when the feed is over its byte budget: the oldest
-// batches go first, and the laggard reads them again itself. Memory stays bounded either way.
+// exporters of the source take them. An entry goes when the last of them has taken it.
+//
+// When one of them lags, the feed fills up to its byte budget. An exporter ahead of the others
+// then waits (waitForRoom()) before it reads more, as long as entries keep going (the laggards
+// take them): the exporters go at the pace of the slowest sink that works, nothing is read twice,
+// and the records held stay near the budget. When no entry went for kPaceMs (a laggard's sink is
+// down or stuck) nobody waits: offer() drops the oldest entries beyond the budget, and the
+// laggard reads those batches again itself when it comes back. Memory stays bounded either way.
 //
 // Sources are told apart by a fingerprint of what their encoding depends on (sourceFingerprint):
 // exporters that kept an older pipeline after a reload share only what encodes alike.
 #pragma once
 
+#include <chrono>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <map>
 #include <mutex>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "core/spec.h"
 #include "export/sink.h"
@@ -32,7 +40,9 @@ class ExportFeed {
 public:
     explicit ExportFeed(size_t budgetBytes = kDefaultBudgetBytes);
 
-    static constexpr size_t kDefaultBudgetBytes = 32u << 20;
+    static constexpr size_t kDefaultBudgetBytes = 8u << 20;
+    // No entry went for this long: a laggard is stuck, nobody waits for it.
+    static constexpr std::chrono::milliseconds kPaceMs{1000};
 
     // How many running exporters read each source (by fingerprint). Set whenever the exporters change.
     void setReaders(std::map<std::string, int> readers);
@@ -46,6 +56,11 @@ public:
     // Records an exporter read: kept for the source's other exporters when the batch is newer than
     // any the feed had of that source (a laggard reading old batches again keeps them to itself).
     void offer(uint64_t batch, const std::string& source, const SharedRecords& records);
+    // Called by an exporter before it reads batches after `after` of `sources`: waits (at most
+    // `maxWait`) while the feed is at its budget and an entry went within kPaceMs. Returns at
+    // once when the feed holds a batch after `after` of one of `sources` (the caller will take,
+    // not read) or no entry went for kPaceMs. True if it waited.
+    bool waitForRoom(uint64_t after, const std::vector<std::string>& sources, std::chrono::milliseconds maxWait);
 
     size_t bytes() const;
     size_t entries() const;
@@ -58,6 +73,8 @@ private:
     };
 
     void evict();
+    // Whether a waitForRoom() caller must wait (mutex_ held).
+    bool mustWait(uint64_t after, const std::vector<std::string>& sources) const;
 
     const size_t budget_;
     std::mutex reading_;
@@ -66,6 +83,10 @@ private:
     std::map<std::string, int> readers_;
     std::map<std::string, uint64_t> newest_;  // per source: the newest batch offered
     size_t bytes_ = 0;
+    // When an entry last went because the last of its exporters took it (the slowest of them
+    // is moving), and the signal for it (also at setReaders()).
+    std::chrono::steady_clock::time_point lastRelease_{};
+    std::condition_variable released_;
 };
 
 }  // namespace sluice::exports

@@ -112,8 +112,11 @@ Status Exporter::prepare()
             break;
         }
         }
+        fingerprints_.push_back(src->fingerprint);
         sources_.push_back(std::move(src));
     }
+    if (options_.spec.keys)
+        fingerprints_.push_back(kKeysFingerprint);
     return Status::ok();
 }
 
@@ -281,6 +284,10 @@ Status Exporter::exportChunk(bool& more)
     std::vector<BatchRecords> chunk;
     std::vector<store::ShredEntry> shreds;
     {
+        // Ahead of exporters that are still taking what the feed holds: let them catch up first
+        // (bounded memory, nothing read twice), outside the reading lock they need.
+        if (options_.feed)
+            options_.feed->waitForRoom(read_.batchId, fingerprints_, std::chrono::milliseconds(1000));
         // One exporter reads at a time; the others wait and take what it read from the feed.
         std::unique_lock<std::mutex> reading;
         if (options_.feed)

@@ -17,6 +17,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "core/spec.h"
 #include "core/status.h"
@@ -99,6 +100,7 @@ private:
     const CommitClock& clock_;
     ExporterStats stats_;
     std::vector<std::unique_ptr<Source>> sources_;
+    std::vector<std::string> fingerprints_;  // of sources_ (and the keys), in the ExportFeed
 
     std::mutex mutex_;
     std::condition_variable wake_;

@@ -1,5 +1,9 @@
 #include <catch2/catch.hpp>
 
+#include <atomic>
+#include <chrono>
+#include <thread>
+
 #include "export/export_feed.h"
 
 using namespace sluice;
@@ -43,22 +47,75 @@ TEST_CASE("export feed: what a laggard reads again is not kept, and the budget d
 {
     ExportFeed feed(1000);
     feed.setReaders({{"s", 2}});
-    feed.offer(5, "s", records(1));
-    CHECK(feed.take(5, "s") != nullptr);
-    // Batch 3 is older than what the feed already had: a re-read, not kept.
-    feed.offer(3, "s", records(1));
-    CHECK(feed.take(3, "s") == nullptr);
-    // Over the budget: the oldest batches go first.
+    // Over the budget while nobody takes anything: the oldest batches go first.
     feed.offer(6, "s", records(4, 100));
     feed.offer(7, "s", records(4, 100));
     feed.offer(8, "s", records(4, 100));
     CHECK(feed.bytes() <= 1000);
     CHECK(feed.take(6, "s") == nullptr);
     CHECK(feed.take(8, "s") != nullptr);
+    // Batch 3 is older than what the feed already had: a re-read, not kept.
+    feed.offer(3, "s", records(1));
+    CHECK(feed.take(3, "s") == nullptr);
     // Other readers now: the entries start again.
     feed.offer(9, "s", records(1));
     feed.setReaders({{"s", 3}});
     CHECK(feed.entries() == 0);
+}
+
+TEST_CASE("export feed: an exporter ahead waits while the others take, not when they stop", "[export]")
+{
+    using std::chrono::milliseconds;
+    using std::chrono::steady_clock;
+    const size_t one = records(4, 400)->bytes();
+    ExportFeed feed(2 * one - 1);
+    feed.setReaders({{"s", 2}, {"t", 2}});
+    feed.offer(1, "s", records(4, 400));
+    CHECK(feed.take(1, "s") != nullptr);  // a laggard is taking
+    // At the budget while the laggard takes: nothing is dropped yet.
+    feed.offer(2, "s", records(4, 400));
+    feed.offer(3, "s", records(4, 400));
+    REQUIRE(feed.entries() == 2);
+    // The laggard has something to take after batch 1: it never waits.
+    CHECK_FALSE(feed.waitForRoom(1, {"s"}, milliseconds(20'000)));
+    // The leader, at batch 3, waits until the laggard has taken enough.
+    std::atomic<bool> returned{false};
+    std::thread leader([&] {
+        CHECK(feed.waitForRoom(3, {"s"}, milliseconds(20'000)));
+        returned = true;
+    });
+    std::this_thread::sleep_for(milliseconds(200));
+    CHECK_FALSE(returned.load());
+    CHECK(feed.take(2, "s") != nullptr);
+    leader.join();
+    CHECK(returned.load());
+    // A laggard that stops taking is waited for kPaceMs, not maxWait...
+    feed.offer(4, "s", records(4, 400));
+    const auto start = steady_clock::now();
+    CHECK(feed.waitForRoom(4, {"t"}, milliseconds(20'000)));
+    CHECK(steady_clock::now() - start < milliseconds(10'000));
+    // ... and then what is beyond the budget goes.
+    feed.offer(5, "s", records(4, 400));
+    CHECK(feed.bytes() < 2 * one);
+    CHECK(feed.take(3, "s") == nullptr);
+}
+
+TEST_CASE("export feed: a dead laggard does not hold the exporters that keep up", "[export]")
+{
+    using std::chrono::milliseconds;
+    using std::chrono::steady_clock;
+    const size_t one = records(4, 400)->bytes();
+    ExportFeed feed(2 * one - 1);
+    feed.setReaders({{"s", 3}});  // a leader, a follower that keeps up, a laggard that is down
+    const auto start = steady_clock::now();
+    for (uint64_t b = 1; b <= 6; ++b) {
+        // The leader never waits: entries only go when the laggard takes them, and it does not.
+        CHECK_FALSE(feed.waitForRoom(b - 1, {"s"}, milliseconds(20'000)));
+        feed.offer(b, "s", records(4, 400));
+        CHECK(feed.take(b, "s") != nullptr);  // the follower
+        CHECK(feed.bytes() < 2 * one);
+    }
+    CHECK(steady_clock::now() - start < milliseconds(900));
 }
 
 TEST_CASE("export feed: a source's fingerprint changes with what shapes its JSON", "[export]")
