@@ -28,7 +28,7 @@ Status authenticationFailed()
 }  // namespace
 
 SivKey::SivKey(SivKey&& other) noexcept
-    : serial_(other.serial_), size_(other.size_), key_(other.key_), k1_(other.k1_), k2_(other.k2_), d_(other.d_)
+    : serial_(other.serial_), key_(other.key_), size_(other.size_)
 {
     other.wipe();
 }
@@ -39,9 +39,6 @@ SivKey& SivKey::operator=(SivKey&& other) noexcept
         serial_ = other.serial_;
         size_ = other.size_;
         key_ = other.key_;
-        k1_ = other.k1_;
-        k2_ = other.k2_;
-        d_ = other.d_;
         other.wipe();
     }
     return *this;
@@ -52,9 +49,6 @@ SivKey::~SivKey() { wipe(); }
 void SivKey::wipe()
 {
     OPENSSL_cleanse(key_.data(), key_.size());
-    OPENSSL_cleanse(k1_.data(), k1_.size());
-    OPENSSL_cleanse(k2_.data(), k2_.size());
-    OPENSSL_cleanse(d_.data(), d_.size());
     serial_ = 0;
     size_ = 0;
 }
@@ -128,17 +122,43 @@ Status SivCipher::keyContexts(const uint8_t* key, size_t size)
     return Status::ok();
 }
 
-void SivCipher::loadCurrent(const SivKey& key)
+Status SivCipher::loadCurrent(const SivKey& key)
 {
-    current_.serial = key.serial_;
-    current_.size = key.size_;
-    current_.k1 = key.k1_;
-    current_.k2 = key.k2_;
-    current_.d = key.d_;
-    current_.fullMask = key.d_;
-    xorBytes(current_.fullMask.data(), key.k1_.data(), 16);
-    current_.shortMask = dbl(key.d_);
-    xorBytes(current_.shortMask.data(), key.k1_.data(), 16);
+    // RFC 4493 subkeys: L = AES(K, 0^128), K1 = dbl(L), K2 = dbl(K1).
+    Block block{};
+    Block l;
+    Status st = cbcMac_.macInPlace(block.data(), block.size(), l);
+    Block k1 = dbl(l);
+    Block k2 = dbl(k1);
+    // CMAC(<zero>): one complete block, so AES(0^128 ^ K1).
+    Block cmacZero;
+    block = k1;
+    if (st.isOk())
+        st = cbcMac_.macInPlace(block.data(), block.size(), cmacZero);
+    // CMAC(""): one padded block, so AES(10*0 ^ K2).
+    Block cmacEmpty;
+    block = Block{};
+    block[0] = 0x80;
+    xorBytes(block.data(), k2.data(), 16);
+    if (st.isOk())
+        st = cbcMac_.macInPlace(block.data(), block.size(), cmacEmpty);
+    if (st.isOk()) {
+        current_.serial = key.serial_;
+        current_.size = key.size_;
+        current_.k1 = k1;
+        current_.k2 = k2;
+        current_.d = dbl(cmacZero);
+        xorBytes(current_.d.data(), cmacEmpty.data(), 16);
+        current_.fullMask = current_.d;
+        xorBytes(current_.fullMask.data(), k1.data(), 16);
+        current_.shortMask = dbl(current_.d);
+        xorBytes(current_.shortMask.data(), k1.data(), 16);
+    } else {
+        forgetKey();
+    }
+    for (Block* b : {&block, &l, &k1, &k2, &cmacZero, &cmacEmpty})
+        OPENSSL_cleanse(b->data(), b->size());
+    return st;
 }
 
 Result<SivKey> SivCipher::makeKey(std::string_view keyBytes)
@@ -152,32 +172,8 @@ Result<SivKey> SivCipher::makeKey(std::string_view keyBytes)
     key.size_ = static_cast<uint8_t>(keyBytes.size());
     std::memcpy(key.key_.data(), keyBytes.data(), keyBytes.size());
 
-    // RFC 4493 subkeys: L = AES(K, 0^128), K1 = dbl(L), K2 = dbl(K1).
-    Block block{};
-    Block l;
-    SLUICE_RETURN_IF_ERROR(cbcMac_.macInPlace(block.data(), block.size(), l));
-    key.k1_ = dbl(l);
-    key.k2_ = dbl(key.k1_);
-    // CMAC(<zero>): one complete block, so AES(0^128 ^ K1).
-    Block cmacZero;
-    block = key.k1_;
-    SLUICE_RETURN_IF_ERROR(cbcMac_.macInPlace(block.data(), block.size(), cmacZero));
-    // CMAC(""): one padded block, so AES(10*0 ^ K2).
-    Block cmacEmpty;
-    block = Block{};
-    block[0] = 0x80;
-    xorBytes(block.data(), key.k2_.data(), 16);
-    SLUICE_RETURN_IF_ERROR(cbcMac_.macInPlace(block.data(), block.size(), cmacEmpty));
-    key.d_ = dbl(cmacZero);
-    xorBytes(key.d_.data(), cmacEmpty.data(), 16);
-
-    OPENSSL_cleanse(l.data(), l.size());
-    OPENSSL_cleanse(block.data(), block.size());
-    OPENSSL_cleanse(cmacZero.data(), cmacZero.size());
-    OPENSSL_cleanse(cmacEmpty.data(), cmacEmpty.size());
-
     key.serial_ = nextKeySerial.fetch_add(1, std::memory_order_relaxed);
-    loadCurrent(key);
+    SLUICE_RETURN_IF_ERROR(loadCurrent(key));
     return key;
 }
 
@@ -188,8 +184,7 @@ Status SivCipher::setKey(const SivKey& key)
     if (key.serial_ == current_.serial)
         return Status::ok();
     SLUICE_RETURN_IF_ERROR(keyContexts(key.key_.data(), key.size_));
-    loadCurrent(key);
-    return Status::ok();
+    return loadCurrent(key);
 }
 
 // S2V(K1, "", P) with the per-key state: T = P xorend D (P >= 16 bytes) or dbl(D) ^ pad(P),

@@ -52,12 +52,12 @@ private:
     friend class SivCipher;
     void wipe();
 
+    // Only the key bytes: setKey derives the CMAC subkeys and the S2V state again (three AES
+    // blocks, next to the two key schedules it expands anyway), so that a key held in memory
+    // costs 80 bytes, not 128 (a million keys in KeyCache's pool).
     uint64_t serial_ = 0;           // unique per makeKey call; lets setKey skip re-keying
-    uint8_t size_ = 0;
     std::array<uint8_t, 64> key_{};
-    Block k1_{};                    // CMAC subkeys of the S2V key (RFC 4493 K1, K2)
-    Block k2_{};
-    Block d_{};                     // S2V state after the empty AD: dbl(CMAC(<zero>)) ^ CMAC("")
+    uint8_t size_ = 0;
 };
 
 class SivCipher {
@@ -106,7 +106,8 @@ private:
     };
 
     Status keyContexts(const uint8_t* key, size_t size);
-    void loadCurrent(const SivKey& key);
+    // After keyContexts(key): derives the key's CMAC subkeys and S2V state into current_.
+    Status loadCurrent(const SivKey& key);
     Status s2vFast(std::string_view plaintext, uint8_t* work, Block& v);
     Status s2vGeneral(std::span<const std::string_view> ad, std::string_view plaintext, Block& v);
     Status ctr(const uint8_t* siv, const uint8_t* in, size_t size, uint8_t* out);
