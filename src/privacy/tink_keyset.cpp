@@ -162,10 +162,14 @@ Result<SecretBytes> readKeyData(Json& key, const std::string& where)
 void appendQuoted(std::string& out, std::string_view value)
 {
     out += '"';
-    for (char c : value) {
-        if (c == '"')
+    // Runs between quotes in one append each (a keys output writes one row per key).
+    for (size_t at = 0; at < value.size();) {
+        const size_t quote = value.find('"', at);
+        const size_t end = quote == std::string_view::npos ? value.size() : quote + 1;
+        out.append(value.data() + at, end - at);
+        if (quote != std::string_view::npos)
             out += '"';
-        out += c;
+        at = end;
     }
     out += '"';
 }
