@@ -54,6 +54,9 @@ constexpr const char* kCheckpointMeta = "job_checkpoint";
 // work database open by then, so it does not wait in practice).
 constexpr int kCheckpointTimeoutMs = 30'000;
 constexpr int64_t kDatabaseCacheBytes = 2 << 20;  // the work database only appends
+// A SQLite target's: a chunk's pages stay in the cache until it commits (in rollback-journal mode
+// pages that do not fit are written to the file, and journalled, before the commit).
+constexpr int64_t kTargetCacheBytes = 8 << 20;
 constexpr const char* kStateFile = "state.json";
 
 // This boot of the machine (the kernel's random boot id), or "" when it cannot be read.
@@ -138,13 +141,41 @@ struct Totals {
 };
 
 // What the writer gets for one chunk.
+// A chunk's new data keys on their way into the group's key store (Runner::keyLoop), and whether
+// they are there: the writer waits for it before it writes the chunk.
+class KeyJob {
+public:
+    std::vector<KeyRecord> keys;  // their rowids are set once stored
+
+    void finish(Status s)
+    {
+        std::lock_guard lock(mutex_);
+        status_ = std::move(s);
+        done_ = true;
+        stored_.notify_all();
+    }
+    Status wait()
+    {
+        std::unique_lock lock(mutex_);
+        stored_.wait(lock, [&] { return done_; });
+        return status_;
+    }
+
+private:
+    std::mutex mutex_;
+    std::condition_variable stored_;
+    bool done_ = false;
+    Status status_;
+};
+
 struct Item {
     std::unique_ptr<Chunk> chunk;
     WriteBatch wb;
     std::vector<RowReject> rejects;
-    // The chunk's new data keys (rowids set once the key stage stored them), and its other keys
-    // (dead-letter keys: the DB target's own).
-    std::vector<KeyRecord> dataKeys, otherKeys;
+    // The chunk's new data keys (shared with the key stage), and its other keys (dead-letter
+    // keys: the DB target's own).
+    std::shared_ptr<KeyJob> dataKeys;
+    std::vector<KeyRecord> otherKeys;
 };
 
 void removeQuietly(const std::string& path)
@@ -192,7 +223,7 @@ private:
 class Runner {
 public:
     Runner(const JobSpec& job, const privacy::KeyWrapper& wrapper, const RunOptions& options)
-        : job_(job), wrapper_(wrapper), options_(options), inQueue_(2), keyQueue_(1), outQueue_(1)
+        : job_(job), wrapper_(wrapper), options_(options), inQueue_(2), keyQueue_(2), outQueue_(1)
     {
     }
     ~Runner()
@@ -306,7 +337,7 @@ private:
     StageProfile profile_;
 
     BoundedQueue<std::unique_ptr<Chunk>> inQueue_;
-    BoundedQueue<Item> keyQueue_;
+    BoundedQueue<std::shared_ptr<KeyJob>> keyQueue_;
     BoundedQueue<Item> outQueue_;
     std::mutex freeMutex_;
     std::vector<std::unique_ptr<Chunk>> free_;
@@ -346,7 +377,7 @@ Status Runner::openWorkDatabase(bool fresh)
         removeDatabase(workDbPath());
     store::BatchWriter::Options o;
     o.path = workDbPath();
-    o.cacheBytes = kDatabaseCacheBytes;
+    o.cacheBytes = job_.outputs.database.empty() ? kDatabaseCacheBytes : kTargetCacheBytes;
     std::error_code ec;
     fs::create_directories(fs::path(o.path).parent_path(), ec);
     if (ec)
@@ -358,13 +389,24 @@ Status Runner::openWorkDatabase(bool fresh)
     // machine crash the job starts over. finishOutputs() syncs everything before publishing.
     o.syncEveryCommit = false;
     o.syncNever = true;
-    // A SQLite target is written like the daemon's database: its WAL checkpoints run on a thread
-    // of their own instead of inside the writer's commits.
-    o.backgroundCheckpoints = !job_.outputs.database.empty();
     auto writer = store::BatchWriter::open(o);
     if (!writer)
         return writer.status().withContext("work database " + o.path);
     workDb_ = std::move(*writer);
+    if (!job_.outputs.database.empty()) {
+        // A SQLite target is written with a rollback journal while the job runs, not a WAL: the
+        // job appends, and a WAL wrote every page twice (into the WAL, then by a checkpoint into
+        // the file), on the writer's thread and a checkpointer's; the journal holds only the few
+        // pages a commit changes that were there before. Nobody else reads the file until it is
+        // published, and synchronous=OFF keeps a process crash harmless (the next open rolls the
+        // journal back). finishOutputs() turns WAL on again before the file is published.
+        SLUICE_RETURN_IF_ERROR(workDb_->db().exec("PRAGMA journal_mode=DELETE").withContext(o.path));
+        auto mode = workDb_->db().queryText("PRAGMA journal_mode");
+        if (!mode)
+            return mode.status();
+        if (!*mode || **mode != "delete")
+            return Status::ioError(o.path + ": cannot switch the database to a rollback journal");
+    }
     ::chmod(o.path.c_str(), 0600);
     SLUICE_RETURN_IF_ERROR(transform::checkMasterKey(workDb_->db(), wrapper_).withContext(o.path));
     // The rowids (in the key store) of every key the run used; dropped before publishing.
@@ -586,7 +628,8 @@ Status Runner::writeItem(Item& item)
     WriteBatch& wb = item.wb;
     const Chunk& chunk = *item.chunk;
 
-    std::vector<KeyRecord>& dataKeys = item.dataKeys;
+    SLUICE_RETURN_IF_ERROR(item.dataKeys->wait());
+    const std::vector<KeyRecord>& dataKeys = item.dataKeys->keys;
     std::vector<KeyRecord>& otherKeys = item.otherKeys;
     // Rows into the output files (written before the checkpoint that counts them). The chunk's
     // new keys are in the group's key store already (keyLoop).
@@ -690,37 +733,34 @@ Status Runner::writeItem(Item& item)
     return Status::ok();
 }
 
-// The stage between the transform and the writer: a chunk's new data keys into the group's key
-// store (a database of its own), before the writer commits anything that uses them, while the
-// writer is still at the chunk before.
+// The key stage: a chunk's new data keys into the group's key store (a database of its own),
+// while the writer is still at the chunks before; the writer waits for them before it writes the
+// chunk. Every job queued is finished (when the stage failed or stopped, with that status), so
+// the writer never waits for a job nobody will do.
 void Runner::keyLoop()
 {
     nameThisThread("sluice-job-keys");
-    try {
-        for (;;) {
-            auto item = keyQueue_.pop();
-            if (!item)
-                break;
+    Status status;  // the stage's: every job after a failure gets it
+    while (auto job = keyQueue_.pop()) {
+        if (status.isOk() && stopping_)
+            status = Status::error(StatusCode::kUnavailable, "stopped");
+        if (status.isOk()) {
             const auto t0 = Steady::now();
-            for (KeyRecord& k : item->wb.keys)
-                (k.kind == "data" ? item->dataKeys : item->otherKeys).push_back(std::move(k));
-            item->wb.keys.clear();
-            if (Status s = keyStore_->store(item->dataKeys, SystemClock::instance().wallMs()); !s) {
-                fail(s);
-                return;
+            try {
+                status = keyStore_->store((*job)->keys, SystemClock::instance().wallMs());
+            } catch (const std::exception& e) {
+                status = Status::internal(std::string("key store: ") + e.what());
             }
-            if (!item->dataKeys.empty()) {
+            if (!status)
+                fail(status);
+            else if (!(*job)->keys.empty()) {
                 std::lock_guard lock(storedMutex_);
-                stored_.insert(stored_.end(), item->dataKeys.begin(), item->dataKeys.end());
+                stored_.insert(stored_.end(), (*job)->keys.begin(), (*job)->keys.end());
             }
             profile_.storeKeys += secondsSince(t0);
-            if (!outQueue_.push(std::move(*item)))
-                break;
         }
-    } catch (const std::exception& e) {
-        fail(Status::internal(std::string("key store: ") + e.what()));
+        (*job)->finish(status);
     }
-    outQueue_.close();
     profile_.storeKeysCpu = cpuSeconds(CLOCK_THREAD_CPUTIME_ID);
 }
 
@@ -871,8 +911,12 @@ Status Runner::transformLoop()
         const size_t file = chunk->file;
         item.chunk = std::move(chunk);
         item.wb = std::move(*wb);
+        item.dataKeys = std::make_shared<KeyJob>();
+        for (KeyRecord& k : item.wb.keys)
+            (k.kind == "data" ? item.dataKeys->keys : item.otherKeys).push_back(std::move(k));
+        item.wb.keys.clear();
         const auto tw2 = Steady::now();
-        const bool pushed = keyQueue_.push(std::move(item));
+        const bool pushed = keyQueue_.push(std::shared_ptr<KeyJob>(item.dataKeys)) && outQueue_.push(std::move(item));
         profile_.waitWrite += secondsSince(tw2);
         if (!pushed)
             break;
@@ -887,6 +931,7 @@ Status Runner::transformLoop()
         }
     }
     keyQueue_.close();
+    outQueue_.close();
     profile_.phases = pool.phases();
     profile_.laneWait = pool.laneWait();
     profile_.serial = secondsSince(started_) - profile_.start - profile_.waitRead - profile_.waitWrite - profile_.phases;
@@ -925,6 +970,10 @@ Status Runner::finishOutputs()
     if (!count)
         return count.status();
     SLUICE_RETURN_IF_ERROR(outputs_->sync());
+    if (!job_.outputs.database.empty()) {
+        // The target is published in WAL mode, as the daemon's database is (openWorkDatabase).
+        SLUICE_RETURN_IF_ERROR(db.exec("PRAGMA journal_mode=WAL").withContext(workDbPath()));
+    }
     // The work database durable before any output that needs it is published: the run wrote it
     // without fsync, so the checkpoint's own syncs (if it copied anything) are not enough.
     SLUICE_RETURN_IF_ERROR(store::checkpointFull(db));

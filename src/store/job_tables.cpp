@@ -61,6 +61,10 @@ Status adoptUsedKeys(Db& work, std::string_view checkpointMeta)
     SLUICE_RETURN_IF_ERROR(work.exec(std::string("INSERT INTO keys(") + kCopiedKeyColumns + ") SELECT " +
                                      kCopiedKeyColumns + kUsedKeysJoin + " ORDER BY k.id"));
     SLUICE_RETURN_IF_ERROR(work.exec("DROP TABLE job_used_keys"));
+    // A run that resumed links the subjects of the keys it reads back again: each link once, the
+    // first, as one run from the start writes it.
+    SLUICE_RETURN_IF_ERROR(work.exec("DELETE FROM key_subjects WHERE rowid NOT IN "
+                                     "(SELECT min(rowid) FROM key_subjects GROUP BY subject, key_link)"));
     auto forget = work.prepare("DELETE FROM sluice_meta WHERE key = ?");
     if (!forget)
         return forget.status();

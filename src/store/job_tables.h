@@ -41,8 +41,9 @@ private:
 
 // With the key store attached to the work database (attachKeyStore; detachKeyStore after, also
 // when something in between failed): how many keys the run used; and, in one transaction,
-// copying them into the work database's own keys table (a job's SQLite target), dropping the
-// list and the sluice_meta entry `checkpointMeta`.
+// copying them into the work database's own keys table (a job's SQLite target), keeping each
+// (subject, key) row of key_subjects once (the first), dropping the list and the sluice_meta
+// entry `checkpointMeta`.
 Status attachKeyStore(Db& work, const std::string& keyStorePath);
 Status detachKeyStore(Db& work);
 Result<int64_t> countUsedKeys(Db& work);

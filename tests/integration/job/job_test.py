@@ -6,8 +6,8 @@ never a PII value, the encrypted data decrypts with the keys output through Pyth
 cryptography's AES-SIV (not the project's code), the same group gives byte-identical output and a
 new group new keys, wrong job files are refused before anything is read, too many rejects fail
 after the report, SIGKILL at random moments followed by a re-run gives exactly one clean run's
-outputs (and the re-run says it resumed) while one interrupted before the machine (as its state
-says) restarted starts over, and --send puts every row into a running sluiced
+outputs (and the re-run says it resumed), for output files and for a SQLite target alike, while
+one interrupted before the machine (as its state says) restarted starts over, and --send puts every row into a running sluiced
 exactly once across a daemon kill and restart.
 
 usage: job_test.py SLUICED SLUICECTL    (SLUICE_JOB_KILLS, SLUICE_JOB_ROWS: the kill loop's size)
@@ -324,6 +324,56 @@ def test_kill9(d):
           "no partial file left beside the outputs", failures)
 
 
+def database_rows(path):
+    """What a job's SQLite target holds, without what differs between runs (received_at: the
+    run's start)."""
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as c:
+        table = c.execute("SELECT table_name FROM contracts").fetchone()[0]
+        columns = [r[1] for r in c.execute(f'PRAGMA table_info("{table}")') if r[1] != "received_at"]
+        return {
+            "events": c.execute(f'SELECT {", ".join(columns)} FROM "{table}" ORDER BY seq').fetchall(),
+            "keys": c.execute("SELECT key_link, key_id, wrapped, expires_at FROM keys ORDER BY key_link").fetchall(),
+            "subjects": c.execute("SELECT subject, key_link FROM key_subjects ORDER BY subject, key_link").fetchall(),
+            "journal_mode": c.execute("PRAGMA journal_mode").fetchone()[0],
+            "integrity": c.execute("PRAGMA integrity_check").fetchone()[0],
+        }
+
+
+def test_database(d):
+    """A SQLite target (written with a rollback journal while the job runs, published in WAL
+    mode): killed at random moments and run again, it holds exactly one clean run's rows and keys."""
+    write(os.path.join(d, "db.csv"), csv_text([valid_row(i) for i in range(KILL_ROWS)]))
+    extra = {"chunk_rows": 500}
+    r = sluicectl("job", "run", job_file(d, "dbclean", "db.csv", group="db", extra=extra,
+                                         outputs={"database": "out-dbclean/target.db"}), "--json")
+    check(r.returncode == 0, f"clean run: {r.stderr}", failures)
+    seconds = max(json.loads(r.stdout)["seconds"], 0.05)
+    expected = database_rows(os.path.join(d, "out-dbclean", "target.db"))
+    check(len(expected["events"]) == KILL_ROWS, f"every row is in the target: {len(expected['events'])}", failures)
+    check(expected["keys"] and expected["subjects"], "the target has the keys and their subjects", failures)
+    check(expected["journal_mode"] == "wal", f"published in WAL mode: {expected['journal_mode']}", failures)
+    check(expected["integrity"] == "ok", f"integrity_check: {expected['integrity']}", failures)
+    killed = job_file(d, "dbkilled", "db.csv", group="db", extra=extra, outputs={"database": "out-dbkilled/target.db"})
+    rng = random.Random(13)
+    resumed = 0
+    for k in range(KILLS):
+        p = subprocess.Popen([SLUICECTL, "job", "run", killed, "--force", "--progress", "lines"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        time.sleep(rng.uniform(0.1, 1.0) * seconds + 0.02)
+        p.send_signal(signal.SIGKILL)
+        resumed += "resum" in p.communicate()[1]
+    r = sluicectl("job", "run", killed, "--force", "--json")
+    check(r.returncode == 0, f"run after kills: {r.stderr}", failures)
+    resumed += r.returncode == 0 and json.loads(r.stdout)["resumed"]
+    leftover = sorted(os.listdir(os.path.join(d, "out-dbkilled")))  # before reading it makes -wal and -shm
+    got = database_rows(os.path.join(d, "out-dbkilled", "target.db"))
+    for part in expected:
+        check(got[part] == expected[part], f"the target's {part} are the clean run's", failures)
+    check(resumed > 0, "a run after a kill resumed from a checkpoint", failures)
+    check(leftover == ["target.db"],
+          f"nothing beside the target: {leftover}", failures)
+
+
 def test_key_directory(d):
     """A key directory far smaller than the job's keys: days of keys leave it and are read back,
     every customer-day still has one key, and the output is the bytes of a run with room for all."""
@@ -458,7 +508,8 @@ def main():
     d = tempfile.mkdtemp(prefix="sluice-job-test-")
     try:
         setup(d)
-        for test in (test_outputs, test_refusals, test_key_directory, test_kill9, test_other_boot, test_send):
+        for test in (test_outputs, test_refusals, test_key_directory, test_kill9, test_database, test_other_boot,
+                     test_send):
             start = time.time()
             before = len(failures)
             try:
