@@ -421,6 +421,22 @@ Status Runner::publishInterrupted(const Json& state)
 {
     if (options_.notice)
         options_.notice("job " + job_.id + " had finished before it was interrupted; publishing its outputs");
+    if (!job_.outputs.database.empty()) {
+        const std::string partial = partialPath(job_.outputs.database);
+        std::error_code ec;
+        if (fs::exists(partial, ec) && fs::exists(partial + "-wal", ec)) {
+            // Interrupted after the target went back to WAL mode (finishOutputs): its WAL holds
+            // nothing the file does not (both were synced before publishing began). A checkpoint
+            // and closing the last connection remove it and its -shm, as an uninterrupted run
+            // does before the rename; renamed as they are, they would stay beside the target.
+            store::Db::Options o;
+            o.create = false;
+            auto db = store::Db::open(partial, o);
+            if (!db)
+                return db.status();
+            SLUICE_RETURN_IF_ERROR(store::checkpointTruncate(*db, kCheckpointTimeoutMs));
+        }
+    }
     std::vector<std::string> paths = job_.outputPaths();
     for (const std::string& path : paths) {
         const std::string partial = partialPath(path);

@@ -286,6 +286,23 @@ def outputs_of(directory):
     return {name: open(os.path.join(directory, name), "rb").read() for name in sorted(os.listdir(directory))}
 
 
+def kill_at_random(job, seconds, seed, checkpoint_db):
+    """Runs `sluicectl job run JOB --force` KILLS times, each killed (SIGKILL) at a random moment
+    of a run that takes `seconds`, the last once `checkpoint_db` holds a checkpoint (so that the
+    next run resumes, however slowly the killed runs started on a busy machine); how many of them
+    said they resumed."""
+    rng = random.Random(seed)
+    resumed = 0
+    for k in range(KILLS - 1):
+        p = subprocess.Popen([SLUICECTL, "job", "run", job, "--force", "--progress", "lines"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        time.sleep(rng.uniform(0.1, 1.0) * seconds + 0.02)
+        p.send_signal(signal.SIGKILL)
+        resumed += "resum" in p.communicate()[1]
+    killed_after_checkpoint(job, checkpoint_db)
+    return resumed
+
+
 def test_kill9(d):
     """SIGKILL at random moments, then a run to the end: exactly one clean run's outputs."""
     write(os.path.join(d, "big.csv"), csv_text([valid_row(i) for i in range(KILL_ROWS)]))
@@ -303,15 +320,7 @@ def test_kill9(d):
     expected = outputs_of(os.path.join(d, "out-clean"))
     # The killed job writes elsewhere but uses the same group: its outputs must be the same bytes.
     killed = job_file(d, "killed", "big.csv", group="kill", extra=extra)
-    rng = random.Random(12)
-    resumed = 0
-    for k in range(KILLS):
-        p = subprocess.Popen([SLUICECTL, "job", "run", killed, "--force", "--progress", "lines"],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        time.sleep(rng.uniform(0.1, 1.0) * seconds + 0.02)
-        p.send_signal(signal.SIGKILL)
-        err = p.communicate()[1]
-        resumed += "resum" in err
+    resumed = kill_at_random(killed, seconds, 12, os.path.join(d, ".killed.sluice-job", "work.db"))
     r = sluicectl("job", "run", killed, "--force", "--json")
     check(r.returncode == 0, f"run after kills: {r.stderr}", failures)
     resumed += json.loads(r.stdout)["resumed"]
@@ -354,14 +363,7 @@ def test_database(d):
     check(expected["journal_mode"] == "wal", f"published in WAL mode: {expected['journal_mode']}", failures)
     check(expected["integrity"] == "ok", f"integrity_check: {expected['integrity']}", failures)
     killed = job_file(d, "dbkilled", "db.csv", group="db", extra=extra, outputs={"database": "out-dbkilled/target.db"})
-    rng = random.Random(13)
-    resumed = 0
-    for k in range(KILLS):
-        p = subprocess.Popen([SLUICECTL, "job", "run", killed, "--force", "--progress", "lines"],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        time.sleep(rng.uniform(0.1, 1.0) * seconds + 0.02)
-        p.send_signal(signal.SIGKILL)
-        resumed += "resum" in p.communicate()[1]
+    resumed = kill_at_random(killed, seconds, 13, os.path.join(d, "out-dbkilled", ".target.db.sluice-partial"))
     r = sluicectl("job", "run", killed, "--force", "--json")
     check(r.returncode == 0, f"run after kills: {r.stderr}", failures)
     resumed += r.returncode == 0 and json.loads(r.stdout)["resumed"]
@@ -409,12 +411,11 @@ def test_key_directory(d):
               open(os.path.join(d, "out-days-big", name), "rb").read(), f"{name}: the same bytes", failures)
 
 
-def killed_after_checkpoint(job, workdir):
-    """Starts `sluicectl job run JOB --force`, kills it (SIGKILL) once its work database holds a
-    checkpoint; whether it was killed before finishing."""
+def killed_after_checkpoint(job, db):
+    """Starts `sluicectl job run JOB --force`, kills it (SIGKILL) once its work database `db` holds
+    a checkpoint; whether it was killed before finishing."""
     p = subprocess.Popen([SLUICECTL, "job", "run", job, "--force"], stdout=subprocess.DEVNULL,
                          stderr=subprocess.DEVNULL)
-    db = os.path.join(workdir, "work.db")
     deadline = time.time() + 120
     while p.poll() is None and time.time() < deadline:
         try:
@@ -439,7 +440,7 @@ def test_other_boot(d):
     expected = outputs_of(os.path.join(d, "out-bootclean"))
     job = job_file(d, "boot", "boot.csv", group="boot", extra=extra)
     workdir = os.path.join(d, ".boot.sluice-job")
-    check(killed_after_checkpoint(job, workdir), "the run was killed after a checkpoint", failures)
+    check(killed_after_checkpoint(job, os.path.join(workdir, "work.db")), "the run was killed after a checkpoint", failures)
     state_path = os.path.join(workdir, "state.json")
     state = json.load(open(state_path))
     with open("/proc/sys/kernel/random/boot_id") as f:
@@ -455,7 +456,7 @@ def test_other_boot(d):
     check(got.keys() == expected.keys(), f"the same outputs: {list(got)} vs {list(expected)}", failures)
     for name in expected:
         check(got.get(name) == expected[name], f"{name} is byte for byte the clean run's", failures)
-    check(killed_after_checkpoint(job, workdir), "killed after a checkpoint again", failures)
+    check(killed_after_checkpoint(job, os.path.join(workdir, "work.db")), "killed after a checkpoint again", failures)
     r = sluicectl("job", "run", job, "--force", "--json")
     check(r.returncode == 0 and json.loads(r.stdout)["resumed"], f"on this boot it resumes: {r.stderr}", failures)
     got = outputs_of(os.path.join(d, "out-boot"))
