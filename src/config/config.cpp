@@ -66,6 +66,7 @@ constexpr Key kFileKeys[] = {
     {"metrics.listen", false, "host:port of the Prometheus endpoint (empty = off)"},
     {"testing.stall_writer_file", false, "(tests) stall the writer while this file exists"},
     {"testing.fail_writes_file", false, "(tests) fail database writes while this file exists"},
+    {"testing.export_piece_rows", false, "(tests) exporters read events and derived rows this many rowids at a time"},
 };
 
 po::options_description fileOptions()
@@ -297,6 +298,7 @@ Status fill(const po::variables_map& vm, const std::string& origin, const fs::pa
     c.metricsListen = r.text("metrics.listen", "");
     c.testing.stallWriterFile = absoluteFrom(c.stateDir, r.text("testing.stall_writer_file", ""));
     c.testing.failWritesFile = absoluteFrom(c.stateDir, r.text("testing.fail_writes_file", ""));
+    SLUICE_RETURN_IF_ERROR(r.integer("testing.export_piece_rows", c.testing.exportPieceRows, 1, 1'000'000));
     return Status::ok();
 }
 

@@ -69,6 +69,9 @@ struct TestingConfig {
     // committing (watchdog test) / every SQLite write fails with an I/O error (fault test).
     std::string stallWriterFile;
     std::string failWritesFile;
+    // Exporters read a batch's events and derived rows this many rowids at a time (the test
+    // suite's batches are small: a small value makes them come in pieces too).
+    int exportPieceRows = 2000;
 };
 
 struct Config {

@@ -49,10 +49,10 @@ void ExportFeed::setReaders(std::map<std::string, int> readers)
     released_.notify_all();
 }
 
-SharedRecords ExportFeed::take(uint64_t batch, const std::string& source)
+SharedRecords ExportFeed::take(uint64_t batch, const std::string& source, int64_t from)
 {
     std::lock_guard lock(mutex_);
-    auto it = entries_.find({batch, source});
+    auto it = entries_.find({batch, source, from});
     if (it == entries_.end())
         return nullptr;
     SharedRecords records = it->second.records;
@@ -66,13 +66,13 @@ SharedRecords ExportFeed::take(uint64_t batch, const std::string& source)
     return records;
 }
 
-void ExportFeed::offer(uint64_t batch, const std::string& source, const SharedRecords& records)
+void ExportFeed::offer(uint64_t batch, const std::string& source, const SharedRecords& records, int64_t from)
 {
     std::lock_guard lock(mutex_);
-    uint64_t& newest = newest_[source];
-    if (batch <= newest)
+    auto& newest = newest_[source];
+    if (std::make_pair(batch, from) <= newest)
         return;
-    newest = batch;
+    newest = {batch, from};
     auto r = readers_.find(source);
     const int others = (r == readers_.end() ? 0 : r->second) - 1;
     if (others <= 0)
@@ -82,7 +82,7 @@ void ExportFeed::offer(uint64_t batch, const std::string& source, const SharedRe
     e.waiting = others;
     e.bytes = records->bytes();
     bytes_ += e.bytes;
-    entries_[{batch, source}] = std::move(e);
+    entries_[{batch, source, from}] = std::move(e);
     evict();
 }
 
@@ -91,7 +91,7 @@ bool ExportFeed::mustWait(uint64_t after, const std::vector<std::string>& source
     if (bytes_ < budget_ || std::chrono::steady_clock::now() - lastRelease_ >= kPaceMs)
         return false;
     for (const auto& [key, entry] : entries_)
-        if (key.first > after && std::find(sources.begin(), sources.end(), key.second) != sources.end())
+        if (std::get<0>(key) > after && std::find(sources.begin(), sources.end(), std::get<1>(key)) != sources.end())
             return false;  // the caller takes what another exporter read
     return true;
 }

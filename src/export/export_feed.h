@@ -23,6 +23,7 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -50,12 +51,12 @@ public:
     // Held while an exporter reads a chunk of batches.
     std::unique_lock<std::mutex> lockReading() { return std::unique_lock(reading_); }
 
-    // The records of `source` in `batch` if another exporter read them (nullptr otherwise). Each
-    // exporter of the source takes them once.
-    SharedRecords take(uint64_t batch, const std::string& source);
-    // Records an exporter read: kept for the source's other exporters when the batch is newer than
+    // The records of `source` in `batch` from rowid `from` (a piece: docs/exporters.md) if another
+    // exporter read them (nullptr otherwise). Each exporter of the source takes them once.
+    SharedRecords take(uint64_t batch, const std::string& source, int64_t from = 0);
+    // Records an exporter read: kept for the source's other exporters when the piece is newer than
     // any the feed had of that source (a laggard reading old batches again keeps them to itself).
-    void offer(uint64_t batch, const std::string& source, const SharedRecords& records);
+    void offer(uint64_t batch, const std::string& source, const SharedRecords& records, int64_t from = 0);
     // Called by an exporter before it reads batches after `after` of `sources`: waits (at most
     // `maxWait`) while the feed is at its budget and an entry went within kPaceMs. Returns at
     // once when the feed holds a batch after `after` of one of `sources` (the caller will take,
@@ -79,9 +80,10 @@ private:
     const size_t budget_;
     std::mutex reading_;
     mutable std::mutex mutex_;  // everything below
-    std::map<std::pair<uint64_t, std::string>, Entry> entries_;
+    // By batch, source and the first rowid of the piece.
+    std::map<std::tuple<uint64_t, std::string, int64_t>, Entry> entries_;
     std::map<std::string, int> readers_;
-    std::map<std::string, uint64_t> newest_;  // per source: the newest batch offered
+    std::map<std::string, std::pair<uint64_t, int64_t>> newest_;  // per source: the newest piece offered
     size_t bytes_ = 0;
     // When an entry last went because the last of its exporters took it (the slowest of them
     // is moving), and the signal for it (also at setReaders()).

@@ -78,6 +78,7 @@ Status ExportSet::apply(const PipelinePtr& pipeline)
             o.pipeline = pipeline;
             o.wrapper = options_.wrapper;
             o.nice = options_.nice;
+            o.pieceRows = options_.pieceRows;
             o.feed = &feed_;
             made.push_back(std::make_unique<Exporter>(std::move(o), std::move(*sink), clock_));
         }

@@ -29,6 +29,7 @@ public:
         std::string database;
         const privacy::KeyWrapper* wrapper = nullptr;  // outlives the set
         int nice = 0;  // of the exporter threads (Exporter::Options::nice)
+        size_t pieceRows = 2000;  // Exporter::Options::pieceRows
     };
 
     ExportSet(Options options, uint64_t lastBatch, int64_t lastCommitMs);

@@ -213,6 +213,14 @@ void Exporter::run()
         if (stopping_)
             break;
     }
+    // A batch handed over in part is finished first: a sink makes only whole batches durable.
+    while (sinkOpen_ && next_.batch != 0) {
+        bool more = false;
+        if (Status s = exportChunk(more); !s) {
+            log::warning("exporter '", name, "': at stop: ", s.message());
+            failed(s);
+        }
+    }
     if (sinkOpen_) {
         if (Status s = syncSink(true); !s)
             log::warning("exporter '", name, "': at stop: ", s.message());
@@ -244,6 +252,7 @@ Status Exporter::openSink()
         durable_.shredId = std::max(durable_.shredId, position.shredId);
     }
     read_ = durable_;
+    next_ = {};
     sinkOpen_ = true;
     backoffMs_ = 0;
     if (!stats_.up.exchange(true))
@@ -264,6 +273,7 @@ void Exporter::failed(const Status& why)
             sink_->close();
         sinkOpen_ = false;
         read_ = durable_;
+        next_ = {};
         retryAtMs_ = INT64_MAX;
         return;
     }
@@ -275,6 +285,7 @@ void Exporter::failed(const Status& why)
         sink_->close();
     sinkOpen_ = false;
     read_ = durable_;  // read again what the sink may not hold; open() reconciles
+    next_ = {};
     backoffMs_ = backoffMs_ == 0 ? kFirstBackoffMs : std::min(backoffMs_ * 2, kMaxBackoffMs);
     retryAtMs_ = SystemClock::instance().wallMs() + backoffMs_;
 }
@@ -302,39 +313,61 @@ Status Exporter::exportChunk(bool& more)
             return batches.status();
         more = batches->size() == options_.chunkBatches;
         size_t rows = 0;
+        const size_t parts = sources_.size() + (options_.spec.keys ? 1 : 0);
         for (const store::CommittedBatch& b : *batches) {
+            // Only the first batch after read_ can have been handed over in part.
+            Piece at = next_.batch == b.id ? next_ : Piece{b.id};
+            next_ = {};
             BatchRecords out;
             out.batchId = b.id;
             out.committedAtMs = b.committedAtMs;
-            for (size_t i = 0; i < sources_.size(); ++i) {
-                const store::RowRange* range = b.range(sources_[i]->table);
+            out.opens = at.part == 0 && at.from == 0;
+            for (; at.part < parts && next_.batch == 0; ++at.part, at.from = 0, at.index = 0, at.total = 0) {
+                Source* source = at.part < sources_.size() ? sources_[at.part].get() : nullptr;
+                const store::RowRange* range = b.range(source ? source->table : "keys");
                 if (!range)
                     continue;
-                auto records = recordsOf(sources_[i].get(), b, *range);
+                // Events and derived rows are read a rowid span at a time; windows and keys whole.
+                const bool split = source && source->spec.kind != ExportSourceSpec::Kind::kAggregation;
+                store::RowRange piece = *range;
+                if (split) {
+                    piece.first = at.from ? at.from : range->first;
+                    piece.last = std::min(range->last, piece.first + static_cast<int64_t>(options_.pieceRows) - 1);
+                    if (piece.first == range->first && sink_->wantsTotals()) {
+                        auto n = reader_->countRows(b.id, *range);
+                        if (!n)
+                            return n.status();
+                        at.total = static_cast<size_t>(*n);
+                    }
+                }
+                auto records = recordsOf(source, b, piece);
                 if (!records)
                     return records.status();
-                rows += (*records)->size();
-                out.parts.push_back({static_cast<uint32_t>(i), std::move(*records)});
-            }
-            if (options_.spec.keys) {
-                if (const store::RowRange* range = b.range("keys")) {
-                    auto records = recordsOf(nullptr, b, *range);
-                    if (!records)
-                        return records.status();
-                    rows += (*records)->size();
-                    out.parts.push_back({BatchRecords::kKeysSource, std::move(*records)});
+                const size_t n = (*records)->size();
+                rows += n;
+                out.parts.push_back({source ? static_cast<uint32_t>(at.part) : BatchRecords::kKeysSource,
+                                     std::move(*records), at.index, split ? at.total : n});
+                if (piece.last < range->last) {
+                    next_ = at;  // the rest of this source in the next chunk
+                    next_.from = piece.last + 1;
+                    next_.index = at.index + n;
+                } else if (rows >= options_.chunkRows && at.part + 1 < parts) {
+                    next_ = {b.id, at.part + 1};  // the next sources in the next chunk
                 }
             }
+            out.complete = next_.batch == 0;
             chunk.push_back(std::move(out));
-            if (rows >= options_.chunkRows) {
+            if (next_.batch != 0 || rows >= options_.chunkRows) {
                 more = true;
                 break;
             }
         }
-        auto entries = reader_->shredsAfter(read_.shredId, 1000);
-        if (!entries)
-            return entries.status();
-        shreds = std::move(*entries);
+        if (next_.batch == 0) {  // shredding goes to the sink between batches
+            auto entries = reader_->shredsAfter(read_.shredId, 1000);
+            if (!entries)
+                return entries.status();
+            shreds = std::move(*entries);
+        }
     }
     // The snapshot is released: handing records to the sink may take its time.
     for (BatchRecords& b : chunk) {
@@ -345,10 +378,11 @@ Status Exporter::exportChunk(bool& more)
             for (const Record& r : *part.records)
                 bytes += r.value.size();
         }
-        if (oldestUnsavedCommitMs_ == 0 || durable_.batchId == read_.batchId)
+        if (b.opens && (oldestUnsavedCommitMs_ == 0 || durable_.batchId == read_.batchId))
             oldestUnsavedCommitMs_ = b.committedAtMs;
         SLUICE_RETURN_IF_ERROR(sink_->write(b));
-        read_.batchId = b.batchId;
+        if (b.complete)
+            read_.batchId = b.batchId;
         b.parts.clear();  // let go of the records as soon as the sink has them
         stats_.records.fetch_add(records, std::memory_order_relaxed);
         stats_.bytes.fetch_add(bytes, std::memory_order_relaxed);
@@ -366,7 +400,7 @@ Result<SharedRecords> Exporter::recordsOf(Source* source, const store::Committed
 {
     const std::string& fingerprint = source ? source->fingerprint : kKeysFingerprint;
     if (options_.feed) {
-        if (SharedRecords shared = options_.feed->take(b.id, fingerprint))
+        if (SharedRecords shared = options_.feed->take(b.id, fingerprint, range.first))
             return shared;
     }
     auto records = std::make_shared<RecordSet>();
@@ -376,7 +410,7 @@ Result<SharedRecords> Exporter::recordsOf(Source* source, const store::Committed
     stats_.readRecords.fetch_add(records->size(), std::memory_order_relaxed);
     SharedRecords shared = std::move(records);
     if (options_.feed)
-        options_.feed->offer(b.id, fingerprint, shared);
+        options_.feed->offer(b.id, fingerprint, shared, range.first);
     return shared;
 }
 

@@ -2,11 +2,13 @@
 // database and hands it to its sink, then advances its cursor in the database.
 //
 // It never touches the pipeline: the writer thread only wakes it (notify(), through the
-// ExportSet), so a slow or dead sink never slows ingest or commits. It reads in chunks of whole
-// batches under short read snapshots (the WAL can be checkpointed and truncated between them),
-// shares what it reads with the other exporters (ExportFeed: each batch is read and encoded once),
-// holds at most one chunk of records in memory, and after a restart or a failure catches up
-// from its cursor. A sink that fails is closed and opened again with backoff (1 s doubling to
+// ExportSet), so a slow or dead sink never slows ingest or commits. It reads in chunks under
+// short read snapshots (the WAL can be checkpointed and truncated between them): whole batches
+// while they are small, a large batch's events and derived rows in pieces of `pieceRows` rowids
+// (the sink sees the batch written with its last piece). It shares what it reads with the other
+// exporters (ExportFeed: each piece is read and encoded once), holds at most one chunk of records
+// in memory (about `chunkRows` records), and after a restart or a failure catches up from its
+// cursor, at a batch's start. A sink that fails is closed and opened again with backoff (1 s doubling to
 // 30 s); the state change is logged once, not every attempt.
 #pragma once
 
@@ -57,7 +59,8 @@ public:
         const privacy::KeyWrapper* wrapper = nullptr;  // for keys; outlives the exporter
         ExportFeed* feed = nullptr;  // shared with the other exporters; outlives the exporter
         size_t chunkBatches = 16;
-        size_t chunkRows = 4000;
+        size_t chunkRows = 2000;  // a chunk ends at the first piece or batch that reaches it
+        size_t pieceRows = 2000;  // rowids of a source read at a time
         int64_t idlePollMs = 1000;  // shredding is noticed at least this often
         // The thread's nice value (and that of the threads its sink starts: librdkafka's,
         // ZeroMQ's); 0 leaves it as the daemon's.
@@ -82,6 +85,14 @@ public:
 
 private:
     struct Source;
+    // Where the exporter stands inside a batch it hands over in pieces (batch 0: at a batch's start).
+    struct Piece {
+        uint64_t batch = 0;
+        size_t part = 0;     // the source (index into sources_; sources_.size(): the keys)
+        int64_t from = 0;    // the next rowid of that source's range (0: its first)
+        size_t index = 0;    // records of that source handed over so far
+        size_t total = 0;    // that source's records in the batch (Sink::wantsTotals())
+    };
     void run();
     Status prepare();
     Status openSink();
@@ -111,7 +122,8 @@ private:
     // Exporter thread only.
     store::CommittedReader* reader_ = nullptr;
     store::Db* cursorDb_ = nullptr;
-    SinkPosition read_;     // read and handed to the sink
+    SinkPosition read_;     // read and handed to the sink (whole batches)
+    Piece next_;            // the batch after read_ when it is handed over in part
     SinkPosition durable_;  // durable in the sink
     SinkPosition saved_;    // in the database
     std::string cursorState_;

@@ -210,10 +210,15 @@ Status FileSink::open(SinkPosition& position)
 
 Status FileSink::write(const BatchRecords& batch)
 {
-    written_ = batch.batchId;
+    midBatch_ = !batch.complete;
+    if (batch.complete)
+        written_ = batch.batchId;
     const bool empty = batch.empty();
     if (!data_ && empty) {
-        durable_.batchId = batch.batchId;  // nothing to keep: no file needed
+        // No file is open, so nothing of this batch was written: when this is its last piece,
+        // there is nothing to keep and no file is needed.
+        if (batch.complete)
+            durable_.batchId = batch.batchId;
         return Status::ok();
     }
     if (!data_) {
@@ -229,7 +234,8 @@ Status FileSink::write(const BatchRecords& batch)
             return data.status();
         data_ = std::move(*data);
     }
-    ++batchesInFile_;
+    if (batch.complete)
+        ++batchesInFile_;
     std::string lines;
     std::string keyLines;
     for (const BatchRecords::Part& part : batch.parts) {
@@ -322,8 +328,11 @@ Status FileSink::closeFiles()
 
 Result<SinkPosition> FileSink::sync(int64_t nowMs, bool force)
 {
-    const bool dataDue = data_ && (force || nowMs >= fileOpenedMs_ + spec_.intervalMs ||
-                                   (spec_.everyBatches > 0 && batchesInFile_ >= spec_.everyBatches));
+    // Never inside a batch: a file holds whole batches (even at a forced sync: the exporter
+    // finishes the batch before it stops; a file left open is abandoned and written again).
+    const bool dataDue = data_ && !midBatch_ &&
+                         (force || nowMs >= fileOpenedMs_ + spec_.intervalMs ||
+                          (spec_.everyBatches > 0 && batchesInFile_ >= spec_.everyBatches));
     const bool forgetDue = !pendingForget_.empty() && (force || nowMs >= forgetSinceMs_ + spec_.intervalMs);
     if (dataDue) {
         SLUICE_RETURN_IF_ERROR(closeFiles());
@@ -347,6 +356,7 @@ int64_t FileSink::deadlineMs() const
 
 void FileSink::close()
 {
+    midBatch_ = false;
     data_.reset();  // an unfinished file is abandoned: its temporary name is removed
     keys_.reset();
     pendingForget_.clear();

@@ -54,7 +54,8 @@ private:
 
     ExporterSpec spec_;
     SinkPosition durable_;
-    uint64_t written_ = 0;         // last batch handed to write()
+    uint64_t written_ = 0;         // last batch handed to write() whole (its last piece)
+    bool midBatch_ = false;        // a batch's pieces are being written: the file cannot close
     std::unique_ptr<Output> data_;  // open data file, if any
     std::unique_ptr<Output> keys_;
     uint64_t firstBatch_ = 0;

@@ -385,7 +385,8 @@ Status KafkaSink::write(const BatchRecords& batch)
             SLUICE_RETURN_IF_ERROR(produce(topic, rkt, partitions, r.key, &r.value, headers, batch.batchId << 1));
         }
     }
-    written_ = batch.batchId;
+    if (batch.complete)
+        written_ = batch.batchId;  // durable once nothing of it or before it is pending (sync())
     poll(0);
     return Status::ok();
 }

@@ -2,7 +2,9 @@
 // sink promises back. Every call comes from the exporter's own thread.
 //
 // Records arrive batch by batch in commit order (within a batch: source by source, rows in
-// rowid order). A sink reports which batches are durable in it; the exporter saves that as its
+// rowid order). A large batch arrives in pieces (BatchRecords::opens, complete): a source's rows
+// a rowid span at a time, so that what an exporter holds is bounded by records, not by batches.
+// A sink treats a batch as written only with its last piece. A sink reports which batches are durable in it; the exporter saves that as its
 // cursor in the database. After a crash the exporter reads again from the cursor, and open()
 // first moves the cursor forward to what the sink already holds (files already renamed, records
 // already in Kafka), so nothing is sent twice.
@@ -65,11 +67,17 @@ struct BatchRecords {
     struct Part {
         uint32_t source = 0;  // index into ExporterSpec::sources, or kKeysSource
         SharedRecords records;
+        size_t index = 0;  // of its first record among the batch's records of that source
+        // The batch's records of that source, counted when its first piece was read; 0 for a
+        // source read in pieces when the sink does not want totals (Sink::wantsTotals()).
+        size_t total = 0;
     };
 
     uint64_t batchId = 0;
     int64_t committedAtMs = 0;
     std::vector<Part> parts;  // source by source; each part's records in seq order
+    bool opens = true;     // holds the batch's first records (or it is whole)
+    bool complete = true;  // holds its last records: the batch is written with this call
 
     bool empty() const
     {
@@ -102,14 +110,17 @@ public:
     // Non-empty once the sink refuses to go on until an operator acts: the exporter stops
     // retrying (sluice_export_refused) until it is reconfigured or the daemon restarts.
     virtual std::string refusal() const { return {}; }
-    // One committed batch's records (possibly none). The records are shared with other
-    // exporters: a sink copies what it keeps.
+    // One committed batch's records (possibly none), or a piece of them (`opens`, `complete`).
+    // The records are shared with other exporters: a sink copies what it keeps.
     virtual Status write(const BatchRecords& batch) = 0;
     // Shredding recorded since the last call (forget, retention), in shred_log order.
     virtual Status forget(const std::vector<store::ShredEntry>& entries) = 0;
     // Makes written data durable when it is due (or now, with `force`), and returns what is
     // durable. A sink may also make data durable on its own (Kafka acknowledgements).
     virtual Result<SinkPosition> sync(int64_t nowMs, bool force) = 0;
+    // True if write() needs Part::total for the sources read in pieces (a count per batch and
+    // source, an extra query).
+    virtual bool wantsTotals() const { return false; }
     // False while the sink holds as much in flight as it should (backpressure).
     virtual bool wantsMore() const { return true; }
     // When sync() should run next at the latest (epoch ms); 0: no deadline.

@@ -77,10 +77,6 @@ Status StreamSink::open(SinkPosition& position)
 
 Status StreamSink::write(const BatchRecords& batch)
 {
-    std::map<uint32_t, size_t> count;
-    for (const BatchRecords::Part& part : batch.parts)
-        count[part.source] += part.records->size();
-    std::map<uint32_t, size_t> index;
     std::string header;
     try {
         socket_->takeSubscriptions();
@@ -92,8 +88,9 @@ Status StreamSink::write(const BatchRecords& batch)
             part.source == BatchRecords::kKeysSource ? spec_.keysTopic : spec_.sources[part.source].topic;
         if (!socket_->wanted(topic))
             continue;  // no subscriber would get them: PUB would drop them after copying
-        size_t& next = index[part.source];
-        const size_t total = count[part.source];
+        // A batch's records of a source may come in pieces: the exporter counted them first.
+        size_t next = part.index;
+        const size_t total = part.total;
         for (const Record& r : *part.records) {
             header.clear();
             header += "{\"batch\":";
@@ -117,7 +114,8 @@ Status StreamSink::write(const BatchRecords& batch)
             }
         }
     }
-    position_.batchId = batch.batchId;
+    if (batch.complete)
+        position_.batchId = batch.batchId;
     return Status::ok();
 }
 

@@ -34,6 +34,8 @@ public:
 
     Status open(SinkPosition& position) override;
     Status write(const BatchRecords& batch) override;
+    // The header's `count` is the batch's records of the topic's source, before the first piece.
+    bool wantsTotals() const override { return true; }
     Status forget(const std::vector<store::ShredEntry>& entries) override;
     Result<SinkPosition> sync(int64_t nowMs, bool force) override;
     void close() override;

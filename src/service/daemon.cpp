@@ -391,6 +391,7 @@ void Daemon::startExporters()
     eo.database = cfg_.store.database;
     eo.wrapper = &*wrapper_;
     eo.nice = cfg_.exporterNice;
+    eo.pieceRows = static_cast<size_t>(cfg_.testing.exportPieceRows);
     exporters_ = std::make_unique<exports::ExportSet>(eo, lastBatch_, clock_.wallMs());
     if (Status s = exporters_->apply(cfg_.pipelineSpec); !s) {
         log::error(s.message());

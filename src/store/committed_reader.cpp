@@ -161,6 +161,22 @@ Status CommittedReader::forEachRow(const RowQuery& query, uint64_t batch, const 
         .withContext("reading " + range.table + " of batch " + std::to_string(batch));
 }
 
+Result<int64_t> CommittedReader::countRows(uint64_t batch, const RowRange& range)
+{
+    auto stmt = statements_.get(
+        db_, "SELECT count(*) FROM " + quoteIdent(range.table) + " WHERE seq BETWEEN ?1 AND ?2 AND batch_id = ?3");
+    if (!stmt)
+        return stmt.status();
+    Stmt& s = **stmt;
+    s.bind(1, range.first).bind(2, range.last).bind(3, static_cast<int64_t>(batch));
+    auto row = s.step();
+    if (!row)
+        return row.status().withContext("counting " + range.table + " of batch " + std::to_string(batch));
+    const int64_t n = *row ? s.columnInt(0) : 0;
+    s.reset();
+    return n;
+}
+
 Result<std::vector<ShredEntry>> CommittedReader::shredsAfter(int64_t after, size_t limit)
 {
     auto stmt = statements_.get(db_, "SELECT id, at, cause, key_links FROM shred_log WHERE id > ?1 ORDER BY id LIMIT ?2");

@@ -88,6 +88,8 @@ public:
     // The rows `query` selects for `range` of `batch`, in order.
     Status forEachRow(const RowQuery& query, uint64_t batch, const RowRange& range,
                       const std::function<void(const RowView&)>& fn);
+    // How many rows of `table` (an events or derived table) `batch` wrote in `range`.
+    Result<int64_t> countRows(uint64_t batch, const RowRange& range);
     // shred_log entries with id > `after`, at most `limit`.
     Result<std::vector<ShredEntry>> shredsAfter(int64_t after, size_t limit);
     Result<int64_t> lastShredId();

@@ -47,7 +47,9 @@ DaemonOptions exportingDaemon(const TempDir& dir, const std::string& interval, c
                   "aggregations": ["revenue_by_country"], "keys": true, "directory": "export/lake",
                   "compression": ")" + compression + R"(", "interval": ")" + interval + R"("})");
     return DaemonOptions::acknowledgedOnly(
-        dir, "[batch]\nmax_delay = 20ms\n[pipeline]\nexporters = " + dir.file("exporters") + "\n");
+        dir, "[batch]\nmax_delay = 20ms\n[pipeline]\nexporters = " + dir.file("exporters") +
+                 // Batches in pieces of 7 rowids: the kill loops hit sinks in the middle of a batch.
+                 "\n[testing]\nexport_piece_rows = 7\n");
 }
 
 std::map<int64_t, int> countBy(const std::vector<nlohmann::json>& records, const char* metaField)

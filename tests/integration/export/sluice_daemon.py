@@ -26,7 +26,9 @@ class Daemon:
                     "[batch]\nmax_delay = 20ms\n"
                     "[privacy]\nmaster_key_file = master.key\n"
                     f"[pipeline]\ncontracts = builtin:\npipelines = builtin:\n"
-                    f"exporters = {os.path.join(directory, 'exporters')}\n")
+                    f"exporters = {os.path.join(directory, 'exporters')}\n"
+                    # Batches in pieces of 7 rowids: kills and checks meet a batch half handed over.
+                    "[testing]\nexport_piece_rows = 7\n")
         for name, text in exporters.items():
             with open(os.path.join(directory, "exporters", name), "w") as f:
                 f.write(text)
