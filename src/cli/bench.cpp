@@ -24,10 +24,12 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <iostream>
+#include <limits>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -433,6 +435,9 @@ struct Measurement {
     std::map<std::string, double> stageUsPerEvent;
     // The daemon's account of a request's latency (service::kLatencySteps): mean ms per sample.
     std::vector<std::pair<std::string, double>> latencyStepsMs;
+    // The p99 of each per-batch step (service::kBatchLatencySteps), as the upper bound of its
+    // histogram bucket: "at most this many ms".
+    std::vector<std::pair<std::string, double>> latencyStepsP99Ms;
     std::map<std::string, double> threadCpuUsPerEvent;
     // Exporters (when the daemon has any): the largest lag of any exporter, sampled every 500 ms
     // while measuring (median and maximum of the samples), and records handed to the sinks.
@@ -552,6 +557,24 @@ Measurement measure(const BenchOptions& o, const std::string& endpoint, const st
         const double samples = delta("sluice_latency_step_samples_total" + label);
         m.latencyStepsMs.emplace_back(std::string(s), samples > 0 ? us / samples / 1000 : 0);
     }
+    for (std::string_view s : service::kBatchLatencySteps) {
+        const std::string prefix = "sluice_latency_step_seconds_bucket{step=\"" + std::string(s) + "\",le=\"";
+        std::vector<std::pair<double, double>> cumulative;  // (upper bound, batches at most that long)
+        for (auto it = m1.lower_bound(prefix); it != m1.end() && it->first.rfind(prefix, 0) == 0; ++it) {
+            const std::string le = it->first.substr(prefix.size(), it->first.size() - prefix.size() - 2);
+            const double bound = le == "+Inf" ? std::numeric_limits<double>::infinity() : std::atof(le.c_str());
+            cumulative.emplace_back(bound, it->second - m0[it->first]);
+        }
+        std::sort(cumulative.begin(), cumulative.end());
+        if (cumulative.empty() || cumulative.back().second <= 0)
+            continue;
+        const double wanted = 0.99 * cumulative.back().second;
+        for (const auto& [bound, count] : cumulative)
+            if (count >= wanted) {
+                m.latencyStepsP99Ms.emplace_back(std::string(s), bound * 1000);
+                break;
+            }
+    }
     // Threads that used at least 0.01 µs per event (the daemon's own and ZeroMQ's I/O threads).
     for (const auto& [name, after] : u1.threadCpuSeconds) {
         auto before = u0.threadCpuSeconds.find(name);
@@ -623,6 +646,9 @@ void printMeasurement(const BenchOptions& o, const Measurement& m)
         j["latency_steps_ms"] = Json::object();
         for (const auto& [step, ms] : m.latencyStepsMs)
             j["latency_steps_ms"][step] = rounded(ms, 3);
+        j["latency_steps_p99_ms"] = Json::object();
+        for (const auto& [step, ms] : m.latencyStepsP99Ms)
+            j["latency_steps_p99_ms"][step] = rounded(ms, 3);
         j["thread_cpu_us_per_event"] = Json::object();
         for (const auto& [name, us] : m.threadCpuUsPerEvent)
             j["thread_cpu_us_per_event"][name] = rounded(us, 3);
@@ -653,6 +679,15 @@ void printMeasurement(const BenchOptions& o, const Measurement& m)
             sep = ", ";
         }
         out << " (close_wait per request; the rest per batch)\n";
+        if (!m.latencyStepsP99Ms.empty()) {
+            out << "  batch steps     p99 ms at most:";
+            sep = " ";
+            for (const auto& [step, ms] : m.latencyStepsP99Ms) {
+                print(out, "%s%s %g", sep, step.c_str(), ms);
+                sep = ", ";
+            }
+            out << " (histogram bucket bounds)\n";
+        }
     }
     if (m.cpuSeconds > 0) {
         print(out, "  daemon CPU      %.2f s per million events (%.2f cores)\n", cpuPerMillion,

@@ -6,6 +6,7 @@
 // and WAL never carry into the next; C comes from the same session as the rates derived from it.
 #include <algorithm>
 #include <iomanip>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,7 @@
 #include "cli/bench.h"
 #include "cli/bench_child.h"
 #include "cli/common.h"
+#include "service/daemon_metrics.h"
 
 namespace sluice::cli {
 
@@ -54,7 +56,19 @@ struct LatencyCell {
     double fraction = 0;  // of C
     double rate = 0;
     std::vector<double> p50, p99, batch;
+    // Per step of service::kBatchLatencySteps, the child's p99 (histogram bucket bound): which
+    // step owns the tail.
+    std::map<std::string, std::vector<double>> stepP99;
 };
+
+nlohmann::json stepMedians(const LatencyCell& cell)
+{
+    nlohmann::json out = nlohmann::json::object();
+    for (std::string_view step : service::kBatchLatencySteps)
+        if (auto it = cell.stepP99.find(std::string(step)); it != cell.stepP99.end() && !it->second.empty())
+            out[std::string(step)] = median(it->second);
+    return out;
+}
 
 }  // namespace
 
@@ -104,7 +118,7 @@ int runBenchLatencyTable(const std::vector<std::string>& args, Io& io)
     std::vector<LatencyCell> cells;
     for (int delay : o.delaysMs)
         for (double fraction : {0.25, 0.5})
-            cells.push_back(LatencyCell{delay, fraction, 0, {}, {}, {}});
+            cells.push_back(LatencyCell{delay, fraction, 0, {}, {}, {}, {}});
     for (int round = 0; round < o.rounds; ++round) {
         io.err << "bench: round " << round + 1 << "/" << o.rounds << ": capacity (closed loop)...\n";
         const nlohmann::json c = benchChild(common);
@@ -129,6 +143,9 @@ int runBenchLatencyTable(const std::vector<std::string>& args, Io& io)
             cell.p50.push_back(r["ack_p50_ms"].get<double>());
             cell.p99.push_back(r["ack_p99_ms"].get<double>());
             cell.batch.push_back(r["mean_batch"].get<double>());
+            if (r.contains("latency_steps_p99_ms"))
+                for (const auto& [step, ms] : r["latency_steps_p99_ms"].items())
+                    cell.stepP99[step].push_back(ms.get<double>());
         }
     }
 
@@ -144,7 +161,8 @@ int runBenchLatencyTable(const std::vector<std::string>& args, Io& io)
                                     {"fraction_of_capacity", cell.fraction},
                                     {"p50_ms", median(cell.p50)},
                                     {"p99_ms", median(cell.p99)},
-                                    {"mean_batch", median(cell.batch)}});
+                                    {"mean_batch", median(cell.batch)},
+                                    {"step_p99_ms", stepMedians(cell)}});
         io.out << out.dump() << "\n";
         return kExitOk;
     }
@@ -152,12 +170,18 @@ int runBenchLatencyTable(const std::vector<std::string>& args, Io& io)
            << o.eventsPerMessage << " events per message" << (o.closeWhenIdle ? ", close_when_idle" : "") << ")\n"
            << "  capacity C      " << std::fixed << std::setprecision(0) << capacity
            << " events/s (closed loop, median of " << o.rounds << ")\n"
-           << "  max_delay   rate       p50 ms   p99 ms   mean batch\n";
-    for (const LatencyCell& cell : cells)
+           << "  max_delay   rate       p50 ms   p99 ms   mean batch   p99 of a batch's steps, ms at most\n";
+    for (const LatencyCell& cell : cells) {
         io.out << "  " << std::setw(6) << cell.delayMs << " ms   C/" << std::left << std::setw(7)
                << (cell.fraction == 0.25 ? 4 : 2) << std::right << std::setprecision(1) << std::setw(8)
                << median(cell.p50) << " " << std::setw(8) << median(cell.p99) << std::setprecision(0) << "   "
-               << std::setw(8) << median(cell.batch) << "\n";
+               << std::setw(8) << median(cell.batch) << "  ";
+        const nlohmann::json steps = stepMedians(cell);
+        for (std::string_view step : service::kBatchLatencySteps)
+            if (steps.contains(std::string(step)))
+                io.out << " " << step << " " << std::setprecision(1) << steps[std::string(step)].get<double>();
+        io.out << "\n";
+    }
     return kExitOk;
 }
 

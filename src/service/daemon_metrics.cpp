@@ -58,6 +58,15 @@ DaemonMetrics::DaemonMetrics(Registry& r, const ingest::IngestStats& ingest, Pro
             "Samples of sluice_latency_step_microseconds_total: requests for close_wait, batches for the others.",
             {label});
     }
+    // Fine where a 5 ms delay's latency lies (a few ms), coarse beyond.
+    const std::vector<double> stepBounds = {0.0005, 0.001, 0.0015, 0.002, 0.003, 0.004, 0.005, 0.006, 0.008,
+                                            0.010,  0.012, 0.015,  0.020, 0.025, 0.030, 0.040, 0.050, 0.075,
+                                            0.100,  0.150, 0.200,  0.300, 0.500, 1.0,   2.0};
+    for (size_t i = 0; i < kBatchLatencySteps.size(); ++i)
+        batchStepSeconds_[i] = &r.histogram("sluice_latency_step_seconds",
+                                            "Per batch, the seconds of each step after its close: the processor's "
+                                            "tail, the writer's tail and COMMIT, the sync.",
+                                            stepBounds, {{"step", std::string(kBatchLatencySteps[i])}});
 }
 
 void DaemonMetrics::committed(const CommitInfo& info)
@@ -65,6 +74,14 @@ void DaemonMetrics::committed(const CommitInfo& info)
     batchEvents_.observe(static_cast<double>(info.batch.record.received));
     commitSeconds_.observe(static_cast<double>(info.timing.commitUs) / 1e6);
     batchLatency_.observe(static_cast<double>(info.latencyNs) / 1e9);
+    // As WriterStage accounts the same steps: latencyNs runs from the close to now (durable).
+    const BatchRecord& r = info.batch.record;
+    if (r.closedMonoNs > 0 && r.transformedMonoNs >= r.closedMonoNs && r.committedMonoNs >= r.transformedMonoNs) {
+        const int64_t steps[] = {r.transformedMonoNs - r.closedMonoNs, r.committedMonoNs - r.transformedMonoNs,
+                                 info.latencyNs - (r.committedMonoNs - r.closedMonoNs)};
+        for (size_t i = 0; i < kBatchLatencySteps.size(); ++i)
+            batchStepSeconds_[i]->observe(static_cast<double>(std::max<int64_t>(0, steps[i])) / 1e9);
+    }
 }
 
 void DaemonMetrics::sync()

@@ -29,6 +29,9 @@ inline constexpr std::array<std::string_view, 6> kStageNames = {"receive", "pars
 // thread's fdatasync (each per batch), the replies (per batch). sluicectl bench reads them back.
 inline constexpr std::array<std::string_view, 5> kLatencySteps = {"close_wait", "tail", "write_commit", "sync",
                                                                   "reply"};
+// The per-batch steps of kLatencySteps with a histogram each (sluice_latency_step_seconds{step=...}),
+// so that a tail can be pinned on one of them: sluicectl bench prints their p99.
+inline constexpr std::array<std::string_view, 3> kBatchLatencySteps = {"tail", "write_commit", "sync"};
 
 class DaemonMetrics final : public CommitListener {
 public:
@@ -68,6 +71,7 @@ private:
     Histogram& batchEvents_;
     Histogram& commitSeconds_;
     Histogram& batchLatency_;
+    std::array<Histogram*, kBatchLatencySteps.size()> batchStepSeconds_{};
     std::array<Counter*, kReasonCount> rejected_{};
     std::array<Counter*, 6> stageUs_{};
     std::array<Counter*, 5> latencyStepUs_{};

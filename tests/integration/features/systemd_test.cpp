@@ -469,6 +469,23 @@ TEST_CASE("metrics: the Prometheus endpoint agrees with SQL during and after a r
     CHECK(metric(after, "sluice_batch_events_bucket{le=\"+Inf\"}") == batches);
     CHECK(metric(after, "sluice_commit_seconds_count") == batches);
     CHECK(metric(after, "sluice_commit_seconds_bucket{le=\"+Inf\"}") == batches);
+    // The per-batch latency steps: one observation per timed batch, as their means count them.
+    for (const char* step : {"tail", "write_commit", "sync"}) {
+        INFO("step " << step);
+        const std::string label = std::string("{step=\"") + step + "\"}";
+        const auto samples = metric(after, "sluice_latency_step_samples_total" + label);
+        REQUIRE(samples);
+        CHECK(*samples > 0);
+        CHECK(metric(after, "sluice_latency_step_seconds_count" + label) == *samples);
+        CHECK(metric(after, std::string("sluice_latency_step_seconds_bucket{step=\"") + step + "\",le=\"+Inf\"}") ==
+              *samples);
+        const auto seconds = metric(after, "sluice_latency_step_seconds_sum" + label);
+        const auto us = metric(after, "sluice_latency_step_microseconds_total" + label);
+        REQUIRE(seconds);
+        REQUIRE(us);
+        // The counter sums whole microseconds per scrape, the histogram exact seconds.
+        CHECK(*seconds * 1e6 == Approx(*us).margin(*samples + 1));
+    }
     CHECK(metric(after, "sluice_build_info{version=\"0.1.0\"}") == 1);
     REQUIRE(daemon.stop() == 0);
 }
