@@ -41,7 +41,7 @@ class ExportFeed {
 public:
     explicit ExportFeed(size_t budgetBytes = kDefaultBudgetBytes);
 
-    static constexpr size_t kDefaultBudgetBytes = 8u << 20;
+    static constexpr size_t kDefaultBudgetBytes = 4u << 20;
     // No entry went for this long: a laggard is stuck, nobody waits for it.
     static constexpr std::chrono::milliseconds kPaceMs{1000};
 
