@@ -74,7 +74,10 @@ Result<CommittedReader> CommittedReader::open(const std::string& path)
 {
     Db::Options options;
     options.readOnly = true;
-    options.cacheBytes = 2 * 1024 * 1024;
+    // Each snapshot sees new commits, and SQLite drops its page cache when the database changed:
+    // a cache holds little more than the b-tree's inner pages for one chunk (2 MiB: +4.5 MiB of
+    // RSS with three exporters, for nothing measured).
+    options.cacheBytes = 512 * 1024;
     auto db = Db::open(path, options);
     if (!db)
         return db.status();
