@@ -190,6 +190,22 @@ void removeDatabase(const std::string& path)
         removeQuietly(path + suffix);
 }
 
+// A SQLite target left in WAL mode by a run interrupted at its end (finishOutputs): a checkpoint
+// and closing the last connection fold what its WAL holds into the file and remove the WAL and its
+// -shm, as an uninterrupted run does before publishing. Nothing when there is no WAL.
+Status foldWal(const std::string& path)
+{
+    std::error_code ec;
+    if (!fs::exists(path, ec) || !fs::exists(path + "-wal", ec))
+        return Status::ok();
+    store::Db::Options o;
+    o.create = false;
+    auto db = store::Db::open(path, o);
+    if (!db)
+        return db.status();
+    return store::checkpointTruncate(*db, kCheckpointTimeoutMs).withContext(path);
+}
+
 // The transform's executor (a LanePool), timing its parallel phases: StageProfile::phases, and
 // laneWait, the thread-seconds inside them when a thread ran no lane (waiting for the last lane).
 class TimedExecutor final : public transform::Executor {
@@ -393,23 +409,18 @@ Status Runner::openWorkDatabase(bool fresh)
     // machine crash the job starts over. finishOutputs() syncs everything before publishing.
     o.syncEveryCommit = false;
     o.syncNever = true;
+    // A SQLite target is written with a rollback journal while the job runs, not a WAL: the job
+    // appends, and a WAL wrote every page twice (into the WAL, then by a checkpoint into the
+    // file), on the writer's thread and a checkpointer's; the journal holds only the few pages a
+    // commit changes that were there before. Nobody else reads the file until it is published,
+    // and synchronous=OFF keeps a process crash harmless (the next open rolls the journal back).
+    // finishOutputs() turns WAL on again before the file is published.
+    o.rollbackJournal = !job_.outputs.database.empty();
     auto writer = store::BatchWriter::open(o);
     if (!writer)
         return writer.status().withContext("work database " + o.path);
     workDb_ = std::move(*writer);
     if (!job_.outputs.database.empty()) {
-        // A SQLite target is written with a rollback journal while the job runs, not a WAL: the
-        // job appends, and a WAL wrote every page twice (into the WAL, then by a checkpoint into
-        // the file), on the writer's thread and a checkpointer's; the journal holds only the few
-        // pages a commit changes that were there before. Nobody else reads the file until it is
-        // published, and synchronous=OFF keeps a process crash harmless (the next open rolls the
-        // journal back). finishOutputs() turns WAL on again before the file is published.
-        SLUICE_RETURN_IF_ERROR(workDb_->db().exec("PRAGMA journal_mode=DELETE").withContext(o.path));
-        auto mode = workDb_->db().queryText("PRAGMA journal_mode");
-        if (!mode)
-            return mode.status();
-        if (!*mode || **mode != "delete")
-            return Status::ioError(o.path + ": cannot switch the database to a rollback journal");
         if (targetFd_ >= 0)
             ::close(targetFd_);
         targetFd_ = ::open(o.path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -428,22 +439,10 @@ Status Runner::publishInterrupted(const Json& state)
 {
     if (options_.notice)
         options_.notice("job " + job_.id + " had finished before it was interrupted; publishing its outputs");
-    if (!job_.outputs.database.empty()) {
-        const std::string partial = partialPath(job_.outputs.database);
-        std::error_code ec;
-        if (fs::exists(partial, ec) && fs::exists(partial + "-wal", ec)) {
-            // Interrupted after the target went back to WAL mode (finishOutputs): its WAL holds
-            // nothing the file does not (both were synced before publishing began). A checkpoint
-            // and closing the last connection remove it and its -shm, as an uninterrupted run
-            // does before the rename; renamed as they are, they would stay beside the target.
-            store::Db::Options o;
-            o.create = false;
-            auto db = store::Db::open(partial, o);
-            if (!db)
-                return db.status();
-            SLUICE_RETURN_IF_ERROR(store::checkpointTruncate(*db, kCheckpointTimeoutMs));
-        }
-    }
+    // Interrupted after the target went back to WAL mode (finishOutputs): its WAL and -shm would
+    // stay beside the renamed target.
+    if (!job_.outputs.database.empty())
+        SLUICE_RETURN_IF_ERROR(foldWal(partialPath(job_.outputs.database)));
     std::vector<std::string> paths = job_.outputPaths();
     for (const std::string& path : paths) {
         const std::string partial = partialPath(path);

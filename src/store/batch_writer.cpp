@@ -159,6 +159,7 @@ Result<std::unique_ptr<BatchWriter>> BatchWriter::open(const Options& options)
     dbOptions.vfs = options.vfs;
     dbOptions.syncEveryCommit = options.syncEveryCommit;
     dbOptions.syncNever = options.syncNever;
+    dbOptions.rollbackJournal = options.rollbackJournal;
     auto db = Db::open(options.path, dbOptions);
     if (!db)
         return db.status();

@@ -54,6 +54,7 @@ public:
         bool syncNever = false;
         // Checkpoint the WAL on a thread of its own (the daemon) instead of in the commit path.
         bool backgroundCheckpoints = false;
+        bool rollbackJournal = false;  // Db::Options::rollbackJournal (without backgroundCheckpoints)
     };
 
     static Result<std::unique_ptr<BatchWriter>> open(const Options& options);

@@ -42,7 +42,8 @@ Result<Db> Db::open(const std::string& path, const Options& options)
     if (!options.readOnly) {
         // WAL lets analysts read while the daemon writes; FULL makes every commit durable before
         // it is acknowledged; secure_delete overwrites what is deleted (shredded keys).
-        pragmas += std::string("PRAGMA journal_mode=WAL; PRAGMA synchronous=") +
+        pragmas += std::string("PRAGMA journal_mode=") + (options.rollbackJournal ? "DELETE" : "WAL") +
+                   "; PRAGMA synchronous=" +
                    (options.syncNever ? "OFF" : options.syncEveryCommit ? "FULL" : "NORMAL") + "; PRAGMA secure_delete=ON;";
     }
     SLUICE_RETURN_IF_ERROR(db.exec(pragmas).withContext(path));
@@ -50,8 +51,9 @@ Result<Db> Db::open(const std::string& path, const Options& options)
         auto mode = db.queryText("PRAGMA journal_mode");
         if (!mode)
             return mode.status();
-        if (!*mode || **mode != "wal")
-            return Status::ioError(path + ": cannot switch the database to WAL mode");
+        const char* want = options.rollbackJournal ? "delete" : "wal";
+        if (!*mode || **mode != want)
+            return Status::ioError(path + ": cannot switch the database to journal_mode " + want);
     }
     return db;
 }

@@ -36,6 +36,10 @@ public:
         // so the file survives a crash of the process but not of the machine. For a batch job's
         // own files, which it resumes only on the same boot (docs/jobs.md, "Crash safety").
         bool syncNever = false;
+        // A rollback journal (journal_mode=DELETE) instead of WAL: for a file nobody reads while it
+        // is written (a batch job's SQLite target until it publishes it). Needs no other
+        // connection to the file.
+        bool rollbackJournal = false;
     };
 
     // Opens `path`, turning on WAL and synchronous=FULL (writers; see syncEveryCommit), extended
