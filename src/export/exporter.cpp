@@ -214,7 +214,8 @@ void Exporter::run()
             break;
     }
     // A batch handed over in part is finished first: a sink makes only whole batches durable.
-    while (sinkOpen_ && next_.batch != 0) {
+    // Only that batch: the chunk that finishes it ends there (exportChunk), however far behind.
+    for (const uint64_t finishing = next_.batch; sinkOpen_ && next_.batch != 0 && next_.batch == finishing;) {
         bool more = false;
         if (Status s = exportChunk(more); !s) {
             log::warning("exporter '", name, "': at stop: ", s.message());
@@ -356,8 +357,13 @@ Status Exporter::exportChunk(bool& more)
                 }
             }
             out.complete = next_.batch == 0;
+            const bool continued = !out.opens;
             chunk.push_back(std::move(out));
-            if (next_.batch != 0 || rows >= options_.chunkRows) {
+            // A batch finished here that was begun in an earlier chunk ends this one too: run on
+            // and the next batch's first piece would end it inside that batch, and so would every
+            // chunk after it while the exporter catches up: no file would close (a sink closes
+            // files between batches only) and no shredding would be handed over until it caught up.
+            if (next_.batch != 0 || rows >= options_.chunkRows || continued) {
                 more = true;
                 break;
             }

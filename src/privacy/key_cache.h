@@ -168,13 +168,14 @@ private:
         LookupPrefix lookup{};  // the lookup's first 128 bits: its bucket, tag and identity
         int64_t rowid = 0;      // 0: created here and not committed yet
         int64_t expiresAtMs = 0;
-        uint32_t resident = 0;  // 1 + the index of its Resident; 0: the key is not in memory
         // The key's subjectFingerprint while it is not resident: a key read back keeps the last
         // subject linked to it, so its next event does not link the same subject again.
         uint64_t subjectFingerprint = 0;
+        uint32_t resident = 0;  // 1 + the index of its Resident; 0: the key is not in memory
         bool used = false;
         bool reported = false;  // reportFirstUses(): its first use was reported
     };
+    static_assert(sizeof(Slot) == 48, "a directory entry is 48 bytes (docs/architecture.md, operations.md)");
     struct Resident {
         ActiveKey key;
         uint32_t slot = kNone;    // kNone: free

@@ -2,6 +2,9 @@
 
 #include <sqlite3.h>
 
+#include <chrono>
+#include <string>
+#include <thread>
 #include <utility>
 
 #include "store/sqlite_error.h"
@@ -270,7 +273,26 @@ std::string_view Stmt::columnBlob(int index) const
     return p ? std::string_view(static_cast<const char*>(p), static_cast<size_t>(n)) : std::string_view();
 }
 
-Status checkpointFull(Db& db) { return db.exec("PRAGMA wal_checkpoint(FULL)"); }
+Status checkpointFull(Db& db)
+{
+    // A checkpoint another connection is running (a background Checkpointer's PASSIVE one) makes
+    // this one return SQLITE_BUSY at once, or copy only part of the WAL: either way the commits
+    // are not all in the synced file yet, so it is tried again until every frame is copied.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(db.busyTimeoutMs());
+    for (;;) {
+        int logFrames = -1, copied = -1;
+        const int rc = sqlite3_wal_checkpoint_v2(db.handle(), nullptr, SQLITE_CHECKPOINT_FULL, &logFrames, &copied);
+        if (rc == SQLITE_OK && copied == logFrames)
+            return Status::ok();
+        if (rc != SQLITE_OK && rc != SQLITE_BUSY && rc != SQLITE_LOCKED)
+            return db.error(rc, "checkpointing the WAL");
+        if (std::chrono::steady_clock::now() > deadline)
+            return Status::error(StatusCode::kUnavailable,
+                                 "the WAL could not be checkpointed whole within " +
+                                     std::to_string(db.busyTimeoutMs()) + " ms (another connection holds it)");
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+}
 
 Status beginRead(Db& db) { return db.exec("BEGIN"); }
 Status endRead(Db& db) { return db.exec("COMMIT"); }

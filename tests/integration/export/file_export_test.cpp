@@ -395,3 +395,49 @@ TEST_CASE("the file exporter exports an aggregation's windows when they become f
     CHECK(queryInt(db, "SELECT count(*) FROM agg_revenue_by_country WHERE final = 0") >= 1);
     CHECK(exported.count(std::to_string(t0 + 10 * 60'000) + "/NL") == 0);
 }
+
+TEST_CASE("an exporter catching up on batches it reads in pieces still closes its files between batches",
+          "[integration][export]")
+{
+    // A backlog committed before the exporter exists: when it starts, every batch's successor is
+    // already there, and each batch is read in pieces (export_piece_rows = 7). A chunk that ends
+    // a batch begun in an earlier chunk must not run on into the next batch's first piece, or the
+    // exporter is always inside a batch at its chunk ends: the file never closes (one file for
+    // the whole backlog, whatever `batches` says) and shredding waits for it to catch up.
+    TempDir dir("sluice-export-backlog");
+    Daemon daemon(dir, exportingDaemon(dir, "1h", "none"));
+    const std::string spec = dir.file("exporters/lake.json");
+    std::filesystem::remove(spec);
+    REQUIRE(daemon.start());
+    TrackedProducer::Options o;
+    o.endpoint = daemon.routerEndpoint();
+    o.producerId = "backlog";
+    TrackedProducer producer(o);
+    sendEvents(producer, 5, 3000);
+    REQUIRE(daemon.stop(SIGTERM) == 0);
+    const int64_t batches = queryInt(daemon.database(), "SELECT max(id) FROM batches");
+    REQUIRE(batches >= 6);
+
+    writeText(spec, R"({"name": "lake", "type": "file", "contracts": ["acme/checkout/1.0.0"], "outputs": ["analytics"],
+                        "directory": "export/lake", "interval": "1h", "batches": 2})");
+    REQUIRE(daemon.start());
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    auto cursor = [&] {
+        auto rows = queryRows(daemon.database(), "SELECT batch_id FROM export_cursors WHERE exporter = 'lake'");
+        return rows.empty() ? int64_t{0} : std::stoll(rows[0][0]);
+    };
+    while (cursor() < batches && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    CHECK(cursor() >= batches);
+    REQUIRE(daemon.stop(SIGTERM) == 0);
+
+    const ExportedFiles files = readExport(daemon.stateDir() + "/export/lake");
+    INFO(files.dataFiles.size() << " files for " << batches << " batches");
+    CHECK(files.dataFiles.size() >= static_cast<size_t>(batches / 2));
+    for (const std::string& name : files.dataFiles) {
+        const auto first = std::stoull(name.substr(name.size() - 6 - 25, 12));
+        const auto last = std::stoull(name.substr(name.size() - 6 - 12, 12));
+        INFO(name);
+        CHECK(last - first + 1 <= 2);
+    }
+}
