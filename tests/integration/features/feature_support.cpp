@@ -71,14 +71,17 @@ void NotifySocket::run()
         if (n < 0)
             continue;
         Message m{std::chrono::steady_clock::now(), std::string(buf.data(), static_cast<size_t>(n))};
+        // The hook runs before the message is visible: a test that waits for the message and
+        // then reads what its hook recorded must find it recorded.
         std::function<void(const Message&)> hook;
         {
             std::lock_guard lock(mutex_);
-            messages_.push_back(m);
             hook = hook_;
         }
         if (hook)
             hook(m);
+        std::lock_guard lock(mutex_);
+        messages_.push_back(std::move(m));
     }
 }
 
