@@ -46,6 +46,7 @@ void ExportFeed::setReaders(std::map<std::string, int> readers)
     // Who waits for what changed: start again (reloads are rare; the exporters read what they miss).
     entries_.clear();
     bytes_ = 0;
+    sourceReleased_.clear();
     released_.notify_all();
 }
 
@@ -59,14 +60,16 @@ SharedRecords ExportFeed::take(uint64_t batch, const std::string& source, int64_
     if (--it->second.waiting <= 0) {
         bytes_ -= it->second.bytes;
         entries_.erase(it);
-        // The last of its exporters took it: the slowest of them is moving.
+        // The last of its exporters took it: the slowest of that source's exporters is moving.
         lastRelease_ = std::chrono::steady_clock::now();
+        sourceReleased_[source] = lastRelease_;
         released_.notify_all();
     }
     return records;
 }
 
-void ExportFeed::offer(uint64_t batch, const std::string& source, const SharedRecords& records, int64_t from)
+void ExportFeed::offer(uint64_t batch, const std::string& source, const SharedRecords& records, int64_t from,
+                       const void* offeredBy)
 {
     std::lock_guard lock(mutex_);
     auto& newest = newest_[source];
@@ -81,28 +84,47 @@ void ExportFeed::offer(uint64_t batch, const std::string& source, const SharedRe
     e.records = records;
     e.waiting = others;
     e.bytes = records->bytes();
+    e.offeredBy = offeredBy;
     bytes_ += e.bytes;
     entries_[{batch, source, from}] = std::move(e);
     evict();
 }
 
-bool ExportFeed::mustWait(uint64_t after, const std::vector<std::string>& sources) const
+bool ExportFeed::moving(const std::string& source, std::chrono::steady_clock::time_point now) const
 {
-    if (bytes_ < budget_ || std::chrono::steady_clock::now() - lastRelease_ >= kPaceMs)
-        return false;
-    for (const auto& [key, entry] : entries_)
-        if (std::get<0>(key) > after && std::find(sources.begin(), sources.end(), std::get<1>(key)) != sources.end())
-            return false;  // the caller takes what another exporter read
-    return true;
+    auto it = sourceReleased_.find(source);
+    return it != sourceReleased_.end() && now - it->second < kPaceMs;
 }
 
-bool ExportFeed::waitForRoom(uint64_t after, const std::vector<std::string>& sources, std::chrono::milliseconds maxWait)
+bool ExportFeed::mustWait(uint64_t after, const std::vector<std::string>& sources, const void* caller) const
+{
+    const auto now = std::chrono::steady_clock::now();
+    if (bytes_ < budget_ || now - lastRelease_ >= kPaceMs)
+        return false;
+    // Only what exporters that are still taking will free is worth waiting for: the entries of a
+    // source whose slowest exporter is down stay until evict() drops them, whoever waits.
+    size_t freeing = 0;
+    for (const auto& [key, entry] : entries_) {
+        const std::string& source = std::get<1>(key);
+        // The caller takes what another exporter read (not what it offered itself: inside a
+        // batch, its own pieces of that batch are after `after` too).
+        if (std::get<0>(key) > after && entry.offeredBy != caller &&
+            std::find(sources.begin(), sources.end(), source) != sources.end())
+            return false;
+        if (moving(source, now))
+            freeing += entry.bytes;
+    }
+    return freeing >= budget_;
+}
+
+bool ExportFeed::waitForRoom(uint64_t after, const std::vector<std::string>& sources, const void* caller,
+                             std::chrono::milliseconds maxWait)
 {
     std::unique_lock lock(mutex_);
-    if (!mustWait(after, sources))
+    if (!mustWait(after, sources, caller))
         return false;
     const auto until = std::chrono::steady_clock::now() + maxWait;
-    while (mustWait(after, sources)) {
+    while (mustWait(after, sources, caller)) {
         // Woken when an entry goes; also when the pace runs out with none going.
         const auto paceEnd = lastRelease_ + kPaceMs;
         if (released_.wait_until(lock, std::min(until, paceEnd)) == std::cv_status::timeout &&
@@ -116,9 +138,19 @@ void ExportFeed::evict()
 {
     // While the others are taking, the exporters ahead wait for room (waitForRoom()): the feed
     // goes past its budget by what they read before they noticed, and only twice the budget is
-    // cut. When nobody is taking, what is beyond the budget goes. The oldest batches first: the
-    // exporters still waiting for them lag anyway.
-    const bool taking = std::chrono::steady_clock::now() - lastRelease_ < kPaceMs;
+    // cut. When nobody is taking, what is beyond the budget goes. First the entries of sources
+    // nobody is taking (a sink that is down), then the oldest batches: the exporters still
+    // waiting for them lag anyway.
+    const auto now = std::chrono::steady_clock::now();
+    for (auto it = entries_.begin(); it != entries_.end() && bytes_ > budget_;) {
+        if (moving(std::get<1>(it->first), now)) {
+            ++it;
+            continue;
+        }
+        bytes_ -= it->second.bytes;
+        it = entries_.erase(it);
+    }
+    const bool taking = now - lastRelease_ < kPaceMs;
     const size_t limit = taking ? 2 * budget_ : budget_;
     while (bytes_ > limit && !entries_.empty()) {
         bytes_ -= entries_.begin()->second.bytes;

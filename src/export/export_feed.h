@@ -8,9 +8,10 @@
 // When one of them lags, the feed fills up to its byte budget. An exporter ahead of the others
 // then waits (waitForRoom()) before it reads more, as long as entries keep going (the laggards
 // take them): the exporters go at the pace of the slowest sink that works, nothing is read twice,
-// and the records held stay near the budget. When no entry went for kPaceMs (a laggard's sink is
-// down or stuck) nobody waits: offer() drops the oldest entries beyond the budget, and the
-// laggard reads those batches again itself when it comes back. Memory stays bounded either way.
+// and the records held stay near the budget. This is judged per source: the entries of a source
+// none of which went for kPaceMs (the sink of one of its exporters is down or stuck) are not
+// waited for; offer() drops them first when over the budget, and the laggard reads those batches
+// again itself when it comes back. Memory stays bounded either way.
 //
 // Sources are told apart by a fingerprint of what their encoding depends on (sourceFingerprint):
 // exporters that kept an older pipeline after a reload share only what encodes alike.
@@ -56,12 +57,17 @@ public:
     SharedRecords take(uint64_t batch, const std::string& source, int64_t from = 0);
     // Records an exporter read: kept for the source's other exporters when the piece is newer than
     // any the feed had of that source (a laggard reading old batches again keeps them to itself).
-    void offer(uint64_t batch, const std::string& source, const SharedRecords& records, int64_t from = 0);
-    // Called by an exporter before it reads batches after `after` of `sources`: waits (at most
-    // `maxWait`) while the feed is at its budget and an entry went within kPaceMs. Returns at
-    // once when the feed holds a batch after `after` of one of `sources` (the caller will take,
-    // not read) or no entry went for kPaceMs. True if it waited.
-    bool waitForRoom(uint64_t after, const std::vector<std::string>& sources, std::chrono::milliseconds maxWait);
+    // `offeredBy` names the exporter that read them (waitForRoom()'s `caller`).
+    void offer(uint64_t batch, const std::string& source, const SharedRecords& records, int64_t from = 0,
+               const void* offeredBy = nullptr);
+    // Called by an exporter (`caller`) before it reads batches after `after` of `sources`: waits
+    // (at most `maxWait`) while the entries of sources whose exporters are still taking (one of
+    // them went within kPaceMs) fill the budget. Returns at once when the feed holds a piece that
+    // another exporter read of one of `sources` after `after` (the caller will take, not read),
+    // or when what fills the feed waits for exporters that took nothing for kPaceMs. True if it
+    // waited.
+    bool waitForRoom(uint64_t after, const std::vector<std::string>& sources, const void* caller,
+                     std::chrono::milliseconds maxWait);
 
     size_t bytes() const;
     size_t entries() const;
@@ -71,11 +77,14 @@ private:
         SharedRecords records;
         int waiting = 0;  // exporters that have not taken it yet
         size_t bytes = 0;
+        const void* offeredBy = nullptr;
     };
 
     void evict();
     // Whether a waitForRoom() caller must wait (mutex_ held).
-    bool mustWait(uint64_t after, const std::vector<std::string>& sources) const;
+    bool mustWait(uint64_t after, const std::vector<std::string>& sources, const void* caller) const;
+    // Whether the last exporter of `source` took one of its entries within kPaceMs (mutex_ held).
+    bool moving(const std::string& source, std::chrono::steady_clock::time_point now) const;
 
     const size_t budget_;
     std::mutex reading_;
@@ -86,8 +95,9 @@ private:
     std::map<std::string, std::pair<uint64_t, int64_t>> newest_;  // per source: the newest piece offered
     size_t bytes_ = 0;
     // When an entry last went because the last of its exporters took it (the slowest of them
-    // is moving), and the signal for it (also at setReaders()).
+    // is moving), of any source and per source, and the signal for it (also at setReaders()).
     std::chrono::steady_clock::time_point lastRelease_{};
+    std::map<std::string, std::chrono::steady_clock::time_point> sourceReleased_;
     std::condition_variable released_;
 };
 

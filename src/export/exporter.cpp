@@ -299,7 +299,7 @@ Status Exporter::exportChunk(bool& more)
         // Ahead of exporters that are still taking what the feed holds: let them catch up first
         // (bounded memory, nothing read twice), outside the reading lock they need.
         if (options_.feed)
-            options_.feed->waitForRoom(read_.batchId, fingerprints_, std::chrono::milliseconds(1000));
+            options_.feed->waitForRoom(read_.batchId, fingerprints_, this, std::chrono::milliseconds(1000));
         // One exporter reads at a time; the others wait and take what it read from the feed.
         std::unique_lock<std::mutex> reading;
         if (options_.feed)
@@ -416,7 +416,7 @@ Result<SharedRecords> Exporter::recordsOf(Source* source, const store::Committed
     stats_.readRecords.fetch_add(records->size(), std::memory_order_relaxed);
     SharedRecords shared = std::move(records);
     if (options_.feed)
-        options_.feed->offer(b.id, fingerprint, shared, range.first);
+        options_.feed->offer(b.id, fingerprint, shared, range.first, this);
     return shared;
 }
 
