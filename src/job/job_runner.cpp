@@ -999,7 +999,12 @@ Status Runner::finishOutputs()
     SLUICE_RETURN_IF_ERROR(outputs_->sync());
     if (!job_.outputs.database.empty()) {
         // The target is published in WAL mode, as the daemon's database is (openWorkDatabase).
-        SLUICE_RETURN_IF_ERROR(db.exec("PRAGMA journal_mode=WAL").withContext(workDbPath()));
+        // The pragma answers with the mode it is in: a switch it could not make is no error.
+        auto mode = db.queryText("PRAGMA journal_mode=WAL");
+        if (!mode)
+            return mode.status().withContext(workDbPath());
+        if (!*mode || **mode != "wal")
+            return Status::ioError(workDbPath() + ": cannot switch the database to journal_mode wal");
     }
     // The work database durable before any output that needs it is published: the run wrote it
     // without fsync, so the checkpoint's own syncs (if it copied anything) are not enough.

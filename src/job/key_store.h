@@ -3,8 +3,9 @@
 // its keys, so the same input encrypts to the same bytes in every run of the group; a new group
 // starts with no keys. One job of a group runs at a time (a lock file next to the store).
 //
-// Owned by the job's writer thread; the transform's lanes read the same file through their own
-// connections (sources()).
+// The job's key stage writes it (store()), the writer reads the keys of earlier runs from it,
+// and the main thread syncs it before publishing (sync()); the transform's lanes read the same
+// file through their own connections (sources()).
 #pragma once
 
 #include <memory>
