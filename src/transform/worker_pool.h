@@ -1,6 +1,7 @@
 // A fixed set of threads that run one task together: run(task) calls task(i) for every worker
-// index i, index 0 on the calling thread, and returns when all are done. The Executor of the
-// daemon and of batch jobs: each parallel phase of the Transformer is one run().
+// index i, index 0 on the calling thread, and returns when all are done. The daemon's Executor:
+// each parallel phase of the Transformer is one run(). (Batch jobs, whose phases are only a few
+// milliseconds long, use job::LanePool, where any free thread claims the next lane.)
 #pragma once
 
 #include <condition_variable>
