@@ -24,6 +24,50 @@ uint32_t KeyCache::find(const Digest& lookup) const
     }
 }
 
+namespace {
+
+// Starts loading every cache line of `object`.
+template <typename T>
+void prefetchLines(const T& object)
+{
+    const char* p = reinterpret_cast<const char*>(&object);
+    for (size_t at = 0; at < sizeof(T); at += 64)
+        __builtin_prefetch(p + at);
+    __builtin_prefetch(p + sizeof(T) - 1);
+}
+
+}  // namespace
+
+void KeyCache::prefetchSlot(const Digest& lookup) const
+{
+    if (buckets_.empty())
+        return;
+    // The first bucket of the probe whose tag matches: almost always the lookup's own slot
+    // (the slot itself is what is not yet in the cache, so it is not compared here).
+    const uint32_t tag = tagOf(lookup.data());
+    for (size_t pos = bucketOf(lookup);; pos = (pos + 1) & (buckets_.size() - 1)) {
+        const Bucket& b = buckets_[pos];
+        if (b.slot == 0)
+            return;
+        if (b.tag == tag) {
+            prefetchLines(slot(b.slot - 1));
+            return;
+        }
+    }
+}
+
+void KeyCache::prefetchKey(const Digest& lookup) const
+{
+    if (buckets_.empty())
+        return;
+    const uint32_t index = find(lookup);
+    if (index == kNone)
+        return;
+    const uint32_t r = slot(index).resident;
+    if (r)
+        prefetchLines(resident(r - 1).key);
+}
+
 uint32_t KeyCache::findOrInsert(const Digest& lookup)
 {
     if ((used_ + 1) * 10 > buckets_.size() * 7)

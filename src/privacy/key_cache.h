@@ -145,12 +145,19 @@ public:
     void reportFirstUses(bool on) { reportFirstUses_ = on; }
     std::vector<int64_t> takeFirstUses() { return std::exchange(firstUses_, {}); }
 
-    // Hints that `lookup` is needed soon (the next few events): starts loading its bucket.
+    // Hints that `lookup` is needed soon (the next few events), in three steps as its event
+    // comes nearer, each reading what the step before brought into the CPU's caches: its
+    // bucket (prefetch), then the directory slot the bucket points to (prefetchSlot), then the
+    // unwrapped key that slot points to (prefetchKey). A lookup is three dependent loads, each
+    // a cache miss when the directory is bigger than the caches (a job's day keys: every row
+    // has another key); started early, acquire() finds them loaded.
     void prefetch(const Digest& lookup) const
     {
         if (!buckets_.empty())
             __builtin_prefetch(&buckets_[bucketOf(lookup)]);
     }
+    void prefetchSlot(const Digest& lookup) const;
+    void prefetchKey(const Digest& lookup) const;
 
     size_t directorySize() const { return used_; }
     size_t residentSize() const { return resident_; }
@@ -238,6 +245,7 @@ private:
     Slot& slot(uint32_t index) { return chunks_[index >> kChunkBits][index & kChunkMask]; }
     const Slot& slot(uint32_t index) const { return chunks_[index >> kChunkBits][index & kChunkMask]; }
     Resident& resident(uint32_t index) { return residentChunks_[index >> kChunkBits][index & kChunkMask]; }
+    const Resident& resident(uint32_t index) const { return residentChunks_[index >> kChunkBits][index & kChunkMask]; }
     uint32_t newSlot();
 
     std::vector<std::unique_ptr<Slot[]>> chunks_;

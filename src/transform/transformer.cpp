@@ -130,6 +130,7 @@ struct Transformer::Impl {
                        int32_t eventIndex, std::string_view text, int contractIndex, std::string eventId);
     Status deadLetterInput(std::string_view text, DeadLetter& out);
     void transformShard(int shard);
+    static void prefetchKeys(const LaneState& w, const std::vector<Item>& items, size_t idx, int shard);
     std::string_view consentText(LaneState& lane, ConsentMask mask);
     void fieldCell(LaneState& lane, const FieldSpec& f, const Value& v, const privacy::ActiveKey& key, Cell& out);
     void derivedCell(LaneState& lane, const OutputPlan& plan, size_t f, const FieldSpec& spec, const Value& v,
@@ -830,6 +831,27 @@ void Transformer::Impl::derivedCell(LaneState& lane, const OutputPlan& plan, siz
     out = Cell::ofText(lane.transformArena.copy(lane.scratch));
 }
 
+void Transformer::Impl::prefetchKeys(const LaneState& w, const std::vector<Item>& items, size_t idx, int shard)
+{
+    // In items of all shards; about 1/lanes of them are this shard's. An event's transform takes
+    // longer than a cache miss, so one of this shard's events ahead is enough for the last step.
+    constexpr size_t kBucketAhead = 12;
+    constexpr size_t kSlotAhead = 6;
+    constexpr size_t kKeyAhead = 3;
+    auto mine = [&](size_t ahead) -> const Item* {
+        if (idx + ahead >= items.size())
+            return nullptr;
+        const Item& it = items[idx + ahead];
+        return it.ok && it.shard == shard ? &it : nullptr;
+    };
+    if (const Item* it = mine(kBucketAhead))
+        w.keys->prefetch(it->lookup);
+    if (const Item* it = mine(kSlotAhead))
+        w.keys->prefetchSlot(it->lookup);
+    if (const Item* it = mine(kKeyAhead))
+        w.keys->prefetchKey(it->lookup);
+}
+
 void Transformer::Impl::transformShard(int shard)
 {
     LaneState& w = lanes[static_cast<size_t>(shard)];
@@ -838,13 +860,9 @@ void Transformer::Impl::transformShard(int shard)
     for (size_t l = 0; l < lanes.size(); ++l) {
         const std::vector<Item>& items = lanes[l].items;
         for (size_t idx = 0; idx < items.size(); ++idx) {
-            // The key directory is bigger than the CPU caches: start loading a later event's entry.
-            constexpr size_t kPrefetchDistance = 8;
-            if (idx + kPrefetchDistance < items.size()) {
-                const Item& ahead = items[idx + kPrefetchDistance];
-                if (ahead.ok && ahead.shard == shard)
-                    w.keys->prefetch(ahead.lookup);
-            }
+            // The key directory is bigger than the CPU caches: start loading later events' keys,
+            // a step of the lookup's three dependent loads per distance (KeyCache::prefetch).
+            prefetchKeys(w, items, idx, shard);
             const Item& it = items[idx];
             if (!it.ok || it.shard != shard)
                 continue;
