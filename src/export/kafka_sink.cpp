@@ -24,7 +24,7 @@ constexpr int64_t kStallMs = 15'000;             // no acknowledgement for this 
 constexpr int kMetadataTimeoutMs = 5000;
 constexpr int64_t kReadBack = 256;               // records read back per partition at open()
 constexpr int64_t kPartitionCheckMs = 10'000;    // how often a running exporter checks the partition counts
-const std::string kKeysSourceName = "keys";      // the sluice-source header of key records
+const std::string kKeysSourceName = "keys";      // the source named in key records' sluice header
 
 struct ConfDestroy {
     void operator()(rd_kafka_conf_t* c) const { rd_kafka_conf_destroy(c); }
@@ -120,7 +120,44 @@ bool headerInt(rd_kafka_headers_t* headers, const char* name, int64_t& out)
     return ec == std::errc() && end == p + size;
 }
 
+// The (batch, seq) a record's headers give: its `sluice` header, or for records produced before
+// that header existed, `sluice-batch` and `sluice-seq`.
+bool recordPosition(rd_kafka_headers_t* headers, uint64_t& batch, int64_t& seq)
+{
+    const void* value = nullptr;
+    size_t size = 0;
+    if (headers && rd_kafka_header_get_last(headers, kRecordHeader, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+        value)
+        return parseRecordHeader(std::string_view(static_cast<const char*>(value), size), batch, seq);
+    int64_t b = 0;
+    if (!headerInt(headers, "sluice-batch", b) || b < 0 || !headerInt(headers, "sluice-seq", seq))
+        return false;
+    batch = static_cast<uint64_t>(b);
+    return true;
+}
+
 }  // namespace
+
+void appendRecordHeader(std::string& out, uint64_t batch, int64_t seq, std::string_view source)
+{
+    char text[24];
+    out.append(text, std::to_chars(text, text + sizeof text, batch).ptr);
+    out += ',';
+    out.append(text, std::to_chars(text, text + sizeof text, seq).ptr);
+    out += ',';
+    out += source;
+}
+
+bool parseRecordHeader(std::string_view value, uint64_t& batch, int64_t& seq)
+{
+    const char* p = value.data();
+    const char* const last = p + value.size();
+    auto b = std::from_chars(p, last, batch);
+    if (b.ec != std::errc() || b.ptr == last || *b.ptr != ',')
+        return false;
+    auto s = std::from_chars(b.ptr + 1, last, seq);
+    return s.ec == std::errc() && s.ptr != last && *s.ptr == ',';
+}
 
 struct KafkaSink::Handles {
     KafkaPtr producer;
@@ -303,9 +340,10 @@ Status KafkaSink::reconcile(SinkPosition& position)
                 }
                 rd_kafka_headers_t* headers = nullptr;
                 rd_kafka_message_headers(m, &headers);
-                int64_t batch = 0, seq = 0, shred = 0;
-                if (headerInt(headers, "sluice-batch", batch) && headerInt(headers, "sluice-seq", seq))
-                    last = std::make_pair(static_cast<uint64_t>(batch), seq);
+                uint64_t batch = 0;
+                int64_t seq = 0, shred = 0;
+                if (recordPosition(headers, batch, seq))
+                    last = std::make_pair(batch, seq);
                 if (headerInt(headers, "sluice-shred", shred))
                     position.shredId = std::max(position.shredId, shred);
                 if (m->offset >= high - 1)
@@ -360,8 +398,7 @@ Status KafkaSink::produce(const std::string& topic, rd_kafka_topic_t* rkt, int32
 
 Status KafkaSink::write(const BatchRecords& batch)
 {
-    const std::string batchText = std::to_string(batch.batchId);
-    char seqText[24];
+    std::string header;  // "<batch>,<seq>,<source>": one header per record, not three
     for (const BatchRecords::Part& part : batch.parts) {
         const bool keys = part.source == BatchRecords::kKeysSource;
         const std::string& topic = keys ? spec_.keysTopic : spec_.sources[part.source].topic;
@@ -376,10 +413,9 @@ Status KafkaSink::write(const BatchRecords& batch)
                 if (it != resume_.end() && std::make_pair(batch.batchId, r.seq) <= it->second)
                     continue;  // the partition already holds it
             }
-            const auto [end, ec] = std::to_chars(seqText, seqText + sizeof seqText, r.seq);
-            const Header headers[] = {{"sluice-batch", batchText},
-                                      {"sluice-seq", std::string_view(seqText, static_cast<size_t>(end - seqText))},
-                                      {"sluice-source", sourceName}};
+            header.clear();
+            appendRecordHeader(header, batch.batchId, r.seq, sourceName);
+            const Header headers[] = {{kRecordHeader, header}};
             if (outstanding_ >= kMaxInFlight)
                 SLUICE_RETURN_IF_ERROR(waitForRoom());
             SLUICE_RETURN_IF_ERROR(produce(topic, rkt, partitions, r.key, &r.value, headers, batch.batchId << 1));

@@ -1,8 +1,8 @@
 // The Kafka exporter's sink (built with meson -Dkafka=enabled/auto when librdkafka is present).
 //
 // Each record becomes one Kafka record on its source's topic: value = the record's JSON, key =
-// its key link (events, derived rows, keys) or its group values (windows), headers
-// sluice-batch, sluice-seq (the row's rowid; the window start for windows) and sluice-source.
+// its key link (events, derived rows, keys) or its group values (windows), one header
+// `sluice`: "<batch>,<seq>,<source>" (seq: the row's rowid; the window start for windows).
 // With keys exported, data keys go to the keys topic (value = the Tink keyset JSON, key = the key
 // link; meant to be compacted), and every key link shredded afterwards (forget, retention) gets a
 // tombstone there (null value, header sluice-shred), so compacted copies lose the key too.
@@ -35,6 +35,16 @@
 struct rd_kafka_topic_s;  // librdkafka's rd_kafka_topic_t
 
 namespace sluice::exports {
+
+// The header every record carries: "<batch>,<seq>,<source>", e.g. "12,4711,acme/checkout/1.0.0"
+// (the source is the rest of the value). One header instead of three (sluice-batch, sluice-seq,
+// sluice-source before): librdkafka allocates each header of each record and the list holding
+// them, and frees them at its delivery report (docs/performance.md).
+inline constexpr const char* kRecordHeader = "sluice";
+// Appends the header's value.
+void appendRecordHeader(std::string& out, uint64_t batch, int64_t seq, std::string_view source);
+// Reads batch and seq from the header's value; false if it is not one.
+bool parseRecordHeader(std::string_view value, uint64_t& batch, int64_t& seq);
 
 class KafkaSink final : public Sink {
 public:

@@ -124,12 +124,22 @@ with tempfile.TemporaryDirectory(prefix="sluice-kafka-") as tmp:
     db.close()
     db_keys = {r[0] for r in daemon.query("SELECT key_link FROM keys WHERE kind = 'data'")}
 
-    def once(topic, expected):
+    def position(headers, source):
+        """(batch, seq) from a record's `sluice` header, "<batch>,<seq>,<source>"."""
+        batch, seq, named = headers["sluice"].split(",", 2)
+        check(named == source, f"a record of {source} has the header {headers['sluice']!r}", failures)
+        return int(batch), int(seq)
+
+    def once(topic, expected, source):
         seqs = {}
         for partition, key, value, headers in records[topic]:
             if key in shredded and topic == "analytics":
                 continue  # exported before forget deleted the derived row (forget reaches Kafka as tombstones)
-            seq = int(headers["sluice-seq"])
+            batch, seq = position(headers, source)
+            meta = json.loads(value)["meta"]
+            if (batch, seq) != (meta["batch_id"], meta["seq"]):
+                failures.append(f"{topic}: header {headers['sluice']!r}, meta {meta}")
+                break
             seqs[seq] = seqs.get(seq, 0) + 1
         repeated = sum(1 for n in seqs.values() if n > 1)
         missing = len(set(expected) - set(seqs))
@@ -138,8 +148,8 @@ with tempfile.TemporaryDirectory(prefix="sluice-kafka-") as tmp:
               f"{topic}: {repeated} repeated, {missing} missing, {extra} extra of {len(expected)}", failures)
         return seqs
 
-    once("sluice.acme_checkout_1_0_0", db_events)
-    once("analytics", db_derived)
+    once("sluice.acme_checkout_1_0_0", db_events, "acme/checkout/1.0.0")
+    once("analytics", db_derived, "analytics")
     for partition, key, value, headers in records["sluice.acme_checkout_1_0_0"]:
         event = json.loads(value)
         if key != event["meta"]["key_link"] or db_events.get(event["meta"]["seq"]) != key:
@@ -158,6 +168,8 @@ with tempfile.TemporaryDirectory(prefix="sluice-kafka-") as tmp:
         windows[k] = windows.get(k, 0) + 1
         check(meta.get("aggregation") == "revenue_by_country" and isinstance(meta.get("batch_id"), int),
               f"window {k}: meta {meta} does not name the aggregation and a batch", failures)
+        check(position(headers, "revenue_by_country") == (meta.get("batch_id"), w["window_start_ms"]),
+              f"window {k}: header {headers['sluice']!r}, meta {meta}", failures)
         check(k not in db_windows or w == db_windows[k],
               f"window {k}: {w} in the topic, {db_windows.get(k)} in the database", failures)
         check(key == json.dumps([w["country"]]), f"window {k}: message key {key!r} is not its group values", failures)
@@ -172,6 +184,7 @@ with tempfile.TemporaryDirectory(prefix="sluice-kafka-") as tmp:
     data_keys = {}
     for key, value, headers in key_records:
         if value is not None:
+            position(headers, "keys")
             keyset = json.loads(value)
             check(keyset["key"][0]["keyData"]["typeUrl"].endswith("AesSivKey"), "not a Tink keyset", failures)
             data_keys[key] = data_keys.get(key, 0) + 1

@@ -87,3 +87,28 @@ def check(condition, message, failures):
     if not condition:
         failures.append(message)
         print("FAIL:", message)
+
+
+def read_topic(bootstrap, topic, partitions, timeout=60):
+    """Every record of a Kafka topic from the beginning, read by python3-confluent-kafka (a client
+    that is not sluice's) until the end of each partition: (partition, key, value, {header:
+    text}), each partition's records in order."""
+    import random
+    from confluent_kafka import Consumer, TopicPartition, OFFSET_BEGINNING, KafkaError
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"check-{random.random()}",
+                  "enable.auto.commit": False, "enable.partition.eof": True})
+    c.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(partitions)])
+    records, done, deadline = [], set(), time.time() + timeout
+    while len(done) < partitions and time.time() < deadline:
+        m = c.poll(1.0)
+        if m is None:
+            continue
+        if m.error():
+            if m.error().code() == KafkaError._PARTITION_EOF:
+                done.add(m.partition())
+                continue
+            raise RuntimeError(str(m.error()))
+        headers = {k: (v.decode() if v is not None else None) for k, v in (m.headers() or [])}
+        records.append((m.partition(), m.key(), m.value(), headers))
+    c.close()
+    return records
