@@ -79,6 +79,7 @@ Status ExportSet::apply(const PipelinePtr& pipeline)
             o.wrapper = options_.wrapper;
             o.nice = options_.nice;
             o.pieceRows = options_.pieceRows;
+            o.cursors = options_.cursors;
             o.feed = &feed_;
             made.push_back(std::make_unique<Exporter>(std::move(o), std::move(*sink), clock_));
         }

@@ -30,6 +30,7 @@ public:
         const privacy::KeyWrapper* wrapper = nullptr;  // outlives the set
         int nice = 0;  // of the exporter threads (Exporter::Options::nice)
         size_t pieceRows = 2000;  // Exporter::Options::pieceRows
+        store::CursorMailbox* cursors = nullptr;  // Exporter::Options::cursors
     };
 
     ExportSet(Options options, uint64_t lastBatch, int64_t lastCommitMs);

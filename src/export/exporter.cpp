@@ -9,6 +9,7 @@
 #include "core/thread_name.h"
 #include "privacy/consent.h"
 #include "privacy/tink_keyset.h"
+#include "store/cursor_mailbox.h"
 #include "store/db.h"
 
 namespace sluice::exports {
@@ -519,6 +520,16 @@ void Exporter::saveCursor(int64_t nowMs)
     if (!cursorDb_ || durable_ == saved_)
         return;
     store::ExportCursor c{durable_.batchId, durable_.shredId, cursorState_};
+    // Progress rides on the writer's next commit: this connection would wait for the write lock
+    // the writer holds. What must be in the database before the exporter goes on (a new
+    // exporter's first position, a changed sink state) is written here, as is everything once
+    // the writer has stopped (post() refuses).
+    const bool mustWrite = saved_.batchId == ~0ULL;
+    if (!mustWrite && options_.cursors && options_.cursors->post(options_.spec.name, c, nowMs)) {
+        saved_ = durable_;
+        lastSaveMs_ = nowMs;
+        return;
+    }
     if (Status s = store::saveCursor(*cursorDb_, options_.spec.name, c, nowMs); !s) {
         // Not the sink's fault: keep going, the next save catches up (and open() reconciles).
         log::warning("exporter '", options_.spec.name, "': ", s.message());

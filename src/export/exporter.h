@@ -27,6 +27,10 @@
 #include "export/sink.h"
 #include "privacy/key_wrap.h"
 
+namespace sluice::store {
+class CursorMailbox;
+}
+
 namespace sluice::exports {
 
 // Counters any thread may read (metrics, status).
@@ -65,6 +69,10 @@ public:
         // The thread's nice value (and that of the threads its sink starts: librdkafka's,
         // ZeroMQ's); 0 leaves it as the daemon's.
         int nice = 0;
+        // Set (the daemon): the cursor's progress goes into the database with the writer's
+        // commits (store/cursor_mailbox.h); a first save and a changed sink state are still
+        // written at once on the exporter's own connection. Outlives the exporter.
+        store::CursorMailbox* cursors = nullptr;
     };
 
     Exporter(Options options, std::unique_ptr<Sink> sink, const CommitClock& clock);

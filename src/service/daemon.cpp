@@ -122,6 +122,7 @@ private:
 
     privacy::SecretBytes curveSecret_;
     std::optional<privacy::KeyWrapper> wrapper_;
+    store::CursorMailbox cursorMailbox_;  // from the exporters to the writer; outlives both
     std::unique_ptr<store::BatchWriter> batchWriter_;
     std::unique_ptr<store::WalSync> walSync_;  // the writer stage's sync thread makes commits durable
     std::shared_ptr<const PipelineRuntime> runtime_;
@@ -392,6 +393,8 @@ void Daemon::startExporters()
     eo.wrapper = &*wrapper_;
     eo.nice = cfg_.exporterNice;
     eo.pieceRows = static_cast<size_t>(cfg_.testing.exportPieceRows);
+    eo.cursors = &cursorMailbox_;
+    batchWriter_->setCursorMailbox(&cursorMailbox_);  // the writer thread has not started yet
     exporters_ = std::make_unique<exports::ExportSet>(eo, lastBatch_, clock_.wallMs());
     if (Status s = exporters_->apply(cfg_.pipelineSpec); !s) {
         log::error(s.message());

@@ -77,25 +77,37 @@ void WriterStage::join()
 
 void WriterStage::run()
 {
+    bool faulted = false;
     while (true) {
         if (beat_)
             beat_();
         auto batch = in_.popFor(std::chrono::milliseconds(500));
         if (batch) {
-            if (!write(*batch))
+            if (!write(*batch)) {
+                faulted = true;
                 break;
+            }
         } else if (in_.closed()) {
             break;
+        } else if (!writer_.batchOpen()) {
+            // No batch for a while: the exporters' cursors go in a transaction of their own.
+            if (Status s = writer_.commitCursors(); !s)
+                log::warning(s.message());
         }
         if (!writer_.batchOpen() && clock_.wallMs() - lastMaintenanceMs_ >= options_.maintenanceEveryMs &&
-            !maintain())
+            !maintain()) {
+            faulted = true;
             break;
+        }
     }
     if (writer_.batchOpen()) {
         // The processor stopped in the middle of a batch (it failed, and said so), or a sync
         // failed: nothing of the batch stays.
         writer_.abortBatch();
     }
+    // From here the exporters save their cursors themselves (nobody else writes any more).
+    if (Status s = writer_.closeCursors(!faulted); !s)
+        log::warning(s.message());
     // What was committed is synced and announced before the listeners hear of the end.
     toSync_.close();
     if (syncThread_.joinable())

@@ -621,6 +621,8 @@ Status BatchWriter::commitBatch(WriteBatch& last, CommitTiming& timing)
     Status s = [&]() -> Status {
         SLUICE_RETURN_IF_ERROR(writeBatchEnd(last));
         SLUICE_RETURN_IF_ERROR(fillDuplicateOutcomes(last));
+        if (cursors_ && cursors_->pending())
+            SLUICE_RETURN_IF_ERROR(cursors_->writeTo(db_));
         const BatchRecord& rec = last.record;
         const StageTimes& times = last.times;
         const std::string ranges = rowRangesText();  // bound without a copy: lives until run()
@@ -679,6 +681,24 @@ Status BatchWriter::commitState(WriteBatch& state)
     SLUICE_RETURN_IF_ERROR(writeAggregates(state).withContext("writing the session snapshot after batch " +
                                                               std::to_string(state.record.id)));
     return txn->commit();
+}
+
+Status BatchWriter::commitCursors()
+{
+    if (!cursors_ || !cursors_->pending() || txn_)
+        return Status::ok();
+    auto txn = Txn::begin(db_);
+    if (!txn)
+        return txn.status();
+    SLUICE_RETURN_IF_ERROR(cursors_->writeTo(db_).withContext("writing exporter cursors"));
+    return txn->commit().withContext("committing exporter cursors");
+}
+
+Status BatchWriter::closeCursors(bool write)
+{
+    if (!cursors_)
+        return Status::ok();
+    return cursors_->close(write && !txn_ ? &db_ : nullptr).withContext("writing exporter cursors");
 }
 
 Status BatchWriter::commit(WriteBatch& batch, std::vector<std::string>& shredded, CommitTiming& timing)

@@ -20,6 +20,7 @@
 #include "core/spec.h"
 #include "core/status.h"
 #include "store/checkpointer.h"
+#include "store/cursor_mailbox.h"
 #include "store/db.h"
 
 namespace sluice::store {
@@ -87,6 +88,15 @@ public:
     void abortBatch();
     bool batchOpen() const { return txn_.has_value(); }
 
+    // Exporter cursors (store/cursor_mailbox.h): each batch's transaction writes what was posted
+    // since the last. commitCursors() writes them in a transaction of their own, between batches
+    // (the writer calls it when no batch came for a while); closeCursors() writes the rest (not
+    // after a fault: `write` false) and closes the mailbox (the writer's end). `mailbox`
+    // outlives the writer.
+    void setCursorMailbox(CursorMailbox* mailbox) { cursors_ = mailbox; }
+    Status commitCursors();
+    Status closeCursors(bool write);
+
     Result<uint64_t> lastBatchId();
 
 private:
@@ -128,6 +138,7 @@ private:
     // transformed with such a key are still in the pipeline for a few batches after the notice.
     std::unordered_map<std::string, uint64_t> recentShreds_;
     SketchFunctions sketches_;
+    CursorMailbox* cursors_ = nullptr;
 };
 
 // What the writer uses to merge an Aggregator's output, for other writers of aggregate rows

@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include "store/committed_reader.h"
+#include "store/cursor_mailbox.h"
 #include "store/key_table.h"
 #include "fixtures.h"
 
@@ -193,6 +194,68 @@ TEST_CASE("exporter cursors are saved, replaced and listed", "[store][reader]")
     REQUIRE(all->size() == 2);
     CHECK((*all)[1].first == "kafka");
     CHECK((*all)[1].second.state == "{\"t\":3}");
+}
+
+TEST_CASE("posted cursors ride on the writer's next batch, or a transaction of their own; closed, it refuses",
+          "[store][reader]")
+{
+    TempDir dir;
+    const std::string path = dir.file("s.db");
+    auto w = openWriterWithSchema(path);
+    CursorMailbox mailbox;
+    w->setCursorMailbox(&mailbox);
+    Db db = openDb(path);
+
+    CHECK(!mailbox.pending());
+    REQUIRE(mailbox.post("files", {3, 1, ""}, 100));
+    REQUIRE(mailbox.post("files", {4, 1, ""}, 110));  // replaces the one not yet written
+    REQUIRE(mailbox.post("kafka", {2, 0, "t=3"}, 120));
+    CHECK(mailbox.pending());
+    CHECK(!loadCursor(db, "files")->has_value());  // posting alone writes nothing
+
+    {
+        BatchBuilder b(1);
+        b.event("e1", "K1", "NL", 1.0);
+        b.key("K1", 1);
+        commitOk(*w, b.take());
+    }
+    CHECK(!mailbox.pending());
+    auto files = loadCursor(db, "files");
+    REQUIRE(files.isOk());
+    REQUIRE(files->has_value());
+    CHECK((*files)->batchId == 4);
+    auto kafka = loadCursor(db, "kafka");
+    REQUIRE(kafka->has_value());
+    CHECK((*kafka)->state == "t=3");
+
+    // Between batches (the writer idle): a transaction of their own; nothing posted, nothing done.
+    REQUIRE(mailbox.post("files", {5, 2, ""}, 130));
+    REQUIRE(w->commitCursors().isOk());
+    CHECK((*loadCursor(db, "files"))->batchId == 5);
+    CHECK((*loadCursor(db, "files"))->shredId == 2);
+    REQUIRE(w->commitCursors().isOk());
+
+    // The writer's end: what is left is written, and later posts are refused (the exporter then
+    // saves on its own connection).
+    REQUIRE(mailbox.post("kafka", {6, 0, "t=3"}, 140));
+    REQUIRE(w->closeCursors(true).isOk());
+    CHECK((*loadCursor(db, "kafka"))->batchId == 6);
+    CHECK(!mailbox.post("kafka", {7, 0, "t=3"}, 150));
+    CHECK(!mailbox.pending());
+}
+
+TEST_CASE("a mailbox closed after a fault writes nothing more", "[store][reader]")
+{
+    TempDir dir;
+    const std::string path = dir.file("s.db");
+    auto w = openWriterWithSchema(path);
+    CursorMailbox mailbox;
+    w->setCursorMailbox(&mailbox);
+    REQUIRE(mailbox.post("files", {3, 0, ""}, 100));
+    REQUIRE(w->closeCursors(false).isOk());
+    Db db = openDb(path);
+    CHECK(!loadCursor(db, "files")->has_value());
+    CHECK(!mailbox.post("files", {4, 0, ""}, 110));
 }
 
 TEST_CASE("a reader's snapshot ends with end(): the WAL can then be truncated", "[store][reader]")
