@@ -78,6 +78,7 @@ struct BenchOptions {
     std::string extraConfig;     // INI lines for our own daemon
     std::vector<std::string> exporters;  // file, stream, kafka: in our own daemon
     int compare = 0;             // > 0: this many runs without and with the exporters, alternating
+    double steady = 0.25;        // with --compare: then runs with exporters at this share of the rate without
     std::string aggregation = "tumbling";  // window shape of the daemon we start
     uint64_t sessions = 100'000;  // distinct session_id values (key-field values) in the events
     int compareWindows = 0;      // > 0: this many rounds of tumbling, sliding and session runs
@@ -761,7 +762,7 @@ void printWindowComparison(const BenchOptions& o, const std::vector<std::string>
 }
 
 void printComparison(const BenchOptions& o, const std::vector<Measurement>& without,
-                     const std::vector<Measurement>& with)
+                     const std::vector<Measurement>& with, double steadyRate, const std::vector<Measurement>& steady)
 {
     auto committed = [](const Measurement& m) { return m.committedPerS; };
     auto cpu = [](const Measurement& m) { return m.committed() > 0 ? m.cpuSeconds / m.committed() * 1e6 : 0; };
@@ -789,6 +790,14 @@ void printComparison(const BenchOptions& o, const std::vector<Measurement>& with
         j["with_exported_records_per_s"] = rounded(medianOf(with, exported), 0);
         j["export_lag_median_s"] = rounded(medianOf(with, lagMedian), 2);
         j["export_lag_max_s"] = rounded(medianOf(with, lagMax), 2);
+        if (!steady.empty())
+            j["steady"] = {{"share", o.steady},
+                           {"offered_per_s", rounded(steadyRate, 0)},
+                           {"committed_per_s", rounded(medianOf(steady, committed), 0)},
+                           {"exported_records_per_s", rounded(medianOf(steady, exported), 0)},
+                           {"peak_rss_mib", rounded(medianOf(steady, rss), 1)},
+                           {"export_lag_median_s", rounded(medianOf(steady, lagMedian), 2)},
+                           {"export_lag_max_s", rounded(medianOf(steady, lagMax), 2)}};
         out << j.dump() << "\n";
         return;
     }
@@ -806,6 +815,15 @@ void printComparison(const BenchOptions& o, const std::vector<Measurement>& with
     for (size_t i = 0; i < without.size(); ++i)
         print(out, " %.0f/%.0f", without[i].committedPerS, i < with.size() ? with[i].committedPerS : 0);
     out << "\n";
+    if (steady.empty())
+        return;
+    print(out, "steady state: %zu runs with exporters, %.0f events/s offered (%.2f of the rate without); medians\n",
+          steady.size(), steadyRate, o.steady);
+    print(out, "  %-28s %14.0f\n", "committed events/s", medianOf(steady, committed));
+    print(out, "  %-28s %14.0f\n", "records to the sinks /s", medianOf(steady, exported));
+    print(out, "  %-28s %14.1f\n", "daemon peak RSS MiB", medianOf(steady, rss));
+    print(out, "  %-28s %14.2f\n", "steady export lag median s", medianOf(steady, lagMedian));
+    print(out, "  %-28s %14.2f\n", "steady export lag max s", medianOf(steady, lagMax));
 }
 
 }  // namespace
@@ -878,6 +896,9 @@ int runBench(const std::vector<std::string>& args, Io& io)
         ("config-line", po::value<std::vector<std::string>>(), "extra INI line for the daemon we start (repeatable)")
         ("exporters", po::value<std::string>(), "exporters of the daemon we start: file,stream,kafka (any of them)")
         ("compare", po::value(&o.compare), "N runs without and N with the exporters, alternating; prints medians")
+        ("steady", po::value(&o.steady),
+         "with --compare: then N runs with the exporters at this share of the median rate without them, "
+         "open loop, for the export lag in a steady state (default 0.25; 0: none)")
         ("aggregation", po::value(&o.aggregation),
          "window shape of the daemon we start: tumbling (default: the built-in pipeline), sliding (5m every 1m), "
          "session (30m gap by session_id: 100,000 open sessions)")
@@ -932,6 +953,9 @@ int runBench(const std::vector<std::string>& args, Io& io)
     }
     if (o.compare > 0 && o.exporters.empty()) {
         throw Failure(kExitUsage, "--compare needs --exporters");
+    }
+    if (o.steady < 0 || o.steady > 1) {
+        throw Failure(kExitUsage, "--steady is a share of the rate, from 0 to 1");
     }
     if (o.sessions == 0) {
         throw Failure(kExitUsage, "--sessions must be at least 1");
@@ -1002,8 +1026,24 @@ int runBench(const std::vector<std::string>& args, Io& io)
                 (exporting ? with : without).push_back(std::move(*m));
             }
         }
-        printComparison(o, without, with);
-        for (const auto& runs : {without, with})
+        // The lag where the exporters can keep pace: below saturation, open loop.
+        std::vector<Measurement> steady;
+        const double steadyRate =
+            o.steady * medianOf(without, [](const Measurement& m) { return m.committedPerS; });
+        if (steadyRate > 0) {
+            BenchOptions so = o;
+            so.rate = steadyRate;
+            for (int i = 0; i < o.compare; ++i) {
+                io.err << "bench: steady run " << i + 1 << " of " << o.compare << ", with exporters at "
+                       << static_cast<int64_t>(steadyRate) << " events/s\n";
+                auto m = measureOwn(so, o.exporters, messages);
+                if (!m)
+                    return kExitUnavailable;
+                steady.push_back(std::move(*m));
+            }
+        }
+        printComparison(o, without, with, steadyRate, steady);
+        for (const auto& runs : {without, with, steady})
             for (const Measurement& m : runs)
                 if (m.errors)
                     return kExitTempFail;
