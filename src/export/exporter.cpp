@@ -525,7 +525,8 @@ void Exporter::saveCursor(int64_t nowMs)
     // exporter's first position, a changed sink state) is written here, as is everything once
     // the writer has stopped (post() refuses).
     const bool mustWrite = saved_.batchId == ~0ULL;
-    if (!mustWrite && options_.cursors && options_.cursors->post(options_.spec.name, c, nowMs)) {
+    // Posted either way: an older position still in the mailbox must not overwrite this one later.
+    if (options_.cursors && options_.cursors->post(options_.spec.name, c, nowMs) && !mustWrite) {
         saved_ = durable_;
         lastSaveMs_ = nowMs;
         return;
