@@ -526,15 +526,19 @@ void Exporter::saveCursor(int64_t nowMs)
     // the writer has stopped (post() refuses).
     const bool mustWrite = saved_.batchId == ~0ULL;
     // Posted either way: an older position still in the mailbox must not overwrite this one later.
-    if (options_.cursors && options_.cursors->post(options_.spec.name, c, nowMs) && !mustWrite) {
+    const bool posted = options_.cursors && options_.cursors->post(options_.spec.name, c, nowMs);
+    if (posted && !mustWrite) {
         saved_ = durable_;
         lastSaveMs_ = nowMs;
         return;
     }
     if (Status s = store::saveCursor(*cursorDb_, options_.spec.name, c, nowMs); !s) {
-        // Not the sink's fault: keep going, the next save catches up (and open() reconciles).
-        log::warning("exporter '", options_.spec.name, "': ", s.message());
-        return;
+        // Not the sink's fault: keep going (open() reconciles). Posted, the writer's next commit
+        // writes it; otherwise the next save tries again.
+        log::warning("exporter '", options_.spec.name, "': ", s.message(),
+                     posted ? "; it goes with the next batch instead" : "");
+        if (!posted)
+            return;
     }
     saved_ = durable_;
     lastSaveMs_ = nowMs;
