@@ -70,6 +70,8 @@ void RowEncoder::prepare(const std::vector<std::string>& names)
     for (size_t i = 0; i < names.size(); ++i) {
         Column& c = columns_[i];
         c.name = names[i];
+        appendJsonString(c.key, c.name);
+        c.key += ':';
         if (!events_) {
             c.role = Role::kPlain;
             continue;
@@ -105,8 +107,7 @@ void RowEncoder::encode(const std::vector<Cell>& cells, std::string& out, const 
         if (!firstMeta)
             out += ',';
         firstMeta = false;
-        appendJsonString(out, c.name);
-        out += ':';
+        out += c.key;
         if (c.role == Role::kMetaInt)
             appendInt(out, v.i());
         else if (c.role == Role::kMetaText)
@@ -123,8 +124,7 @@ void RowEncoder::encode(const std::vector<Cell>& cells, std::string& out, const 
         if (v.kind == Cell::Kind::kNull || v.kind == Cell::Kind::kBlob)
             continue;
         out += ',';
-        appendJsonString(out, c.name);
-        out += ':';
+        out += c.key;
         const FieldSpec* f = c.field >= 0 ? &contract_.fields[static_cast<size_t>(c.field)] : nullptr;
         if (!f || c.masked) {
             switch (v.kind) {

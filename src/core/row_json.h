@@ -58,7 +58,8 @@ private:
     struct Column {
         Role role = Role::kSkip;
         std::string name;
-        int field = -1;  // index in contract_.fields
+        std::string key;  // "name": (the name as a JSON string and the colon), made once per result set
+        int field = -1;   // index in contract_.fields
         bool masked = false;
     };
 
