@@ -15,23 +15,37 @@ constexpr uint8_t kZeroIv[16] = {};
 
 }  // namespace
 
-Block dbl(const Block& in)
+namespace {
+
+uint64_t loadBigEndian64(const uint8_t* p)
 {
-    Block out;
-    uint8_t carry = 0;
-    for (int i = 15; i >= 0; --i) {
-        out[i] = static_cast<uint8_t>(in[i] << 1 | carry);
-        carry = in[i] >> 7;
-    }
-    // Constant time: the reduction is applied through a mask, not a branch on key-derived bits.
-    out[15] ^= static_cast<uint8_t>(0x87 & (0 - carry));
-    return out;
+    uint64_t v = 0;
+    for (int i = 0; i < 8; ++i)
+        v = v << 8 | p[i];
+    return v;
 }
 
-void xorBytes(uint8_t* dst, const uint8_t* src, size_t size)
+void storeBigEndian64(uint64_t v, uint8_t* p)
 {
-    for (size_t i = 0; i < size; ++i)
-        dst[i] ^= src[i];
+    for (int i = 7; i >= 0; --i) {
+        p[i] = static_cast<uint8_t>(v);
+        v >>= 8;
+    }
+}
+
+}  // namespace
+
+Block dbl(const Block& in)
+{
+    // The block as a 128-bit big-endian number, shifted left by one in two 64-bit halves.
+    const uint64_t hi = loadBigEndian64(in.data());
+    const uint64_t lo = loadBigEndian64(in.data() + 8);
+    const uint64_t carry = hi >> 63;
+    Block out;
+    storeBigEndian64(hi << 1 | lo >> 63, out.data());
+    // Constant time: the reduction is applied through a mask, not a branch on key-derived bits.
+    storeBigEndian64(lo << 1 ^ (0x87 & (0 - carry)), out.data() + 8);
+    return out;
 }
 
 Result<CbcMac> CbcMac::create()
@@ -106,6 +120,23 @@ Status CbcMac::macInPlace(uint8_t* data, size_t size, Block& mac)
     }
     std::memcpy(mac.data(), data + size - 16, 16);
     chain_ = mac;
+    return Status::ok();
+}
+
+Status CbcMac::encryptEach(uint8_t* data, size_t blocks)
+{
+    if (keySize_ == 0)
+        return Status::internal("AES-CMAC used before a key was set");
+    if (ni_) {
+        aesni::encryptBlocks256(niKeys_, data, blocks);
+        return Status::ok();
+    }
+    for (size_t b = 0; b < blocks; ++b) {
+        Block out;
+        SLUICE_RETURN_IF_ERROR(macInPlace(data + 16 * b, 16, out));
+        std::memcpy(data + 16 * b, out.data(), 16);
+        OPENSSL_cleanse(out.data(), out.size());
+    }
     return Status::ok();
 }
 

@@ -9,6 +9,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <string_view>
 #include <vector>
 
@@ -22,7 +23,23 @@ using Block = std::array<uint8_t, 16>;
 
 // Doubling in GF(2^128) as RFC 4493 and RFC 5297 define it ("dbl").
 Block dbl(const Block& in);
-void xorBytes(uint8_t* dst, const uint8_t* src, size_t size);
+
+// dst ^= src over `size` bytes, eight at a time (inline: every caller xors a 16-byte block on
+// the per-value path of AES-SIV, where a byte loop behind a call was about 3% of a job's CPU).
+inline void xorBytes(uint8_t* dst, const uint8_t* src, size_t size)
+{
+    size_t i = 0;
+    for (; i + 8 <= size; i += 8) {
+        uint64_t a;
+        uint64_t b;
+        std::memcpy(&a, dst + i, 8);
+        std::memcpy(&b, src + i, 8);
+        a ^= b;
+        std::memcpy(dst + i, &a, 8);
+    }
+    for (; i < size; ++i)
+        dst[i] ^= src[i];
+}
 
 // Zero-IV CBC-MAC over whole AES blocks; the last ciphertext block is the MAC.
 class CbcMac {
@@ -41,6 +58,9 @@ public:
     // `data` holds `size` bytes, a nonzero multiple of 16, already padded and masked by the
     // caller; it may be overwritten with the CBC output. Writes the last output block to `mac`.
     Status macInPlace(uint8_t* data, size_t size, Block& mac);
+    // Encrypts each of `blocks` 16-byte blocks of `data` on its own, in place: a one-block
+    // CBC-MAC of each, computed side by side (AES-NI) rather than one after the other.
+    Status encryptEach(uint8_t* data, size_t blocks);
 
 private:
     CbcMac() = default;

@@ -1,5 +1,6 @@
 #include "privacy/siv.h"
 
+#include <algorithm>
 #include <atomic>
 #include <climits>
 #include <cstring>
@@ -124,40 +125,39 @@ Status SivCipher::keyContexts(const uint8_t* key, size_t size)
 
 Status SivCipher::loadCurrent(const SivKey& key)
 {
+    // Key-derived values, wiped together at the end.
+    struct {
+        Block l;
+        Block k1;
+        Block k2;
+        Block both[2];  // CMAC(<zero>) and CMAC(""), encrypted side by side
+    } t{};
     // RFC 4493 subkeys: L = AES(K, 0^128), K1 = dbl(L), K2 = dbl(K1).
-    Block block{};
-    Block l;
-    Status st = cbcMac_.macInPlace(block.data(), block.size(), l);
-    Block k1 = dbl(l);
-    Block k2 = dbl(k1);
-    // CMAC(<zero>): one complete block, so AES(0^128 ^ K1).
-    Block cmacZero;
-    block = k1;
+    Status st = cbcMac_.encryptEach(t.l.data(), 1);
+    t.k1 = dbl(t.l);
+    t.k2 = dbl(t.k1);
+    // CMAC(<zero>): one complete block, so AES(0^128 ^ K1); CMAC(""): one padded block, so
+    // AES(10*0 ^ K2).
+    t.both[0] = t.k1;
+    t.both[1][0] = 0x80;
+    xorBytes(t.both[1].data(), t.k2.data(), 16);
     if (st.isOk())
-        st = cbcMac_.macInPlace(block.data(), block.size(), cmacZero);
-    // CMAC(""): one padded block, so AES(10*0 ^ K2).
-    Block cmacEmpty;
-    block = Block{};
-    block[0] = 0x80;
-    xorBytes(block.data(), k2.data(), 16);
-    if (st.isOk())
-        st = cbcMac_.macInPlace(block.data(), block.size(), cmacEmpty);
+        st = cbcMac_.encryptEach(t.both[0].data(), 2);
     if (st.isOk()) {
         current_.serial = key.serial_;
         current_.size = key.size_;
-        current_.k1 = k1;
-        current_.k2 = k2;
-        current_.d = dbl(cmacZero);
-        xorBytes(current_.d.data(), cmacEmpty.data(), 16);
+        current_.k1 = t.k1;
+        current_.k2 = t.k2;
+        current_.d = dbl(t.both[0]);
+        xorBytes(current_.d.data(), t.both[1].data(), 16);
         current_.fullMask = current_.d;
-        xorBytes(current_.fullMask.data(), k1.data(), 16);
+        xorBytes(current_.fullMask.data(), t.k1.data(), 16);
         current_.shortMask = dbl(current_.d);
-        xorBytes(current_.shortMask.data(), k1.data(), 16);
+        xorBytes(current_.shortMask.data(), t.k1.data(), 16);
     } else {
         forgetKey();
     }
-    for (Block* b : {&block, &l, &k1, &k2, &cmacZero, &cmacEmpty})
-        OPENSSL_cleanse(b->data(), b->size());
+    OPENSSL_cleanse(&t, sizeof t);
     return st;
 }
 
@@ -269,6 +269,7 @@ Status SivCipher::ctr(const uint8_t* siv, const uint8_t* in, size_t size, uint8_
     constexpr size_t kChunkBlocks = 16;
     uint8_t stream[16 * kChunkBlocks];
     size_t done = 0;
+    size_t used = 0;  // bytes of `stream` that held keystream, wiped at the end
     while (done < size) {
         size_t chunk = size - done < sizeof stream ? size - done : sizeof stream;
         size_t blocks = (chunk + 15) / 16;
@@ -290,8 +291,9 @@ Status SivCipher::ctr(const uint8_t* siv, const uint8_t* in, size_t size, uint8_
         for (size_t i = 0; i < chunk; ++i)
             out[done + i] = in[done + i] ^ stream[i];
         done += chunk;
+        used = std::max(used, 16 * blocks);
     }
-    OPENSSL_cleanse(stream, sizeof stream);
+    OPENSSL_cleanse(stream, used);
     return Status::ok();
 }
 

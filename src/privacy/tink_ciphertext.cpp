@@ -32,20 +32,32 @@ Status tinkEncrypt(SivCipher& cipher, uint32_t keyId, std::string_view plaintext
     return st;
 }
 
-Status appendTinkBase64(SivCipher& cipher, uint32_t keyId, std::string_view plaintext, std::string& out)
+size_t tinkBase64Size(size_t plaintextSize) { return base64Length(tinkCiphertextSize(plaintextSize)); }
+
+Status writeTinkBase64(SivCipher& cipher, uint32_t keyId, std::string_view plaintext, char* out)
 {
     size_t rawSize = tinkCiphertextSize(plaintext.size());
     if (rawSize <= kStackRaw) {
         std::array<uint8_t, kStackRaw> raw;
         writeTinkPrefix(keyId, raw.data());
         SLUICE_RETURN_IF_ERROR(cipher.encrypt(plaintext, raw.data() + kTinkPrefixSize));
-        appendBase64(out, {reinterpret_cast<const char*>(raw.data()), rawSize});
+        encodeBase64(out, {reinterpret_cast<const char*>(raw.data()), rawSize});
         return Status::ok();
     }
     std::string raw;
     SLUICE_RETURN_IF_ERROR(tinkEncrypt(cipher, keyId, plaintext, raw));
-    appendBase64(out, raw);
+    encodeBase64(out, raw);
     return Status::ok();
+}
+
+Status appendTinkBase64(SivCipher& cipher, uint32_t keyId, std::string_view plaintext, std::string& out)
+{
+    const size_t at = out.size();
+    out.resize(at + tinkBase64Size(plaintext.size()));
+    Status st = writeTinkBase64(cipher, keyId, plaintext, out.data() + at);
+    if (!st.isOk())
+        out.resize(at);
+    return st;
 }
 
 Result<TinkPrefix> parseTinkPrefix(std::string_view raw)

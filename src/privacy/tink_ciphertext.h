@@ -29,8 +29,15 @@ void writeTinkPrefix(uint32_t keyId, uint8_t* out);
 // Appends the raw Tink ciphertext of `plaintext` under the cipher's current key.
 Status tinkEncrypt(SivCipher& cipher, uint32_t keyId, std::string_view plaintext, std::string& out);
 
-// The per-value fast path: appends the Base64 text of the raw Tink ciphertext to `out`. The raw
-// bytes are built on the stack for values up to 1 KiB, so the only allocation is `out` growing.
+// The length of the Base64 text of the raw Tink ciphertext of `plaintextSize` bytes.
+size_t tinkBase64Size(size_t plaintextSize);
+
+// The per-value fast path: writes the Base64 text of the raw Tink ciphertext, exactly
+// tinkBase64Size(plaintext.size()) characters, to `out` (an arena's bytes: no copy through a
+// string). The raw bytes are built on the stack for values up to 1 KiB. On failure `out` holds
+// nothing usable.
+Status writeTinkBase64(SivCipher& cipher, uint32_t keyId, std::string_view plaintext, char* out);
+// The same, appended to `out`.
 Status appendTinkBase64(SivCipher& cipher, uint32_t keyId, std::string_view plaintext, std::string& out);
 
 struct TinkPrefix {

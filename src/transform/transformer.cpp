@@ -745,12 +745,19 @@ void Transformer::Impl::fieldCell(LaneState& lane, const FieldSpec& f, const Val
             out = Cell::ofText(lane.transformArena.copy(v.text));
             return;
         }
-        lane.scratch.clear();
-        if (Status s = privacy::appendTinkBase64(*lane.cipher, key.keyId, v.text, lane.scratch);
-            !s && lane.error.isOk())
-            lane.error = s;
-        out = Cell::ofText(lane.transformArena.copy(lane.scratch));
+    {
+        // Straight into the batch's arena (no copy through the lane's scratch string).
+        const size_t size = privacy::tinkBase64Size(v.text.size());
+        char* text = lane.transformArena.allocate(size);
+        if (Status s = privacy::writeTinkBase64(*lane.cipher, key.keyId, v.text, text); !s) {
+            if (lane.error.isOk())
+                lane.error = s;
+            out = Cell::null();  // the batch fails: nothing of it is written
+            return;
+        }
+        out = Cell::ofText({text, size});
         return;
+    }
     case ValueKind::kArray:
         lane.scratch.clear();
         if (!f.isPii()) {
