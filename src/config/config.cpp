@@ -31,6 +31,8 @@ constexpr Key kFileKeys[] = {
     {"service.state_dir", false, "directory of the database and local secrets"},
     {"service.workers", false, "transform threads (auto = number of cores)"},
     {"service.exporter_nice", false, "nice value of the exporter threads (0-19; higher yields more CPU to ingest)"},
+    {"service.exporter_busy_percent", false,
+     "while the pipeline is saturated, the share of the time each exporter works (1-100; 100: never yields)"},
     {"log.level", false, "error, warning, notice, info or debug"},
     {"ingest.pull", true, "fire-and-forget endpoint (PULL), e.g. tcp://127.0.0.1:7400; repeatable"},
     {"ingest.router", true, "acknowledged endpoint (ROUTER), e.g. tcp://127.0.0.1:7401; repeatable"},
@@ -220,6 +222,7 @@ Status fill(const po::variables_map& vm, const std::string& origin, const fs::pa
         SLUICE_RETURN_IF_ERROR(r.integer("service.workers", c.workers, 1, 64));
     }
     SLUICE_RETURN_IF_ERROR(r.integer("service.exporter_nice", c.exporterNice, 0, 19));
+    SLUICE_RETURN_IF_ERROR(r.integer("service.exporter_busy_percent", c.exporterBusyPercent, 1, 100));
     c.logLevel = r.has("log-level") ? r.text("log-level", "info") : r.text("log.level", "info");
     if (c.logLevel != "error" && c.logLevel != "warning" && c.logLevel != "notice" && c.logLevel != "info" &&
         c.logLevel != "debug")

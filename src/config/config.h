@@ -81,6 +81,9 @@ struct Config {
     // The exporter threads' nice value: under CPU contention ingest and commits come first, and
     // the exporters use what is left (their lag grows instead of the pipeline slowing).
     int exporterNice = 0;
+    // While ingest is held back by a full pipeline, each exporter works at most this percent of
+    // the time and sleeps the rest (export/pipeline_pressure.h); 100: never.
+    int exporterBusyPercent = 5;
     std::string logLevel = "info";
     std::string metricsListen;        // "" disables the endpoint
     IngestConfig ingest;

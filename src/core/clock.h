@@ -2,6 +2,8 @@
 // can drive batch ages and key expiry with a ManualClock.
 #pragma once
 
+#include <time.h>
+
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -35,6 +37,15 @@ public:
         return clock;
     }
 };
+
+// The CPU time the calling thread has used so far, in nanoseconds (what it costs, not how long it
+// took: an exporter's work, whatever it waited for).
+inline int64_t threadCpuNs()
+{
+    timespec ts{};
+    ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
 
 // A clock that moves only when told to. Safe to read and advance from different threads.
 class ManualClock final : public Clock {

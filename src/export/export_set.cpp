@@ -80,6 +80,8 @@ Status ExportSet::apply(const PipelinePtr& pipeline)
             o.nice = options_.nice;
             o.pieceRows = options_.pieceRows;
             o.cursors = options_.cursors;
+            o.pipelinePausedNs = options_.pipelinePausedNs;
+            o.busyPercent = options_.busyPercent;
             o.feed = &feed_;
             made.push_back(std::make_unique<Exporter>(std::move(o), std::move(*sink), clock_));
         }

@@ -31,6 +31,8 @@ public:
         int nice = 0;  // of the exporter threads (Exporter::Options::nice)
         size_t pieceRows = 2000;  // Exporter::Options::pieceRows
         store::CursorMailbox* cursors = nullptr;  // Exporter::Options::cursors
+        const std::atomic<int64_t>* pipelinePausedNs = nullptr;  // Exporter::Options::pipelinePausedNs
+        int busyPercent = 100;                                   // Exporter::Options::busyPercent
     };
 
     ExportSet(Options options, uint64_t lastBatch, int64_t lastCommitMs);

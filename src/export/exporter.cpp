@@ -35,7 +35,7 @@ struct Exporter::Source {
 };
 
 Exporter::Exporter(Options options, std::unique_ptr<Sink> sink, const CommitClock& clock)
-    : options_(std::move(options)), sink_(std::move(sink)), clock_(clock)
+    : options_(std::move(options)), sink_(std::move(sink)), clock_(clock), pressure_(options_.busyPercent)
 {
 }
 
@@ -181,6 +181,7 @@ void Exporter::run()
         // more now; once sync() shows it drained, the loop goes on at once instead of waiting
         // for the next commit (or a second when nothing is committed: catching up).
         const bool full = sinkOpen_ && !sink_->wantsMore();
+        const int64_t cpuStart = threadCpuNs();
         if (sinkOpen_ && !full &&
             (clock_.lastBatch.load() > read_.batchId || now - lastShredCheckMs >= options_.idlePollMs)) {
             lastShredCheckMs = now;
@@ -192,6 +193,7 @@ void Exporter::run()
                 failed(s);
         }
         updateLag();
+        yieldToPipeline(threadCpuNs() - cpuStart);
         if (full && sinkOpen_ && sink_->wantsMore() && clock_.lastBatch.load() > read_.batchId)
             more = true;
         if (more)
@@ -542,6 +544,19 @@ void Exporter::saveCursor(int64_t nowMs)
     }
     saved_ = durable_;
     lastSaveMs_ = nowMs;
+}
+
+void Exporter::yieldToPipeline(int64_t workNs)
+{
+    if (!options_.pipelinePausedNs)
+        return;
+    const int64_t sleepNs =
+        pressure_.yieldNs(options_.pipelinePausedNs->load(std::memory_order_relaxed), SystemClock::instance().monoNs(), workNs);
+    if (sleepNs <= 0)
+        return;
+    stats_.yieldedUs.fetch_add(static_cast<uint64_t>(sleepNs / 1000), std::memory_order_relaxed);
+    std::unique_lock lock(mutex_);
+    wake_.wait_for(lock, std::chrono::nanoseconds(sleepNs), [&] { return stopping_; });
 }
 
 void Exporter::updateLag()

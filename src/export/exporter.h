@@ -24,6 +24,7 @@
 #include "core/spec.h"
 #include "core/status.h"
 #include "export/export_feed.h"
+#include "export/pipeline_pressure.h"
 #include "export/sink.h"
 #include "privacy/key_wrap.h"
 
@@ -46,6 +47,7 @@ struct ExporterStats {
     std::atomic<bool> refused{false};  // stopped: the sink refuses to go on (Sink::refusal)
     std::atomic<uint64_t> tombstones{0};
     std::atomic<uint64_t> readRecords{0};  // read and encoded by this exporter (the rest came from the feed)
+    std::atomic<uint64_t> yieldedUs{0};    // slept to give way to a saturated pipeline (PipelinePressure)
 };
 
 // What the exporters know of the commits (set by the ExportSet from the writer thread).
@@ -73,6 +75,11 @@ public:
         // commits (store/cursor_mailbox.h); a first save and a changed sink state are still
         // written at once on the exporter's own connection. Outlives the exporter.
         store::CursorMailbox* cursors = nullptr;
+        // Set (the daemon): ingest's paused time (IngestStats::pausedNs). While it shows the
+        // pipeline saturated, the exporter works at most `busyPercent` of the time
+        // (export/pipeline_pressure.h). Outlives the exporter.
+        const std::atomic<int64_t>* pipelinePausedNs = nullptr;
+        int busyPercent = 100;
     };
 
     Exporter(Options options, std::unique_ptr<Sink> sink, const CommitClock& clock);
@@ -113,6 +120,8 @@ private:
     void saveCursor(int64_t nowMs);
     void failed(const Status& why);
     void updateLag();
+    // Sleeps after `workNs` of this thread's CPU if the pipeline is saturated (or until stop()).
+    void yieldToPipeline(int64_t workNs);
 
     Options options_;
     std::unique_ptr<Sink> sink_;
@@ -140,6 +149,7 @@ private:
     int64_t backoffMs_ = 0;
     int64_t lastSaveMs_ = 0;
     int64_t oldestUnsavedCommitMs_ = 0;
+    PipelinePressure pressure_{100};
 };
 
 }  // namespace sluice::exports

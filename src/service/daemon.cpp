@@ -394,6 +394,8 @@ void Daemon::startExporters()
     eo.nice = cfg_.exporterNice;
     eo.pieceRows = static_cast<size_t>(cfg_.testing.exportPieceRows);
     eo.cursors = &cursorMailbox_;
+    eo.pipelinePausedNs = &ingestStats_.pausedNs;
+    eo.busyPercent = cfg_.exporterBusyPercent;
     batchWriter_->setCursorMailbox(&cursorMailbox_);  // the writer thread has not started yet
     exporters_ = std::make_unique<exports::ExportSet>(eo, lastBatch_, clock_.wallMs());
     if (Status s = exporters_->apply(cfg_.pipelineSpec); !s) {

@@ -31,6 +31,9 @@ void ExportMetrics::sync()
             s.read = &registry_.counter("sluice_export_read_records_total",
                                         "Records the exporter read and encoded itself (the others came from the "
                                         "exporter that read the batch first).", l);
+            s.yielded = &registry_.counter("sluice_export_yielded_microseconds_total",
+                                           "Time the exporter slept to give way to a saturated pipeline "
+                                           "(service.exporter_busy_percent).", l);
             s.lagBatches = &registry_.gauge("sluice_export_lag_batches", "Committed batches not yet durable in the sink.", l);
             s.lagSeconds = &registry_.gauge("sluice_export_lag_seconds",
                                             "Age of the oldest committed batch not yet durable in the sink.", l);
@@ -46,6 +49,7 @@ void ExportMetrics::sync()
         advance(*s.retries, stats.retries.load(), s.seenRetries);
         advance(*s.tombstones, stats.tombstones.load(), s.seenTombstones);
         advance(*s.read, stats.readRecords.load(), s.seenRead);
+        advance(*s.yielded, stats.yieldedUs.load(), s.seenYielded);
         s.lagBatches->set(static_cast<double>(stats.lagBatches.load()));
         s.lagSeconds->set(stats.lagSeconds.load());
         s.up->set(stats.up.load() ? 1.0 : 0.0);

@@ -27,12 +27,13 @@ private:
         Counter* retries = nullptr;
         Counter* tombstones = nullptr;
         Counter* read = nullptr;
+        Counter* yielded = nullptr;
         Gauge* lagBatches = nullptr;
         Gauge* lagSeconds = nullptr;
         Gauge* up = nullptr;
         Gauge* refused = nullptr;
         Gauge* batch = nullptr;
-        uint64_t seenRecords = 0, seenBytes = 0, seenErrors = 0, seenRetries = 0, seenTombstones = 0, seenRead = 0;
+        uint64_t seenRecords = 0, seenBytes = 0, seenErrors = 0, seenRetries = 0, seenTombstones = 0, seenRead = 0, seenYielded = 0;
     };
     Registry& registry_;
     const exports::ExportSet& exporters_;
