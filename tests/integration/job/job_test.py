@@ -13,6 +13,7 @@ exactly once across a daemon kill and restart.
 usage: job_test.py SLUICED SLUICECTL    (SLUICE_JOB_KILLS, SLUICE_JOB_ROWS: the kill loop's size)
 """
 import base64
+import contextlib
 import csv
 import gzip
 import io
@@ -336,7 +337,7 @@ def test_kill9(d):
 def database_rows(path):
     """What a job's SQLite target holds, without what differs between runs (received_at: the
     run's start)."""
-    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as c:
+    with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as c:
         table = c.execute("SELECT table_name FROM contracts").fetchone()[0]
         columns = [r[1] for r in c.execute(f'PRAGMA table_info("{table}")') if r[1] != "received_at"]
         return {
@@ -419,7 +420,10 @@ def killed_after_checkpoint(job, db):
     deadline = time.time() + 120
     while p.poll() is None and time.time() < deadline:
         try:
-            with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1) as c:
+            # Closed here, not left to the garbage collector (a sqlite3 connection's `with` does
+            # not close it): a connection still open on a partial target already back in WAL mode
+            # made the next run's switch to a rollback journal fail with "database is locked".
+            with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)) as c:
                 if c.execute("SELECT 1 FROM sluice_meta WHERE key = 'job_checkpoint'").fetchone():
                     break
         except sqlite3.Error:
