@@ -21,6 +21,18 @@ constexpr std::array<int8_t, 256> makeBase64Table()
 }
 constexpr auto kBase64Table = makeBase64Table();
 
+// The two Base64 characters of every 12-bit value: a 3-byte group is two lookups and one 4-byte
+// store instead of four lookups and four 1-byte stores (every encrypted value of the daemon and
+// of a job is Base64; the byte-wise loop was 3% of a job's CPU).
+constexpr std::array<std::array<char, 2>, 4096> makeBase64Pairs()
+{
+    std::array<std::array<char, 2>, 4096> t{};
+    for (int i = 0; i < 4096; ++i)
+        t[static_cast<size_t>(i)] = {kBase64Alphabet[i >> 6], kBase64Alphabet[i & 63]};
+    return t;
+}
+constexpr auto kBase64Pairs = makeBase64Pairs();
+
 }  // namespace
 
 int hexDigitValue(char c)
@@ -75,10 +87,11 @@ void encodeBase64(char* out, std::string_view bytes)
     size_t i = 0;
     for (; i + 3 <= n; i += 3) {
         uint32_t v = uint32_t(p[i]) << 16 | uint32_t(p[i + 1]) << 8 | p[i + 2];
-        *out++ = kBase64Alphabet[v >> 18];
-        *out++ = kBase64Alphabet[(v >> 12) & 63];
-        *out++ = kBase64Alphabet[(v >> 6) & 63];
-        *out++ = kBase64Alphabet[v & 63];
+        char quad[4];
+        std::memcpy(quad, kBase64Pairs[v >> 12].data(), 2);
+        std::memcpy(quad + 2, kBase64Pairs[v & 4095].data(), 2);
+        std::memcpy(out, quad, 4);
+        out += 4;
     }
     if (n - i == 1) {
         uint32_t v = uint32_t(p[i]) << 16;
