@@ -855,8 +855,13 @@ void Transformer::Impl::prefetchKeys(const LaneState& w, const std::vector<Item>
         w.keys->prefetch(it->lookup);
     if (const Item* it = mine(kSlotAhead))
         w.keys->prefetchSlot(it->lookup);
-    if (const Item* it = mine(kKeyAhead))
+    if (const Item* it = mine(kKeyAhead)) {
         w.keys->prefetchKey(it->lookup);
+        // Its parsed values too: half of a shard's rows were parsed on the other core.
+        const auto* fields = reinterpret_cast<const char*>(it->ev.fields.data());
+        for (size_t at = 0; at < it->ev.fields.size_bytes(); at += 64)
+            __builtin_prefetch(fields + at);
+    }
 }
 
 void Transformer::Impl::transformShard(int shard)
