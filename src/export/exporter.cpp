@@ -148,6 +148,11 @@ void Exporter::run()
         log::error("exporter '", name, "': reading its cursor: ", cursor.status().message());
         return;
     }
+    // A position posted but not yet in the database is newer than the row: the exporter this
+    // one replaces (a reload) stopped a moment ago and handed its last position to the writer.
+    if (options_.cursors)
+        if (auto posted = options_.cursors->newest(name))
+            *cursor = std::move(*posted);
     if (*cursor) {
         read_ = {(*cursor)->batchId, (*cursor)->shredId};
         cursorState_ = (*cursor)->state;
@@ -316,6 +321,13 @@ Status Exporter::exportChunk(bool& more)
         if (!batches)
             return batches.status();
         more = batches->size() == options_.chunkBatches;
+        // Only what is durable: a batch committed but not yet synced could vanish with a power
+        // loss after a sink took it, and its id would then be used again for other events.
+        const uint64_t durableBatch = clock_.lastBatch.load();
+        while (!batches->empty() && batches->back().id > durableBatch) {
+            batches->pop_back();
+            more = false;
+        }
         size_t rows = 0;
         const size_t parts = sources_.size() + (options_.spec.keys ? 1 : 0);
         for (const store::CommittedBatch& b : *batches) {

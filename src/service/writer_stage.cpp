@@ -105,8 +105,9 @@ void WriterStage::run()
         // failed: nothing of the batch stays.
         writer_.abortBatch();
     }
-    // From here the exporters save their cursors themselves (nobody else writes any more).
-    if (Status s = writer_.closeCursors(!faulted); !s)
+    // From here the exporters save their cursors themselves (nobody else writes any more). Not
+    // on a connection whose commit or sync failed.
+    if (Status s = writer_.closeCursors(!faulted && !syncFailed_.load()); !s)
         log::warning(s.message());
     // What was committed is synced and announced before the listeners hear of the end.
     toSync_.close();
@@ -126,6 +127,7 @@ void WriterStage::syncLoop()
             group.push_back(std::move(*more));
         const int64_t start = clock_.monoNs();
         if (Status s = options_.walSync->sync(); !s) {
+            syncFailed_.store(true);
             // Nothing of these commits (nor of any after them) may be announced; the owner shuts
             // the daemon down, and producers resend what they were not told of. Retries of
             // whatever did reach the disk are answered as duplicates.

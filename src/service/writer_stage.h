@@ -117,6 +117,7 @@ private:
     std::thread thread_;
     BoundedQueue<Committed> toSync_{kSyncQueue};
     std::thread syncThread_;
+    std::atomic<bool> syncFailed_{false};  // set by the sync thread before it closes the queues
     int64_t lastMaintenanceMs_ = 0;
     // The batch being written in parts.
     std::vector<std::string> shredded_;  // key links shredded elsewhere, noticed as it began

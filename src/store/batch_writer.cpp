@@ -621,8 +621,10 @@ Status BatchWriter::commitBatch(WriteBatch& last, CommitTiming& timing)
     Status s = [&]() -> Status {
         SLUICE_RETURN_IF_ERROR(writeBatchEnd(last));
         SLUICE_RETURN_IF_ERROR(fillDuplicateOutcomes(last));
-        if (cursors_ && cursors_->pending())
+        if (cursors_ && cursors_->pending()) {
+            cursorsTaken_ = true;
             SLUICE_RETURN_IF_ERROR(cursors_->writeTo(db_));
+        }
         const BatchRecord& rec = last.record;
         const StageTimes& times = last.times;
         const std::string ranges = rowRangesText();  // bound without a copy: lives until run()
@@ -656,6 +658,7 @@ Status BatchWriter::commitBatch(WriteBatch& last, CommitTiming& timing)
     const auto commitStart = std::chrono::steady_clock::now();
     s = txn_->commit().withContext("committing batch " + std::to_string(last.record.id));
     txn_.reset();  // after a failed COMMIT the destructor rolls back
+    settleCursors(s.isOk());
     if (!s)
         return s;
     timing.commitUs = microsSince(commitStart);
@@ -666,6 +669,14 @@ void BatchWriter::abortBatch()
 {
     txn_.reset();  // rolls back
     dropped_.clear();
+    settleCursors(false);
+}
+
+void BatchWriter::settleCursors(bool committed)
+{
+    if (cursorsTaken_)
+        cursors_->settle(committed);
+    cursorsTaken_ = false;
 }
 
 Status BatchWriter::commitState(WriteBatch& state)
@@ -690,8 +701,12 @@ Status BatchWriter::commitCursors()
     auto txn = Txn::begin(db_);
     if (!txn)
         return txn.status();
-    SLUICE_RETURN_IF_ERROR(cursors_->writeTo(db_).withContext("writing exporter cursors"));
-    return txn->commit().withContext("committing exporter cursors");
+    cursorsTaken_ = true;
+    Status s = cursors_->writeTo(db_).withContext("writing exporter cursors");
+    if (s)
+        s = txn->commit().withContext("committing exporter cursors");
+    settleCursors(s.isOk());  // on failure the positions are posted again
+    return s;
 }
 
 Status BatchWriter::closeCursors(bool write)

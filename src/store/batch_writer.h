@@ -113,6 +113,8 @@ private:
     // Appends "table first last\n" to the batch's row_ranges (store/committed_reader.h reads it).
     void addRowRange(std::string_view table, int64_t first, int64_t last);
     std::string rowRangesText() const;
+    // Tells the cursor mailbox how the transaction that wrote its positions ended.
+    void settleCursors(bool committed);
 
     Db db_;  // declared first: statements are finalized before the connection closes
     std::unordered_map<std::string, std::vector<std::string>> insertColumns_;
@@ -139,6 +141,7 @@ private:
     std::unordered_map<std::string, uint64_t> recentShreds_;
     SketchFunctions sketches_;
     CursorMailbox* cursors_ = nullptr;
+    bool cursorsTaken_ = false;  // the open transaction wrote the mailbox's positions
 };
 
 // What the writer uses to merge an Aggregator's output, for other writers of aggregate rows

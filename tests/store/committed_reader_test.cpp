@@ -244,6 +244,48 @@ TEST_CASE("posted cursors ride on the writer's next batch, or a transaction of t
     CHECK(!mailbox.pending());
 }
 
+TEST_CASE("a posted position is the newest until its transaction commits; a failed one is posted again",
+          "[store][reader]")
+{
+    TempDir dir;
+    const std::string path = dir.file("s.db");
+    auto w = openWriterWithSchema(path);
+    Db db = openDb(path);
+    CursorMailbox mailbox;
+    CHECK(!mailbox.newest("files"));
+    REQUIRE(mailbox.post("files", {3, 1, ""}, 100));
+    REQUIRE(mailbox.newest("files"));
+    CHECK(mailbox.newest("files")->batchId == 3);
+
+    // Taken into a transaction: still the newest (a replacing exporter must not read the old row).
+    {
+        auto txn = Txn::begin(db);
+        REQUIRE(txn.isOk());
+        REQUIRE(mailbox.writeTo(db).isOk());
+        CHECK(!mailbox.pending());
+        REQUIRE(mailbox.newest("files"));
+        CHECK(mailbox.newest("files")->batchId == 3);
+        // Given up (rolled back): posted again, unless a newer position came meanwhile.
+        REQUIRE(mailbox.post("kafka", {9, 0, ""}, 110));
+    }
+    REQUIRE(mailbox.post("files", {4, 1, ""}, 120));
+    mailbox.settle(false);
+    CHECK(mailbox.pending());
+    CHECK(mailbox.newest("files")->batchId == 4);
+    CHECK(!loadCursor(db, "files")->has_value());
+
+    {
+        auto txn = Txn::begin(db);
+        REQUIRE(mailbox.writeTo(db).isOk());
+        REQUIRE(txn->commit().isOk());
+    }
+    mailbox.settle(true);
+    CHECK(!mailbox.newest("files"));
+    CHECK(!mailbox.pending());
+    CHECK((*loadCursor(db, "files"))->batchId == 4);
+    CHECK((*loadCursor(db, "kafka"))->batchId == 9);
+}
+
 TEST_CASE("a mailbox closed after a fault writes nothing more", "[store][reader]")
 {
     TempDir dir;
