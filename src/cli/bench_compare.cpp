@@ -9,7 +9,6 @@
 // only the time spent in transform and write (the workload's JSON is generated outside it).
 // The daemon's rate is a `sluicectl bench --json` child (closed loop, acknowledged, its own
 // daemon). Rounds alternate which one runs first; medians are printed.
-#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -59,12 +58,7 @@ Example:
 constexpr uint64_t kBatchEvents = 10'000;
 constexpr uint32_t kEventsPerRequest = 100;
 
-double threadCpuSeconds()
-{
-    timespec ts{};
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
-}
+double threadCpuSeconds() { return static_cast<double>(threadCpuNs()) / 1e9; }
 
 Batch makeBatch(workload::Generator& gen, uint64_t id, int64_t nowMs)
 {

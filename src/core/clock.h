@@ -38,14 +38,15 @@ public:
     }
 };
 
-// The CPU time the calling thread has used so far, in nanoseconds (what it costs, not how long it
-// took: an exporter's work, whatever it waited for).
-inline int64_t threadCpuNs()
+// CPU time used so far, in nanoseconds, by the calling thread (CLOCK_THREAD_CPUTIME_ID) or the
+// process (CLOCK_PROCESS_CPUTIME_ID): what work costs, not how long it took.
+inline int64_t cpuNs(clockid_t clock)
 {
     timespec ts{};
-    ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    ::clock_gettime(clock, &ts);
     return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
 }
+inline int64_t threadCpuNs() { return cpuNs(CLOCK_THREAD_CPUTIME_ID); }
 
 // A clock that moves only when told to. Safe to read and advance from different threads.
 class ManualClock final : public Clock {

@@ -70,12 +70,7 @@ std::string currentBootId()
 
 double secondsSince(Steady::time_point t) { return std::chrono::duration<double>(Steady::now() - t).count(); }
 
-double cpuSeconds(clockid_t clock)
-{
-    timespec ts{};
-    ::clock_gettime(clock, &ts);
-    return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
-}
+double cpuSeconds(clockid_t clock) { return static_cast<double>(cpuNs(clock)) / 1e9; }
 
 // What a checkpoint remembers: where reading continues, and the counts so far.
 struct Totals {
